@@ -1,0 +1,150 @@
+"""Commands to devices: typed arguments per device kind, the wire envelope, results and lifecycle.
+
+The wire form is contracts/mqtt/schemas/cmd.schema.json and cmd_res.schema.json. Pure: times are arguments.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from controllers.clock import to_rfc3339
+from controllers.devices import DeviceKind
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HoldPattern(_Args):
+    name: Literal["hold_pattern"] = "hold_pattern"
+    pattern: int = Field(ge=1, le=255)
+    until: AwareDatetime
+
+
+class Flash(_Args):
+    name: Literal["flash"] = "flash"
+    until: AwareDatetime
+
+
+class Free(_Args):
+    name: Literal["free"] = "free"
+    until: AwareDatetime
+
+
+class SignalRelease(_Args):
+    name: Literal["release"] = "release"
+
+
+class ResetConflict(_Args):
+    name: Literal["reset_conflict"] = "reset_conflict"
+
+
+class Switch(_Args):
+    name: Literal["switch"] = "switch"
+    circuit: int = Field(ge=1, le=16)
+    level_pct: float = Field(ge=0, le=100, description="0 switches the circuit off")
+    until: AwareDatetime
+
+
+class CircuitRelease(_Args):
+    name: Literal["release"] = "release"
+    circuit: int | None = Field(default=None, ge=1, le=16, description="None releases every circuit")
+
+
+SignalCommand = Annotated[HoldPattern | Flash | Free | SignalRelease | ResetConflict, Field(discriminator="name")]
+CabinetCommand = Annotated[Switch | CircuitRelease, Field(discriminator="name")]
+AnyCommand = HoldPattern | Flash | Free | SignalRelease | ResetConflict | Switch | CircuitRelease
+
+_ADAPTERS: dict[DeviceKind, TypeAdapter[Any]] = {
+    DeviceKind.SIGNAL_CONTROLLER: TypeAdapter(SignalCommand),
+    DeviceKind.LIGHTING_CABINET: TypeAdapter(CabinetCommand),
+}
+
+COMMANDS_BY_KIND: dict[DeviceKind, tuple[str, ...]] = {
+    DeviceKind.SIGNAL_CONTROLLER: ("hold_pattern", "flash", "free", "release", "reset_conflict"),
+    DeviceKind.LIGHTING_CABINET: ("switch", "release"),
+}
+
+
+def parse_command(kind: DeviceKind, name: str, args: dict[str, Any]) -> AnyCommand:
+    """Typed command for a device kind. Raises pydantic.ValidationError naming the bad field."""
+    command: AnyCommand = _ADAPTERS[kind].validate_python({**args, "name": name})
+    return command
+
+
+def command_args(command: AnyCommand) -> dict[str, Any]:
+    """The `args` object of the wire envelope (RFC 3339 times, no `name`)."""
+    out: dict[str, Any] = {}
+    for key, value in command.model_dump(exclude={"name"}, exclude_none=True).items():
+        out[key] = to_rfc3339(value) if isinstance(value, datetime) else value
+    return out
+
+
+class CommandStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class ErrorCode(StrEnum):
+    """`error` of cmd/res (contracts/mqtt/schemas/cmd_res.schema.json)."""
+
+    EXPIRED = "expired"
+    UNKNOWN_COMMAND = "unknown_command"
+    INVALID_ARGS = "invalid_args"
+    BUSY = "busy"
+    REFUSED = "refused"
+    DEVICE_FAULT = "device_fault"
+    TIMEOUT = "timeout"
+    WRITE_FAILED = "write_failed"
+    VERIFY_FAILED = "verify_failed"
+    MALFORMED = "malformed"
+
+
+class CommandEnvelope(BaseModel):
+    """The `cmd` payload."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    name: str
+    args: dict[str, Any]
+    issued_by: str = Field(min_length=1, max_length=128)
+    expires_at: AwareDatetime
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "args": self.args, "issued_by": self.issued_by,
+                "expires_at": to_rfc3339(self.expires_at)}
+
+
+class CommandResult(BaseModel):
+    """The `cmd/res` payload."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=8, max_length=64)
+    ok: bool
+    error: ErrorCode | None = None
+    message: str | None = Field(default=None, max_length=1024)
+    ts: AwareDatetime | None = None
+    state: dict[str, Any] | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "ok": self.ok}
+        if self.error is not None:
+            out["error"] = self.error.value
+        if self.message is not None:
+            out["message"] = self.message
+        if self.ts is not None:
+            out["ts"] = to_rfc3339(self.ts)
+        if self.state is not None:
+            out["state"] = self.state
+        return out
