@@ -9,7 +9,8 @@ overwrites it, which is what makes replay after an outage free of duplicates.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -74,7 +75,7 @@ class Series:
 
     device: str
     field: str
-    points: list[tuple[datetime, float | None]] = field(default_factory=list)
+    points: list[tuple[datetime, float | None]] = dc_field(default_factory=list)
 
 
 class TelemetryQuery(Protocol):
