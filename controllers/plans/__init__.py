@@ -1,0 +1,43 @@
+"""Signal timing plans, format v1: models, clearance formulas, validator, diff and transfer encoding.
+
+Pure domain code: no I/O, no clock. See `contracts/plans/README.md` for the format a device vendor implements.
+"""
+
+from controllers.plans.clearance import ite_yellow_s, kph_to_mps, ped_clearance_s, red_clearance_s
+from controllers.plans.config import DEFAULT_RULES, NEMA_8_PHASE_COMPATIBLE, ValidatorConfig
+from controllers.plans.model import (
+    FORMAT_V1,
+    DayPlan,
+    Event,
+    Holiday,
+    Pattern,
+    Phase,
+    PlanV1,
+    Week,
+)
+from controllers.plans.report import ERROR_RULES, WARNING_RULES, Issue, Message, ValidationReport
+from controllers.plans.validator import validate_plan
+
+__all__ = [
+    "DEFAULT_RULES",
+    "ERROR_RULES",
+    "FORMAT_V1",
+    "NEMA_8_PHASE_COMPATIBLE",
+    "WARNING_RULES",
+    "DayPlan",
+    "Event",
+    "Holiday",
+    "Issue",
+    "Message",
+    "Pattern",
+    "Phase",
+    "PlanV1",
+    "ValidationReport",
+    "ValidatorConfig",
+    "Week",
+    "ite_yellow_s",
+    "kph_to_mps",
+    "ped_clearance_s",
+    "red_clearance_s",
+    "validate_plan",
+]

@@ -1,0 +1,122 @@
+"""Per-phase rules: clearance intervals (ITE, MUTCD), walk, min and max green."""
+
+from __future__ import annotations
+
+from controllers.plans import clearance
+from controllers.plans.config import ValidatorConfig
+from controllers.plans.model import Phase
+from controllers.plans.report import Findings, seconds
+
+
+def check_phases(phases: list[tuple[int, Phase]], rules: ValidatorConfig, out: Findings) -> None:
+    """Run every per-phase rule on every phase; paths are `phases[i].<field>`."""
+    for index, phase in phases:
+        at = f"phases[{index}]"
+        _yellow(phase, at, rules, out)
+        _red_clear(phase, at, rules, out)
+        _peds(phase, at, rules, out)
+        _greens(phase, at, rules, out)
+
+
+def _yellow(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> None:
+    p, y = phase.phase, phase.yellow_s
+    try:
+        required = clearance.ite_yellow_s(
+            phase.approach_speed_kph,
+            phase.grade_pct,
+            perception_reaction_s=rules.perception_reaction_s,
+            deceleration_mps2=rules.deceleration_mps2,
+            gravity_mps2=rules.gravity_mps2,
+        )
+    except ValueError as exc:  # a downhill grade steeper than the braking model allows
+        out.error("yellow_min", f"{at}.grade_pct", None, phase.grade_pct,
+                  vi=f"Pha {p}: không tính được thời gian vàng tối thiểu ({exc})",
+                  en=f"phase {p}: the minimum yellow cannot be computed ({exc})")
+        required = None
+    if required is not None and y + rules.tolerance_s < required:
+        out.error("yellow_min", f"{at}.yellow_s", seconds(required), y,
+                  vi=f"Pha {p}: đèn vàng {y} s ngắn hơn mức tối thiểu ITE {seconds(required)} s "
+                     f"cho tốc độ {phase.approach_speed_kph} km/h, độ dốc {phase.grade_pct} %",
+                  en=f"phase {p}: yellow {y} s is shorter than the ITE kinematic minimum {seconds(required)} s "
+                     f"for {phase.approach_speed_kph} km/h on a {phase.grade_pct} % grade")
+    elif required is not None and y > max(required, rules.yellow_min_s) + rules.yellow_excess_warn_s:
+        out.warn("yellow_long", f"{at}.yellow_s", seconds(max(required, rules.yellow_min_s)), y,
+                 vi=f"Pha {p}: đèn vàng {y} s dài hơn nhiều so với mức cần {seconds(required)} s; "
+                    "vàng quá dài khiến lái xe coi vàng như xanh",
+                 en=f"phase {p}: yellow {y} s is much longer than the {seconds(required)} s needed; "
+                    "long yellows teach drivers to treat yellow as green")
+    if not rules.yellow_min_s - rules.tolerance_s <= y <= rules.yellow_max_s + rules.tolerance_s:
+        out.error("yellow_range", f"{at}.yellow_s", [rules.yellow_min_s, rules.yellow_max_s], y,
+                  vi=f"Pha {p}: đèn vàng {y} s phải trong khoảng {rules.yellow_min_s}–{rules.yellow_max_s} s",
+                  en=f"phase {p}: yellow {y} s must be within {rules.yellow_min_s}–{rules.yellow_max_s} s")
+
+
+def _red_clear(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> None:
+    p, r = phase.phase, phase.red_clear_s
+    required = clearance.red_clearance_s(
+        phase.approach_speed_kph, phase.clearing_width_m, vehicle_length_m=rules.vehicle_length_m
+    )
+    if r + rules.tolerance_s < required:
+        out.error("red_clear_min", f"{at}.red_clear_s", seconds(required), r,
+                  vi=f"Pha {p}: đỏ toàn phần {r} s ngắn hơn (W + L) / v = {seconds(required)} s "
+                     f"(W = {phase.clearing_width_m} m)",
+                  en=f"phase {p}: red clearance {r} s is shorter than (W + L) / v = {seconds(required)} s "
+                     f"(W = {phase.clearing_width_m} m)")
+    if r > rules.red_clear_max_s + rules.tolerance_s:
+        out.error("red_clear_max", f"{at}.red_clear_s", rules.red_clear_max_s, r,
+                  vi=f"Pha {p}: đỏ toàn phần {r} s vượt quá {rules.red_clear_max_s} s",
+                  en=f"phase {p}: red clearance {r} s exceeds {rules.red_clear_max_s} s")
+
+
+def _peds(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> None:
+    p = phase.phase
+    if phase.walk_s is None or phase.ped_clear_s is None or phase.crosswalk_m is None:
+        if phase.ped_actuated:
+            out.warn("ped_actuated_no_ped", f"{at}.ped_actuated", False, True,
+                     vi=f"Pha {p}: có nút bấm bộ hành nhưng không có thời gian đi bộ",
+                     en=f"phase {p}: pedestrian-actuated but has no pedestrian timing")
+        return
+    required = clearance.ped_clearance_s(phase.crosswalk_m, walking_speed_mps=rules.ped_walking_speed_mps)
+    if phase.ped_clear_s + rules.tolerance_s < required:
+        out.error("ped_clear_min", f"{at}.ped_clear_s", seconds(required), phase.ped_clear_s,
+                  vi=f"Pha {p}: thời gian giải tỏa bộ hành {phase.ped_clear_s} s ngắn hơn "
+                     f"{phase.crosswalk_m} m / {rules.ped_walking_speed_mps} m/s = {seconds(required)} s",
+                  en=f"phase {p}: pedestrian clearance {phase.ped_clear_s} s is shorter than "
+                     f"{phase.crosswalk_m} m / {rules.ped_walking_speed_mps} m/s = {seconds(required)} s")
+    if phase.walk_s + rules.tolerance_s < rules.walk_min_s:
+        out.error("walk_min", f"{at}.walk_s", rules.walk_min_s, phase.walk_s,
+                  vi=f"Pha {p}: thời gian đi bộ {phase.walk_s} s ngắn hơn {rules.walk_min_s} s",
+                  en=f"phase {p}: walk {phase.walk_s} s is shorter than {rules.walk_min_s} s")
+
+
+def _greens(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> None:
+    p = phase.phase
+    if phase.min_green_s + rules.tolerance_s < rules.min_green_min_s:
+        out.error("min_green", f"{at}.min_green_s", rules.min_green_min_s, phase.min_green_s,
+                  vi=f"Pha {p}: xanh tối thiểu {phase.min_green_s} s nhỏ hơn {rules.min_green_min_s} s",
+                  en=f"phase {p}: minimum green {phase.min_green_s} s is below {rules.min_green_min_s} s")
+    if phase.max_green_s + rules.tolerance_s < phase.min_green_s:
+        out.error("max_lt_min", f"{at}.max_green_s", phase.min_green_s, phase.max_green_s,
+                  vi=f"Pha {p}: xanh tối đa {phase.max_green_s} s nhỏ hơn xanh tối thiểu {phase.min_green_s} s",
+                  en=f"phase {p}: maximum green {phase.max_green_s} s is less than "
+                     f"minimum green {phase.min_green_s} s")
+
+
+def min_split_s(phase: Phase) -> float:
+    """Shortest split (s) that serves `phase`: its green, then yellow and red clearance.
+
+    The green must last the minimum green and, when pedestrians are served on every cycle (not actuated),
+    also the walk plus pedestrian clearance. Walk and flashing DON'T WALK run *during* the vehicle green, so
+    the green is the longer of the two, not their sum (FHWA Signal Timing Manual, minimum split).
+    """
+    green = phase.min_green_s
+    if phase.walk_s is not None and phase.ped_clear_s is not None and not phase.ped_actuated:
+        green = max(green, phase.walk_s + phase.ped_clear_s)
+    return green + phase.yellow_s + phase.red_clear_s
+
+
+def ped_split_s(phase: Phase) -> float | None:
+    """Split (s) a pedestrian call needs: walk + ped clearance + yellow + red; None without peds."""
+    if phase.walk_s is None or phase.ped_clear_s is None:
+        return None
+    return max(phase.min_green_s, phase.walk_s + phase.ped_clear_s) + phase.yellow_s + phase.red_clear_s
