@@ -5,6 +5,19 @@ Pure domain code: no I/O, no clock. See `contracts/plans/README.md` for the form
 
 from controllers.plans.clearance import ite_yellow_s, kph_to_mps, ped_clearance_s, red_clearance_s
 from controllers.plans.config import DEFAULT_RULES, NEMA_8_PHASE_COMPATIBLE, ValidatorConfig
+from controllers.plans.diff import Change, diff_plans
+from controllers.plans.encoding import (
+    EncodedPlan,
+    PlanEncodingError,
+    canonical_bytes,
+    crc32,
+    crc32_from_registers,
+    crc32_to_registers,
+    decode_plan,
+    encode_plan,
+    from_registers,
+    to_registers,
+)
 from controllers.plans.model import (
     FORMAT_V1,
     DayPlan,
@@ -24,20 +37,32 @@ __all__ = [
     "FORMAT_V1",
     "NEMA_8_PHASE_COMPATIBLE",
     "WARNING_RULES",
+    "Change",
     "DayPlan",
+    "EncodedPlan",
     "Event",
     "Holiday",
     "Issue",
     "Message",
     "Pattern",
     "Phase",
+    "PlanEncodingError",
     "PlanV1",
     "ValidationReport",
     "ValidatorConfig",
     "Week",
+    "canonical_bytes",
+    "crc32",
+    "crc32_from_registers",
+    "crc32_to_registers",
+    "decode_plan",
+    "diff_plans",
+    "encode_plan",
+    "from_registers",
     "ite_yellow_s",
     "kph_to_mps",
     "ped_clearance_s",
     "red_clearance_s",
+    "to_registers",
     "validate_plan",
 ]

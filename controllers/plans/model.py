@@ -40,7 +40,7 @@ def _iso_date_only(value: Any) -> Any:
 
 class _Strict(BaseModel):
     # strict: "4" is not a number and 1 is not true, exactly as in the JSON Schema.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class Phase(_Strict):
