@@ -1,0 +1,279 @@
+"""Real servers for integration tests: private Mosquitto, InfluxDB and PostgreSQL instances.
+
+Each fixture starts its own server on a free loopback port in a temporary folder and stops it afterwards, so tests
+never touch the machine's system-wide services (which listen on the standard ports). The binaries come from
+Debian's packages, installed by `make test` (scripts/install-services.sh) when they are missing.
+
+Fixtures (import them into a conftest.py):
+- `mosquitto`: a `Mosquitto` (host, port; stop(), start(), restart()); persistence on, so persistent sessions
+  and retained messages survive a restart, as in production.
+- `influxdb`: an `InfluxDB` 1.x server (url, database; stop(), start()); the database exists.
+- `postgres_server` (session): one private PostgreSQL cluster; `postgres_url`: a fresh database on it, as a
+  SQLAlchemy asyncpg URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
+PG_BIN = Path("/usr/lib/postgresql") / (sorted(os.listdir("/usr/lib/postgresql"))[-1] if Path(
+    "/usr/lib/postgresql").is_dir() else "15") / "bin"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until something accepts TCP connections on host:port; fail with the server's output otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s} s")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout_s)
+
+
+class Mosquitto:
+    """A private Mosquitto broker (MQTT 3.1.1 and 5) on 127.0.0.1."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.folder = folder
+        self.log_path = folder / "mosquitto.log"
+        self.conf_path = folder / "mosquitto.conf"
+        self.conf_path.write_text(
+            f"listener {self.port} {self.host}\n"
+            "allow_anonymous true\n"
+            # started as root, Mosquitto would drop to the `mosquitto` user, who cannot write in pytest's 0700 tmp
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + "set_tcp_nodelay true\n"
+            "persistence true\n"
+            f"persistence_location {folder}/\n"
+            "autosave_interval 1\n"
+            "max_queued_messages 100000\n"
+            "max_inflight_messages 1000\n"
+            f"log_dest file {self.log_path}\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_for_port(self.host, self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    def kill(self) -> None:
+        """Stop without a clean shutdown (SIGKILL)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+class InfluxDB:
+    """A private InfluxDB 1.x server (v1 HTTP API) on 127.0.0.1 with database `database` created."""
+
+    def __init__(self, folder: Path, database: str = "signalight") -> None:
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.rpc_port = free_port()
+        self.database = database
+        self.folder = folder
+        self.conf_path = folder / "influxdb.conf"
+        self.conf_path.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{folder}/meta"\n  logging-enabled = false\n'
+            f'[data]\n  dir = "{folder}/data"\n  wal-dir = "{folder}/wal"\n  query-log-enabled = false\n'
+            '  wal-fsync-delay = "0s"\n'
+            "[monitor]\n  store-enabled = false\n"
+            f'[http]\n  enabled = true\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
+            "[continuous_queries]\n  enabled = false\n"
+            '[logging]\n  level = "warn"\n'
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        with (self.folder / "influxd.log").open("ab") as log:
+            self.proc = subprocess.Popen([INFLUXD, "-config", str(self.conf_path)], stdout=log, stderr=log)
+        wait_for_port(self.host, self.port, proc=self.proc)
+        deadline = time.monotonic() + 20
+        while True:  # the port opens before the engine answers queries
+            try:
+                self.query(f'CREATE DATABASE "{self.database}"', method="POST")
+                return
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    def query(self, q: str, method: str = "GET") -> dict[str, object]:
+        """Run InfluxQL through the v1 HTTP API (blocking; tests only)."""
+        import json
+
+        params = urllib.parse.urlencode({"q": q, "db": self.database, "epoch": "ms"})
+        if method == "GET":
+            req = urllib.request.Request(f"{self.url}/query?{params}")
+        else:
+            req = urllib.request.Request(f"{self.url}/query", data=params.encode(), method="POST",
+                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            result: dict[str, object] = json.loads(resp.read())
+            return result
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster (initdb in a temporary folder), trust auth on 127.0.0.1."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.data = folder / "data"
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        # PostgreSQL refuses to run as root: run it as the `postgres` user when we are root.
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            self._as = ["runuser", "-u", "postgres", "--"]
+            os.chmod(folder, 0o777)
+
+    def start(self) -> None:
+        if not self.data.exists():
+            subprocess.run([*self._as, str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
+                            "--auth=trust", "-E", "UTF8", "--no-sync"], check=True, capture_output=True)
+        with (self.folder / "postgres.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [*self._as, str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
+                 "-k", str(self.folder), "-c", "fsync=off", "-c", "synchronous_commit=off",
+                 "-c", "full_page_writes=off"],
+                stdout=subprocess.DEVNULL, stderr=log)
+        wait_for_port("127.0.0.1", self.port, proc=self.proc)
+        deadline = time.monotonic() + 20
+        while subprocess.run([str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                             capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError("PostgreSQL did not become ready")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's "fast shutdown"
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def create_database(self) -> str:
+        """A fresh empty database; returns its name."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        subprocess.run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name],
+                       check=True, capture_output=True)
+        return name
+
+    def url(self, database: str, driver: str = "postgresql+asyncpg") -> str:
+        return f"{driver}://postgres@127.0.0.1:{self.port}/{database}"
+
+
+def _require(binary: str | Path, what: str) -> None:
+    if not Path(binary).exists():
+        pytest.fail(f"{what} is not installed ({binary}); run `make test`, which installs it from Debian's packages",
+                    pytrace=False)
+
+
+@pytest.fixture
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    _require(MOSQUITTO, "Mosquitto")
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    _require(INFLUXD, "InfluxDB (influxd)")
+    server = InfluxDB(tmp_path_factory.mktemp("influxdb"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    _require(PG_BIN / "postgres", "PostgreSQL")
+    # Not under tmp_path_factory: its base folder is private to root (0700) and the server runs as `postgres`.
+    folder = Path(tempfile.mkdtemp(prefix="signalight-pg-"))
+    server = PostgresServer(folder)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """SQLAlchemy asyncpg URL of a fresh, empty database on the private cluster."""
+    return postgres_server.url(postgres_server.create_database())
