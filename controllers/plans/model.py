@@ -12,11 +12,13 @@ hidden behind a generic schema error.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 FORMAT_V1 = "signalight.plan/v1"
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 # NEMA TS 2 / NTCIP 1202 controllers number phases 1..16 (8 vehicle phases is the common case).
 PhaseNumber = Annotated[int, Field(ge=1, le=16)]
@@ -33,7 +35,7 @@ Action = Literal["free", "flash", "pattern", "dark"]
 
 def _iso_date_only(value: Any) -> Any:
     """Accept a date or an ISO `YYYY-MM-DD` string, never a number (lax pydantic would read a timestamp)."""
-    if isinstance(value, str | dt.date):
+    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DATE.match(value)):
         return value
     raise ValueError("date must be a string YYYY-MM-DD")
 
