@@ -1,0 +1,61 @@
+"""Property tests: random valid plans pass; each single mutation is caught by its own rule, and only by it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from controllers.plans import ERROR_RULES, PlanV1, decode_plan, diff_plans, encode_plan, validate_plan
+from tests.controllers.plans.mutations import MUTATIONS, mutated
+from tests.controllers.plans.strategies import Plan, valid_plans
+
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PER_RULE = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_every_rule_has_a_mutation() -> None:
+    assert set(MUTATIONS) == set(ERROR_RULES)
+
+
+@PROPERTY
+@given(plan=valid_plans())
+def test_random_valid_plans_pass(plan: Plan) -> None:
+    report = validate_plan(plan)
+    assert report.errors == []
+    assert report.ok
+
+
+@PROPERTY
+@given(plan=valid_plans())
+def test_valid_plans_satisfy_the_json_schema(plan: Plan, plan_schema: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator(plan_schema).validate(plan)
+
+
+@pytest.mark.parametrize("rule", ERROR_RULES)
+@PER_RULE
+@given(plan=valid_plans())
+def test_each_mutation_is_caught_by_its_rule_only(rule: str, plan: Plan) -> None:
+    report = validate_plan(mutated(plan, rule))
+    assert report.error_rules() == {rule}, [(i.rule, i.path, i.message.en) for i in report.errors]
+
+
+@PROPERTY
+@given(plan=valid_plans())
+def test_transfer_round_trip(plan: Plan) -> None:
+    model = PlanV1.model_validate(plan)
+    encoded = encode_plan(model)
+    assert decode_plan(encoded.registers, encoded.length, encoded.crc32) == model
+    # The payload does not depend on the order the engineer wrote the keys in.
+    reordered = PlanV1.model_validate(dict(reversed(list(plan.items()))))
+    assert encode_plan(reordered).payload == encoded.payload
+
+
+@PROPERTY
+@given(a=valid_plans(), b=valid_plans())
+def test_diff_is_empty_exactly_for_equal_plans(a: Plan, b: Plan) -> None:
+    old, new = PlanV1.model_validate(a), PlanV1.model_validate(b)
+    assert diff_plans(old, old) == []
+    assert (diff_plans(old, new) == []) == (encode_plan(old).payload == encode_plan(new).payload)
