@@ -14,7 +14,7 @@ $(BIN)/uv: $(BIN)/python
 
 # Installs the locked dependencies (uv.lock) into .venv, the project itself included (editable).
 setup: $(BIN)/uv
-	$(BIN)/uv sync --frozen --all-extras --quiet
+	$(BIN)/uv sync --frozen --quiet
 
 demo: setup
 	$(BIN)/signalight demo

@@ -1,0 +1,3 @@
+from signalight.cli import app
+
+app(prog_name="signalight")

@@ -1,0 +1,169 @@
+"""The `signalight` command line.
+
+`demo` runs everything in one process on the embedded defaults. `sim`, `gateway`, `recorder` and `api` each run one
+part as its own process against the configured broker, config DB and telemetry store: the production shape.
+Settings come from `SIGNALIGHT_*` environment variables and an optional TOML file (`--config` or
+`SIGNALIGHT_CONFIG`); command-line options win over both.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from signalight.settings import Settings, load_settings
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+admin_app = typer.Typer(help="Administration: users.", no_args_is_help=True)
+db_app = typer.Typer(help="The config database: migrations.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+app.add_typer(db_app, name="db")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"signalight: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def settings(**overrides: object) -> Settings:
+    """Load settings or exit with every wrong setting named."""
+    try:
+        return load_settings(**overrides)
+    except ValidationError as exc:
+        lines = [f"  SIGNALIGHT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
+        fail("invalid settings:\n" + "\n".join(lines))
+    except FileNotFoundError as exc:
+        fail(str(exc))
+
+
+@app.callback()
+def main(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML settings file", envvar="SIGNALIGHT_CONFIG")
+    ] = None,
+) -> None:
+    if config is not None:
+        os.environ["SIGNALIGHT_CONFIG"] = str(config)
+
+
+@app.command()
+def demo(
+    api_port: Annotated[int | None, typer.Option(help="API port [env SIGNALIGHT_API_PORT, default 8000]")] = None,
+    mqtt_port: Annotated[int | None, typer.Option(help="embedded broker port [env SIGNALIGHT_MQTT_PORT, 1883]")] = None,
+    intersections: Annotated[int, typer.Option(min=1, max=2000)] = 4,
+    cabinets: Annotated[int, typer.Option(min=1, max=2000)] = 6,
+    speed: Annotated[float, typer.Option(min=0.1, max=3600, help="simulated clock speed factor")] = 1.0,
+    data_dir: Annotated[Path | None, typer.Option(help="where the demo keeps its files [var/demo]")] = None,
+) -> None:
+    """Everything in one process: simulated fleet, embedded broker, gateway, recorder, embedded store, API and UI."""
+    from signalight.demo import DemoOptions, run_demo
+    from signalight.runtime import run
+
+    s = settings(environment="demo", api_port=api_port, mqtt_port=mqtt_port, store="embedded",
+                 data_dir=data_dir or Path("var/demo"))
+    options = DemoOptions(intersections=intersections, cabinets=cabinets, speed=speed)
+    run(lambda: run_demo(s, options), name="demo")
+
+
+@app.command()
+def sim(
+    intersections: Annotated[int, typer.Option(min=0, max=5000)] = 4,
+    cabinets: Annotated[int, typer.Option(min=0, max=5000)] = 6,
+    modbus_cabinets: Annotated[int, typer.Option(min=0, help="how many cabinets speak Modbus (the rest MQTT)")] = 1,
+    seed: int = 1,
+    speed: Annotated[float, typer.Option(min=0.1, max=3600)] = 1.0,
+    modbus_port: Annotated[int, typer.Option(min=0, max=65535, help="first Modbus TCP port; 0 = free ports")] = 0,
+    control_port: Annotated[int, typer.Option(min=0, max=65535, help="fault-injection HTTP port; 0 = free")] = 0,
+    manifest: Annotated[Path | None, typer.Option(help="where to write the fleet manifest")] = None,
+    scenario: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="fault scenario (YAML)")] = None,
+) -> None:
+    """Simulated devices on real protocols (Modbus TCP servers, MQTT clients); writes the fleet manifest."""
+    from signalight.processes import run_sim
+    from signalight.runtime import run
+
+    s = settings()
+    path = manifest or s.manifest or s.data_dir / "manifest.json"
+    run(lambda: run_sim(s, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets,
+                        seed=seed, speed=speed, modbus_port=modbus_port, control_port=control_port,
+                        manifest=path, scenario=scenario), name="sim")
+
+
+@app.command()
+def gateway(
+    manifest: Annotated[Path | None, typer.Option(help="device registry [SIGNALIGHT_MANIFEST]")] = None,
+    shard: Annotated[str | None, typer.Option(help="serve only the devices of this shard")] = None,
+) -> None:
+    """Poll the Modbus devices of the registry, publish them on the bus, execute their commands."""
+    from signalight.processes import run_gateway_process
+    from signalight.runtime import run
+
+    s = settings(manifest=manifest, gateway_shard=shard)
+    if s.manifest is None:
+        fail("no device registry: pass --manifest or set SIGNALIGHT_MANIFEST")
+    if not s.manifest.is_file():
+        fail(f"device registry {s.manifest} does not exist (run `signalight sim --manifest {s.manifest}` first?)")
+    run(lambda: run_gateway_process(s), name="gateway")
+
+
+@app.command()
+def recorder(
+    group: Annotated[str | None, typer.Option(help="MQTT 5 shared-subscription group (several recorders)")] = None,
+) -> None:
+    """Write telemetry from the bus into the store (InfluxDB or embedded); spool to disk while it is down."""
+    from signalight.processes import run_recorder_process
+    from signalight.runtime import run
+
+    s = settings(recorder_group=group)
+    run(lambda: run_recorder_process(s), name="recorder")
+
+
+@app.command()
+def api() -> None:
+    """Serve the control API and the web UI."""
+    from signalight.processes import run_api_process
+    from signalight.runtime import run
+
+    s = settings()
+    run(lambda: run_api_process(s), name="api")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the config database migrations (Alembic) up to the newest."""
+    import asyncio
+
+    from api.db import migrate
+
+    s = settings()
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(migrate(s.db_url))
+    typer.echo(f"database {s.db_url} is up to date")
+
+
+@admin_app.command("create-user")
+def create_user(
+    name: Annotated[str, typer.Argument(help="user name")],
+    role: Annotated[str, typer.Option(help="viewer | operator | engineer | crew | admin")],
+    password: Annotated[str | None, typer.Option(envvar="SIGNALIGHT_NEW_PASSWORD", help="asked for when not given")]
+    = None,
+) -> None:
+    """Create a user (or reset its password and role)."""
+    import asyncio
+
+    from api.db import migrate
+    from api.users import create_user as create
+
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    s = settings()
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        asyncio.run(migrate(s.db_url))
+        asyncio.run(create(s.db_url, name, password, role))
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(f"user {name!r} has role {role}")

@@ -1,0 +1,95 @@
+"""`signalight demo`: the whole system in one process on the embedded defaults.
+
+In-process MQTT broker (amqtt), simulated fleet (signal controllers on Modbus TCP, cabinets on MQTT and one on
+Modbus), the gateway, the recorder into the embedded telemetry store, a SQLite config DB and the API with its web UI.
+Started in the order that loses nothing: broker, recorder and API (subscribed) before the devices speak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+
+from api.db import migrate
+from api.users import create_user
+from controllers.clock import SystemClock
+from firmware_sim.fleet import FleetConfig, run_fleet
+from gateways.gateway import run_gateway
+from gateways.manifest import load_manifest
+from gateways.recorder import run_recorder
+from signalight.broker import embedded_broker, free_port, port_is_free
+from signalight.processes import bus_config, instance_name, run_api_process, telemetry_store
+from signalight.settings import Settings
+
+log = logging.getLogger("signalight.demo")
+
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo"  # the documented demo login; the API creates no default user outside demo mode
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    intersections: int = 4
+    cabinets: int = 6
+    modbus_cabinets: int = 1
+    speed: float = 1.0
+
+
+def _pick_port(host: str, wanted: int, what: str) -> int:
+    if port_is_free(host, wanted):
+        return wanted
+    port = free_port(host)
+    typer.secho(f"{what} port {wanted} is taken on {host}; using {port} instead", fg=typer.colors.YELLOW, err=True)
+    return port
+
+
+async def run_demo(s: Settings, options: DemoOptions) -> None:
+    """Run until cancelled (Ctrl-C)."""
+    mqtt_port = _pick_port(s.mqtt_host, s.mqtt_port, "MQTT")
+    api_port = _pick_port(s.api_host, s.api_port, "API")
+    s = s.model_copy(update={"mqtt_port": mqtt_port, "api_port": api_port})
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = s.data_dir / "manifest.json"
+
+    await migrate(s.db_url)
+    await create_user(s.db_url, DEMO_USER, DEMO_PASSWORD, "admin")
+
+    sim_ready = asyncio.Event()
+    api_ready = asyncio.Event()
+    fleet = FleetConfig(site=s.site, intersections=options.intersections, cabinets=options.cabinets,
+                        modbus_cabinets=options.modbus_cabinets, speed=options.speed, mqtt_host=s.mqtt_host,
+                        mqtt_port=mqtt_port, manifest_path=manifest_path, control_port=0)
+    control: dict[str, Any] = {}
+
+    def on_sim_ready(manifest: dict[str, Any]) -> None:
+        control.update(manifest.get("control") or {})
+        sim_ready.set()
+
+    async with embedded_broker(s.mqtt_host, mqtt_port), telemetry_store(s) as store, asyncio.TaskGroup() as tg:
+        tg.create_task(run_recorder(bus=bus_config(s, "signalight-demo-recorder", clean_session=False), store=store,
+                                    spool_dir=s.data_dir / "spool", clock=SystemClock()), name="recorder")
+        tg.create_task(run_api_process(s, started=api_ready.set), name="api")
+        await asyncio.wait_for(api_ready.wait(), 60)
+        tg.create_task(run_fleet(fleet, on_ready=on_sim_ready), name="sim")
+        await asyncio.wait_for(sim_ready.wait(), 60)
+        devices = load_manifest(manifest_path)
+        tg.create_task(run_gateway(bus=bus_config(s, instance_name("gateway")), devices=devices,
+                                   clock=SystemClock()), name="gateway")
+        modbus = [d for d in devices if d.transport == "modbus"]
+        ports = sorted({d.port for d in modbus if d.port is not None})
+        typer.echo(
+            "\nsignalight demo is running (Ctrl-C stops it)\n"
+            f"  web UI and API   http://{s.api_host}:{api_port}/   (login: {DEMO_USER} / {DEMO_PASSWORD}, role admin)\n"
+            f"  API docs         http://{s.api_host}:{api_port}/docs\n"
+            f"  MQTT broker      mqtt://{s.mqtt_host}:{mqtt_port}   "
+            f"(try: mosquitto_sub -p {mqtt_port} -t 'sl/v1/#' -v)\n"
+            f"  Modbus devices   {len(modbus)} on {s.mqtt_host} port(s) {', '.join(map(str, ports)) or '-'}\n"
+            f"  fleet            {len(devices)} devices, manifest {manifest_path}\n"
+            f"  fault injection  {control.get('url', 'off')}\n"
+            f"  config DB        {s.db_url}\n"
+            f"  telemetry store  embedded, {s.data_dir / 'telemetry.sqlite'}\n"
+        )

@@ -1,0 +1,146 @@
+"""The composition root: each part wired from `Settings` into a runnable coroutine.
+
+This is the only place that knows every part. The API receives the aiomqtt bus as a `BusPort` and the telemetry
+store as a `TelemetryQuery`, so it never imports the gateways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from api.app import create_app
+from api.config import ApiSettings
+from api.state import ApiDeps
+from controllers.clock import SystemClock
+from gateways.bus import Bus, BusConfig
+from gateways.gateway import run_gateway
+from gateways.manifest import load_manifest
+from gateways.recorder import run_recorder
+from gateways.stores.embedded import EmbeddedStore
+from gateways.stores.influx import InfluxStore
+from signalight.settings import Settings
+
+log = logging.getLogger("signalight")
+
+
+def bus_config(s: Settings, client_id: str, *, clean_session: bool = True) -> BusConfig:
+    """Bus settings of one client of this process."""
+    return BusConfig(
+        host=s.mqtt_host, port=s.mqtt_port, client_id=client_id, username=s.mqtt_username,
+        password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
+        clean_session=clean_session, mqtt_v5=s.mqtt_v5,
+    )
+
+
+def instance_name(role: str) -> str:
+    """A client id unique to this process (host and pid): two processes never take over each other's session."""
+    return f"signalight-{role}-{socket.gethostname()[:20]}-{os.getpid()}"
+
+
+@contextlib.asynccontextmanager
+async def telemetry_store(s: Settings) -> AsyncIterator[InfluxStore | EmbeddedStore]:
+    """The configured telemetry store, closed on exit."""
+    store: InfluxStore | EmbeddedStore
+    if s.store == "influxdb":
+        store = InfluxStore(
+            s.influx_url, s.influx_database, username=s.influx_username,
+            password=s.influx_password.get_secret_value() if s.influx_password else None,
+            token=s.influx_token.get_secret_value() if s.influx_token else None,
+        )
+    else:
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        store = EmbeddedStore(s.data_dir / "telemetry.sqlite")
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+def api_settings(s: Settings) -> ApiSettings:
+    extra: dict[str, Any] = {}
+    if s.secret_key is not None:
+        extra["secret_key"] = s.secret_key.get_secret_value()
+    return ApiSettings(db_url=s.db_url, environment=s.environment, site=s.site, timezone=s.timezone, **extra)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the process runtime owns SIGINT/SIGTERM and cancels us."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def serve_http(app: Any, host: str, port: int, *, started: Callable[[], None] | None = None) -> None:
+    """Serve an ASGI app until cancelled, then shut down gracefully (open streams get 2 s to end)."""
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=2, ws="none")
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                await task  # raises what made startup fail
+                raise RuntimeError(f"the HTTP server on {host}:{port} stopped during startup")
+            await asyncio.sleep(0.05)
+        if started is not None:
+            started()
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise
+
+
+async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabinets: int, seed: int, speed: float,
+                  modbus_port: int, control_port: int, manifest: Path, scenario: Path | None) -> None:
+    from firmware_sim.fleet import FleetConfig, run_fleet
+
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    config = FleetConfig(
+        site=s.site, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets, seed=seed,
+        speed=speed, mqtt_host=s.mqtt_host, mqtt_port=s.mqtt_port, mqtt_username=s.mqtt_username,
+        mqtt_password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
+        modbus_port=modbus_port, manifest_path=manifest, control_port=control_port, scenario=scenario,
+    )
+
+    def ready(m: dict[str, Any]) -> None:
+        log.info("sim_ready", extra={"devices": len(m.get("devices", [])), "manifest": str(manifest),
+                                     "control": (m.get("control") or {}).get("url")})
+
+    await run_fleet(config, on_ready=ready)
+
+
+async def run_gateway_process(s: Settings) -> None:
+    assert s.manifest is not None
+    devices = load_manifest(s.manifest)
+    await run_gateway(bus=bus_config(s, instance_name(f"gateway-{s.gateway_shard or 'all'}")), devices=devices,
+                      clock=SystemClock(), shard=s.gateway_shard, metrics_port=s.metrics_port)
+
+
+async def run_recorder_process(s: Settings) -> None:
+    async with telemetry_store(s) as store:
+        if isinstance(store, InfluxStore):
+            await store.create_database()
+        # A fixed client id and a persistent session: the broker keeps telemetry for us while we restart.
+        client_id = f"signalight-recorder-{s.recorder_group or 'single'}-{socket.gethostname()[:20]}"
+        await run_recorder(bus=bus_config(s, client_id, clean_session=False), store=store,
+                           spool_dir=s.data_dir / "spool", clock=SystemClock(), shared_group=s.recorder_group,
+                           metrics_port=s.metrics_port)
+
+
+async def run_api_process(s: Settings, *, started: Callable[[], None] | None = None) -> None:
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    async with Bus(bus_config(s, instance_name("api"))) as bus, telemetry_store(s) as store:
+        deps = ApiDeps(settings=api_settings(s), bus=bus, telemetry=store, clock=SystemClock())
+        await serve_http(create_app(deps), s.api_host, s.api_port, started=started)

@@ -1,0 +1,118 @@
+"""Settings of every signalight process: environment `SIGNALIGHT_*`, an optional TOML file, then defaults.
+
+The TOML file is named by `SIGNALIGHT_CONFIG` (or `--config` on the command line); its keys are the field names
+below (`mqtt_port = 1883`). Environment variables win over the file. Unknown keys are refused, so a typo is an
+error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from controllers.devices import SiteId
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+#: Secrets that must never reach production (copied from examples and tutorials).
+PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "change-me", "please-change", "dev", "demo"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNALIGHT_", extra="forbid", validate_default=True)
+
+    environment: Literal["development", "demo", "production"] = "development"
+    site: SiteId = "tn"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    data_dir: Path = Path("var")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # the bus
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: Port = 1883
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_v5: bool = Field(default=False, description="MQTT 5 (Mosquitto, EMQX); the embedded broker speaks 3.1.1")
+
+    # the API
+    api_host: str = "127.0.0.1"
+    api_port: Port = 8000
+    secret_key: SecretStr | None = Field(default=None, description="JWT signing key; required in production")
+    db_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite in data_dir")
+
+    # the telemetry store
+    store: Literal["embedded", "influxdb"] = "embedded"
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_database: str = "signalight"
+    influx_username: str | None = None
+    influx_password: SecretStr | None = None
+    influx_token: SecretStr | None = Field(default=None, description="InfluxDB 2.x/3.x token for the v1 API")
+
+    # gateways and recorders
+    manifest: Path | None = Field(default=None, description="device registry (fleet manifest JSON)")
+    gateway_shard: str | None = None
+    recorder_group: str | None = Field(default=None, description="MQTT 5 shared-subscription group of recorders")
+    metrics_port: Port | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name like Asia/Ho_Chi_Minh)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_and_secrets(self) -> Settings:
+        if not self.db_url:
+            self.db_url = f"sqlite+aiosqlite:///{self.data_dir / 'signalight.db'}"
+        if self.environment == "production":
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if not key or key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+                raise ValueError(
+                    "SIGNALIGHT_SECRET_KEY must be set to a random value of at least 32 characters in production "
+                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("SIGNALIGHT_CONFIG")
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise FileNotFoundError(f"SIGNALIGHT_CONFIG names {path}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and the TOML file, with explicit overrides (command-line options) on top.
+
+    Raises pydantic.ValidationError naming each wrong setting.
+    """
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)  # type: ignore[arg-type]
