@@ -167,3 +167,33 @@ def create_user(
     except ValueError as exc:
         fail(str(exc))
     typer.echo(f"user {name!r} has role {role}")
+
+
+dashboards_app = typer.Typer(help="Grafana dashboards as code.", no_args_is_help=True)
+app.add_typer(dashboards_app, name="dashboards")
+
+
+@dashboards_app.command("export")
+def dashboards_export(
+    out: Annotated[Path, typer.Option(help="folder Grafana's file provisioning reads")] = Path("dashboards/generated"),
+) -> None:
+    """Write the dashboards as JSON files (generated from the telemetry schema)."""
+    from dashboards.build import export
+
+    for path in export(out):
+        typer.echo(str(path))
+
+
+@dashboards_app.command("push")
+def dashboards_push(
+    url: Annotated[str, typer.Option(envvar="GRAFANA_URL", help="Grafana base URL")],
+    token: Annotated[str, typer.Option(envvar="GRAFANA_TOKEN", help="Grafana service-account token")],
+) -> None:
+    """Create or overwrite the dashboards in a running Grafana (needs the `grafana` extra)."""
+    from dashboards.push import GrafanaUnavailable, push
+
+    try:
+        for link in push(url, token):
+            typer.echo(link)
+    except GrafanaUnavailable as exc:
+        fail(str(exc))

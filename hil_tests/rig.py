@@ -1,0 +1,99 @@
+"""A rig: signalight parts started as separate OS processes, as in production, with their logs kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+class Rig:
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.folder = folder
+        self.env = {**os.environ, **env}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run a `signalight` command to completion."""
+        return subprocess.run([sys.executable, "-m", "signalight", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, check=check)
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        with (self.folder / f"{name}.log").open("wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "signalight", *args], env=self.env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+        self.procs[name] = proc
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.folder / f"{name}.log").read_text(errors="replace")
+
+    def stop(self, name: str, timeout: float = 10) -> tuple[int, float]:
+        """SIGTERM one process; returns (exit code, seconds it took to stop)."""
+        proc = self.procs[name]
+        start = time.monotonic()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+                raise AssertionError(
+                    f"{name} did not stop within {timeout} s of SIGTERM:\n{self.log(name)[-3000:]}") from None
+        return proc.returncode, time.monotonic() - start
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.procs)):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+    def assert_running(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}")
+
+
+def eventually(probe: Callable[[], T | None], timeout: float, what: str, rig: Rig | None = None,
+               interval: float = 0.2) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` (and any process that died)."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if rig is not None:
+            rig.assert_running()
+        try:
+            value = probe()
+            if value:
+                return value
+        except (httpx.HTTPError, OSError, KeyError, ValueError) as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_error!r})")
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None  # being written
+    return data
