@@ -35,20 +35,20 @@ def _yellow(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> Non
         required = None
     if required is not None and y + rules.tolerance_s < required:
         out.error("yellow_min", f"{at}.yellow_s", seconds(required), y,
-                  vi=f"Pha {p}: đèn vàng {y} s ngắn hơn mức tối thiểu ITE {seconds(required)} s "
-                     f"cho tốc độ {phase.approach_speed_kph} km/h, độ dốc {phase.grade_pct} %",
-                  en=f"phase {p}: yellow {y} s is shorter than the ITE kinematic minimum {seconds(required)} s "
-                     f"for {phase.approach_speed_kph} km/h on a {phase.grade_pct} % grade")
+                  vi=f"Pha {p}: đèn vàng {y:g} s ngắn hơn mức tối thiểu ITE {seconds(required):g} s "
+                     f"cho tốc độ {phase.approach_speed_kph:g} km/h, độ dốc {phase.grade_pct:g} %",
+                  en=f"phase {p}: yellow {y:g} s is shorter than the ITE kinematic minimum {seconds(required):g} s "
+                     f"for {phase.approach_speed_kph:g} km/h on a {phase.grade_pct:g} % grade")
     elif required is not None and y > max(required, rules.yellow_min_s) + rules.yellow_excess_warn_s:
         out.warn("yellow_long", f"{at}.yellow_s", seconds(max(required, rules.yellow_min_s)), y,
-                 vi=f"Pha {p}: đèn vàng {y} s dài hơn nhiều so với mức cần {seconds(required)} s; "
+                 vi=f"Pha {p}: đèn vàng {y:g} s dài hơn nhiều so với mức cần {seconds(required):g} s; "
                     "vàng quá dài khiến lái xe coi vàng như xanh",
-                 en=f"phase {p}: yellow {y} s is much longer than the {seconds(required)} s needed; "
+                 en=f"phase {p}: yellow {y:g} s is much longer than the {seconds(required):g} s needed; "
                     "long yellows teach drivers to treat yellow as green")
     if not rules.yellow_min_s - rules.tolerance_s <= y <= rules.yellow_max_s + rules.tolerance_s:
         out.error("yellow_range", f"{at}.yellow_s", [rules.yellow_min_s, rules.yellow_max_s], y,
-                  vi=f"Pha {p}: đèn vàng {y} s phải trong khoảng {rules.yellow_min_s}–{rules.yellow_max_s} s",
-                  en=f"phase {p}: yellow {y} s must be within {rules.yellow_min_s}–{rules.yellow_max_s} s")
+                  vi=f"Pha {p}: đèn vàng {y:g} s phải trong khoảng {rules.yellow_min_s:g}–{rules.yellow_max_s:g} s",
+                  en=f"phase {p}: yellow {y:g} s must be within {rules.yellow_min_s:g}–{rules.yellow_max_s:g} s")
 
 
 def _red_clear(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> None:
@@ -58,14 +58,14 @@ def _red_clear(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> 
     )
     if r + rules.tolerance_s < required:
         out.error("red_clear_min", f"{at}.red_clear_s", seconds(required), r,
-                  vi=f"Pha {p}: đỏ toàn phần {r} s ngắn hơn (W + L) / v = {seconds(required)} s "
-                     f"(W = {phase.clearing_width_m} m)",
-                  en=f"phase {p}: red clearance {r} s is shorter than (W + L) / v = {seconds(required)} s "
-                     f"(W = {phase.clearing_width_m} m)")
+                  vi=f"Pha {p}: đỏ toàn phần {r:g} s ngắn hơn (W + L) / v = {seconds(required):g} s "
+                     f"(W = {phase.clearing_width_m:g} m)",
+                  en=f"phase {p}: red clearance {r:g} s is shorter than (W + L) / v = {seconds(required):g} s "
+                     f"(W = {phase.clearing_width_m:g} m)")
     if r > rules.red_clear_max_s + rules.tolerance_s:
         out.error("red_clear_max", f"{at}.red_clear_s", rules.red_clear_max_s, r,
-                  vi=f"Pha {p}: đỏ toàn phần {r} s vượt quá {rules.red_clear_max_s} s",
-                  en=f"phase {p}: red clearance {r} s exceeds {rules.red_clear_max_s} s")
+                  vi=f"Pha {p}: đỏ toàn phần {r:g} s vượt quá {rules.red_clear_max_s:g} s",
+                  en=f"phase {p}: red clearance {r:g} s exceeds {rules.red_clear_max_s:g} s")
 
 
 def _peds(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> None:
@@ -79,27 +79,27 @@ def _peds(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> None:
     required = clearance.ped_clearance_s(phase.crosswalk_m, walking_speed_mps=rules.ped_walking_speed_mps)
     if phase.ped_clear_s + rules.tolerance_s < required:
         out.error("ped_clear_min", f"{at}.ped_clear_s", seconds(required), phase.ped_clear_s,
-                  vi=f"Pha {p}: thời gian giải tỏa bộ hành {phase.ped_clear_s} s ngắn hơn "
-                     f"{phase.crosswalk_m} m / {rules.ped_walking_speed_mps} m/s = {seconds(required)} s",
-                  en=f"phase {p}: pedestrian clearance {phase.ped_clear_s} s is shorter than "
-                     f"{phase.crosswalk_m} m / {rules.ped_walking_speed_mps} m/s = {seconds(required)} s")
+                  vi=f"Pha {p}: thời gian giải tỏa bộ hành {phase.ped_clear_s:g} s ngắn hơn "
+                     f"{phase.crosswalk_m:g} m / {rules.ped_walking_speed_mps:g} m/s = {seconds(required):g} s",
+                  en=f"phase {p}: pedestrian clearance {phase.ped_clear_s:g} s is shorter than "
+                     f"{phase.crosswalk_m:g} m / {rules.ped_walking_speed_mps:g} m/s = {seconds(required):g} s")
     if phase.walk_s + rules.tolerance_s < rules.walk_min_s:
         out.error("walk_min", f"{at}.walk_s", rules.walk_min_s, phase.walk_s,
-                  vi=f"Pha {p}: thời gian đi bộ {phase.walk_s} s ngắn hơn {rules.walk_min_s} s",
-                  en=f"phase {p}: walk {phase.walk_s} s is shorter than {rules.walk_min_s} s")
+                  vi=f"Pha {p}: thời gian đi bộ {phase.walk_s:g} s ngắn hơn {rules.walk_min_s:g} s",
+                  en=f"phase {p}: walk {phase.walk_s:g} s is shorter than {rules.walk_min_s:g} s")
 
 
 def _greens(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> None:
     p = phase.phase
     if phase.min_green_s + rules.tolerance_s < rules.min_green_min_s:
         out.error("min_green", f"{at}.min_green_s", rules.min_green_min_s, phase.min_green_s,
-                  vi=f"Pha {p}: xanh tối thiểu {phase.min_green_s} s nhỏ hơn {rules.min_green_min_s} s",
-                  en=f"phase {p}: minimum green {phase.min_green_s} s is below {rules.min_green_min_s} s")
+                  vi=f"Pha {p}: xanh tối thiểu {phase.min_green_s:g} s nhỏ hơn {rules.min_green_min_s:g} s",
+                  en=f"phase {p}: minimum green {phase.min_green_s:g} s is below {rules.min_green_min_s:g} s")
     if phase.max_green_s + rules.tolerance_s < phase.min_green_s:
         out.error("max_lt_min", f"{at}.max_green_s", phase.min_green_s, phase.max_green_s,
-                  vi=f"Pha {p}: xanh tối đa {phase.max_green_s} s nhỏ hơn xanh tối thiểu {phase.min_green_s} s",
-                  en=f"phase {p}: maximum green {phase.max_green_s} s is less than "
-                     f"minimum green {phase.min_green_s} s")
+                  vi=f"Pha {p}: xanh tối đa {phase.max_green_s:g} s nhỏ hơn xanh tối thiểu {phase.min_green_s:g} s",
+                  en=f"phase {p}: maximum green {phase.max_green_s:g} s is less than "
+                     f"minimum green {phase.min_green_s:g} s")
 
 
 def min_split_s(phase: Phase) -> float:
