@@ -1,0 +1,71 @@
+"""Settings: environment, TOML file, precedence, and clear refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from signalight.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("SIGNALIGHT_"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_are_the_embedded_development_setup() -> None:
+    s = load_settings()
+    assert (s.mqtt_port, s.api_port, s.store, s.timezone) == (1883, 8000, "embedded", "Asia/Ho_Chi_Minh")
+    assert s.db_url == "sqlite+aiosqlite:///var/signalight.db"
+
+
+def test_environment_then_file_then_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    conf = tmp_path / "signalight.toml"
+    conf.write_text('mqtt_port = 1999\napi_port = 9000\nsite = "hn"\n')
+    monkeypatch.setenv("SIGNALIGHT_CONFIG", str(conf))
+    monkeypatch.setenv("SIGNALIGHT_API_PORT", "9100")
+    s = load_settings()
+    assert (s.mqtt_port, s.api_port, s.site) == (1999, 9100, "hn")
+    assert load_settings(api_port=9200).api_port == 9200
+
+
+def test_unknown_key_in_the_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    conf = tmp_path / "signalight.toml"
+    conf.write_text("mqtt_prot = 1999\n")
+    monkeypatch.setenv("SIGNALIGHT_CONFIG", str(conf))
+    with pytest.raises(ValidationError, match="mqtt_prot"):
+        load_settings()
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("SIGNALIGHT_MQTT_PORT", "70000", "mqtt_port"),
+    ("SIGNALIGHT_TIMEZONE", "Mars/Olympus", "unknown time zone"),
+    ("SIGNALIGHT_STORE", "mongodb", "store"),
+    ("SIGNALIGHT_SITE", "Thái Nguyên", "site"),
+])
+def test_bad_values_are_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=expected):
+        load_settings()
+
+
+@pytest.mark.parametrize("secret", [None, "changethis", "short-but-not-placeholder"])
+def test_production_refuses_a_missing_placeholder_or_short_secret(monkeypatch: pytest.MonkeyPatch,
+                                                                   secret: str | None) -> None:
+    monkeypatch.setenv("SIGNALIGHT_ENVIRONMENT", "production")
+    if secret is not None:
+        monkeypatch.setenv("SIGNALIGHT_SECRET_KEY", secret)
+    with pytest.raises(ValidationError, match="SIGNALIGHT_SECRET_KEY"):
+        load_settings()
+
+
+def test_production_accepts_a_real_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGNALIGHT_ENVIRONMENT", "production")
+    monkeypatch.setenv("SIGNALIGHT_SECRET_KEY", "x7" * 24)
+    assert load_settings().environment == "production"
