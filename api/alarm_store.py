@@ -1,0 +1,92 @@
+"""Alarms in the config DB: raised once, cleared when the condition ends, acknowledged by a named user.
+
+The verdicts come from `controllers.alarms` (pure); this module keeps the per-device set of active alarms in memory
+(loaded from the DB at start) and writes only the transitions. With several API replicas on one bus, each sees the
+same reports: the unique index on active (device, kind) makes a second raise a no-op, and clears are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.hub import EventHub
+from api.models import Alarm
+from controllers.alarms import ALARMS, AlarmKind, Verdict
+from controllers.clock import to_rfc3339
+
+log = logging.getLogger(__name__)
+
+
+def alarm_json(alarm: Alarm) -> dict[str, Any]:
+    info = ALARMS.get(AlarmKind(alarm.kind)) if alarm.kind in AlarmKind.__members__.values() else None
+    return {
+        "id": alarm.id, "device_id": alarm.device_id, "site": alarm.site, "kind": alarm.kind,
+        "severity": alarm.severity, "active": alarm.active,
+        "label": {"vi": info.label_vi, "en": info.label_en} if info else {"vi": alarm.kind, "en": alarm.kind},
+        "raised_at": to_rfc3339(alarm.raised_at),
+        "cleared_at": to_rfc3339(alarm.cleared_at) if alarm.cleared_at else None,
+        "acked_at": to_rfc3339(alarm.acked_at) if alarm.acked_at else None,
+        "acked_by": alarm.acked_by, "detail": alarm.detail,
+    }
+
+
+class AlarmStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], hub: EventHub) -> None:
+        self._sessions = sessions
+        self._hub = hub
+        self._active: dict[str, set[AlarmKind]] = {}
+
+    async def load(self) -> None:
+        """Read the active alarms from the DB (call once at start)."""
+        async with self._sessions() as session:
+            rows = (await session.execute(select(Alarm.device_id, Alarm.kind).where(Alarm.active))).all()
+        self._active = {}
+        for device_id, kind in rows:
+            if kind in AlarmKind.__members__.values():
+                self._active.setdefault(device_id, set()).add(AlarmKind(kind))
+
+    def active_kinds(self, device_id: str) -> set[AlarmKind]:
+        return set(self._active.get(device_id, ()))
+
+    async def apply(self, site: str, device_id: str, verdict: Verdict, now: datetime) -> None:
+        """Raise and clear what `verdict` says changed for this device; publish each change on the hub."""
+        current = self._active.setdefault(device_id, set())
+        to_raise, to_clear = verdict.changes(current)
+        if not to_raise and not to_clear:
+            return
+        async with self._sessions() as session:
+            for kind in sorted(to_raise):
+                detail = (verdict.detail or {}).get(kind)
+                row = Alarm(device_id=device_id, site=site, kind=kind.value, severity=ALARMS[kind].severity.value,
+                            active=True, raised_at=now, detail=detail[:512] if detail else None)
+                session.add(row)
+                try:
+                    await session.commit()
+                except IntegrityError:  # already raised by another replica: same condition, one alarm
+                    await session.rollback()
+                    existing = (await session.execute(select(Alarm).where(
+                        Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.active))).scalar_one_or_none()
+                    if existing is None:
+                        raise
+                    row = existing
+                current.add(kind)
+                log.warning("alarm_raised", extra={"device": device_id, "site": site, "alarm": kind.value})
+                self._hub.publish("alarm", site, device_id, alarm_json(row))
+            for kind in sorted(to_clear):
+                rows = (await session.execute(select(Alarm).where(
+                    Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.active))).scalars().all()
+                await session.execute(update(Alarm).where(
+                    Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.active).values(
+                    active=False, cleared_at=now))
+                await session.commit()
+                current.discard(kind)
+                log.info("alarm_cleared", extra={"device": device_id, "site": site, "alarm": kind.value})
+                for row in rows:
+                    await session.refresh(row)
+                    self._hub.publish("alarm", site, device_id, alarm_json(row))

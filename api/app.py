@@ -1,0 +1,108 @@
+"""The FastAPI application: `create_app(deps)` wires routes, errors, the status page and the lifespan.
+
+The lifespan migrates the DB (when `auto_migrate`), opens the engine, loads active alarms, and runs the bus listener
+and the command-expiry sweeper in one TaskGroup; on shutdown both are cancelled and the engine is disposed. A loop
+that fails unexpectedly is logged, counted and restarted with exponential backoff and jitter (the one supervised
+top), so one bad message or a DB hiccup never stops live updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from api import problems
+from api.alarm_store import AlarmStore
+from api.db import create_engine, migrate, session_factory
+from api.dispatch import CommandDispatcher
+from api.hub import EventHub
+from api.listener import BusListener
+from api.live import DeviceCache
+from api.routes import auth, commands, devices, health, stream
+from api.state import ApiDeps, ApiState
+from controllers.clock import Clock
+
+__all__ = ["ApiDeps", "create_app"]
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 30.0
+
+
+async def supervise(name: str, loop: Callable[[], Awaitable[None]], clock: Clock) -> None:
+    """Run `loop` forever; restart it after an unexpected error with backoff and jitter. Cancellation ends it."""
+    delay = BACKOFF_MIN_S
+    failures = 0
+    while True:
+        started = clock.monotonic()
+        try:
+            await loop()
+            log.warning("task_ended", extra={"task": name})
+        except Exception as exc:  # supervised top of a long-lived loop: log, count, back off, restart
+            failures += 1
+            log.exception("task_failed", extra={"task": name, "failures": failures, "error": type(exc).__name__})
+        if clock.monotonic() - started > BACKOFF_MAX_S:
+            delay = BACKOFF_MIN_S  # it ran a good while: a fresh failure, not a crash loop
+        await clock.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, BACKOFF_MAX_S)
+
+
+def create_app(deps: ApiDeps) -> FastAPI:
+    """The API application. Serve it with uvicorn, or drive `app.router.lifespan_context(app)` in tests."""
+    settings = deps.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await migrate(settings.db_url)
+        engine = create_engine(settings.db_url)
+        sessions = session_factory(engine)
+        hub = EventHub(buffer=settings.stream_buffer, client_queue=settings.stream_client_queue)
+        cache = DeviceCache()
+        dispatcher = CommandDispatcher(sessions, deps.bus, deps.clock, settings)
+        alarm_store = AlarmStore(sessions, hub)
+        await alarm_store.load()
+        listener = BusListener(deps.bus, cache, hub, sessions, dispatcher, alarm_store, deps.clock)
+        app.state.api = ApiState(deps=deps, engine=engine, sessions=sessions, cache=cache, hub=hub,
+                                 dispatcher=dispatcher, alarms=alarm_store, listener=listener,
+                                 started_at=deps.clock.now())
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(supervise("bus_listener", listener.run, deps.clock)),
+                         tg.create_task(supervise("command_sweeper", dispatcher.run_sweeper, deps.clock))]
+                log.info("api_started", extra={"environment": settings.environment, "site": settings.site})
+                try:
+                    yield
+                finally:
+                    for task in tasks:
+                        task.cancel()
+        finally:
+            await engine.dispose()
+            log.info("api_stopped")
+
+    app = FastAPI(title="signalight control API", version="1", lifespan=lifespan,
+                  description="Traffic signals and street lighting: devices, commands, alarms, live stream.")
+    problems.install(app)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
+    for module in (auth, devices, commands, stream, health):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    return app

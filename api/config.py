@@ -1,0 +1,74 @@
+"""Settings of the control API, as a typed pydantic model.
+
+The composition root (`signalight`) builds `ApiSettings` from its own pydantic-settings (environment `SIGNALIGHT_*`,
+TOML); the API only validates. Outside development and demo the API refuses a placeholder or short secret, so a
+production deployment cannot run with a key that is published in this repository.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Secrets that must never protect a real deployment (they appear in docs, tests and the demo).
+MIN_SECRET_LEN = 32
+#: The development and demo key: public, so refused in production (long enough that JWT libraries accept it).
+DEV_SECRET = "signalight-development-key-not-for-production"
+PLACEHOLDER_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "dev-secret", "demo", "password",
+                                 DEV_SECRET})
+
+Environment = Literal["development", "demo", "production"]
+
+
+class ApiSettings(BaseModel):
+    """Everything the API process needs to know. Times in seconds; origins as full URLs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    db_url: str = Field(default="sqlite+aiosqlite:///signalight.db", description="SQLAlchemy async URL")
+    secret_key: str = Field(default=DEV_SECRET, description="HS256 key of access and refresh tokens", repr=False)
+    environment: Environment = "development"
+    site: str = Field(default="demo", description="default site of this deployment")
+    timezone: str = "Asia/Ho_Chi_Minh"
+    access_token_ttl_s: int = Field(default=15 * 60, ge=30, le=24 * 3600)
+    refresh_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
+    command_ttl_s: float = Field(default=30.0, gt=0, le=3600, description="default expiry of a command")
+    command_result_grace_s: float = Field(
+        default=5.0, ge=0, le=600, description="wait after expires_at for a late cmd/res before marking expired")
+    sweep_interval_s: float = Field(default=1.0, gt=0, le=60, description="period of the command expiry sweeper")
+    cors_origins: list[str] = Field(default_factory=list)
+    auto_migrate: bool = Field(default=True, description="upgrade the DB schema to head when the API starts")
+    stream_buffer: int = Field(default=5000, ge=100, le=1_000_000, description="SSE events kept for resume")
+    stream_client_queue: int = Field(default=1000, ge=10, le=100_000, description="per-client SSE queue")
+    login_max_failures: int = Field(default=5, ge=1, le=100, description="failed logins before lockout")
+    login_lockout_s: float = Field(default=300.0, ge=1, le=86400)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies get 413")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret(self) -> ApiSettings:
+        if self.environment in ("development", "demo"):
+            return self
+        if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                f"secret_key is a placeholder; set SIGNALIGHT_SECRET_KEY to a random value of at least "
+                f"{MIN_SECRET_LEN} characters (environment={self.environment})")
+        if len(self.secret_key) < MIN_SECRET_LEN:
+            raise ValueError(
+                f"secret_key has {len(self.secret_key)} characters; at least {MIN_SECRET_LEN} are required "
+                f"outside development and demo (environment={self.environment})")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

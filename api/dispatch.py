@@ -1,0 +1,117 @@
+"""Commands to devices: persisted before they are published, results recorded, unanswered ones expired.
+
+Lifecycle: pending → succeeded | failed | expired. A device refuses a command after `expires_at`; the sweeper waits
+`command_result_grace_s` longer for a late cmd/res before marking it expired. A result arriving after that still
+counts (the device did act), so an `expired` command can become succeeded or failed, never the reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.config import ApiSettings
+from api.models import Command, Device
+from controllers.bus import BusError, BusPort
+from controllers.clock import Clock, to_rfc3339
+from controllers.commands import AnyCommand, CommandEnvelope, CommandResult, CommandStatus, command_args
+from controllers.topics import Suffix, topic
+
+log = logging.getLogger(__name__)
+
+#: Error code recorded when the command could not be handed to the broker.
+NOT_SENT = "not_sent"
+
+
+def command_json(cmd: Command) -> dict[str, Any]:
+    return {
+        "id": cmd.id, "device_id": cmd.device_id, "site": cmd.site, "name": cmd.name, "args": cmd.args,
+        "status": cmd.status, "issued_by": cmd.issued_by, "created_at": to_rfc3339(cmd.created_at),
+        "expires_at": to_rfc3339(cmd.expires_at),
+        "finished_at": to_rfc3339(cmd.finished_at) if cmd.finished_at else None,
+        "error": cmd.error, "message": cmd.message, "result": cmd.result,
+    }
+
+
+class CommandDispatcher:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: BusPort, clock: Clock,
+                 settings: ApiSettings) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._clock = clock
+        self._settings = settings
+        self.sent = 0
+        self.results = 0
+        self.expired = 0
+
+    async def issue(self, session: AsyncSession, device: Device, command: AnyCommand, *, issued_by: str,
+                    source_addr: str | None, ttl_s: float | None = None) -> Command:
+        """Persist the command (committed), then publish it. When the bus refuses it, the command is marked failed
+        with error `not_sent` and returned: the caller tells the user it was not sent."""
+        now = self._clock.now()
+        row = Command(id=str(uuid.uuid4()), device_id=device.id, site=device.site, kind=device.kind,
+                      name=command.name, args=command_args(command), issued_by=issued_by, source_addr=source_addr,
+                      created_at=now, expires_at=now + timedelta(seconds=ttl_s or self._settings.command_ttl_s),
+                      status=CommandStatus.PENDING.value)
+        session.add(row)
+        await session.commit()
+        envelope = CommandEnvelope(id=row.id, name=row.name, args=row.args, issued_by=issued_by,
+                                   expires_at=row.expires_at)
+        try:
+            await self._bus.publish(topic(device.site, device.id, Suffix.CMD), envelope.to_payload(), qos=1)
+        except BusError as exc:
+            row.status, row.error, row.message, row.finished_at = (
+                CommandStatus.FAILED.value, NOT_SENT, f"bus refused the command: {exc}", self._clock.now())
+            await session.commit()
+            log.error("command_not_sent", extra={"device": device.id, "command": row.id, "error": str(exc)})
+            return row
+        self.sent += 1
+        log.info("command_sent", extra={"device": device.id, "command": row.id, "name": row.name})
+        return row
+
+    async def record_result(self, device_id: str, result: CommandResult) -> Command | None:
+        """Store a cmd/res; None when no such command of this device exists or it already has a result."""
+        status = CommandStatus.SUCCEEDED if result.ok else CommandStatus.FAILED
+        async with self._sessions() as session:
+            row = (await session.execute(select(Command).where(
+                Command.id == result.id, Command.device_id == device_id))).scalar_one_or_none()
+            if row is None or row.status not in (CommandStatus.PENDING, CommandStatus.EXPIRED):
+                log.info("command_result_ignored", extra={"device": device_id, "command": result.id,
+                                                          "known": row is not None})
+                return None
+            row.status = status.value
+            row.error = result.error.value if result.error else None
+            row.message = result.message
+            row.result = result.state
+            row.finished_at = self._clock.now()
+            await session.commit()
+        self.results += 1
+        log.info("command_result", extra={"device": device_id, "command": result.id, "status": status.value,
+                                          "error": row.error})
+        return row
+
+    async def sweep_once(self) -> int:
+        """Mark pending commands past `expires_at` + grace as expired; the number marked."""
+        deadline: datetime = self._clock.now() - timedelta(seconds=self._settings.command_result_grace_s)
+        async with self._sessions() as session:
+            result = await session.execute(
+                update(Command).where(Command.status == CommandStatus.PENDING.value, Command.expires_at <= deadline)
+                .values(status=CommandStatus.EXPIRED.value, error="expired", finished_at=self._clock.now())
+                .returning(Command.id, Command.device_id))
+            expired = result.all()
+            await session.commit()
+        for command_id, device_id in expired:
+            log.warning("command_expired", extra={"device": device_id, "command": command_id})
+        self.expired += len(expired)
+        return len(expired)
+
+    async def run_sweeper(self) -> None:
+        """Forever: sweep every `sweep_interval_s` of the injected clock."""
+        while True:
+            await self._clock.sleep(self._settings.sweep_interval_s)
+            await self.sweep_once()

@@ -1,0 +1,173 @@
+"""The bus listener: keeps the live device cache, the devices table, alarms and command results up to date.
+
+One subscription to `sl/v1/+/+/{birth,status,state,event,cmd/res}`. Every payload is checked against the contract's
+JSON Schema first; a malformed one is logged (naming the device and what is wrong), counted, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import contracts
+from api.alarm_store import AlarmStore
+from api.dispatch import CommandDispatcher, command_json
+from api.hub import EventHub
+from api.live import DeviceCache, LiveDevice
+from api.models import Device
+from controllers import alarms
+from controllers.bus import BusMessage, BusPort
+from controllers.clock import Clock
+from controllers.commands import CommandResult
+from controllers.topics import Suffix, TopicError, parse, subscription
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (Suffix.BIRTH, Suffix.STATUS, Suffix.STATE, Suffix.EVENT, Suffix.CMD_RES)
+
+
+@cache
+def _validator(suffix: str) -> Draft202012Validator:
+    schema = json.loads(contracts.mqtt_schema_path(suffix).read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+class PayloadError(ValueError):
+    """A payload that is not JSON or does not follow the contract's schema."""
+
+
+def decode(suffix: Suffix, payload: bytes) -> dict[str, Any]:
+    """The JSON object of a payload, validated. Raises PayloadError naming the first failing path."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"not JSON: {exc}") from None
+    error = next(iter(_validator(suffix.value).iter_errors(data)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise PayloadError(f"at {where}: {error.message[:200]}")
+    if not isinstance(data, dict):
+        raise PayloadError("not a JSON object")
+    return data
+
+
+class BusListener:
+    def __init__(self, bus: BusPort, cache: DeviceCache, hub: EventHub, sessions: async_sessionmaker[AsyncSession],
+                 dispatcher: CommandDispatcher, alarm_store: AlarmStore, clock: Clock) -> None:
+        self._bus = bus
+        self._cache = cache
+        self._hub = hub
+        self._sessions = sessions
+        self._dispatcher = dispatcher
+        self._alarms = alarm_store
+        self._clock = clock
+        self.received = 0
+        self.handled = 0
+        self.refused = 0
+        self.connected = False
+        self._handlers: dict[Suffix, Callable[[LiveDevice, dict[str, Any], datetime], Any]] = {
+            Suffix.BIRTH: self._on_birth, Suffix.STATUS: self._on_status, Suffix.STATE: self._on_state,
+            Suffix.EVENT: self._on_event, Suffix.CMD_RES: self._on_result}
+
+    async def run(self) -> None:
+        """Consume the bus until cancelled (the bus itself reconnects and resubscribes)."""
+        async with self._bus.subscribe(*(subscription(s) for s in SUFFIXES)) as messages:
+            self.connected = True
+            try:
+                async for message in messages:
+                    await self.handle(message)
+            finally:
+                self.connected = False
+
+    async def handle(self, message: BusMessage) -> None:
+        """Apply one bus message; malformed ones are logged and counted, never raised."""
+        self.received += 1
+        try:
+            await self._handle(message)
+        finally:
+            self.handled += 1
+
+    async def _handle(self, message: BusMessage) -> None:
+        try:
+            where = parse(message.topic)
+            if where.suffix not in self._handlers:
+                return
+            data = decode(where.suffix, message.payload)
+        except (TopicError, PayloadError) as exc:
+            self.refused += 1
+            log.warning("bus_payload_refused", extra={"topic": message.topic, "reason": str(exc)})
+            return
+        now = self._clock.now()
+        dev, moved = self._cache.touch(where.site, where.device_id, now)
+        if moved:
+            log.warning("device_site_changed", extra={"device": dev.id, "site": dev.site})
+        await self._handlers[where.suffix](dev, data, now)
+
+    async def _upsert(self, dev: LiveDevice, now: datetime) -> None:
+        birth = dev.birth or {}
+        async with self._sessions() as session:
+            row = await session.get(Device, dev.id)
+            if row is None:
+                if dev.kind is None:
+                    return  # kind is known from birth or state; until then only the cache holds the device
+                row = Device(id=dev.id, site=dev.site, kind=dev.kind, status=dev.status, first_seen=now,
+                             last_seen=now)
+                session.add(row)
+            row.site, row.status, row.last_seen = dev.site, dev.status, now
+            if dev.kind:
+                row.kind = dev.kind
+            if birth:
+                row.birth, row.model, row.firmware = birth, birth.get("model"), birth.get("firmware")
+                row.transport, row.name = birth.get("transport", row.transport), birth.get("name", row.name)
+                location = birth.get("location")
+                if isinstance(location, dict):
+                    row.lat, row.lon = location.get("lat"), location.get("lon")
+            await session.commit()
+
+    async def _on_birth(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
+        dev.birth, dev.kind = data, data["kind"]
+        await self._upsert(dev, now)
+        self._hub.publish("device", dev.site, dev.id, dev.to_json())
+
+    async def _on_status(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
+        dev.status, dev.status_reason = data["status"], data.get("reason")
+        await self._upsert(dev, now)
+        self._hub.publish("status", dev.site, dev.id, {"status": dev.status, "reason": dev.status_reason})
+        await self._alarms.apply(dev.site, dev.id, alarms.from_status(dev.status), now)
+
+    async def _on_state(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
+        first_kind = dev.kind is None
+        dev.state, dev.kind = data, data["kind"]
+        if first_kind:
+            await self._upsert(dev, now)
+        self._hub.publish("state", dev.site, dev.id, data)
+        await self._alarms.apply(dev.site, dev.id, alarms.from_state(data["kind"], data["values"]), now)
+
+    async def _on_event(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
+        verdict = alarms.from_event(data)
+        if verdict is not None:
+            await self._alarms.apply(dev.site, dev.id, verdict, now)
+
+    async def _on_result(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
+        try:
+            result = CommandResult.model_validate(data)
+        except ValidationError as exc:
+            self.refused += 1
+            log.warning("bus_payload_refused", extra={"device": dev.id, "reason": str(exc.errors()[:1])})
+            return
+        row = await self._dispatcher.record_result(dev.id, result)
+        if row is not None:
+            self._hub.publish("command", dev.site, dev.id, command_json(row))
+
+
+async def known_devices(session: AsyncSession) -> list[Device]:
+    return list((await session.execute(select(Device).order_by(Device.site, Device.id))).scalars())

@@ -1,0 +1,64 @@
+"""The live picture of the fleet: the latest birth, status and state of every device, from the bus.
+
+Pure in-memory bookkeeping with no I/O; the bus listener feeds it and the routes read it. Reads are dict lookups,
+so device-state reads never touch the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from controllers.clock import to_rfc3339
+
+
+@dataclass(slots=True)
+class LiveDevice:
+    """What the bus last said about one device. `status` is online | offline | unknown."""
+
+    id: str
+    site: str
+    kind: str | None = None
+    birth: dict[str, Any] | None = None
+    status: str = "unknown"
+    status_reason: str | None = None
+    state: dict[str, Any] | None = None
+    last_seen: datetime | None = None
+    alarms: set[str] = field(default_factory=set)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "site": self.site, "kind": self.kind, "status": self.status,
+            "status_reason": self.status_reason, "birth": self.birth, "state": self.state,
+            "last_seen": to_rfc3339(self.last_seen) if self.last_seen else None,
+            "name": (self.birth or {}).get("name"),
+        }
+
+
+class DeviceCache:
+    """Devices by id. A device id is unique across sites; a second site claiming the same id replaces the first
+    (the topic contract makes the id the device's identity; the listener logs the move)."""
+
+    def __init__(self) -> None:
+        self._devices: dict[str, LiveDevice] = {}
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    def get(self, device_id: str) -> LiveDevice | None:
+        return self._devices.get(device_id)
+
+    def all(self) -> list[LiveDevice]:
+        return sorted(self._devices.values(), key=lambda d: (d.site, d.id))
+
+    def touch(self, site: str, device_id: str, now: datetime) -> tuple[LiveDevice, bool]:
+        """The entry of a device (created if new), with `last_seen` set; True when its site changed."""
+        dev = self._devices.get(device_id)
+        moved = False
+        if dev is None:
+            dev = self._devices[device_id] = LiveDevice(device_id, site)
+        elif dev.site != site:
+            dev.site, moved = site, True
+        dev.last_seen = now
+        return dev, moved

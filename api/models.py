@@ -1,0 +1,134 @@
+"""The config database: SQLAlchemy 2 ORM models shared by the routes and the migrations.
+
+Times are stored as timezone-aware UTC (`UtcDateTime` restores the zone that SQLite drops). Identifiers of sites and
+devices follow `controllers.devices.ID_PATTERN`; commands use UUID strings, as the topic contract asks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend. Refuses naive datetimes (ValueError) on write."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UtcDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime]
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Device(Base):
+    """A device seen on the bus or declared by an engineer. `status` is online | offline | unknown."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    transport: Mapped[str | None] = mapped_column(String(16), default=None)
+    model: Mapped[str | None] = mapped_column(String(64), default=None)
+    firmware: Mapped[str | None] = mapped_column(String(64), default=None)
+    name: Mapped[str | None] = mapped_column(String(128), default=None)
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+    endpoint: Mapped[str | None] = mapped_column(String(256), default=None)
+    profile: Mapped[str | None] = mapped_column(String(64), default=None)
+    gateway_shard: Mapped[str | None] = mapped_column(String(64), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    birth: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class Command(Base):
+    """One command's whole life: pending → succeeded | failed | expired, persisted before it is published."""
+
+    __tablename__ = "commands"
+    __table_args__ = (Index("ix_commands_status_expires", "status", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    site: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    issued_by: Mapped[str] = mapped_column(String(128))
+    source_addr: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(String(32), default=None)
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class AuditEntry(Base):
+    """Who did what, when, from where, and how it ended."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    source_addr: Mapped[str | None] = mapped_column(String(64), default=None)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class Alarm(Base):
+    """One occurrence of an alarm condition on one device; at most one active per (device, kind)."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        Index("ux_alarms_active", "device_id", "kind", unique=True,
+              sqlite_where=text("active"), postgresql_where=text("active")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean)
+    raised_at: Mapped[datetime]
+    cleared_at: Mapped[datetime | None] = mapped_column(default=None)
+    acked_at: Mapped[datetime | None] = mapped_column(default=None)
+    acked_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    detail: Mapped[str | None] = mapped_column(String(512), default=None)

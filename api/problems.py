@@ -1,0 +1,82 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`), with field paths for invalid input.
+
+Every error the API returns goes through here, so bad input yields a clear 4xx naming what and where, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """Raise from a route to answer with a problem document."""
+
+    def __init__(self, status: int, detail: str, *, title: str | None = None, errors: list[dict[str, Any]] | None
+                 = None, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra
+
+
+def field_errors(errors: Sequence[Any], prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
+    """pydantic/FastAPI validation errors as `{path, message, type}` with a JSON-pointer-like dotted path."""
+    out = []
+    for err in errors:
+        loc = (*prefix, *err.get("loc", ()))
+        out.append({"path": ".".join(str(p) for p in loc), "message": err.get("msg", ""),
+                    "type": err.get("type", "")})
+    return out
+
+
+def problem_response(request: Request, status: int, detail: str, *, title: str | None = None,
+                     errors: list[dict[str, Any]] | None = None, headers: Mapping[str, str] | None = None,
+                     **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title or HTTPStatus(status).phrase, "status": status,
+                            "detail": detail, "instance": request.url.path}
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def install(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(request, exc.status, exc.detail, title=exc.title, errors=exc.errors,
+                                headers=exc.headers, **exc.extra)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return problem_response(request, exc.status_code, str(exc.detail), headers=exc.headers)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = field_errors(exc.errors())
+        first = errors[0]["path"] if errors else "request"
+        return problem_response(request, 422, f"invalid input at {first}", errors=errors)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The one supervised top: log with the route, answer a problem document without internals.
+        log.exception("request_failed", extra={"path": request.url.path, "error": type(exc).__name__})
+        return problem_response(request, 500, "internal error; it has been logged")
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,149 @@
+"""`/api/v1/devices`: the fleet, live (from the bus cache) merged with what the config DB knows; and commands."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from api import audit
+from api.deps import ApiDep, SessionDep, client_addr, require
+from api.dispatch import NOT_SENT
+from api.listener import known_devices
+from api.models import Device
+from api.problems import Problem, field_errors
+from api.security import Scope
+from api.state import ApiState
+from controllers.clock import to_rfc3339
+from controllers.commands import COMMANDS_BY_KIND, parse_command
+from controllers.devices import ID_PATTERN, DeviceKind
+
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+DeviceIdPath = Field(pattern=ID_PATTERN)
+
+
+class DeviceOut(BaseModel):
+    id: str
+    site: str
+    kind: DeviceKind | None
+    status: Literal["online", "offline", "unknown"]
+    status_reason: str | None = None
+    name: str | None = None
+    transport: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    location: dict[str, float] | None = None
+    birth: dict[str, Any] | None = None
+    state: dict[str, Any] | None = None
+    last_seen: str | None = None
+    alarms: list[str] = Field(default_factory=list)
+
+
+class CommandIn(BaseModel):
+    """A command by name with its arguments; see each device kind's commands in the topic contract."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=32, examples=["flash"])
+    args: dict[str, Any] = Field(default_factory=dict, examples=[{"until": "2026-11-23T10:00:00Z"}])
+    ttl_s: float | None = Field(default=None, gt=0, le=3600, description="expiry; default command_ttl_s")
+
+
+class CommandAccepted(BaseModel):
+    id: str
+    status: str
+    device_id: str
+    name: str
+    expires_at: str
+    href: str
+
+
+def _merge(api: ApiState, row: Device | None, device_id: str) -> DeviceOut | None:
+    live = api.cache.get(device_id)
+    if live is None and row is None:
+        return None
+    birth = (live.birth if live else None) or (row.birth if row else None) or {}
+    location = birth.get("location") or (
+        {"lat": row.lat, "lon": row.lon} if row and row.lat is not None and row.lon is not None else None)
+    last_seen = live.last_seen if live and live.last_seen else (row.last_seen if row else None)
+    return DeviceOut(
+        id=device_id, site=live.site if live else row.site if row else "",
+        kind=(live.kind if live and live.kind else row.kind if row else None),
+        status=(live.status if live else row.status if row else "unknown"),
+        status_reason=live.status_reason if live else None,
+        name=birth.get("name") or (row.name if row else None), transport=birth.get("transport") or (
+            row.transport if row else None), model=birth.get("model"), firmware=birth.get("firmware"),
+        location=location, birth=birth or None, state=live.state if live else None,
+        last_seen=to_rfc3339(last_seen) if last_seen else None,
+        alarms=sorted(a.value for a in api.alarms.active_kinds(device_id)))
+
+
+@router.get("", response_model=list[DeviceOut])
+async def list_devices(api: ApiDep, session: SessionDep, _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
+                       kind: DeviceKind | None = None, site: str | None = Query(None, pattern=ID_PATTERN),
+                       status: Literal["online", "offline", "unknown"] | None = None) -> list[DeviceOut]:
+    """Every device, live where the bus has spoken, filtered by kind, site and status."""
+    rows = {row.id: row for row in await known_devices(session)}
+    ids = sorted(set(rows) | {d.id for d in api.cache.all()})
+    out = []
+    for device_id in ids:
+        dev = _merge(api, rows.get(device_id), device_id)
+        if dev is None or (kind and dev.kind != kind) or (site and dev.site != site) or (
+                status and dev.status != status):
+            continue
+        out.append(dev)
+    out.sort(key=lambda d: (d.site, d.id))
+    return out
+
+
+@router.get("/{device_id}", response_model=DeviceOut, responses={404: {}})
+async def get_device(device_id: str, api: ApiDep, session: SessionDep,
+                     _: require(Scope.DEVICES_READ)) -> DeviceOut:  # type: ignore[valid-type]
+    """One device: birth, status, state, last seen, active alarms."""
+    live = api.cache.get(device_id)
+    row = None if live is not None and live.kind is not None else await session.get(Device, device_id)
+    dev = _merge(api, row, device_id)
+    if dev is None:
+        raise Problem(404, f"no device {device_id!r}")
+    return dev
+
+
+@router.post("/{device_id}/commands", status_code=202, response_model=CommandAccepted,
+             responses={403: {}, 404: {}, 409: {}, 422: {}, 503: {}})
+async def post_command(device_id: str, body: CommandIn, request: Request, api: ApiDep, session: SessionDep,
+                       user: require(Scope.COMMANDS_READ)) -> CommandAccepted:  # type: ignore[valid-type]
+    """Send a command: validated for the device's kind, persisted, then published. 202 with the command id; follow
+    `href` for the result (pending → succeeded | failed | expired)."""
+    device = await session.get(Device, device_id)
+    if device is None:
+        raise Problem(404, f"no device {device_id!r}")
+    kind = DeviceKind(device.kind)
+    needed = Scope.COMMAND_SIGNAL if kind is DeviceKind.SIGNAL_CONTROLLER else Scope.COMMAND_CABINET
+    if not user.has(needed):
+        raise Problem(403, f"role {user.role.value} may not command a {kind.value} (needs scope {needed.value})")
+    if body.name not in COMMANDS_BY_KIND[kind]:
+        raise Problem(422, f"unknown command {body.name!r} for a {kind.value}",
+                      errors=[{"path": "body.name", "message": f"one of {', '.join(COMMANDS_BY_KIND[kind])}",
+                               "type": "enum"}])
+    try:
+        command = parse_command(kind, body.name, body.args)
+    except ValidationError as exc:
+        # The discriminated union puts the tag (the command name) first in each error's location: drop it.
+        raw = [{**e, "loc": e["loc"][1:] if e["loc"][:1] == (body.name,) else e["loc"]}
+               for e in exc.errors(include_url=False)]
+        errors = [e for e in field_errors(raw, ("body", "args")) if e["path"] != "body.args.name"]
+        raise Problem(422, f"invalid arguments for {body.name}: {errors[0]['path'] if errors else 'args'}",
+                      errors=errors) from None
+    row = await api.dispatcher.issue(session, device, command, issued_by=user.name, source_addr=client_addr(request),
+                                     ttl_s=body.ttl_s)
+    outcome = "not_sent" if row.error == NOT_SENT else "sent"
+    await audit.record(session, now=api.clock.now(), actor=user.name, source_addr=client_addr(request),
+                       action=f"command.{row.name}", target=device.id, outcome=outcome,
+                       detail={"command_id": row.id, "args": row.args})
+    if row.error == NOT_SENT:
+        raise Problem(503, f"command {row.id} was stored but the bus is unavailable; it was not sent",
+                      command_id=row.id, headers={"Retry-After": "5"})
+    return CommandAccepted(id=row.id, status=row.status, device_id=device.id, name=row.name,
+                           expires_at=to_rfc3339(row.expires_at), href=f"/api/v1/commands/{row.id}")

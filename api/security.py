@@ -1,0 +1,113 @@
+"""Roles and scopes, argon2 password hashes, and the signed tokens (JWT, HS256) of the OAuth2 password flow.
+
+Token expiry is checked against the injected clock, not the wall clock, so tests and simulations agree on time.
+Hashing with argon2 is CPU-bound (tens of ms): callers on the event loop run `hash_password` and `verify_password`
+in a worker thread.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    CREW = "crew"
+    OPERATOR = "operator"
+    ENGINEER = "engineer"
+    ADMIN = "admin"
+
+
+class Scope(StrEnum):
+    DEVICES_READ = "devices:read"
+    COMMANDS_READ = "commands:read"
+    COMMAND_SIGNAL = "command:signal"
+    COMMAND_CABINET = "command:cabinet"
+    ALARMS_READ = "alarms:read"
+    ALARMS_ACK = "alarms:ack"
+    TELEMETRY_READ = "telemetry:read"
+    INTERSECTIONS_WRITE = "intersections:write"
+    PLANS_WRITE = "plans:write"
+    AUDIT_READ = "audit:read"
+    USERS_ADMIN = "users:admin"
+
+
+_READ = {Scope.DEVICES_READ, Scope.COMMANDS_READ, Scope.ALARMS_READ, Scope.TELEMETRY_READ}
+
+#: Least privilege: a lighting crew switches circuits but not signals; only engineers change plans and intersections.
+ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
+    Role.VIEWER: frozenset(_READ),
+    Role.CREW: frozenset(_READ | {Scope.COMMAND_CABINET, Scope.ALARMS_ACK}),
+    Role.OPERATOR: frozenset(_READ | {Scope.COMMAND_SIGNAL, Scope.COMMAND_CABINET, Scope.ALARMS_ACK}),
+    Role.ENGINEER: frozenset(_READ | {Scope.COMMAND_SIGNAL, Scope.COMMAND_CABINET, Scope.ALARMS_ACK,
+                                      Scope.INTERSECTIONS_WRITE, Scope.PLANS_WRITE, Scope.AUDIT_READ}),
+    Role.ADMIN: frozenset(Scope),
+}
+
+_HASHER = PasswordHasher()
+ALGORITHM = "HS256"
+#: Verified when a user name is unknown, so a login takes as long for a missing user as for a wrong password.
+_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+def hash_password(password: str) -> str:
+    """argon2id hash. Blocking (CPU, ~50 ms)."""
+    return _HASHER.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when `password` matches; False for a wrong password, a missing user (None) or a corrupt hash."""
+    try:
+        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class TokenError(Exception):
+    """A token that is malformed, badly signed, of the wrong type or expired."""
+
+
+class TokenClaims(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    sub: str
+    role: Role
+    typ: str
+    exp: int
+    iat: int
+    jti: str
+
+
+def issue_token(secret: str, *, subject: str, role: Role, typ: str, now: datetime, ttl_s: float) -> tuple[str, str]:
+    """A signed token and its id (jti). `typ` is "access" or "refresh"."""
+    jti = secrets.token_urlsafe(16)
+    claims: dict[str, Any] = {"sub": subject, "role": role.value, "typ": typ, "jti": jti,
+                              "iat": int(now.timestamp()), "exp": int((now + timedelta(seconds=ttl_s)).timestamp())}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), jti
+
+
+def decode_token(secret: str, token: str, *, typ: str, now: datetime) -> TokenClaims:
+    """Verified claims. Raises TokenError saying why the token is refused."""
+    try:
+        raw = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"verify_exp": False, "require": ["exp"]})
+        claims = TokenClaims.model_validate(raw)
+    except (jwt.PyJWTError, ValidationError) as exc:
+        raise TokenError(f"invalid token: {type(exc).__name__}") from None
+    if claims.typ != typ:
+        raise TokenError(f"a {claims.typ} token where a {typ} token is required")
+    if now.timestamp() >= claims.exp:
+        raise TokenError("token expired")
+    return claims
+
+
+def new_api_token() -> str:
+    """A random machine token, shown once; only its hash is stored."""
+    return "slt_" + secrets.token_urlsafe(32)

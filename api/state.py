@@ -1,0 +1,51 @@
+"""The long-lived objects of one API process, created in the lifespan and handed to routes as typed state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.alarm_store import AlarmStore
+from api.config import ApiSettings
+from api.dispatch import CommandDispatcher
+from api.hub import EventHub
+from api.listener import BusListener
+from api.live import DeviceCache
+from controllers.bus import BusPort
+from controllers.clock import Clock
+from controllers.telemetry import TelemetryQuery
+
+
+@dataclass
+class ApiDeps:
+    """What the composition root hands the API: settings, the bus, the telemetry store (None: no telemetry routes
+    answer 503) and the one clock."""
+
+    settings: ApiSettings
+    bus: BusPort
+    telemetry: TelemetryQuery | None
+    clock: Clock
+
+
+@dataclass
+class ApiState:
+    deps: ApiDeps
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    cache: DeviceCache
+    hub: EventHub
+    dispatcher: CommandDispatcher
+    alarms: AlarmStore
+    listener: BusListener
+    started_at: datetime
+    login_failures: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> ApiSettings:
+        return self.deps.settings
+
+    @property
+    def clock(self) -> Clock:
+        return self.deps.clock
