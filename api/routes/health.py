@@ -20,7 +20,8 @@ DB_CHECK_TIMEOUT_S = 2.0
 
 @router.get("/healthz")
 async def healthz(api: ApiDep) -> dict[str, Any]:
-    return {"status": "ok", "started_at": to_rfc3339(api.started_at), "devices": len(api.cache)}
+    return {"status": "ok", "started_at": to_rfc3339(api.started_at), "devices": len(api.cache),
+            "timezone": api.settings.timezone}
 
 
 @router.get("/readyz", responses={503: {}})
