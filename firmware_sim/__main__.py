@@ -1,0 +1,73 @@
+"""`python -m firmware_sim`: run a simulated fleet until Ctrl-C or SIGTERM (both stop it cleanly)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from firmware_sim.fleet import FleetConfig, run_fleet
+
+log = logging.getLogger("firmware_sim")
+
+
+def parse_args(argv: list[str] | None = None) -> FleetConfig:
+    p = argparse.ArgumentParser(prog="python -m firmware_sim", description=__doc__)
+    p.add_argument("--site", default="tn")
+    p.add_argument("--intersections", type=int, default=4)
+    p.add_argument("--cabinets", type=int, default=6)
+    p.add_argument("--modbus-cabinets", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--speed", type=float, default=1.0, help="virtual clock speed factor")
+    p.add_argument("--mqtt-host", default="127.0.0.1")
+    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--mqtt-username")
+    p.add_argument("--mqtt-password")
+    p.add_argument("--modbus-host", default="127.0.0.1")
+    p.add_argument("--modbus-port", type=int, default=0, help="first Modbus TCP port; 0 = free ports")
+    p.add_argument("--units-per-port", type=int, default=32)
+    p.add_argument("--manifest", type=Path)
+    p.add_argument("--control-port", type=int, default=0, help="HTTP fault endpoint; 0 = free port, -1 = off")
+    p.add_argument("--scenario", type=Path)
+    a = p.parse_args(argv)
+    config = FleetConfig(site=a.site, intersections=a.intersections, cabinets=a.cabinets,
+                         modbus_cabinets=a.modbus_cabinets, seed=a.seed, speed=a.speed, mqtt_host=a.mqtt_host,
+                         mqtt_port=a.mqtt_port, mqtt_username=a.mqtt_username, mqtt_password=a.mqtt_password,
+                         modbus_host=a.modbus_host, modbus_port=a.modbus_port, units_per_port=a.units_per_port,
+                         manifest_path=a.manifest, control_port=None if a.control_port < 0 else a.control_port,
+                         scenario=a.scenario)
+    try:
+        config.check()
+    except ValueError as exc:
+        p.error(str(exc))
+    return config
+
+
+async def _main(config: FleetConfig) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+
+    def ready(manifest: dict[str, object]) -> None:
+        log.info("sim_ready devices=%d manifest=%s control=%s", len(manifest["devices"]),  # type: ignore[arg-type]
+                 config.manifest_path, manifest.get("control"))
+    with contextlib.suppress(asyncio.CancelledError):
+        await run_fleet(config, on_ready=ready)
+    log.info("sim_stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = parse_args(argv)
+    asyncio.run(_main(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""A lighting cabinet speaking MQTT topic contract v1 itself (no gateway): birth, status, state, telemetry,
+events, and commands with `cmd/res`.
+
+On every (re)connect: `birth` (retained, bd_seq + 1), `status online` (retained; the Last Will is `status offline`
+retained), `state` (retained). State is republished on change, telemetry every 10 s of virtual time, alarm events
+on change. Commands are validated against the cmd JSON Schema; a malformed one with an id is answered with
+error "malformed", without one it is logged and dropped. An expired command is refused; a repeated id gets the
+stored result of the first execution (the last `RESULTS_KEPT` results are remembered).
+Reconnects forever with exponential backoff and jitter; TCP_NODELAY on the socket; QoS 1 everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+
+from firmware_sim.cabinet import LightingCabinet
+from firmware_sim.clock import SimClock, parse_rfc3339, rfc3339
+from firmware_sim.schemas import SchemaError, check
+
+log = logging.getLogger(__name__)
+
+RESULTS_KEPT = 256
+TELEMETRY_S = 10.0
+MODEL, FIRMWARE = "SL-LC4-MQTT", "fw-1.7.0"
+
+
+class CabinetMqttFace:
+    """Payloads and command handling of one MQTT cabinet; no I/O (the link publishes what it returns)."""
+
+    def __init__(self, cab: LightingCabinet, site: str, clock: SimClock) -> None:
+        self.cab, self.site, self.clock = cab, site, clock
+        self.prefix = f"sl/v1/{site}/{cab.device_id}"
+        self.seq = -1
+        self.bd_seq = -1
+        self.results: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.last_state: dict[str, Any] | None = None
+        self.last_alarms: set[str] = set()
+
+    def topic(self, suffix: str) -> str:
+        return f"{self.prefix}/{suffix}"
+
+    def _next_seq(self) -> int:
+        self.seq = (self.seq + 1) % 256
+        return self.seq
+
+    def birth(self) -> dict[str, Any]:
+        self.bd_seq = (self.bd_seq + 1) % 256
+        return {"ts": rfc3339(self.clock.now()), "bd_seq": self.bd_seq, "kind": "lighting_cabinet", "model": MODEL,
+                "firmware": FIRMWARE, "transport": "mqtt", "capabilities": ["switch", "release", "dim"],
+                "circuits": len(self.cab.circuits), "location": {"lat": self.cab.lat, "lon": self.cab.lon},
+                "name": self.cab.device_id}
+
+    def state_values(self) -> dict[str, Any]:
+        cab, now = self.cab, self.clock.now()
+        circuits = [{"circuit": c.number, "on": c.on, "level_pct": c.level_pct, "current_a": round(c.current_a, 2),
+                     "control": "override" if c.overridden else "program",
+                     "override_until": rfc3339(c.override_until) if c.overridden and c.override_until else None,
+                     "breaker_tripped": c.breaker_tripped} for c in cab.circuits]
+        return {"circuits": circuits, "door_open": cab.door_open, "mains_ok": cab.mains_ok,
+                "photocell_lux": round(cab.photocell_lux, 1), "alarms": cab.alarms(now)}
+
+    def state(self) -> dict[str, Any]:
+        values = self.state_values()
+        self.last_state = values
+        return {"ts": rfc3339(self.clock.now()), "seq": self._next_seq(), "kind": "lighting_cabinet",
+                "values": values}
+
+    def state_changed(self) -> bool:
+        """True when the state differs from the last published (lux alone does not count: it always moves)."""
+        if self.last_state is None:
+            return True
+        now, then = self.state_values(), dict(self.last_state)
+        now.pop("photocell_lux")
+        then.pop("photocell_lux")
+        return now != then
+
+    def telemetry(self) -> dict[str, Any]:
+        cab = self.cab
+        values: dict[str, float | bool] = {}
+        for c in cab.circuits:
+            values[f"circuit{c.number}_level_pct"] = c.level_pct
+            values[f"circuit{c.number}_current_a"] = round(c.current_a, 2)
+            values[f"circuit{c.number}_burning_h"] = round(c.burning_s / 3600, 2)
+            values[f"circuit{c.number}_switch_count"] = c.switch_count
+        values.update(cab.phase_values())
+        values.update(active_power_w=round(cab.active_power_w(), 1), energy_kwh=round(cab.energy_kwh, 3),
+                      photocell_lux=round(cab.photocell_lux, 1), cabinet_temp_c=round(cab.temp_c, 1),
+                      clock_offset_s=round(cab.clock_offset_s, 1))
+        return {"ts": rfc3339(self.clock.now()), "seq": self._next_seq(), "values": values}
+
+    def alarm_events(self) -> list[dict[str, Any]]:
+        """Events for alarms raised or cleared since the last call."""
+        now = set(self.cab.alarms(self.clock.now()))
+        events = [{"ts": rfc3339(self.clock.now()), "seq": self._next_seq(), "alarm": name, "active": name in now}
+                  for name in sorted(now ^ self.last_alarms)]
+        self.last_alarms = now
+        return events
+
+    def handle_command(self, payload: bytes) -> dict[str, Any] | None:
+        """The cmd/res answer to a `cmd` payload, or None when it cannot be answered (no id)."""
+        try:
+            doc = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            log.warning("cmd_dropped device=%s reason=not_json error=%s", self.cab.device_id, exc)
+            return None
+        raw_id = doc.get("id") if isinstance(doc, dict) else None
+        cmd_id = raw_id if isinstance(raw_id, str) else ""
+        try:
+            check("cmd", doc)
+        except SchemaError as exc:
+            if not 8 <= len(cmd_id) <= 64:
+                log.warning("cmd_dropped device=%s reason=malformed error=%s", self.cab.device_id, exc)
+                return None
+            return self._result(cmd_id, False, "malformed", str(exc)[:1024], remember=False)
+        if cmd_id in self.results:
+            return self.results[cmd_id]
+        now = self.clock.now()
+        if parse_rfc3339(doc["expires_at"]) <= now:
+            return self._result(cmd_id, False, "expired", f"expired at {doc['expires_at']}")
+        return self._execute(cmd_id, doc["name"], doc["args"])
+
+    def _execute(self, cmd_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if name == "switch":
+                until: datetime | None = parse_rfc3339(args["until"])
+                self.cab.switch(int(args["circuit"]), float(args["level_pct"]), until)
+            elif name == "release":
+                self.cab.release(args.get("circuit"))
+            else:
+                return self._result(cmd_id, False, "unknown_command", f"a lighting cabinet does not do {name!r}")
+        except ValueError as exc:
+            return self._result(cmd_id, False, "invalid_args", str(exc))
+        self.cab.step(self.clock.now(), 0.0)
+        return self._result(cmd_id, True, None, None, state=self.state_values())
+
+    def _result(self, cmd_id: str, ok: bool, error: str | None, message: str | None, *,
+                state: dict[str, Any] | None = None, remember: bool = True) -> dict[str, Any]:
+        res: dict[str, Any] = {"id": cmd_id, "ok": ok, "ts": rfc3339(self.clock.now())}
+        if error:
+            res["error"] = error
+        if message:
+            res["message"] = message
+        if state is not None:
+            res["state"] = state
+        if remember:
+            self.results[cmd_id] = res
+            while len(self.results) > RESULTS_KEPT:
+                self.results.popitem(last=False)
+        log.info("cmd device=%s id=%s ok=%s error=%s", self.cab.device_id, cmd_id, ok, error)
+        return res

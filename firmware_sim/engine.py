@@ -1,0 +1,71 @@
+"""The fleet's firmware loop: advances every device to the virtual clock's time in fixed steps.
+
+Controllers step in 0.1 s ticks, cabinets in 1 s steps (the photocell every 10 s: a sun position is costly), so
+what a device does depends on virtual time only. One asyncio task drives the whole fleet; it yields to the
+event loop between slices so Modbus and MQTT traffic is served even when a fast clock makes it catch up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from firmware_sim.cabinet import LightingCabinet
+from firmware_sim.clock import TICK_S, SimClock
+from firmware_sim.signal_controller import SignalController
+
+log = logging.getLogger(__name__)
+
+CABINET_STEP_S = 1.0
+LUX_EVERY_S = 10.0
+LOOP_REAL_S = 0.05          # how often the loop wakes in real time
+MAX_LAG_S = 60.0            # virtual seconds the fleet may fall behind before it skips ahead (and says so)
+
+
+@dataclass
+class Engine:
+    clock: SimClock
+    controllers: list[SignalController] = field(default_factory=list)
+    cabinets: list[LightingCabinet] = field(default_factory=list)
+    ticks_done: int = 0
+    cabinet_t: float = 0.0
+    lux_t: float = -LUX_EVERY_S
+    skipped_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._t0 = self.clock.now()
+        self._m0 = self.clock.monotonic()
+
+    def advance(self) -> None:
+        """Bring every device up to the clock's time. Blocking CPU work; call from the loop task only."""
+        target_s = self.clock.monotonic() - self._m0
+        target = int(target_s / TICK_S + 1e-9)
+        if (target - self.ticks_done) * TICK_S > MAX_LAG_S:
+            skip = target - self.ticks_done - int(MAX_LAG_S / TICK_S)
+            log.warning("fleet_lagging skipped_s=%.1f devices=%d", skip * TICK_S,
+                        len(self.controllers) + len(self.cabinets))
+            self.skipped_s += skip * TICK_S
+            for ctrl in self.controllers:
+                ctrl.epoch_ticks += skip
+            self.ticks_done += skip
+        while self.ticks_done < target:
+            self.ticks_done += 1
+            for ctrl in self.controllers:
+                ctrl.step()
+        while self.cabinet_t + CABINET_STEP_S <= target_s:
+            self.cabinet_t += CABINET_STEP_S
+            now = self._t0 + timedelta(seconds=self.cabinet_t)
+            if self.cabinet_t - self.lux_t >= LUX_EVERY_S:
+                self.lux_t = self.cabinet_t
+                for cab in self.cabinets:
+                    cab.photocell_lux = cab.lux(cab.clock(now))
+            for cab in self.cabinets:
+                cab.step(now, CABINET_STEP_S)
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        while True:
+            self.advance()
+            await asyncio.sleep(LOOP_REAL_S)

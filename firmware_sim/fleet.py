@@ -1,0 +1,222 @@
+"""Run a simulated fleet: signal controllers on Modbus TCP, lighting cabinets on Modbus TCP or MQTT.
+
+`run_fleet(config)` builds every device (deterministic under `config.seed`), starts the Modbus ports, the MQTT
+sessions, the fault-injection endpoint and the firmware loop, writes the manifest, calls `on_ready(manifest)`
+once everything listens, and runs until cancelled; cancellation stops every server and client cleanly (each MQTT
+cabinet publishes `status offline` itself before it disconnects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from firmware_sim.cabinet import LightingCabinet
+from firmware_sim.cabinet_mqtt import CabinetMqttFace
+from firmware_sim.cabinet_regs import CabinetRegisters
+from firmware_sim.clock import SimClock, VirtualClock, rfc3339
+from firmware_sim.controller_regs import ControllerRegisters
+from firmware_sim.engine import Engine
+from firmware_sim.modbus_host import ModbusPort, ModbusUnit
+from firmware_sim.mqtt_link import MqttCabinetLink
+from firmware_sim.signal_controller import SignalController
+
+log = logging.getLogger(__name__)
+
+MQTT_READY_TIMEOUT_S = 15.0
+
+
+@dataclass
+class FleetConfig:
+    site: str = "tn"
+    intersections: int = 4
+    cabinets: int = 6
+    modbus_cabinets: int = 1          # how many of the cabinets speak Modbus TCP; the rest speak MQTT
+    seed: int = 1
+    speed: float = 1.0                # virtual clock speed factor
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    modbus_host: str = "127.0.0.1"
+    modbus_port: int = 0              # first port; 0 = free ports chosen by the OS
+    units_per_port: int = 32          # Modbus devices (unit ids 1..N) behind one TCP server
+    manifest_path: Path | None = None
+    control_port: int | None = 0      # HTTP fault-injection endpoint on modbus_host; 0 = free port; None = off
+    scenario: Path | None = None
+    location: tuple[float, float] = (21.5942, 105.8482)   # Thái Nguyên city centre; devices spread ~2 km around
+
+    def check(self) -> None:
+        """Raise ValueError naming the first bad option."""
+        if self.intersections < 0 or self.cabinets < 0:
+            raise ValueError("intersections and cabinets must be >= 0")
+        if not 0 <= self.modbus_cabinets <= self.cabinets:
+            raise ValueError(f"modbus_cabinets must be 0..cabinets ({self.cabinets}), got {self.modbus_cabinets}")
+        if not self.speed > 0:
+            raise ValueError(f"speed must be > 0, got {self.speed}")
+        if not 1 <= self.units_per_port <= 247:
+            raise ValueError(f"units_per_port must be 1..247, got {self.units_per_port}")
+
+
+@dataclass
+class Fleet:
+    """Everything `run_fleet` built; tests and the control endpoint reach devices through it."""
+
+    config: FleetConfig
+    clock: SimClock
+    controllers: dict[str, SignalController] = field(default_factory=dict)
+    cabinets: dict[str, LightingCabinet] = field(default_factory=dict)
+    registers: dict[str, ControllerRegisters | CabinetRegisters] = field(default_factory=dict)
+    links: dict[str, MqttCabinetLink] = field(default_factory=dict)
+    ports: list[ModbusPort] = field(default_factory=list)
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comm_fault: set[str] = field(default_factory=set)
+
+
+def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
+    """Create the devices and their Modbus ports (not yet listening). Deterministic under `config.seed`."""
+    config.check()
+    fleet = Fleet(config, clock)
+    site, (lat0, lon0) = config.site, config.location
+    place = random.Random(f"{config.seed}:layout")
+    units: list[ModbusUnit] = []
+    start = clock.now()
+
+    def entry(device_id: str, kind: str, transport: str) -> dict[str, Any]:
+        # ~0.018° is 2 km in latitude at Thái Nguyên.
+        loc = {"lat": round(lat0 + place.uniform(-0.018, 0.018), 6),
+               "lon": round(lon0 + place.uniform(-0.019, 0.019), 6)}
+        e = {"id": device_id, "site": site, "kind": kind, "transport": transport, "name": device_id, "location": loc}
+        fleet.entries[device_id] = e
+        return e
+
+    for i in range(1, config.intersections + 1):
+        device_id = f"{site}-sig-{i:03d}"
+        entry(device_id, "signal_controller", "modbus")
+        rng = random.Random(f"{config.seed}:{device_id}")
+        ctrl = SignalController(device_id, start, rng, offset_s=rng.choice((0, 10, 20, 30, 40, 50, 60, 70)))
+        regs = ControllerRegisters(ctrl)
+        fleet.controllers[device_id], fleet.registers[device_id] = ctrl, regs
+        units.append(ModbusUnit(device_id, 0, regs.image, regs.refresh, regs.write,
+                                partial_answering(fleet, device_id)))
+    for i in range(1, config.cabinets + 1):
+        device_id = f"{site}-cab-{i:03d}"
+        transport = "modbus" if i <= config.modbus_cabinets else "mqtt"
+        e = entry(device_id, "lighting_cabinet", transport)
+        rng = random.Random(f"{config.seed}:{device_id}")
+        cab = LightingCabinet(device_id, e["location"]["lat"], e["location"]["lon"], rng)
+        fleet.cabinets[device_id] = cab
+        if transport == "modbus":
+            cregs = CabinetRegisters(cab)
+            fleet.registers[device_id] = cregs
+            units.append(ModbusUnit(device_id, 0, cregs.image, _cab_refresh(cregs, clock), cregs.write,
+                                    partial_answering(fleet, device_id)))
+        else:
+            e["client_id"] = device_id
+            face = CabinetMqttFace(cab, site, clock)
+            fleet.links[device_id] = MqttCabinetLink(face, host=config.mqtt_host, port=config.mqtt_port,
+                                                     username=config.mqtt_username, password=config.mqtt_password,
+                                                     clock=clock, rng=random.Random(f"{config.seed}:{device_id}:net"))
+    per = config.units_per_port
+    for k in range(0, len(units), per):
+        group = units[k:k + per]
+        for n, unit in enumerate(group, start=1):
+            unit.unit_id = n
+        port = config.modbus_port + k // per if config.modbus_port else 0
+        fleet.ports.append(ModbusPort(config.modbus_host, port, group))
+    return fleet
+
+
+def partial_answering(fleet: Fleet, device_id: str) -> Callable[[], bool]:
+    """A unit answers unless it has a communication fault or no power."""
+    def answering() -> bool:
+        if device_id in fleet.comm_fault:
+            return False
+        cab = fleet.cabinets.get(device_id)
+        if cab is not None:
+            return cab.mains_ok
+        return "power_fail" not in fleet.controllers[device_id].alarms
+    return answering
+
+
+def _cab_refresh(regs: CabinetRegisters, clock: SimClock) -> Callable[[], None]:
+    return lambda: regs.refresh(clock.now())
+
+
+def manifest(fleet: Fleet, control_url: str | None) -> dict[str, Any]:
+    """The fleet manifest (contracts/manifest.schema.json) with the ports actually bound."""
+    for port in fleet.ports:
+        for unit in port.units.values():
+            fleet.entries[unit.device_id].update(host=port.host, port=port.port, unit_id=unit.unit_id,
+                                                  profile=unit.image.map.profile)
+    doc: dict[str, Any] = {
+        "format": "signalight.manifest/v1", "generated_at": rfc3339(fleet.clock.now()), "site": fleet.config.site,
+        "seed": fleet.config.seed, "speed": fleet.config.speed,
+        "broker": {"host": fleet.config.mqtt_host, "port": fleet.config.mqtt_port},
+        "devices": list(fleet.entries.values()),
+    }
+    if control_url:
+        doc["control"] = {"url": control_url}
+    return doc
+
+
+def write_manifest(path: Path, doc: dict[str, Any]) -> None:
+    """Write atomically (temp file and rename), so a reader never sees half a manifest."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+async def run_fleet(config: FleetConfig, *, on_ready: Callable[[dict[str, Any]], None] | None = None,
+                    clock: SimClock | None = None, started: Callable[[Fleet], None] | None = None) -> None:
+    """Run the fleet until cancelled. Raises ValueError for bad options and OSError when a port is taken."""
+    clock = clock or VirtualClock(config.speed)
+    fleet = build_fleet(config, clock)
+    engine = Engine(clock, list(fleet.controllers.values()), list(fleet.cabinets.values()))
+    try:
+        for port in fleet.ports:
+            await port.start()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(engine.run(), name="firmware")
+            for device_id, link in fleet.links.items():
+                tg.create_task(link.run(), name=f"mqtt {device_id}")
+            control_url = None
+            if config.control_port is not None:
+                from firmware_sim.control import serve_control
+                control_url = await serve_control(tg, fleet, config.modbus_host, config.control_port)
+            if config.scenario is not None:
+                from firmware_sim.scenario import load_scenario, run_scenario
+                tg.create_task(run_scenario(fleet, load_scenario(config.scenario)), name="scenario")
+            await _wait_online(fleet)
+            doc = manifest(fleet, control_url)
+            if config.manifest_path is not None:
+                write_manifest(config.manifest_path, doc)
+            log.info("fleet_ready devices=%d modbus_ports=%d mqtt=%d", len(fleet.entries), len(fleet.ports),
+                     len(fleet.links))
+            if started is not None:
+                started(fleet)
+            if on_ready is not None:
+                on_ready(doc)
+    finally:
+        for port in fleet.ports:
+            await port.stop()
+
+
+async def _wait_online(fleet: Fleet) -> None:
+    """Wait (bounded) for the MQTT cabinets' first session; a broker that is down does not stop the fleet."""
+    waits = [link.connected.wait() for link in fleet.links.values()]
+    if not waits:
+        return
+    try:
+        await asyncio.wait_for(asyncio.gather(*waits), MQTT_READY_TIMEOUT_S)
+    except TimeoutError:
+        offline = [d for d, link in fleet.links.items() if not link.connected.is_set()]
+        log.warning("mqtt_not_ready devices=%d first=%s", len(offline), offline[:5])

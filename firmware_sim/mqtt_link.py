@@ -1,0 +1,147 @@
+"""The MQTT session of one MQTT-speaking cabinet: connect, announce, publish, obey commands, reconnect forever.
+
+A clean stop (cancellation) publishes `status offline` (retained) itself and disconnects cleanly, so the broker
+does not send the Last Will. A communication fault (`comm_fault`) or power failure drops the socket without a
+DISCONNECT, so the broker publishes the Last Will `status offline`, and the device stays away until it clears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import socket
+from typing import Any
+
+import aiomqtt
+
+from firmware_sim.cabinet_mqtt import TELEMETRY_S, CabinetMqttFace
+from firmware_sim.clock import SimClock
+
+log = logging.getLogger(__name__)
+
+NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 30.0
+PUBLISH_TIMEOUT_S = 10.0
+
+
+async def _poll_pause() -> None:
+    # Faults are plain flags set by the control endpoint or a scenario; polling them is cheap and simple.
+    await asyncio.sleep(0.2)
+
+
+class _Dropped(Exception):
+    """The device lost its link on purpose (fault injection)."""
+
+
+class MqttCabinetLink:
+    def __init__(self, face: CabinetMqttFace, *, host: str, port: int, username: str | None,
+                 password: str | None, clock: SimClock, rng: random.Random) -> None:
+        self.face, self.host, self.port = face, host, port
+        self.username, self.password = username, password
+        self.clock, self.rng = clock, rng
+        self.client_id = face.cab.device_id
+        self.comm_fault = False
+        self.connected = asyncio.Event()
+        self.sessions = 0
+
+    def _down(self) -> bool:
+        return self.comm_fault or not self.face.cab.mains_ok
+
+    async def run(self) -> None:
+        """Run until cancelled; never raises MqttError (reconnects with exponential backoff and jitter)."""
+        backoff = BACKOFF_MIN_S
+        will = aiomqtt.Will(self.face.topic("status"), json.dumps({"status": "offline"}), qos=1, retain=True)
+        while True:
+            while self._down():
+                await _poll_pause()
+            try:
+                async with aiomqtt.Client(self.host, self.port, identifier=self.client_id, username=self.username,
+                                          password=self.password, will=will, clean_session=True, keepalive=30,
+                                          timeout=PUBLISH_TIMEOUT_S, socket_options=NODELAY) as client:
+                    backoff = BACKOFF_MIN_S
+                    await self._session(client)
+            except aiomqtt.MqttError as exc:
+                self.connected.clear()
+                log.warning("mqtt_disconnected device=%s error=%s retry_s=%.1f", self.client_id, exc, backoff)
+            except _Dropped:
+                self.connected.clear()
+                log.warning("mqtt_link_dropped device=%s", self.client_id)
+                continue
+            await asyncio.sleep(backoff * (0.5 + self.rng.random()))
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _publish(self, client: aiomqtt.Client, suffix: str, payload: dict[str, Any], *,
+                       retain: bool = False) -> None:
+        await client.publish(self.face.topic(suffix), json.dumps(payload, separators=(",", ":")), qos=1,
+                             retain=retain, timeout=PUBLISH_TIMEOUT_S)
+
+    async def _announce(self, client: aiomqtt.Client) -> None:
+        await self._publish(client, "birth", self.face.birth(), retain=True)
+        await self._publish(client, "status", {"status": "online"}, retain=True)
+        await self._publish(client, "state", self.face.state(), retain=True)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        await client.subscribe(self.face.topic("cmd"), qos=1, timeout=PUBLISH_TIMEOUT_S)
+        await client.subscribe(self.face.topic("rebirth"), qos=1, timeout=PUBLISH_TIMEOUT_S)
+        await self._announce(client)
+        self.face.alarm_events()        # alarms present at connect are in the state; report changes from here
+        self.sessions += 1
+        self.connected.set()
+        log.info("mqtt_online device=%s bd_seq=%d", self.client_id, self.face.bd_seq)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._periodic(client))
+                tg.create_task(self._inbox(client))
+        except asyncio.CancelledError:
+            # A clean stop: say so ourselves (retained), then aiomqtt disconnects cleanly and no Will is sent.
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await asyncio.wait_for(self._publish(client, "status", {"status": "offline", "reason": "stopped"},
+                                                     retain=True), 5)
+            raise
+        except ExceptionGroup as group:
+            if group.subgroup(_Dropped) is not None:
+                self._abort(client)
+                raise _Dropped() from None
+            mqtt = group.subgroup(aiomqtt.MqttError)
+            if mqtt is not None:
+                raise mqtt.exceptions[0] from None
+            raise
+
+    def _abort(self, client: aiomqtt.Client) -> None:
+        # aiomqtt offers no way to drop a connection without DISCONNECT; shutting the paho socket down is what a
+        # cable cut looks like to the broker, which then publishes our Last Will.
+        sock = client._client.socket()
+        if isinstance(sock, socket.socket):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    async def _periodic(self, client: aiomqtt.Client) -> None:
+        next_telemetry = self.clock.monotonic()
+        while True:
+            if self._down():
+                raise _Dropped()
+            for event in self.face.alarm_events():
+                await self._publish(client, "event", event)
+            if self.face.state_changed():
+                await self._publish(client, "state", self.face.state(), retain=True)
+            if self.clock.monotonic() >= next_telemetry:
+                await self._publish(client, "telemetry", self.face.telemetry())
+                next_telemetry += TELEMETRY_S
+                if next_telemetry < self.clock.monotonic():     # fell behind (host busy): do not burst
+                    next_telemetry = self.clock.monotonic() + TELEMETRY_S
+            await asyncio.sleep(min(0.5, TELEMETRY_S / getattr(self.clock, "speed", 1.0) / 4))
+
+    async def _inbox(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            topic = str(message.topic)
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            if topic.endswith("/rebirth"):
+                await self._announce(client)
+                continue
+            result = self.face.handle_command(payload)
+            if result is not None:
+                await self._publish(client, "cmd/res", result)
+                if result.get("ok") and self.face.state_changed():
+                    await self._publish(client, "state", self.face.state(), retain=True)

@@ -1,0 +1,296 @@
+"""Signal controller firmware: modes, central commands with backup timer, schedule, and its register image.
+
+`SignalController.step()` advances the firmware one 0.1 s tick of its own clock; `on_write()` receives Modbus
+writes (command block, event ack, clock set, plan transfer). Mode precedence, highest first: conflict flash
+(latched until `reset_conflict`), central command (until its backup timer runs out or `release`), local schedule.
+Programmed flash is entered through yellow and red clearance; startup and leaving flash go through all red.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from firmware_sim.detectors import DetectorField
+from firmware_sim.eventlog import EventFifo
+from firmware_sim.plan import Plan, default_plan_doc, parse_plan
+from firmware_sim.sequencer import Outputs, Sequencer, ticks
+
+log = logging.getLogger(__name__)
+
+MODES = {"dark": 0, "flash": 1, "free": 2, "coordinated": 3, "manual_hold": 4, "preempt": 5}
+CAUSES = {"none": 0, "conflict": 1, "local": 2, "central": 3, "startup": 4, "schedule": 5}
+RESULT = {"pending": 0, "ok": 1, "invalid_args": 2, "refused": 3, "busy": 4, "device_fault": 5, "unknown": 6}
+STARTUP_FLASH_S = 5.0
+STARTUP_RED_S = 3.0
+
+
+@dataclass(slots=True)
+class Central:
+    action: str              # "pattern" | "flash" | "free"
+    pattern: int | None
+    expires_tick: int | None  # controller tick when the backup timer runs out; None: until release
+
+
+class SignalController:
+    """One NEMA dual-ring controller. Not thread-safe; driven from one event loop. Never blocks."""
+
+    def __init__(self, device_id: str, start: datetime, rng: random.Random, *, plan: Plan | None = None,
+                 tz: str = "Asia/Ho_Chi_Minh", offset_s: float = 0.0) -> None:
+        self.device_id = device_id
+        self.rng = rng
+        self.tz = ZoneInfo(tz)
+        self.plan_doc = default_plan_doc(device_id, offset_s)
+        self.plan = plan or parse_plan(self.plan_doc)
+        self.pending_plan: Plan | None = None
+        self.on_plan_activated: Callable[[], None] | None = None
+        self.temp_c = 28.0 + rng.uniform(-2, 4)
+        self.powered = True
+        self.epoch_ticks = ticks(start.astimezone(UTC).timestamp())
+        self.uptime_ticks = 0
+        self.seq = Sequencer(self.plan, self._event, recall=frozenset(self._main_phases()))
+        self.detectors = DetectorField(rng, tuple(sorted(self.plan.phases)))
+        self.mode = "flash"
+        self.flash_cause = "startup"
+        self.central: Central | None = None
+        self.conflict_latched = False
+        self.force_conflict = False
+        self.red_until: int | None = None
+        self._running: tuple[str, int | None] = ("flash", None)
+        self.events = EventFifo(16)
+        self.alarms: set[str] = set()
+        self.event_sink: Callable[[int, int, int], None] | None = None      # (code, param, epoch_ms)
+        self.alarm_sink: Callable[[str, bool], None] | None = None
+        self._conflicts = {p: sum(1 << (q - 1) for q in self.plan.phases if self.plan.conflicts(p, q))
+                           for p in self.plan.phases}
+        self.display = Outputs()
+
+    def _main_phases(self) -> list[int]:
+        first = min(self.plan.patterns.values(), key=lambda p: p.pattern, default=None)
+        return list(first.coord_phases) if first else [ring[0] for ring in self.plan.rings]
+
+    # ----- time ----------------------------------------------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.epoch_ticks / 10, UTC)
+
+    def local_ticks(self) -> int:
+        """Ticks of local wall time since the epoch: the coordination reference (cycle zero at local midnight)."""
+        offset = self.now.astimezone(self.tz).utcoffset() or timedelta(0)
+        return self.epoch_ticks + ticks(offset.total_seconds())
+
+    def _event(self, code: int, param: int) -> None:
+        epoch_ms = self.epoch_ticks * 100
+        self.events.add(code, param, epoch_ms)
+        if self.event_sink is not None:
+            self.event_sink(code, param, epoch_ms)
+
+    def set_alarm(self, name: str, active: bool) -> None:
+        """Raise or clear an alarm (names of the register map's alarm_flags bits); reports changes only."""
+        if active == (name in self.alarms):
+            return
+        (self.alarms.add if active else self.alarms.discard)(name)
+        log.info("alarm device=%s alarm=%s active=%s", self.device_id, name, active)
+        if self.alarm_sink is not None:
+            self.alarm_sink(name, active)
+
+    # ----- outputs and the conflict monitor --------------------------------------------------------------------
+    def _outputs(self) -> Outputs:
+        """What the load switches drive, before the conflict monitor looks at it."""
+        if self.mode == "dark":
+            return Outputs()
+        if self.mode == "flash" and self.seq.idle:
+            main = sum(1 << (p - 1) for p in self._main_phases())
+            return Outputs(yellow=main, red=sum(1 << (p - 1) for p in self.plan.phases) & ~main)
+        out = self.seq.outputs()
+        if self.force_conflict:
+            # A welded load switch: the first two conflicting phases both show green.
+            a = min(self.plan.phases)
+            b = min(q for q in self.plan.phases if self._conflicts[a] & (1 << (q - 1)))
+            out.green |= (1 << (a - 1)) | (1 << (b - 1))
+            out.red &= ~out.green
+        return out
+
+    def monitor(self) -> None:
+        """The MMU: any two conflicting phases green, yellow or walk together latch flash at once."""
+        out = self._outputs()
+        active = out.green | out.yellow | out.walk
+        conflict = any(active & (1 << (p - 1)) and active & mask for p, mask in self._conflicts.items())
+        if conflict and not self.conflict_latched:
+            log.warning("conflict_flash device=%s green=%#06x yellow=%#06x walk=%#06x", self.device_id,
+                        out.green, out.yellow, out.walk)
+            self.conflict_latched = True
+            self.seq.halt()
+            self.mode, self.flash_cause = "flash", "conflict"
+            self._event(173, 1)
+            self.set_alarm("conflict_flash", True)
+            out = self._outputs()
+        self.display = out
+
+    # ----- schedule and mode ---------------------------------------------------------------------------------
+    def scheduled(self) -> tuple[str, int | None]:
+        """(action, pattern) the local time-of-day schedule asks for now."""
+        local = self.now.astimezone(self.tz)
+        day_plan = self.plan.holidays.get(local.date().isoformat())
+        if day_plan is None:
+            day_plan = self.plan.week[("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()]]
+        minute = local.hour * 60 + local.minute
+        events = self.plan.day_plans[day_plan]
+        current = next((e for e in reversed(events) if e.at_min <= minute), events[-1] if events else None)
+        if current is None:
+            return ("free", None)
+        return (current.action, current.pattern)
+
+    def target(self) -> tuple[str, int | None, str, str]:
+        """(action, pattern, flash cause, control source) after precedence."""
+        if self.conflict_latched:
+            return ("flash", None, "conflict", "schedule")
+        if self.central is not None:
+            return (self.central.action, self.central.pattern, "central", "central")
+        action, pattern = self.scheduled()
+        return (action, pattern, "schedule", "schedule")
+
+    def _apply_target(self) -> None:
+        action, pattern, cause, _ = self.target()
+        if action in ("flash", "dark"):
+            if self.mode in ("flash", "dark") or self.conflict_latched:
+                self.mode, self.flash_cause = action, cause if action == "flash" else "none"
+                self.seq.stop()
+                return
+            self.seq.stop()     # programmed flash: through yellow and red clearance first
+            if self.seq.idle:
+                self.mode, self.flash_cause = action, cause if action == "flash" else "none"
+                self._event(173, 1)
+            return
+        if self.mode in ("flash", "dark"):
+            if self.uptime_ticks < ticks(STARTUP_FLASH_S):
+                return
+            self._event(173, 0)
+            self.mode, self.flash_cause = "free", "none"
+            self.red_until = self.uptime_ticks + ticks(STARTUP_RED_S)
+        if self.red_until is not None:
+            if self.uptime_ticks < self.red_until:
+                return
+            self.red_until = None
+            self.seq.set_pattern(self.plan.patterns.get(pattern or 0) if action == "pattern" else None)
+            self.seq.restart()
+        if (action, pattern) != self._running:
+            self.seq.set_pattern(self.plan.patterns.get(pattern or 0) if action == "pattern" else None)
+            self._event(131, pattern or 0)
+            self._running = (action, pattern)
+        held = self.central is not None and self.central.action == "pattern"
+        self.mode = "free" if action == "free" else ("manual_hold" if held else "coordinated")
+
+    # ----- the tick ------------------------------------------------------------------------------------------
+    def step(self) -> None:
+        """One 0.1 s firmware tick."""
+        self.epoch_ticks += 1          # the real-time clock keeps running on its battery
+        if not self.powered:
+            return
+        self.uptime_ticks += 1
+        if self.central is not None and self.central.expires_tick is not None \
+                and self.uptime_ticks >= self.central.expires_tick:
+            log.info("backup_timer_expired device=%s action=%s", self.device_id, self.central.action)
+            self.central = None
+        self._apply_target()
+        if self.pending_plan is not None:
+            self._maybe_activate()
+        local = self.local_ticks()
+        running = self.mode not in ("flash", "dark") or not self.seq.idle
+        greens = self.seq.outputs().green if running else 0
+        hour = (local // 36000) % 24
+        occupied, pressed, changes = self.detectors.step(self.uptime_ticks, hour, greens)
+        for det, on in changes:
+            self._event(82 if on else 81, det)
+        if running and self.red_until is None:
+            self.seq.step(local, occupied, pressed)
+        self.monitor()
+
+    def _maybe_activate(self) -> None:
+        """Switch to the downloaded plan at a cycle boundary (cycle timer 0), or at once in flash, dark or free;
+        a plan with another ring/barrier structure goes through all red."""
+        new = self.pending_plan
+        assert new is not None
+        same = new.rings == self.plan.rings and new.barriers == self.plan.barriers and set(new.phases) == set(
+            self.plan.phases)
+        pattern = self.seq.pattern
+        at_boundary = self.mode in ("flash", "dark") or pattern is None or self.seq.cycle_timer(
+            self.local_ticks()) == 0
+        if not at_boundary:
+            return
+        if not same:
+            self.seq.stop()
+            if not self.seq.idle:
+                return
+            self.seq = Sequencer(new, self._event, recall=frozenset(self.seq.recall))
+            self.detectors = DetectorField(self.rng, tuple(sorted(new.phases)))
+            self.red_until = self.uptime_ticks + ticks(STARTUP_RED_S)
+        self.plan, self.pending_plan = new, None
+        self.seq.plan = new
+        self._conflicts = {p: sum(1 << (q - 1) for q in new.phases if new.conflicts(p, q)) for p in new.phases}
+        self._running = ("", None)      # re-apply the pattern from the new plan
+        log.info("plan_activated device=%s", self.device_id)
+        if self.on_plan_activated is not None:
+            self.on_plan_activated()
+
+    def power(self, on: bool) -> None:
+        """Mains lost (dark, silent) or restored (events 182/184, then startup flash as after any power-up)."""
+        if on == self.powered:
+            return
+        if not on:
+            self._event(182, 0)
+            self.set_alarm("power_fail", True)
+            self.seq.halt()
+            self.mode, self.flash_cause, self.powered = "dark", "none", False
+            self.display = Outputs()
+            return
+        self.powered, self.uptime_ticks, self.central = True, 0, None     # central control is volatile
+        self._event(184, 0)
+        self.set_alarm("power_fail", False)
+        self.mode, self.flash_cause, self._running = "flash", "startup", ("flash", None)
+
+    def cabinet_temp_c(self) -> float:
+        """Cabinet temperature: ambient with a daily swing (hot afternoons in northern Vietnam)."""
+        hour = (self.local_ticks() // 36000) % 24
+        return self.temp_c + 6.0 * (1 - abs(hour - 14) / 12) + self.rng.uniform(-0.2, 0.2)
+
+    def mains_voltage_v(self) -> float:
+        return 0.0 if "power_fail" in self.alarms else 230.0 + self.rng.gauss(0, 1.5)
+
+    # ----- commands ------------------------------------------------------------------------------------------
+    def command(self, code: int, pattern: int, duration_s: int) -> str:
+        """Execute a central command; returns a result name of `RESULT`."""
+        expires = self.uptime_ticks + ticks(duration_s) if duration_s > 0 else None
+        if code == 1:
+            if pattern not in self.plan.patterns:
+                return "invalid_args"
+            if self.conflict_latched:
+                return "refused"
+            self.central = Central("pattern", pattern, expires)
+        elif code == 2:
+            self.central = Central("flash", None, expires)
+        elif code == 3:
+            if self.conflict_latched:
+                return "refused"
+            self.central = Central("free", None, expires)
+        elif code == 4:
+            self.central = None
+        elif code == 5:
+            if self.force_conflict:
+                return "refused"        # the cause is still there: a real MMU will not reset either
+            if self.conflict_latched:
+                self.conflict_latched = False
+                self.set_alarm("conflict_flash", False)
+        else:
+            return "unknown"
+        log.info("command device=%s code=%d pattern=%d duration_s=%d", self.device_id, code, pattern, duration_s)
+        return "ok"
+
+    def backup_remaining_s(self) -> int:
+        if self.central is None or self.central.expires_tick is None:
+            return 0
+        return max(0, -(-(self.central.expires_tick - self.uptime_ticks) // 10))
