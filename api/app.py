@@ -17,17 +17,20 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api import problems
 from api.alarm_store import AlarmStore
 from api.db import create_engine, migrate, session_factory
 from api.dispatch import CommandDispatcher
 from api.hub import EventHub
+from api.limits import BodyLimitMiddleware, SlidingWindow
 from api.listener import BusListener
 from api.live import DeviceCache
-from api.routes import auth, commands, devices, health, stream
+from api.metrics import Metrics, MetricsMiddleware, StateCollector
+from api.routes import alarms, audit, auth, commands, devices, health, intersections, stream, telemetry, tokens, users
 from api.state import ApiDeps, ApiState
 from controllers.clock import Clock
 
@@ -76,7 +79,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
         listener = BusListener(deps.bus, cache, hub, sessions, dispatcher, alarm_store, deps.clock)
         app.state.api = ApiState(deps=deps, engine=engine, sessions=sessions, cache=cache, hub=hub,
                                  dispatcher=dispatcher, alarms=alarm_store, listener=listener,
-                                 started_at=deps.clock.now())
+                                 started_at=deps.clock.now(),
+                                 login_limiter=SlidingWindow(settings.login_rate_per_min, 60.0))
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(supervise("bus_listener", listener.run, deps.clock)),
@@ -94,11 +98,19 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app = FastAPI(title="signalight control API", version="1", lifespan=lifespan,
                   description="Traffic signals and street lighting: devices, commands, alarms, live stream.")
     problems.install(app)
+    metrics = Metrics()
+    metrics.registry.register(StateCollector(lambda: getattr(app.state, "api", None)))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
-    for module in (auth, devices, commands, stream, health):
+    for module in (auth, devices, telemetry, commands, alarms, stream, intersections, audit, users, tokens, health):
         app.include_router(module.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -1,6 +1,7 @@
 """Typed dependencies of the routes: the API state, a DB session per request, the current principal and scopes.
 
-Tokens come as `Authorization: Bearer <jwt>`; the SSE stream also accepts `?access_token=` because browsers'
+Tokens come as `Authorization: Bearer <token>`: a JWT from the password flow, or an API token (`slt_...`) for
+machines; the SSE stream also accepts `?access_token=` because browsers'
 EventSource cannot set headers (the status page itself uses fetch-streaming with the header).
 """
 
@@ -12,11 +13,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.models import ApiToken
 from api.problems import Problem
-from api.security import ROLE_SCOPES, Role, Scope, TokenError, decode_token
+from api.security import API_TOKEN_PREFIX, ROLE_SCOPES, Role, Scope, TokenError, decode_token, token_digest
 from api.state import ApiState
+
+TOKEN_USE_RESOLUTION_S = 60.0
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False,
                               scopes={s.value: s.value for s in Scope})
@@ -54,6 +59,23 @@ def client_addr(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+async def _machine_principal(api: ApiState, token: str) -> Principal:
+    """The principal of an API token; 401 when unknown, revoked or expired."""
+    now = api.clock.now()
+    async with api.sessions() as session:
+        row = (await session.execute(select(ApiToken).where(
+            ApiToken.token_hash == token_digest(token)))).scalar_one_or_none()
+        if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+            raise Problem(401, "API token unknown, revoked or expired",
+                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        # Record use at most once a minute: a busy rig must not turn every read into a write.
+        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > TOKEN_USE_RESOLUTION_S:
+            row.last_used_at = now
+            await session.commit()
+        role = Role(row.role)
+        return Principal(f"token:{row.name}", role, ROLE_SCOPES[role])
+
+
 async def get_principal(security_scopes: SecurityScopes, request: Request, api: ApiDep,
                         token: Annotated[str | None, Depends(oauth2)]) -> Principal:
     """The authenticated caller holding every scope the route asks. 401 without a valid token, 403 without scope."""
@@ -62,11 +84,14 @@ async def get_principal(security_scopes: SecurityScopes, request: Request, api: 
     if not token:
         raise Problem(401, "authentication required: send Authorization: Bearer <token>",
                       headers={"WWW-Authenticate": "Bearer"})
-    try:
-        claims = decode_token(api.settings.secret_key, token, typ="access", now=api.clock.now())
-    except TokenError as exc:
-        raise Problem(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
-    principal = Principal(claims.sub, claims.role, ROLE_SCOPES[claims.role])
+    if token.startswith(API_TOKEN_PREFIX):
+        principal = await _machine_principal(api, token)
+    else:
+        try:
+            claims = decode_token(api.settings.secret_key, token, typ="access", now=api.clock.now())
+        except TokenError as exc:
+            raise Problem(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        principal = Principal(claims.sub, claims.role, ROLE_SCOPES[claims.role])
     missing = [s for s in security_scopes.scopes if Scope(s) not in principal.scopes]
     if missing:
         raise Problem(403, f"role {principal.role.value} lacks scope {', '.join(missing)}",

@@ -132,3 +132,51 @@ class Alarm(Base):
     acked_at: Mapped[datetime | None] = mapped_column(default=None)
     acked_by: Mapped[str | None] = mapped_column(String(128), default=None)
     detail: Mapped[str | None] = mapped_column(String(512), default=None)
+
+
+class Site(Base):
+    """A city district or programme area; devices and intersections belong to one."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64))
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[datetime]
+
+
+class Intersection(Base):
+    """A signalised intersection: where it is, which controller runs it, its approaches (list of objects with
+    `name`, `bearing_deg`, `speed_kph`, `lanes`, `grade_pct`). `controller_id` may name a device not yet seen."""
+
+    __tablename__ = "intersections"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+    controller_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    approaches: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A token for machines (rigs, scripts), with a role. Only a SHA-256 of the token is stored: tokens are 256
+    random bits, so a fast hash is safe and lets every request check one without argon2's cost."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

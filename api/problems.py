@@ -34,11 +34,21 @@ class Problem(Exception):
         self.extra = extra
 
 
+#: Discriminator values of tagged unions in request bodies: pydantic puts them in error locations; users do not
+#: write them, so paths leave them out (`body.args.until`, not `body.flash.args.until`).
+UNION_TAGS: set[str] = set()
+_TAG_ERRORS = {"union_tag_invalid", "union_tag_not_found"}
+
+
 def field_errors(errors: Sequence[Any], prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
-    """pydantic/FastAPI validation errors as `{path, message, type}` with a JSON-pointer-like dotted path."""
+    """pydantic/FastAPI validation errors as `{path, message, type}` with a dotted path (`body.args.circuit`)."""
     out = []
     for err in errors:
         loc = (*prefix, *err.get("loc", ()))
+        if len(loc) > 1 and loc[0] == "body" and loc[1] in UNION_TAGS:
+            loc = (loc[0], *loc[2:])
+        if err.get("type") in _TAG_ERRORS:
+            loc = (*loc, "name")
         out.append({"path": ".".join(str(p) for p in loc), "message": err.get("msg", ""),
                     "type": err.get("type", "")})
     return out

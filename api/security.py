@@ -7,6 +7,7 @@ in a worker thread.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -108,6 +109,14 @@ def decode_token(secret: str, token: str, *, typ: str, now: datetime) -> TokenCl
     return claims
 
 
+API_TOKEN_PREFIX = "slt_"
+
+
 def new_api_token() -> str:
-    """A random machine token, shown once; only its hash is stored."""
-    return "slt_" + secrets.token_urlsafe(32)
+    """A random machine token (256 bits), shown once; only its digest is stored."""
+    return API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """SHA-256 hex of an API token, as stored."""
+    return hashlib.sha256(token.encode()).hexdigest()

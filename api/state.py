@@ -11,6 +11,7 @@ from api.alarm_store import AlarmStore
 from api.config import ApiSettings
 from api.dispatch import CommandDispatcher
 from api.hub import EventHub
+from api.limits import SlidingWindow
 from api.listener import BusListener
 from api.live import DeviceCache
 from controllers.bus import BusPort
@@ -40,7 +41,7 @@ class ApiState:
     alarms: AlarmStore
     listener: BusListener
     started_at: datetime
-    login_failures: dict[str, list[float]] = field(default_factory=dict)
+    login_limiter: SlidingWindow = field(default_factory=lambda: SlidingWindow(20, 60.0))
 
     @property
     def settings(self) -> ApiSettings:

@@ -50,6 +50,9 @@ async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: 
                 session: SessionDep) -> TokenPair:
     """Exchange a user name and password for tokens. 401 on wrong credentials, 429 while the account is locked."""
     now = api.clock.now()
+    wait_s = api.login_limiter.hit(client_addr(request) or "unknown", api.clock.monotonic())
+    if wait_s is not None:
+        raise Problem(429, "too many login attempts from this address", headers={"Retry-After": str(int(wait_s) + 1)})
     try:
         user = await authenticate(session, form.username, form.password, now,
                                   max_failures=api.settings.login_max_failures,

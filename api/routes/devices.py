@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, Field, ValidationError
 
 from api import audit
+from api.command_models import CommandIn
 from api.deps import ApiDep, SessionDep, client_addr, require
 from api.dispatch import NOT_SENT
 from api.listener import known_devices
@@ -39,16 +40,6 @@ class DeviceOut(BaseModel):
     state: dict[str, Any] | None = None
     last_seen: str | None = None
     alarms: list[str] = Field(default_factory=list)
-
-
-class CommandIn(BaseModel):
-    """A command by name with its arguments; see each device kind's commands in the topic contract."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=32, examples=["flash"])
-    args: dict[str, Any] = Field(default_factory=dict, examples=[{"until": "2026-11-23T10:00:00Z"}])
-    ttl_s: float | None = Field(default=None, gt=0, le=3600, description="expiry; default command_ttl_s")
 
 
 class CommandAccepted(BaseModel):
@@ -112,7 +103,8 @@ async def get_device(device_id: str, api: ApiDep, session: SessionDep,
 
 @router.post("/{device_id}/commands", status_code=202, response_model=CommandAccepted,
              responses={403: {}, 404: {}, 409: {}, 422: {}, 503: {}})
-async def post_command(device_id: str, body: CommandIn, request: Request, api: ApiDep, session: SessionDep,
+async def post_command(device_id: str, body: Annotated[CommandIn, Body()], request: Request, api: ApiDep,
+                       session: SessionDep,
                        user: require(Scope.COMMANDS_READ)) -> CommandAccepted:  # type: ignore[valid-type]
     """Send a command: validated for the device's kind, persisted, then published. 202 with the command id; follow
     `href` for the result (pending → succeeded | failed | expired)."""
@@ -123,12 +115,13 @@ async def post_command(device_id: str, body: CommandIn, request: Request, api: A
     needed = Scope.COMMAND_SIGNAL if kind is DeviceKind.SIGNAL_CONTROLLER else Scope.COMMAND_CABINET
     if not user.has(needed):
         raise Problem(403, f"role {user.role.value} may not command a {kind.value} (needs scope {needed.value})")
+    args = body.wire_args()
     if body.name not in COMMANDS_BY_KIND[kind]:
         raise Problem(422, f"unknown command {body.name!r} for a {kind.value}",
                       errors=[{"path": "body.name", "message": f"one of {', '.join(COMMANDS_BY_KIND[kind])}",
                                "type": "enum"}])
     try:
-        command = parse_command(kind, body.name, body.args)
+        command = parse_command(kind, body.name, args)
     except ValidationError as exc:
         # The discriminated union puts the tag (the command name) first in each error's location: drop it.
         raw = [{**e, "loc": e["loc"][1:] if e["loc"][:1] == (body.name,) else e["loc"]}

@@ -117,11 +117,17 @@ async def test_wrong_args_are_422_naming_the_field(harness: Harness) -> None:
     problem = resp.json()
     assert [e["path"] for e in problem["errors"]] == ["body.args.circuit"]
     wrong_name = await harness.client.post("/api/v1/devices/lc-001/commands", headers=headers,
-                                           json={"name": "flash", "args": {}})
+                                           json={"name": "flash", "args": {"until": "2026-11-23T10:00:00Z"}})
     assert wrong_name.status_code == 422 and wrong_name.json()["errors"][0]["path"] == "body.name"
     naive = await harness.client.post("/api/v1/devices/tsc-001/commands", headers=headers,
                                       json={"name": "flash", "args": {"until": "2026-11-23T10:00:00"}})
     assert naive.status_code == 422 and naive.json()["errors"][0]["path"] == "body.args.until"
+    unknown = await harness.client.post("/api/v1/devices/tsc-001/commands", headers=headers,
+                                        json={"name": "explode", "args": {}})
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["path"] == "body.name"
+    missing = await harness.client.post("/api/v1/devices/tsc-001/commands", headers=headers,
+                                        json={"name": "hold_pattern", "args": {"until": "2026-11-23T10:00:00Z"}})
+    assert [e["path"] for e in missing.json()["errors"]] == ["body.args.pattern"]
     assert harness.bus.sent_to("cmd") == []
 
 
