@@ -1,0 +1,109 @@
+"""The MQTT cabinet's payloads follow the contract schemas; its command handling follows topic contract v1."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from firmware_sim.cabinet import LightingCabinet
+from firmware_sim.cabinet_mqtt import CabinetMqttFace
+from firmware_sim.clock import ManualClock, rfc3339
+from firmware_sim.schemas import SchemaError, check
+
+NIGHT = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)      # 21:00 in Thái Nguyên
+
+
+def face(start: datetime = NIGHT) -> tuple[CabinetMqttFace, ManualClock]:
+    clock = ManualClock(start)
+    cab = LightingCabinet("tn-cab-002", 21.59, 105.85, random.Random(3))
+    cab.photocell_lux = cab.lux(clock.now())
+    cab.step(clock.now(), 1.0)
+    return CabinetMqttFace(cab, "tn", clock), clock
+
+
+def cmd(name: str, args: dict[str, object], *, expires_in_s: float = 60, cmd_id: str = "cmd-0001",
+        now: datetime = NIGHT) -> bytes:
+    return json.dumps({"id": cmd_id, "name": name, "args": args, "issued_by": "ops",
+                       "expires_at": rfc3339(now + timedelta(seconds=expires_in_s))}).encode()
+
+
+def test_every_published_payload_validates() -> None:
+    f, clock = face()
+    check("birth", f.birth())
+    check("state", f.state())
+    check("telemetry", f.telemetry())
+    f.cab.door_open = True
+    events = f.alarm_events()
+    assert [e["alarm"] for e in events] == ["door_open"]
+    for event in events:
+        check("event", event)
+    until = rfc3339(clock.now() + timedelta(minutes=30))
+    res = f.handle_command(cmd("switch", {"circuit": 2, "level_pct": 40, "until": until}))
+    assert res is not None
+    check("cmd/res", res)
+    check("state", f.state())
+    check("status", {"status": "online"})
+
+
+def test_lights_follow_the_sun() -> None:
+    night, _ = face(NIGHT)
+    assert all(c.on and c.level_pct == 100 for c in night.cab.circuits)
+    day, _ = face(datetime(2026, 11, 23, 5, 0, tzinfo=UTC))   # noon local
+    assert not any(c.on for c in day.cab.circuits)
+    assert day.cab.photocell_lux > 10000 and night.cab.photocell_lux < 5
+
+
+def test_switch_command_overrides_until_expiry() -> None:
+    f, clock = face()
+    until = clock.now() + timedelta(minutes=10)
+    res = f.handle_command(cmd("switch", {"circuit": 3, "level_pct": 0, "until": rfc3339(until)}))
+    assert res is not None and res["ok"] is True
+    c3 = res["state"]["circuits"][2]
+    assert c3["on"] is False and c3["control"] == "override" and c3["override_until"] == rfc3339(until)
+    clock.advance(601)
+    f.cab.step(clock.now(), 1.0)
+    assert f.cab.circuits[2].on and not f.cab.circuits[2].overridden
+
+
+def test_same_id_executes_once_and_expired_is_refused() -> None:
+    f, clock = face()
+    until = rfc3339(clock.now() + timedelta(minutes=10))
+    first = f.handle_command(cmd("switch", {"circuit": 1, "level_pct": 30, "until": until}))
+    f.cab.release(1)                                       # if the repeat executed again, level would be 30
+    again = f.handle_command(cmd("switch", {"circuit": 1, "level_pct": 30, "until": until}))
+    assert again == first and not f.cab.circuits[0].overridden
+    expired = f.handle_command(cmd("switch", {"circuit": 1, "level_pct": 30, "until": until}, expires_in_s=-1,
+                                   cmd_id="cmd-0002"))
+    assert expired is not None and expired["ok"] is False and expired["error"] == "expired"
+    assert not f.cab.circuits[0].overridden
+
+
+@pytest.mark.parametrize(("payload", "answered"), [
+    (b'{"id": "cmd-0003", "name": "switch", "args": {"circuit": 1}}', True),      # missing fields
+    (b'{"name": "switch"}', False),                                               # no id: dropped
+    (b"not json", False),
+])
+def test_malformed_commands(payload: bytes, answered: bool) -> None:
+    f, _ = face()
+    res = f.handle_command(payload)
+    if answered:
+        assert res is not None and res["error"] == "malformed" and res["ok"] is False
+        check("cmd/res", res)
+    else:
+        assert res is None
+    assert not any(c.overridden for c in f.cab.circuits)
+
+
+def test_invalid_circuit_is_invalid_args() -> None:
+    f, clock = face()
+    until = rfc3339(clock.now() + timedelta(minutes=10))
+    res = f.handle_command(cmd("switch", {"circuit": 9, "level_pct": 30, "until": until}))
+    assert res is not None and res["error"] == "invalid_args" and "circuit" in res["message"]
+
+
+def test_schema_checker_names_the_field() -> None:
+    with pytest.raises(SchemaError, match="values"):
+        check("telemetry", {"ts": "2026-11-23T14:00:00.000Z", "seq": 1, "values": {}})

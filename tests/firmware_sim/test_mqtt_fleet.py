@@ -1,0 +1,113 @@
+"""MQTT cabinets against a real Mosquitto: retained announcements, a switch command round trip, payloads that
+validate against the contract schemas, a clean stop, and the Last Will on a communication fault."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from firmware_sim.clock import rfc3339
+from firmware_sim.faults import apply_fault
+from firmware_sim.fleet import FleetConfig
+from firmware_sim.schemas import check
+from tests.firmware_sim.fleet_runner import running_fleet
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+
+def mqtt_config(tmp_path: Path, broker: Mosquitto) -> FleetConfig:
+    return FleetConfig(intersections=0, cabinets=2, modbus_cabinets=0, speed=5.0, mqtt_host=broker.host,
+                       mqtt_port=broker.port, manifest_path=tmp_path / "m.json", control_port=None)
+
+
+async def collect(client: aiomqtt.Client, into: list[tuple[str, dict[str, Any], bool]],
+                  seen: asyncio.Event | None = None) -> None:
+    async for msg in client.messages:
+        payload = json.loads(bytes(msg.payload))  # type: ignore[arg-type]
+        into.append((str(msg.topic), payload, bool(msg.retain)))
+        if seen is not None:
+            seen.set()
+
+
+def validate_all(messages: list[tuple[str, dict[str, Any], bool]]) -> None:
+    for topic, payload, _ in messages:
+        suffix = topic.split("/", 4)[4]
+        if suffix != "cmd":
+            check(suffix, payload)
+
+
+async def wait_for(messages: list[tuple[str, dict[str, Any], bool]], pred: Any, timeout_s: float = 10) -> Any:
+    async with asyncio.timeout(timeout_s):
+        while True:
+            for m in messages:
+                if pred(m):
+                    return m
+            await asyncio.sleep(0.02)
+
+
+async def test_switch_round_trip_and_schemas(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    messages: list[tuple[str, dict[str, Any], bool]] = []
+    async with running_fleet(mqtt_config(tmp_path, mosquitto)) as (fleet, manifest), \
+            aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="test-observer") as client, \
+            asyncio.TaskGroup() as tg:
+        assert [d["client_id"] for d in manifest["devices"]] == ["tn-cab-001", "tn-cab-002"]
+        await client.subscribe("sl/v1/tn/#", qos=1)
+        reader = tg.create_task(collect(client, messages))
+        for suffix in ("birth", "status", "state"):
+            m = await wait_for(messages, lambda m, s=suffix: m[0] == f"sl/v1/tn/tn-cab-002/{s}")
+            assert m[2], f"{suffix} is retained"
+        now = fleet.clock.now()
+        cmd_id = str(uuid.uuid4())
+        until = rfc3339(now + timedelta(hours=1))
+        await client.publish("sl/v1/tn/tn-cab-002/cmd", json.dumps(
+            {"id": cmd_id, "name": "switch", "args": {"circuit": 2, "level_pct": 25, "until": until},
+             "issued_by": "test", "expires_at": rfc3339(datetime.now(UTC) + timedelta(minutes=5))}), qos=1)
+        _, res, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-002/cmd/res"))
+        assert res["id"] == cmd_id and res["ok"] is True
+        _, state, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-002/state") and
+                                     m[1]["values"]["circuits"][1]["control"] == "override")
+        c2 = state["values"]["circuits"][1]
+        assert c2["level_pct"] == 25 and c2["on"] is True
+        await wait_for(messages, lambda m: m[0].endswith("/telemetry"))
+        # a malformed command with an id is answered "malformed"
+        await client.publish("sl/v1/tn/tn-cab-001/cmd", json.dumps({"id": "bad-cmd-1", "name": "switch"}), qos=1)
+        _, bad, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-001/cmd/res"))
+        assert bad == {**bad, "ok": False, "error": "malformed"}
+        reader.cancel()
+    validate_all(messages)
+
+
+async def test_clean_stop_and_last_will(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    messages: list[tuple[str, dict[str, Any], bool]] = []
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="test-observer-2") as client:
+        await client.subscribe("sl/v1/tn/+/status", qos=1)
+        reader = asyncio.create_task(collect(client, messages))
+        try:
+            async with running_fleet(mqtt_config(tmp_path, mosquitto)) as (fleet, _):
+                await wait_for(messages, lambda m: m[0].endswith("tn-cab-001/status") and
+                               m[1]["status"] == "online")
+                apply_fault(fleet, "tn-cab-001", "comm_loss")
+                # the broker publishes the Last Will: offline, without the "stopped" reason of a clean stop
+                _, will, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-001/status") and
+                                            m[1]["status"] == "offline", timeout_s=15)
+                assert "reason" not in will
+                messages.clear()
+                apply_fault(fleet, "tn-cab-001", "comm_loss", {"active": False})
+                await wait_for(messages, lambda m: m[0].endswith("tn-cab-001/status") and
+                               m[1]["status"] == "online", timeout_s=15)
+                assert fleet.links["tn-cab-001"].face.bd_seq == 1
+                messages.clear()
+            _, stopped, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-002/status") and
+                                           m[1]["status"] == "offline")
+            assert stopped["reason"] == "stopped"
+        finally:
+            reader.cancel()
+    validate_all(messages)
