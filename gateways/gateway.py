@@ -1,0 +1,155 @@
+"""The gateway process: Modbus devices made to look like MQTT devices on the bus (topic contract v1).
+
+`run_gateway` owns the Modbus devices of its shard: one coordinator per device (polling, state, telemetry, comm
+loss), one `ModbusLink` per host:port shared by the unit ids behind it, and command execution from
+`sl/v1/{site}/{id}/cmd` answered on `cmd/res`. After a bus reconnect it republishes birth, status and state (the
+broker may have lost its retained messages). On a clean shutdown (cancellation) it publishes `status offline` for
+every device it owns. Devices on the MQTT transport speak for themselves and are left alone here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from controllers.bus import BusError
+from controllers.clock import Clock
+from controllers.commands import AnyCommand, CircuitRelease
+from controllers.devices import DeviceKind, Transport
+from controllers.normalize import circuit_count
+from controllers.topics import Suffix, TopicError, parse, subscription
+from gateways.bus import Bus, BusConfig
+from gateways.commands import CommandLedger, handle_command
+from gateways.manifest import DeviceEntry, load_manifest, owns
+from gateways.modbus.commands import ModbusCommander
+from gateways.modbus.coordinator import DeviceCoordinator
+from gateways.modbus.link import ModbusLink
+from gateways.modbus.profile import load_profile
+from gateways.modbus.reader import DeviceReader
+from gateways.publisher import DevicePublisher
+
+__all__ = ["DeviceEntry", "GatewayDevice", "load_manifest", "run_gateway"]
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_PUBLISH_S = 2.0
+
+
+class GatewayDevice:
+    """One owned Modbus device: its coordinator, command runner and command ledger."""
+
+    def __init__(self, entry: DeviceEntry, link: ModbusLink, bus: Bus, clock: Clock, *,
+                 offline_after: int = 3) -> None:
+        assert entry.profile is not None
+        profile = load_profile(entry.profile)
+        if profile.kind != entry.kind:
+            raise ValueError(f"device {entry.id}: profile {entry.profile} is for {profile.kind}, not {entry.kind}")
+        self.entry = entry
+        self.clock = clock
+        self.reader = DeviceReader(entry, profile, link)
+        self.publisher = DevicePublisher(entry, bus, clock)
+        self.coordinator = DeviceCoordinator(self.reader, self.publisher, clock, offline_after=offline_after)
+        self.commander = ModbusCommander(self.reader, clock)
+        self.ledger = CommandLedger()
+
+    async def execute(self, command: AnyCommand) -> dict[str, Any]:
+        """Run `command`, then read the state back and publish it. Raises CommandFailed."""
+        if isinstance(command, CircuitRelease) and command.circuit is None:
+            # The register map releases one circuit per write: release each in turn.
+            for n in range(1, circuit_count(self.coordinator.values) + 1):
+                await self.commander.execute(command.model_copy(update={"circuit": n}), self.clock.now())
+        else:
+            await self.commander.execute(command, self.clock.now())
+        for group in self.reader.plans:
+            if self.coordinator._state_group(group):
+                await self.coordinator.poll(group)
+        return await self.coordinator.publish_state(force=False)
+
+    async def on_cmd(self, payload: bytes) -> None:
+        try:
+            await handle_command(payload, device=self.entry.id, kind=self.entry.kind, clock=self.clock,
+                                 ledger=self.ledger, execute=self.execute, answer=self.publisher.publish_cmd_result)
+        except BusError as exc:
+            # The result is stored in the ledger: a resent command id gets it without executing again.
+            log.warning("command_answer_failed device=%s error=%s", self.entry.id, exc)
+
+    async def rebirth(self) -> None:
+        try:
+            await self.publisher.republish()
+        except BusError as exc:
+            log.warning("rebirth_failed device=%s error=%s", self.entry.id, exc)
+
+
+async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: Clock, shard: str | None = None,
+                      metrics_port: int | None = None, offline_after: int = 3) -> None:
+    """Run the gateway for the Modbus devices of `devices` this `shard` owns, until cancelled.
+
+    `shard`: None owns every device; a name owns the devices whose manifest `shard` is that name; "i/N" also owns
+    unassigned devices whose id hashes to i modulo N (see `gateways.manifest.owns`). `metrics_port`: Prometheus
+    metrics over HTTP on that port (None: off). Raises ValueError for an unusable device entry or profile.
+    """
+    owned = [d for d in devices if d.transport is Transport.MODBUS and owns(d, shard)]
+    links: dict[tuple[str, int], ModbusLink] = {}
+    async with Bus(bus) as b:
+        members: dict[tuple[str, str], GatewayDevice] = {}
+        for entry in owned:
+            assert entry.host is not None and entry.port is not None
+            link = links.setdefault((entry.host, entry.port), ModbusLink(entry.host, entry.port))
+            members[(entry.site, entry.id)] = GatewayDevice(entry, link, b, clock, offline_after=offline_after)
+        log.info("gateway_start shard=%s devices=%d links=%d", shard, len(members), len(links))
+
+        async def republish() -> None:
+            for m in members.values():
+                await m.publisher.republish()
+
+        b.add_on_connect(republish)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                if metrics_port is not None:
+                    from gateways.metrics import serve_gateway_metrics
+                    tg.create_task(serve_gateway_metrics(metrics_port, members.values(), links.values()))
+                tg.create_task(_serve_commands(b, members, tg))
+                for m in members.values():
+                    tg.create_task(m.coordinator.run(), name=f"device-{m.entry.id}")
+        finally:
+            await _shutdown(members)
+            for link in links.values():
+                link.close()
+
+
+async def _serve_commands(bus: Bus, members: dict[tuple[str, str], GatewayDevice], tg: asyncio.TaskGroup) -> None:
+    async with bus.subscribe(subscription(Suffix.CMD), subscription(Suffix.REBIRTH), queue_size=10_000) as sub:
+        async for message in sub:
+            try:
+                t = parse(message.topic)
+            except TopicError:
+                continue
+            member = members.get((t.site, t.device_id))
+            if member is None:
+                continue
+            if t.suffix is Suffix.CMD:
+                # Each command in its own task: a slow device never holds up commands for another one.
+                tg.create_task(member.on_cmd(message.payload), name=f"cmd-{t.device_id}")
+            elif t.suffix is Suffix.REBIRTH:
+                tg.create_task(member.rebirth(), name=f"rebirth-{t.device_id}")
+
+
+async def _shutdown(members: dict[tuple[str, str], GatewayDevice]) -> None:
+    """Publish `status offline` for every owned device, bounded in time (the bus may be gone)."""
+    async def one(m: GatewayDevice) -> None:
+        try:
+            await m.publisher.publish_status("offline", "gateway stopped")
+        except BusError as exc:
+            log.warning("gateway_shutdown_publish_failed device=%s error=%s", m.entry.id, exc)
+
+    try:
+        async with asyncio.timeout(SHUTDOWN_PUBLISH_S):
+            await asyncio.gather(*(one(m) for m in members.values()))
+    except TimeoutError:
+        log.warning("gateway_shutdown_timeout devices=%d", len(members))
+    log.info("gateway_stopped devices=%d", len(members))
+
+
+_ = DeviceKind  # re-exported kind for callers building entries by hand

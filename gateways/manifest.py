@@ -1,0 +1,93 @@
+"""The gateway's device registry: `DeviceEntry` and the fleet manifest (contracts/manifest.schema.json).
+
+`load_manifest(path)` validates the JSON against the schema, then into typed entries; errors (`ManifestError`) name
+the file and the JSON path at fault. Blocking file read: call it at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+import contracts
+from controllers.devices import DeviceId, DeviceKind, SiteId, Transport
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used."""
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class DeviceEntry(BaseModel):
+    """One device of the fleet. Modbus devices need host, port, unit_id and profile."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: DeviceId
+    site: SiteId
+    kind: DeviceKind
+    transport: Transport
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    unit_id: int | None = Field(default=None, ge=0, le=255)
+    profile: str | None = None
+    shard: str | None = None
+    name: str | None = None
+    location: Location | None = None
+    client_id: str | None = None
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.transport is Transport.MODBUS and None in (self.host, self.port, self.unit_id, self.profile):
+            raise ValueError(f"device {self.id}: a Modbus device needs host, port, unit_id and profile")
+
+
+def parse_manifest(data: Any, source: str = "manifest") -> list[DeviceEntry]:
+    """Entries of a parsed manifest. Raises ManifestError naming `source` and the path of the first fault."""
+    schema = json.loads(contracts.MANIFEST_SCHEMA.read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+        raise ManifestError(f"{source}: {where}: {error.message}")
+    try:
+        return [DeviceEntry.model_validate(d) for d in data["devices"]]
+    except ValidationError as exc:
+        raise ManifestError(f"{source}: {exc}") from None
+
+
+def load_manifest(path: Path | str) -> list[DeviceEntry]:
+    """Devices of the manifest file at `path`. Raises ManifestError (invalid) or OSError (unreadable)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path}: not valid JSON: {exc}") from None
+    return parse_manifest(data, str(path))
+
+
+def owns(device: DeviceEntry, shard: str | None) -> bool:
+    """Whether the gateway of `shard` owns `device`.
+
+    No shard: owns every device. A device that names its shard is owned by the gateway of that shard. Otherwise a
+    shard spelled "i/N" (0 <= i < N) owns the devices whose CRC-32 of the id is i modulo N — stable across processes
+    and restarts, so N gateways configured "0/N".."N-1/N" own each device exactly once.
+    """
+    if shard is None:
+        return True
+    if device.shard is not None:
+        return device.shard == shard
+    index, sep, total = shard.partition("/")
+    if not sep:
+        return False
+    i, n = int(index), int(total)
+    if not 0 <= i < n:
+        raise ValueError(f"shard {shard!r}: index must be in [0, {n})")
+    return zlib.crc32(device.id.encode()) % n == i

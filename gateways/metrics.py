@@ -1,0 +1,139 @@
+"""Prometheus metrics of the gateway and the recorder: own registry, served over HTTP by asyncio (no thread).
+
+Collectors read the live counters at scrape time, so the hot paths only bump plain integers. `serve_metrics` runs
+until cancelled; it answers any GET with the text exposition format, with a 5 s timeout per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+#: (name, help, kind, function returning [(labels, value)]) — kind is "counter" or "gauge".
+Reading = tuple[str, str, str, Callable[[], Iterable[tuple[dict[str, str], float]]]]
+
+
+class FunctionCollector(Collector):
+    """Metrics computed at scrape time from plain counters."""
+
+    def __init__(self, readings: list[Reading]) -> None:
+        self.readings = readings
+
+    def collect(self) -> Iterator[Metric]:
+        for name, doc, kind, read in self.readings:
+            rows = list(read())
+            labels = sorted({k for lab, _ in rows for k in lab})
+            family: CounterMetricFamily | GaugeMetricFamily
+            if kind == "counter":
+                family = CounterMetricFamily(name, doc, labels=labels)
+            else:
+                family = GaugeMetricFamily(name, doc, labels=labels)
+            for lab, value in rows:
+                family.add_metric([lab.get(k, "") for k in labels], value)
+            yield family
+
+
+def registry_of(readings: list[Reading]) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FunctionCollector(readings))
+    return registry
+
+
+async def serve_metrics(port: int, registry: CollectorRegistry, host: str = "0.0.0.0") -> None:
+    """Serve `registry` on http://host:port/metrics until cancelled. Raises OSError when the port is taken."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(5):
+                await reader.readuntil(b"\r\n\r\n")
+                body = generate_latest(registry)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                             + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+                await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, host, port)
+    log.info("metrics_listening port=%d", port)
+    async with server:
+        await server.serve_forever()
+
+
+def gateway_readings(members: Iterable[object], links: Iterable[object]) -> list[Reading]:
+    """Readings of a gateway: per-device polls, failures, lateness, online; per-link requests."""
+    from gateways.gateway import GatewayDevice
+    from gateways.modbus.link import ModbusLink
+
+    ms = [m for m in members if isinstance(m, GatewayDevice)]
+    ls = [lk for lk in links if isinstance(lk, ModbusLink)]
+
+    def per_device(attr: str) -> Callable[[], list[tuple[dict[str, str], float]]]:
+        return lambda: [({"device": m.entry.id}, float(getattr(m.coordinator.stats, attr))) for m in ms]
+
+    return [
+        ("signalight_gateway_polls_total", "Polls attempted", "counter", per_device("polls")),
+        ("signalight_gateway_poll_failures_total", "Polls that failed", "counter", per_device("failures")),
+        ("signalight_gateway_polls_missed_total", "Polls skipped because the loop fell behind", "counter",
+         per_device("missed")),
+        ("signalight_gateway_poll_lateness_seconds", "Lateness of the last poll", "gauge",
+         per_device("last_lateness_s")),
+        ("signalight_gateway_poll_lateness_max_seconds", "Largest poll lateness", "gauge",
+         per_device("lateness_max_s")),
+        ("signalight_gateway_device_online", "1 when the device answers", "gauge",
+         lambda: [({"device": m.entry.id}, 1.0 if m.coordinator.online else 0.0) for m in ms]),
+        ("signalight_gateway_published_total", "Messages published", "counter",
+         lambda: [({"device": m.entry.id}, float(m.publisher.published)) for m in ms]),
+        ("signalight_gateway_modbus_requests_total", "Modbus requests per link", "counter",
+         lambda: [({"link": lk.name}, float(lk.requests)) for lk in ls]),
+    ]
+
+
+async def serve_gateway_metrics(port: int, members: Iterable[object], links: Iterable[object]) -> None:
+    await serve_metrics(port, registry_of(gateway_readings(list(members), list(links))))
+
+
+def recorder_readings(recorder: object) -> list[Reading]:
+    from gateways.recorder import Recorder
+
+    assert isinstance(recorder, Recorder)
+    r = recorder
+
+    def stat(attr: str) -> Callable[[], list[tuple[dict[str, str], float]]]:
+        return lambda: [({}, float(getattr(r.stats, attr)))]
+
+    return [
+        ("signalight_recorder_received_total", "Telemetry messages received", "counter", stat("received")),
+        ("signalight_recorder_malformed_total", "Telemetry messages dropped as malformed", "counter",
+         stat("malformed")),
+        ("signalight_recorder_points_written_total", "Samples written to the store", "counter",
+         stat("samples_written")),
+        ("signalight_recorder_batches_spooled_total", "Batches sent to the disk spool", "counter",
+         stat("batches_spooled")),
+        ("signalight_recorder_batches_replayed_total", "Spooled batches written", "counter",
+         stat("batches_replayed")),
+        ("signalight_recorder_write_failures_total", "Failed store writes", "counter", stat("write_failures")),
+        ("signalight_recorder_spool_bytes", "Bytes in the disk spool", "gauge",
+         lambda: [({}, float(r.spool.size_bytes))]),
+        ("signalight_recorder_spool_dropped_samples_total", "Samples dropped because the spool was full", "counter",
+         lambda: [({}, float(r.spool.dropped_samples))]),
+        ("signalight_recorder_queue_depth", "Samples in the open batch and batches waiting to be written", "gauge",
+         lambda: [({"queue": "batch"}, float(len(r.batch))), ({"queue": "writes"}, float(r.writes.qsize()))]),
+        ("signalight_recorder_pending_unknown_kind", "Samples waiting for their device's birth", "gauge",
+         lambda: [({}, float(sum(len(v) for v in r.pending.values())))]),
+    ]
+
+
+async def serve_recorder_metrics(port: int, recorder: object) -> None:
+    await serve_metrics(port, registry_of(recorder_readings(recorder)))

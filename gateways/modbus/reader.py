@@ -1,0 +1,79 @@
+"""Reading one Modbus device through its profile: planned reads per poll group, decoded and labelled values.
+
+Labelling: an `enum` point yields its label ("flash"), a `bits` point the list of the names of its set bits; a
+register value outside a point's enum is reported (`ValueIssue`) and left out, so bad device data never reaches the
+state. Raises `ModbusError` (from the link) when a read fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateways.manifest import DeviceEntry
+from gateways.modbus.codec import CodecError, Value, decode
+from gateways.modbus.link import ModbusLink
+from gateways.modbus.plan import Read, plan_reads
+from gateways.modbus.profile import Point, Profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReadResult:
+    values: dict[str, Any] = field(default_factory=dict)
+    issues: list[str] = field(default_factory=list)
+
+
+def label(point: Point, value: Value) -> Any:
+    """The value as the state shows it: enum label, list of bit names, or the number itself.
+
+    Raises ValueError for a value outside the point's enumeration or a non-finite float.
+    """
+    if point.enum is not None:
+        if not isinstance(value, int) or value not in point.enum:
+            raise ValueError(f"value {value!r} not in enumeration {sorted(point.enum)}")
+        return point.enum[value]
+    if point.bits is not None and isinstance(value, int):
+        return [name for bit, name in sorted(point.bits.items()) if value >> bit & 1]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"non-finite value {value!r}")
+    return value
+
+
+class DeviceReader:
+    """Planned reads of one device. `max_gap` registers between points may be read over to save requests."""
+
+    def __init__(self, entry: DeviceEntry, profile: Profile, link: ModbusLink, *, max_gap: int = 0) -> None:
+        assert entry.unit_id is not None
+        self.entry = entry
+        self.profile = profile
+        self.link = link
+        self.unit_id = entry.unit_id
+        self.plans: dict[str, list[Read]] = {
+            group: plan_reads(profile.polled(group), max_gap=max_gap) for group in profile.poll_groups
+        }
+
+    async def read_plan(self, reads: Iterable[Read]) -> ReadResult:
+        """Perform `reads` and decode every point they cover. Raises ModbusError on the first failed read."""
+        result = ReadResult()
+        for r in reads:
+            regs = await self.link.read(r.table, r.address, r.count, unit_id=self.unit_id, device=self.entry.id)
+            for p in r.points:
+                try:
+                    result.values[p.name] = label(p, decode(p, r.slice(p, regs), self.profile))
+                except (CodecError, ValueError) as exc:
+                    result.issues.append(f"{p.name}: {exc}")
+        for issue in result.issues:
+            log.warning("modbus_bad_value device=%s profile=%s point=%s", self.entry.id, self.profile.profile, issue)
+        return result
+
+    async def read_group(self, group: str) -> ReadResult:
+        return await self.read_plan(self.plans[group])
+
+    async def read_points(self, names: Iterable[str]) -> ReadResult:
+        """Read the named points (coalesced) regardless of their poll group."""
+        return await self.read_plan(plan_reads([self.profile.point(n) for n in names]))

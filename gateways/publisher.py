@@ -1,0 +1,109 @@
+"""What a gateway publishes for one device: birth, status, state, telemetry and events, each with the device's `seq`.
+
+One `seq` counter per device across state, telemetry and events, in publication order (a lock keeps the order of
+numbers and of publications the same). `seq` restarts at 0 with every birth, and `bd_seq` increments with every
+birth. Publishing raises `BusError` when the bus cannot take the message within its publish timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from controllers.bus import BusPort
+from controllers.clock import Clock, to_rfc3339
+from controllers.topics import Suffix, topic
+from gateways.manifest import DeviceEntry
+
+log = logging.getLogger(__name__)
+
+
+class DevicePublisher:
+    def __init__(self, entry: DeviceEntry, bus: BusPort, clock: Clock) -> None:
+        self.entry = entry
+        self.bus = bus
+        self.clock = clock
+        self.seq = 0
+        self.bd_seq = -1
+        self.birth: dict[str, Any] | None = None
+        self.status: str | None = None
+        self.state: dict[str, Any] | None = None
+        self._lock = asyncio.Lock()
+        self.published = 0
+
+    def _topic(self, suffix: Suffix) -> str:
+        return topic(self.entry.site, self.entry.id, suffix)
+
+    async def _send(self, suffix: Suffix, payload: dict[str, Any], *, retain: bool = False) -> None:
+        await self.bus.publish(self._topic(suffix), payload, qos=1, retain=retain)
+        self.published += 1
+
+    async def publish_birth(self, model: str, firmware: str, capabilities: list[str],
+                            extra: dict[str, Any]) -> None:
+        """A new birth: `bd_seq` + 1, `seq` back to 0; then `status online`."""
+        async with self._lock:
+            self.bd_seq = (self.bd_seq + 1) % 256
+            self.seq = 0
+            birth: dict[str, Any] = {
+                "ts": to_rfc3339(self.clock.now()), "bd_seq": self.bd_seq, "kind": self.entry.kind.value,
+                "model": model or "unknown", "firmware": firmware or "unknown", "transport": "modbus",
+                "capabilities": capabilities, **extra,
+            }
+            if self.entry.name:
+                birth["name"] = self.entry.name[:128]
+            if self.entry.location:
+                birth["location"] = self.entry.location.model_dump()
+            self.birth = birth
+            await self._send(Suffix.BIRTH, birth, retain=True)
+            await self._send_status("online", None)
+
+    async def _send_status(self, status: str, reason: str | None) -> None:
+        payload: dict[str, Any] = {"status": status, "ts": to_rfc3339(self.clock.now())}
+        if reason:
+            payload["reason"] = reason[:256]
+        self.status = status
+        await self._send(Suffix.STATUS, payload, retain=True)
+
+    async def publish_status(self, status: str, reason: str | None = None) -> None:
+        async with self._lock:
+            await self._send_status(status, reason)
+
+    def _next_seq(self) -> int:
+        seq = self.seq
+        self.seq = (self.seq + 1) % 256
+        return seq
+
+    async def publish_state(self, values: dict[str, Any]) -> None:
+        async with self._lock:
+            payload = {"ts": to_rfc3339(self.clock.now()), "seq": self._next_seq(), "kind": self.entry.kind.value,
+                       "values": values}
+            self.state = payload
+            await self._send(Suffix.STATE, payload, retain=True)
+
+    async def publish_telemetry(self, values: dict[str, float | bool], *, ts: str | None = None) -> None:
+        async with self._lock:
+            await self._send(Suffix.TELEMETRY, {"ts": ts or to_rfc3339(self.clock.now()), "seq": self._next_seq(),
+                                                "values": values})
+
+    async def publish_event(self, body: dict[str, Any], *, ts: str | None = None) -> None:
+        """An event: `body` is `{code, param}` (Indiana) or `{alarm, active, detail?}`."""
+        async with self._lock:
+            await self._send(Suffix.EVENT, {"ts": ts or to_rfc3339(self.clock.now()), "seq": self._next_seq(),
+                                            **body})
+
+    async def publish_cmd_result(self, payload: dict[str, Any]) -> None:
+        await self._send(Suffix.CMD_RES, payload)
+
+    async def republish(self) -> None:
+        """After a bus reconnect: birth, status and state again (retained messages may be gone with the broker).
+
+        The same birth is republished (the device session did not change), then the last state with a fresh seq."""
+        async with self._lock:
+            if self.birth is not None:
+                await self._send(Suffix.BIRTH, self.birth, retain=True)
+            if self.status is not None:
+                await self._send_status(self.status, None)
+            if self.state is not None:
+                self.state = {**self.state, "seq": self._next_seq()}
+                await self._send(Suffix.STATE, self.state, retain=True)

@@ -1,0 +1,113 @@
+"""InfluxDB over its v1 HTTP API (InfluxDB 1.x; 2.x/3.x through v1 compatibility with a token).
+
+Writes are line protocol on `/write?precision=ms`; queries are InfluxQL on `/query` (GET, epoch=ms). A point's
+identity is (measurement, tags, time), so writing a replayed batch again overwrites instead of duplicating.
+Errors: `StoreError(retryable=True)` for a store that is down, slow (timeout) or failing (5xx, 429); `retryable=False`
+for a request InfluxDB refuses (4xx: bad data, no database, no permission). Non-blocking (httpx.AsyncClient).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from controllers.devices import DeviceKind
+from controllers.telemetry import TAG_DEVICE, Aggregate, Sample, Series, StoreError, measurement
+from gateways.stores.lineproto import encode_lines, to_ms
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class InfluxStore:
+    """TelemetryWriter and TelemetryQuery on one InfluxDB database."""
+
+    def __init__(self, url: str, database: str, *, username: str | None = None, password: str | None = None,
+                 token: str | None = None, timeout_s: float = 10.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        auth = httpx.BasicAuth(username, password or "") if username else None
+        self.database = database
+        self.url = url.rstrip("/")
+        self._client = httpx.AsyncClient(base_url=self.url, headers=headers, auth=auth, timeout=timeout_s,
+                                         transport=transport)
+        self.points_written = 0
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise StoreError(f"influxdb {self.url}: timeout on {path}: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise StoreError(f"influxdb {self.url}: {path}: {exc!r}") from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise StoreError(f"influxdb {self.url}: {path}: HTTP {response.status_code}: {response.text[:300]}")
+        if response.status_code >= 400:
+            raise StoreError(f"influxdb {self.url}: {path}: HTTP {response.status_code}: {response.text[:300]}",
+                             retryable=False)
+        return response
+
+    async def create_database(self) -> None:
+        """Create the database if missing (idempotent)."""
+        await self._request("POST", "/query", data={"q": f"CREATE DATABASE {quote_ident(self.database)}"})
+
+    async def ping(self) -> None:
+        await self._request("GET", "/ping")
+
+    async def write_lines(self, body: bytes) -> None:
+        """POST a line-protocol body (precision ms)."""
+        if body:
+            await self._request("POST", "/write", params={"db": self.database, "precision": "ms"}, content=body)
+
+    async def write(self, samples: Sequence[Sample]) -> None:
+        """Write a batch (all or nothing on InfluxDB's side). Raises StoreError."""
+        await self.write_lines(encode_lines(samples))
+        self.points_written += len(samples)
+
+    async def influxql(self, q: str) -> list[dict[str, Any]]:
+        """Run InfluxQL; returns the series of the first statement. Raises StoreError naming InfluxDB's error."""
+        response = await self._request("GET", "/query", params={"db": self.database, "q": q, "epoch": "ms"})
+        results = response.json().get("results", [])
+        if not results:
+            return []
+        if "error" in results[0]:
+            raise StoreError(f"influxdb: {results[0]['error']} in {q!r}", retryable=False)
+        series: list[dict[str, Any]] = results[0].get("series", [])
+        return series
+
+    async def query(self, *, kind: DeviceKind, device: str, fields: Sequence[str], start: datetime, end: datetime,
+                    interval_s: float | None = None, aggregate: Aggregate = Aggregate.MEAN) -> list[Series]:
+        """See controllers.telemetry.TelemetryQuery. Intervals are aligned on the epoch, like InfluxDB's."""
+        if not fields:
+            return []
+        where = (f"{quote_ident(TAG_DEVICE)} = {quote_literal(device)} AND time >= {to_ms(start)}ms "
+                 f"AND time < {to_ms(end)}ms")
+        source = f"{quote_ident(self.database)}..{quote_ident(measurement(kind))}"
+        if interval_s is None:
+            select = ", ".join(quote_ident(f) for f in fields)
+            q = f"SELECT {select} FROM {source} WHERE {where}"
+        else:
+            interval_ms = max(1, round(interval_s * 1000))
+            select = ", ".join(f"{aggregate.value}({quote_ident(f)}) AS {quote_ident(f)}" for f in fields)
+            q = f"SELECT {select} FROM {source} WHERE {where} GROUP BY time({interval_ms}ms) fill(null)"
+        out = {f: Series(device=device, field=f) for f in fields}
+        for s in await self.influxql(q):
+            columns: list[str] = s["columns"]
+            for row in s["values"]:
+                ts = datetime.fromtimestamp(row[0] / 1000, tz=UTC)
+                for i, name in enumerate(columns[1:], start=1):
+                    if name in out and (interval_s is not None or row[i] is not None):
+                        value = row[i]
+                        out[name].points.append((ts, float(value) if value is not None else None))
+        return [out[f] for f in fields]
