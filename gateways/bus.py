@@ -131,7 +131,8 @@ class Bus:
         assert self._stack is not None
         self._runner.cancel()
         try:
-            await self._stack.__aexit__(exc_type, exc, tb)
+            # The body's own exception propagates unchanged (not wrapped in the task group's ExceptionGroup).
+            await self._stack.aclose()
         finally:
             self._stack = None
             self._tg = None
@@ -211,7 +212,10 @@ class Bus:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            await self.wait_connected(max(0.0, deadline - loop.time()))
+            try:
+                await self.wait_connected(max(0.0, deadline - loop.time()))
+            except BusError as exc:
+                raise BusError(f"publish to {topic} failed: {exc}") from None
             client = self._client
             if client is None:
                 continue

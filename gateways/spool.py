@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def sample_to_json(s: Sample) -> str:
     ts = s.ts
-    return json.dumps({"k": s.kind.value, "s": s.site, "d": s.device, "t": to_rfc3339(ts),
+    return json.dumps({"k": DeviceKind(s.kind).value, "s": s.site, "d": s.device, "t": to_rfc3339(ts),
                        "us": ts.microsecond % 1000, "q": s.seq, "v": s.values, "h": s.historical},
                       separators=(",", ":"))
 

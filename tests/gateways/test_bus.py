@@ -1,0 +1,121 @@
+"""The bus on real brokers (Mosquitto and the embedded amqtt): publish/subscribe, TCP_NODELAY, reconnect with
+resubscription after a broker restart, on_connect hooks, publish timeout, bounded queues."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from amqtt.broker import Broker
+
+from controllers.bus import BusError, BusMessage
+from gateways.bus import Bus, BusConfig, BusWill, Subscription
+from tests.gateways.helpers import eventually
+from tests.servers import Mosquitto, free_port
+
+
+def test_subscription_queue_drops_oldest_and_counts() -> None:
+    sub = Subscription(("a/#",), queue_size=2)
+    for i in range(5):
+        sub.offer(BusMessage("a/b", str(i).encode()))
+    assert sub.dropped == 3
+    assert [sub.queue.get_nowait().payload for _ in range(2)] == [b"3", b"4"]
+
+
+@contextlib.asynccontextmanager
+async def amqtt_broker() -> AsyncIterator[tuple[str, int]]:
+    port = free_port()
+    broker = Broker({"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}", "max_connections": 0}},
+                     "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}})
+    await broker.start()
+    try:
+        yield "127.0.0.1", port
+    finally:
+        await broker.shutdown()
+
+
+async def round_trip(host: str, port: int) -> None:
+    async with Bus(BusConfig(host=host, port=port, client_id="b-pub")) as pub, \
+            Bus(BusConfig(host=host, port=port, client_id="b-sub")) as sub_bus:
+        async with sub_bus.subscribe("sl/v1/+/+/state") as sub:
+            await sub_bus.wait_connected(5)
+            await pub.publish("sl/v1/tn/sc-1/state", {"x": "Đèn"}, retain=False)
+            await pub.publish("sl/v1/tn/sc-1/birth", b"{}")
+            async with asyncio.timeout(5):
+                message = await anext(sub)
+            assert message == BusMessage("sl/v1/tn/sc-1/state", '{"x":"Đèn"}'.encode(), False, 1)
+            assert sub.queue.empty()
+        client = pub._client
+        assert client is not None
+        raw = client._client.socket()
+        assert isinstance(raw, socket.socket)
+        assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+@pytest.mark.integration
+async def test_round_trip_on_mosquitto(mosquitto: Mosquitto) -> None:
+    await round_trip(mosquitto.host, mosquitto.port)
+
+
+async def test_round_trip_on_embedded_amqtt() -> None:
+    async with amqtt_broker() as (host, port):
+        await round_trip(host, port)
+
+
+@pytest.mark.integration
+async def test_broker_restart_reconnects_resubscribes_and_reruns_hooks(mosquitto: Mosquitto) -> None:
+    cfg = BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="b-restart", backoff_initial_s=0.05,
+                    backoff_max_s=0.5, publish_timeout_s=10)
+    hooks = 0
+
+    async def hook() -> None:
+        nonlocal hooks
+        hooks += 1
+
+    async with Bus(cfg) as bus, Bus(cfg.model_copy(update={"client_id": "b-restart-pub"})) as pub:
+        bus.add_on_connect(hook)
+        async with bus.subscribe("t/#") as sub:
+            await bus.wait_connected(5)
+            await asyncio.to_thread(mosquitto.restart)
+            # the subscriber comes back by itself (a clean session: it must resubscribe to see anything)
+            await eventually(lambda: bus.connects >= 2 and bus.connected, within_s=10)
+            # publish waits for its own reconnection within its timeout
+            await pub.publish("t/1", b"after")
+            async with asyncio.timeout(10):
+                message = await anext(sub)
+            assert message.payload == b"after"
+            assert bus.connects >= 2 and hooks >= 2
+
+
+@pytest.mark.integration
+async def test_publish_times_out_with_bus_error_when_the_broker_is_gone(mosquitto: Mosquitto) -> None:
+    async with Bus(BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="b-gone",
+                             publish_timeout_s=0.5)) as bus:
+        await bus.wait_connected(5)
+        await asyncio.to_thread(mosquitto.stop)
+        with pytest.raises(BusError, match="t/x"):
+            await bus.publish("t/x", b"1")
+
+
+@pytest.mark.integration
+async def test_last_will_is_published_when_the_client_vanishes(mosquitto: Mosquitto) -> None:
+    will = BusWill(topic="sl/v1/tn/gw-1/status", payload=b'{"status":"offline"}')
+    async with Bus(BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="b-watch")) as watch, \
+            watch.subscribe("sl/v1/tn/gw-1/status") as sub:
+        await watch.wait_connected(5)
+        victim = Bus(BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="b-victim", will=will,
+                               keepalive_s=5))
+        async with victim:
+            await victim.wait_connected(5)
+            client = victim._client
+            assert client is not None
+            # Vanish without DISCONNECT: close the socket under the client.
+            sock = client._client.socket()
+            assert isinstance(sock, socket.socket)
+            sock.shutdown(socket.SHUT_RDWR)
+            async with asyncio.timeout(10):
+                message = await anext(sub)
+            assert message.payload == b'{"status":"offline"}' and message.retain is False

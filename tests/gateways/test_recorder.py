@@ -1,0 +1,203 @@
+"""The recorder: validation, the unknown-kind rule, batching, the disk spool (ordered replay, historical, no
+duplicates), clean flush on shutdown; and end to end on a real Mosquitto into a real InfluxDB."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from controllers.bus import BusMessage
+from controllers.clock import SystemClock, to_rfc3339
+from controllers.devices import DeviceKind
+from controllers.telemetry import Sample, StoreError
+from gateways.bus import BusConfig
+from gateways.recorder import Recorder, run_recorder
+from gateways.spool import Spool
+from gateways.stores.embedded import EmbeddedStore
+from gateways.stores.influx import InfluxStore
+from tests.gateways.helpers import eventually
+from tests.servers import InfluxDB, Mosquitto
+
+T0 = datetime(2026, 11, 23, 7, 0, 0, tzinfo=UTC)
+SC = DeviceKind.SIGNAL_CONTROLLER
+
+
+class FlakyStore:
+    """A TelemetryWriter that fails while `down` is set, and records what it took."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.refuse = False
+        self.batches: list[list[Sample]] = []
+
+    async def write(self, samples: Sequence[Sample]) -> None:
+        if self.refuse:
+            raise StoreError("field type conflict", retryable=False)
+        if self.down:
+            raise StoreError("connection refused")
+        self.batches.append(list(samples))
+
+
+def birth(device: str, kind: str = "signal_controller") -> BusMessage:
+    return BusMessage(f"sl/v1/tn/{device}/birth", json.dumps({"kind": kind}).encode(), retain=True)
+
+
+def tele(device: str, seq: int, value: float = 1.0, **extra: Any) -> BusMessage:
+    payload = {"ts": to_rfc3339(T0 + timedelta(seconds=seq)), "seq": seq, "values": {"cycle_timer_s": value},
+               **extra}
+    return BusMessage(f"sl/v1/tn/{device}/telemetry", json.dumps(payload).encode())
+
+
+def recorder(store: Any, tmp_path: Path, **kw: Any) -> Recorder:
+    return Recorder(store, Spool(tmp_path / "spool"), SystemClock(), **kw)
+
+
+async def test_malformed_telemetry_is_counted_and_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    r = recorder(FlakyStore(), tmp_path)
+    r.on_birth(birth("sc-1"))
+    bad = [BusMessage("sl/v1/tn/sc-1/telemetry", b"{not json"),
+           BusMessage("sl/v1/tn/sc-1/telemetry", b'{"ts": "2026-11-23T07:00:00Z", "seq": 300, "values": {"a": 1}}'),
+           BusMessage("sl/v1/tn/sc-1/telemetry", b'{"ts": "yesterday", "seq": 1, "values": {"a": 1}}'),
+           BusMessage("sl/v1/tn/sc-1/telemetry", b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {}}'),
+           BusMessage("sl/v1/tn/sc-1/telemetry", b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": "x"}}'),
+           BusMessage("sl/v1/tn/SC 1/telemetry", b'{}')]
+    for m in bad:
+        r.on_telemetry(m)
+    assert r.stats.malformed == len(bad) and r.batch == []
+    assert "telemetry_malformed device=sc-1" in caplog.text and "seq" in caplog.text
+
+
+async def test_samples_wait_for_the_birth_that_names_their_kind(tmp_path: Path) -> None:
+    r = recorder(FlakyStore(), tmp_path, pending_per_device=2)
+    for seq in range(3):
+        r.on_telemetry(tele("cab-9", seq))
+    assert r.batch == [] and r.stats.pending_dropped == 1
+    r.on_birth(birth("cab-9", "lighting_cabinet"))
+    assert [(x.kind.value, x.seq) for x in r.batch] == [("lighting_cabinet", 1), ("lighting_cabinet", 2)]
+
+
+async def test_store_down_spools_then_replays_in_order_marked_historical(tmp_path: Path) -> None:
+    store = FlakyStore()
+    r = recorder(store, tmp_path, batch_size=2)
+    r.on_birth(birth("sc-1"))
+    async with asyncio.TaskGroup() as tg:
+        writer = tg.create_task(r.writer())
+        replayer = tg.create_task(r.replayer(retry_s=0.01))
+        store.down = True
+        for seq in range(6):
+            r.on_telemetry(tele("sc-1", seq))
+            await r.maybe_flush()
+        await eventually(lambda: r.spool.batches == 3)
+        assert store.batches == []
+        store.down = False
+        await eventually(lambda: r.spool.batches == 0)
+        writer.cancel()
+        replayer.cancel()
+    got = [x for b in store.batches for x in b]
+    assert [x.seq for x in got] == [0, 1, 2, 3, 4, 5]
+    assert all(x.historical for x in got)
+    assert not list((tmp_path / "spool").glob("*.jsonl"))
+
+
+async def test_a_refused_batch_is_kept_aside_not_lost(tmp_path: Path) -> None:
+    store = FlakyStore()
+    store.refuse = True
+    r = recorder(store, tmp_path)
+    assert await r._write([Sample("signal_controller", "tn", "sc-1", T0, 0, {"a": 1.0})])  # type: ignore[arg-type]
+    kept = list((tmp_path / "spool" / "rejected").glob("*.jsonl"))
+    assert len(kept) == 1 and '"d":"sc-1"' in kept[0].read_text()
+
+
+async def test_spool_survives_a_restart_and_drops_oldest_when_full(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=600)
+    mk = [Sample(SC, "tn", "sc-1", T0 + timedelta(seconds=i), i, {"a": 1.0}) for i in range(4)]
+    for x in mk:
+        await spool.append([x])
+    again = Spool(tmp_path / "spool", max_bytes=600)
+    assert again.batches == spool.batches
+    first = await again.peek()
+    assert first is not None and first[1][0].seq == spool.dropped_samples
+    big = Spool(tmp_path / "spool2", max_bytes=10_000)
+    await big.append(mk)
+    item = await big.peek()
+    assert item is not None and [x.seq for x in item[1]] == [0, 1, 2, 3] and item[1][0].ts == T0
+
+
+async def test_clean_shutdown_writes_the_open_batch(tmp_path: Path) -> None:
+    store = FlakyStore()
+    r = recorder(store, tmp_path, batch_size=1000, flush_interval_s=60)
+    r.on_birth(birth("sc-1"))
+    r.on_telemetry(tele("sc-1", 0))
+    await r.maybe_flush()
+    assert store.batches == []
+    await r.close()
+    assert [x.seq for x in store.batches[0]] == [0]
+    store.down = True
+    r.on_telemetry(tele("sc-1", 1))
+    await r.close(timeout_s=0.5)
+    assert r.spool.batches == 1
+
+
+@pytest.mark.integration
+async def test_recorder_end_to_end_into_influxdb(mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path: Path) -> None:
+    store = InfluxStore(influxdb.url, influxdb.database)
+    cfg = BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="rec-1", clean_session=False)
+    task = asyncio.create_task(run_recorder(bus=cfg, store=store, spool_dir=tmp_path / "spool", clock=SystemClock(),
+                                            batch_size=100, flush_interval_s=0.2))
+    try:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pub:
+            await pub.publish("sl/v1/tn/sc-1/birth", json.dumps({
+                "ts": to_rfc3339(T0), "bd_seq": 0, "kind": "signal_controller", "model": "m", "firmware": "f",
+                "capabilities": []}), qos=1, retain=True)
+            await asyncio.sleep(0.3)
+            for seq in range(50):
+                await pub.publish("sl/v1/tn/sc-1/telemetry", tele("sc-1", seq, float(seq)).payload, qos=1)
+            await pub.publish("sl/v1/tn/sc-1/telemetry", b"garbage", qos=1)
+        async with asyncio.timeout(10):
+            while True:
+                r: Any = influxdb.query('SELECT count("cycle_timer_s") FROM "signal_controller"')
+                series = r["results"][0].get("series")
+                if series and series[0]["values"][0][1] == 50:
+                    break
+                await asyncio.sleep(0.1)
+        r = influxdb.query('SELECT "cycle_timer_s", "seq" FROM "signal_controller" WHERE "device" = \'sc-1\'')
+        assert [row[2] for row in r["results"][0]["series"][0]["values"]] == list(range(50))
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.aclose()
+
+
+@pytest.mark.integration
+async def test_recorder_into_the_embedded_store(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "t.db")
+    cfg = BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="rec-2")
+    task = asyncio.create_task(run_recorder(bus=cfg, store=store, spool_dir=tmp_path / "spool", clock=SystemClock(),
+                                            flush_interval_s=0.1))
+    try:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pub:
+            await asyncio.sleep(0.3)
+            await pub.publish("sl/v1/tn/cab-1/birth", birth("cab-1", "lighting_cabinet").payload, qos=1, retain=True)
+            for seq in range(5):
+                await pub.publish("sl/v1/tn/cab-1/telemetry", tele("cab-1", seq, 2.0).payload, qos=1)
+        async with asyncio.timeout(10):
+            while True:
+                (series,) = await store.query(kind=DeviceKind.LIGHTING_CABINET, device="cab-1",
+                                              fields=["cycle_timer_s"], start=T0, end=T0 + timedelta(minutes=1))
+                if len(series.points) == 5:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.aclose()
