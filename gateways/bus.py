@@ -24,6 +24,8 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict, Field
 
 from controllers.bus import BusError, BusMessage
@@ -60,6 +62,8 @@ class BusConfig(BaseModel):
     publish_timeout_s: float = Field(default=10.0, gt=0)
     backoff_initial_s: float = Field(default=0.2, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
+    session_expiry_s: int = Field(default=7 * 86400, ge=0, description="MQTT 5: how long the broker keeps a "
+                                  "persistent session (clean_session=False) of a disconnected client")
     max_inflight: int = Field(default=1000, ge=1, description="unacknowledged QoS 1 publishes in flight")
 
 
@@ -147,6 +151,12 @@ class Bus:
     def _new_client(self) -> aiomqtt.Client:
         c = self.config
         will = aiomqtt.Will(c.will.topic, c.will.payload, c.will.qos, c.will.retain) if c.will else None
+        extra: dict[str, Any] = {}
+        if c.mqtt_v5:
+            # MQTT 5 spells a persistent session as clean_start=False plus a session expiry interval.
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0 if c.clean_session else c.session_expiry_s
+            extra = {"clean_start": c.clean_session, "properties": props}
         return aiomqtt.Client(
             c.host, c.port, identifier=c.client_id, username=c.username, password=c.password,
             keepalive=c.keepalive_s, will=will, timeout=c.connect_timeout_s,
@@ -154,6 +164,7 @@ class Bus:
             clean_session=None if c.mqtt_v5 else c.clean_session,
             max_inflight_messages=c.max_inflight,
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            **extra,
         )
 
     async def _run(self) -> None:
@@ -230,7 +241,10 @@ class Bus:
                 await asyncio.sleep(0.05)
 
     def subscribe(self, *filters: str, queue_size: int = 10_000) -> AbstractAsyncContextManager[Subscription]:
-        """Subscribe to `filters` (QoS 1) for the life of the context; survives reconnects."""
+        """Subscribe to `filters` (QoS 1) for the life of the context; survives reconnects.
+
+        With a persistent session (clean_session=False) the broker keeps the subscription after the context ends,
+        so messages published meanwhile wait for the next run."""
         return self._subscription(filters, queue_size)
 
     @contextlib.asynccontextmanager
@@ -253,6 +267,8 @@ class Bus:
             still = set(self._all_filters())
             gone = [f for f in filters if f not in still]
             client = self._client
-            if gone and client is not None and self._connected.is_set():
+            # A persistent session is meant to outlive this process: its subscriptions stay on the broker, which
+            # keeps queueing QoS 1 messages for the next run. A clean session unsubscribes what nobody wants now.
+            if gone and client is not None and self._connected.is_set() and self.config.clean_session:
                 with contextlib.suppress(aiomqtt.MqttError):
                     await client.unsubscribe(gone, timeout=self.config.connect_timeout_s)

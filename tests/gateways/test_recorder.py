@@ -201,3 +201,47 @@ async def test_recorder_into_the_embedded_store(mosquitto: Mosquitto, tmp_path: 
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await store.aclose()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("mqtt_v5", "group"), [(False, None), (True, None), (True, "rec")])
+async def test_broker_keeps_telemetry_while_the_recorder_restarts(
+        mosquitto: Mosquitto, tmp_path: Path, mqtt_v5: bool, group: str | None) -> None:
+    store = EmbeddedStore(tmp_path / "t.db")
+    cfg = BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="rec-persist", clean_session=False,
+                    mqtt_v5=mqtt_v5)
+
+    def start() -> asyncio.Task[None]:
+        return asyncio.create_task(run_recorder(bus=cfg, store=store, spool_dir=tmp_path / "spool",
+                                                clock=SystemClock(), flush_interval_s=0.05, shared_group=group))
+
+    async def stop(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def stored() -> int:
+        (series,) = await store.query(kind=DeviceKind.SIGNAL_CONTROLLER, device="sc-1", fields=["seq"], start=T0,
+                                      end=T0 + timedelta(hours=1))
+        return len(series.points)
+
+    try:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pub:
+            await pub.publish("sl/v1/tn/sc-1/birth", birth("sc-1").payload, qos=1, retain=True)
+            task = start()
+            await asyncio.sleep(0.5)  # the first session is created and subscribed
+            await stop(task)
+            for seq in range(20):  # published while no recorder runs
+                await pub.publish("sl/v1/tn/sc-1/telemetry", tele("sc-1", seq).payload, qos=1)
+            task = start()
+            try:
+                async with asyncio.timeout(10):
+                    for _ in iter(int, 1):
+                        if await stored() >= 20:
+                            break
+                        await asyncio.sleep(0.05)
+            finally:
+                await stop(task)
+        assert await stored() == 20
+    finally:
+        await store.aclose()

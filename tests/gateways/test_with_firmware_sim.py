@@ -1,0 +1,67 @@
+"""The gateway against the independent firmware simulator (firmware_sim) on real Mosquitto: every Modbus device's
+state arrives and validates, and commands round-trip (flash an intersection, switch a cabinet circuit) confirmed by
+the state the device itself reports. Two implementations of the same contracts meeting on the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from controllers.clock import SystemClock, to_rfc3339
+from firmware_sim.fleet import FleetConfig
+from gateways.bus import BusConfig
+from gateways.gateway import run_gateway
+from gateways.manifest import load_manifest
+from tests.firmware_sim.fleet_runner import running_fleet
+from tests.gateways.test_gateway_integration import watching
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+
+async def test_gateway_speaks_with_the_simulated_fleet(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    manifest_path = tmp_path / "manifest.json"
+    config = FleetConfig(site="tn", intersections=3, cabinets=2, modbus_cabinets=2, mqtt_host=mosquitto.host,
+                         mqtt_port=mosquitto.port, manifest_path=manifest_path, control_port=None)
+    async with running_fleet(config), watching(mosquitto) as w:
+        devices = load_manifest(manifest_path)
+        modbus = [d for d in devices if d.transport == "modbus"]
+        assert len(modbus) == 5
+        gw = asyncio.create_task(run_gateway(bus=BusConfig(host=mosquitto.host, port=mosquitto.port,
+                                                           client_id="gw-sim"), devices=devices, clock=SystemClock()))
+        try:
+            for d in modbus:
+                state = await w.wait_for(f"sl/v1/{d.site}/{d.id}/state", within_s=15)
+                assert state["kind"] == d.kind.value
+                birth = await w.wait_for(f"sl/v1/{d.site}/{d.id}/birth")
+                assert birth["transport"] == "modbus" and birth["model"] != "unknown"
+            sc = next(d for d in modbus if d.kind == "signal_controller")
+            cab = next(d for d in modbus if d.kind == "lighting_cabinet")
+            until = to_rfc3339(datetime.now(UTC) + timedelta(minutes=5))
+            expires = to_rfc3339(datetime.now(UTC) + timedelta(seconds=30))
+            async with aiomqtt.Client(mosquitto.host, mosquitto.port) as sender:
+                flash = {"id": str(uuid.uuid4()), "name": "flash", "args": {"until": until}, "issued_by": "test",
+                         "expires_at": expires}
+                await sender.publish(f"sl/v1/tn/{sc.id}/cmd", json.dumps(flash), qos=1)
+                res = await w.wait_for(f"sl/v1/tn/{sc.id}/cmd/res", lambda p: p["id"] == flash["id"], within_s=15)
+                assert res["ok"] is True, res
+                await w.wait_for(f"sl/v1/tn/{sc.id}/state", lambda p: p["values"]["mode"] == "flash", within_s=15)
+                switch = {"id": str(uuid.uuid4()), "name": "switch", "issued_by": "test", "expires_at": expires,
+                          "args": {"circuit": 1, "level_pct": 40, "until": until}}
+                await sender.publish(f"sl/v1/tn/{cab.id}/cmd", json.dumps(switch), qos=1)
+                res = await w.wait_for(f"sl/v1/tn/{cab.id}/cmd/res", lambda p: p["id"] == switch["id"], within_s=15)
+                assert res["ok"] is True, res
+                await w.wait_for(f"sl/v1/tn/{cab.id}/state",
+                                 lambda p: p["values"]["circuits"][0]["control"] == "override"
+                                 and p["values"]["circuits"][0]["level_pct"] == 40, within_s=15)
+        finally:
+            gw.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gw
