@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -13,12 +15,18 @@ from fastapi import FastAPI
 
 from api.app import ApiDeps, create_app
 from api.config import ApiSettings
-from api.security import Role
+from api.db import create_engine, migrate, session_factory
+from api.models import User
+from api.security import Role, hash_password, issue_token
 from api.state import ApiState
-from api.users import create_user
-from tests.api.fakes import FakeBus, FakeClock, cabinet_birth, cabinet_state, signal_birth, signal_state
+from tests.api.fakes import FakeBus, FakeClock, FakeTelemetry, cabinet_birth, cabinet_state, signal_birth, signal_state
 
 PASSWORD = "correct-horse-battery"
+
+
+@functools.cache
+def _password_hash() -> str:
+    return hash_password(PASSWORD)
 
 
 @dataclass
@@ -28,6 +36,7 @@ class Harness:
     bus: FakeBus
     clock: FakeClock
     db_url: str
+    telemetry: FakeTelemetry
 
     @property
     def state(self) -> ApiState:
@@ -38,6 +47,13 @@ class Harness:
         resp = await self.client.post("/api/v1/auth/token", data={"username": str(role), "password": PASSWORD})
         assert resp.status_code == 200, resp.text
         return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+    def token(self, role: Role | str) -> dict[str, str]:
+        """Headers with an access token minted directly (the password flow has its own tests; argon2 is slow)."""
+        role = Role(role)
+        token, _ = issue_token(self.state.settings.secret_key, subject=role.value, role=role, typ="access",
+                               now=self.clock.now(), ttl_s=self.state.settings.access_token_ttl_s)
+        return {"Authorization": f"Bearer {token}"}
 
     async def settle(self) -> None:
         """Wait until the listener has handled everything published so far (DB writes run in threads)."""
@@ -67,15 +83,21 @@ async def publish_fleet(bus: FakeBus, clock: FakeClock) -> None:
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
-    for role in Role:
-        await create_user(db_url, role.value, PASSWORD, role.value)
+    await migrate(db_url)
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as session, session.begin():
+        for role in Role:  # one argon2 hash for all (it costs ~0.25 s on a busy machine)
+            session.add(User(name=role.value, password_hash=_password_hash(), role=role.value, active=True,
+                             created_at=datetime.now(UTC), failed_logins=0))
+    await engine.dispose()
     bus, clock = FakeBus(), FakeClock()
     await publish_fleet(bus, clock)  # retained before the API starts, as on a real broker
     settings = ApiSettings(db_url=db_url, environment="development", command_ttl_s=30, command_result_grace_s=5)
-    app = create_app(ApiDeps(settings=settings, bus=bus, telemetry=None, clock=clock))
+    telemetry = FakeTelemetry()
+    app = create_app(ApiDeps(settings=settings, bus=bus, telemetry=telemetry, clock=clock))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
-            h = Harness(app, client, bus, clock, db_url)
+            h = Harness(app, client, bus, clock, db_url, telemetry)
             await h.settle()
             yield h

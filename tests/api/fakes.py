@@ -132,3 +132,26 @@ def cabinet_state(ts: datetime, seq: int = 1, door_open: bool = False) -> dict[s
             "values": {"circuits": [{"circuit": 1, "on": True, "level_pct": 100.0},
                                     {"circuit": 2, "on": False, "level_pct": 0.0}],
                        "door_open": door_open, "mains_ok": True}}
+
+
+class FakeTelemetry:
+    """A TelemetryQuery over samples held in memory; `fail` makes it raise StoreError."""
+
+    def __init__(self) -> None:
+        self.samples: dict[tuple[str, str], list[tuple[datetime, float]]] = {}
+        self.fail = False
+        self.calls: list[dict[str, Any]] = []
+
+    async def query(self, *, kind: Any, device: str, fields: Any, start: datetime, end: datetime,
+                    interval_s: float | None = None, aggregate: Any = None) -> list[Any]:
+        from controllers.telemetry import Series, StoreError
+
+        self.calls.append({"kind": kind, "device": device, "fields": list(fields), "interval_s": interval_s,
+                           "aggregate": aggregate})
+        if self.fail:
+            raise StoreError("fake store down")
+        out = []
+        for name in fields:
+            pts = [(ts, v) for ts, v in self.samples.get((device, name), []) if start <= ts < end]
+            out.append(Series(device, name, [(ts, v) for ts, v in pts]))
+        return out
