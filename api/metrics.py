@@ -11,7 +11,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.state import ApiState
@@ -70,12 +69,6 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = "unmatched"
-        for candidate in scope["app"].router.routes if "app" in scope else ():
-            match, _ = candidate.matches(scope)
-            if match is Match.FULL:
-                route = getattr(candidate, "path", "other")
-                break
         status = 500
         started = time.perf_counter()
 
@@ -89,5 +82,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             method = Request(scope).method
+            # The router records the matched route in the (shared) scope; its template keeps labels bounded.
+            route = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)

@@ -1,0 +1,167 @@
+"""Users, API tokens, intersections, audit, telemetry, limits, health and metrics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from api.config import ApiSettings
+from tests.api.conftest import PASSWORD, Harness
+
+
+async def test_users_admin_flow(harness: Harness) -> None:
+    admin = harness.token("admin")
+    created = await harness.client.post("/api/v1/users", headers=admin,
+                                        json={"name": "lan", "password": "mật-khẩu-dài", "role": "crew"})
+    assert created.status_code == 201 and created.json()["role"] == "crew"
+    dup = await harness.client.post("/api/v1/users", headers=admin,
+                                    json={"name": "lan", "password": "another-long-one", "role": "crew"})
+    assert dup.status_code == 409
+    short = await harness.client.post("/api/v1/users", headers=admin,
+                                      json={"name": "minh", "password": "short", "role": "crew"})
+    assert short.status_code == 422 and short.json()["errors"][0]["path"] == "body.password"
+    login = await harness.client.post("/api/v1/auth/token", data={"username": "lan", "password": "mật-khẩu-dài"})
+    assert login.status_code == 200 and login.json()["role"] == "crew"
+    disabled = await harness.client.patch("/api/v1/users/lan", headers=admin, json={"active": False})
+    assert disabled.json()["active"] is False
+    refused = await harness.client.post("/api/v1/auth/token", data={"username": "lan", "password": "mật-khẩu-dài"})
+    assert refused.status_code == 401
+    self_demote = await harness.client.patch("/api/v1/users/admin", headers=admin, json={"role": "viewer"})
+    assert self_demote.status_code == 409
+    audit = (await harness.client.get("/api/v1/audit", params={"action": "user."}, headers=admin)).json()
+    assert [a["action"] for a in audit] == ["user.update", "user.create"]
+    assert "password" not in str(audit[1]["detail"]) or audit[1]["detail"] == {"role": "crew"}
+
+
+async def test_api_token_for_machines(harness: Harness) -> None:
+    admin = harness.token("admin")
+    created = await harness.client.post("/api/v1/tokens", headers=admin, json={"name": "hil-rig", "role": "operator"})
+    assert created.status_code == 201
+    token = created.json()["token"]
+    rig = {"Authorization": f"Bearer {token}"}
+    assert (await harness.client.get("/api/v1/devices", headers=rig)).status_code == 200
+    cmd = await harness.client.post("/api/v1/devices/tsc-001/commands", headers=rig, json={"name": "release"})
+    assert cmd.status_code == 202
+    assert harness.bus.sent_to("cmd")[0]["issued_by"] == "token:hil-rig"
+    assert (await harness.client.get("/api/v1/users", headers=rig)).status_code == 403
+    listed = (await harness.client.get("/api/v1/tokens", headers=admin)).json()
+    assert listed[0]["prefix"] == token[:8] and "token" not in listed[0] and listed[0]["last_used_at"]
+    await harness.client.delete(f"/api/v1/tokens/{listed[0]['id']}", headers=admin)
+    assert (await harness.client.get("/api/v1/devices", headers=rig)).status_code == 401
+    expiring = (await harness.client.post("/api/v1/tokens", headers=admin,
+                                          json={"name": "short", "role": "viewer", "ttl_days": 1})).json()["token"]
+    await harness.clock.advance(86400 + 1)
+    resp = await harness.client.get("/api/v1/devices", headers={"Authorization": f"Bearer {expiring}"})
+    assert resp.status_code == 401
+
+
+async def test_intersections_and_sites(harness: Harness) -> None:
+    engineer, viewer = harness.token("engineer"), harness.token("viewer")
+    site = await harness.client.post("/api/v1/sites", headers=engineer,
+                                     json={"id": "tn", "name": "Thái Nguyên", "lat": 21.59, "lon": 105.85})
+    assert site.status_code == 201
+    bad_tz = await harness.client.post("/api/v1/sites", headers=engineer,
+                                       json={"id": "x", "name": "X", "timezone": "Mars/Olympus"})
+    assert bad_tz.status_code == 422 and bad_tz.json()["errors"][0]["path"] == "body.timezone"
+    body = {"id": "tn-001", "site": "tn", "name": "Ngã tư Đồng Quang", "lat": 21.594, "lon": 105.848,
+            "controller_id": "tsc-001",
+            "approaches": [{"name": "Bắc", "bearing_deg": 180, "speed_kph": 50, "lanes": 2, "phases": [2]}]}
+    created = await harness.client.post("/api/v1/intersections", headers=engineer, json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["controller"]["status"] == "online"
+    assert (await harness.client.post("/api/v1/intersections", headers=engineer, json=body)).status_code == 409
+    bad = await harness.client.post("/api/v1/intersections", headers=engineer,
+                                    json={**body, "id": "tn-002", "approaches": [{"name": "N", "bearing_deg": 400}]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "body.approaches.0.bearing_deg"
+    patched = await harness.client.patch("/api/v1/intersections/tn-001", headers=engineer,
+                                         json={"name": "Ngã tư Đồng Quang (mới)"})
+    assert patched.json()["name"] == "Ngã tư Đồng Quang (mới)" and patched.json()["lat"] == 21.594
+    listed = (await harness.client.get("/api/v1/intersections", params={"site": "tn"}, headers=viewer)).json()
+    assert [i["id"] for i in listed] == ["tn-001"]
+
+
+async def test_telemetry_route(harness: Harness) -> None:
+    viewer = harness.token("viewer")
+    t0 = harness.clock.now()
+    harness.telemetry.samples[("lc-001", "energy_kwh")] = [(t0 + timedelta(minutes=m), 10.0 + m) for m in range(3)]
+    params = {"field": "energy_kwh", "start": "2026-11-23T06:00:00Z", "end": "2026-11-23T08:00:00Z",
+              "interval_s": "60", "aggregate": "max"}
+    resp = await harness.client.get("/api/v1/devices/lc-001/telemetry", params=params, headers=viewer)
+    assert resp.status_code == 200, resp.text
+    [series] = resp.json()["series"]
+    assert series["unit"] == "kWh" and series["points"][0] == ["2026-11-23T07:00:00.000Z", 10.0]
+    call = harness.telemetry.calls[-1]
+    assert (call["kind"], call["interval_s"], call["aggregate"]) == ("lighting_cabinet", 60.0, "max")
+    backwards = await harness.client.get("/api/v1/devices/lc-001/telemetry", headers=viewer,
+                                         params={**params, "start": "2026-11-23T09:00:00Z"})
+    assert backwards.status_code == 422 and backwards.json()["errors"][0]["path"] == "query.end"
+    too_many = await harness.client.get("/api/v1/devices/lc-001/telemetry", headers=viewer,
+                                        params={**params, "start": "2020-01-01T00:00:00Z", "interval_s": "1"})
+    assert too_many.status_code == 422
+    naive = await harness.client.get("/api/v1/devices/lc-001/telemetry", headers=viewer,
+                                     params={**params, "start": "2026-11-23T06:00:00"})
+    assert naive.status_code == 422 and naive.json()["errors"][0]["path"] == "query.start"
+    harness.telemetry.fail = True
+    down = await harness.client.get("/api/v1/devices/lc-001/telemetry", params=params, headers=viewer)
+    assert down.status_code == 503 and "Retry-After" in down.headers
+    unknown = await harness.client.get("/api/v1/devices/nope/telemetry", params=params, headers=viewer)
+    assert unknown.status_code == 404
+
+
+async def test_body_limit_413(harness: Harness) -> None:
+    admin = harness.token("admin")
+    big = {"name": "x", "role": "viewer", "padding": "x" * 2_000_000}
+    resp = await harness.client.post("/api/v1/tokens", headers=admin, json=big)
+    assert resp.status_code == 413 and resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_login_lockout_and_rate_limit(harness: Harness) -> None:
+    for _ in range(harness.state.settings.login_max_failures):
+        resp = await harness.client.post("/api/v1/auth/token", data={"username": "viewer", "password": "nope"})
+        assert resp.status_code == 401
+    locked = await harness.client.post("/api/v1/auth/token", data={"username": "viewer", "password": PASSWORD})
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+    await harness.clock.advance(harness.state.settings.login_lockout_s + 1)
+    assert (await harness.client.post("/api/v1/auth/token",
+                                      data={"username": "viewer", "password": PASSWORD})).status_code == 200
+    limiter = harness.state.login_limiter
+    for _ in range(limiter.limit):
+        limiter.hit("127.0.0.1", harness.clock.monotonic())
+    limited = await harness.client.post("/api/v1/auth/token", data={"username": "viewer", "password": PASSWORD})
+    assert limited.status_code == 429 and "address" in limited.json()["detail"]
+
+
+async def test_refresh_token(harness: Harness) -> None:
+    pair = (await harness.client.post("/api/v1/auth/token", data={"username": "operator", "password": PASSWORD}))
+    refresh = pair.json()["refresh_token"]
+    await harness.clock.advance(harness.state.settings.access_token_ttl_s + 1)
+    new = await harness.client.post("/api/v1/auth/refresh", json={"refresh_token": refresh})
+    assert new.status_code == 200
+    ok = await harness.client.get("/api/v1/devices", headers={"Authorization": f"Bearer {new.json()['access_token']}"})
+    assert ok.status_code == 200
+    as_access = await harness.client.get("/api/v1/devices", headers={"Authorization": f"Bearer {refresh}"})
+    assert as_access.status_code == 401, "a refresh token is not an access token"
+    wrong_way = await harness.client.post("/api/v1/auth/refresh", json={"refresh_token": new.json()["access_token"]})
+    assert wrong_way.status_code == 401
+
+
+async def test_readyz_and_metrics(harness: Harness) -> None:
+    ready = await harness.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"db": "ok", "bus": "ok"}
+    await harness.client.get("/api/v1/devices", headers=harness.token("viewer"))
+    text = (await harness.client.get("/metrics")).text
+    assert 'signalight_api_devices{status="online"} 2.0' in text
+    assert 'signalight_api_requests_total{method="GET",route="/api/v1/devices",status="200"} 1.0' in text
+
+
+def test_settings_refuse_weak_secrets() -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        ApiSettings(environment="production")
+    with pytest.raises(ValidationError, match="at least 32"):
+        ApiSettings(environment="production", secret_key="short-but-not-placeholder")
+    with pytest.raises(ValidationError, match="time zone"):
+        ApiSettings(timezone="Asia/Hanoi-ish")
+    assert ApiSettings(environment="production", secret_key="k" * 40).environment == "production"
+    assert ApiSettings(environment="demo").secret_key
