@@ -1,0 +1,79 @@
+"""A whole API served by uvicorn in a background thread (its own event loop, lifespan on), on the fake bus and
+clock, for tests that drive it with synchronous clients (schemathesis, benchmarks)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import uvicorn
+
+from api.app import ApiDeps, create_app
+from api.config import ApiSettings
+from api.db import create_engine, migrate, session_factory
+from api.models import User
+from api.security import Role, hash_password, issue_token
+from tests.api.fakes import FakeBus, FakeClock, FakeTelemetry, cabinet_birth, cabinet_state, signal_birth, signal_state
+
+
+@dataclass
+class Served:
+    url: str
+    settings: ApiSettings
+    clock: FakeClock
+
+    def headers(self, role: Role) -> dict[str, str]:
+        token, _ = issue_token(self.settings.secret_key, subject=role.value, role=role, typ="access",
+                               now=self.clock.now(), ttl_s=self.settings.access_token_ttl_s)
+        return {"Authorization": f"Bearer {token}"}
+
+
+async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int) -> None:
+    await migrate(db_url)
+    engine = create_engine(db_url)
+    password_hash = hash_password("fuzz-password-123")
+    async with session_factory(engine)() as session, session.begin():
+        for role in Role:
+            session.add(User(name=role.value, password_hash=password_hash, role=role.value, active=True,
+                             created_at=datetime.now(UTC), failed_logins=0))
+    await engine.dispose()
+    now = clock.now()
+    for n in range(devices):
+        sig, cab = f"tsc-{n:03d}", f"lc-{n:03d}"
+        await bus.publish(f"sl/v1/tn/{sig}/birth", signal_birth(now), retain=True)
+        await bus.publish(f"sl/v1/tn/{sig}/status", {"status": "online"}, retain=True)
+        await bus.publish(f"sl/v1/tn/{sig}/state", signal_state(now), retain=True)
+        await bus.publish(f"sl/v1/tn/{cab}/birth", cabinet_birth(now), retain=True)
+        await bus.publish(f"sl/v1/tn/{cab}/status", {"status": "online"}, retain=True)
+        await bus.publish(f"sl/v1/tn/{cab}/state", cabinet_state(now), retain=True)
+
+
+@contextmanager
+def serve_api(db_url: str, *, devices: int = 1) -> Iterator[Served]:
+    """Start the API on a free loopback port; stop it on exit. Devices tsc-000.., lc-000.. are retained."""
+    bus, clock = FakeBus(), FakeClock()
+    asyncio.run(_prepare(db_url, bus, clock, devices))
+    settings = ApiSettings(db_url=db_url, environment="development", login_rate_per_min=10_000)
+    app = create_app(ApiDeps(settings=settings, bus=bus, telemetry=FakeTelemetry(), clock=clock))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("API server did not start")
+        time.sleep(0.01)
+    try:
+        yield Served(f"http://127.0.0.1:{sock.getsockname()[1]}", settings, clock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
