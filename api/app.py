@@ -77,6 +77,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         alarm_store = AlarmStore(sessions, hub)
         await alarm_store.load()
         listener = BusListener(deps.bus, cache, hub, sessions, dispatcher, alarm_store, deps.clock)
+        await listener.preload()
         app.state.api = ApiState(deps=deps, engine=engine, sessions=sessions, cache=cache, hub=hub,
                                  dispatcher=dispatcher, alarms=alarm_store, listener=listener,
                                  started_at=deps.clock.now(),

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import ApiToken
 from api.problems import Problem
-from api.security import API_TOKEN_PREFIX, ROLE_SCOPES, Role, Scope, TokenError, decode_token, token_digest
+from api.security import API_TOKEN_PREFIX, ROLE_SCOPES, Role, Scope, TokenError, token_digest
 from api.state import ApiState
 
 TOKEN_USE_RESOLUTION_S = 60.0
@@ -27,7 +27,8 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False,
                               scopes={s.value: s.value for s in Scope})
 
 
-def get_api(request: Request) -> ApiState:
+async def get_api(request: Request) -> ApiState:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, which costs more than the lookup.
     state: ApiState = request.app.state.api
     return state
 
@@ -88,7 +89,7 @@ async def get_principal(security_scopes: SecurityScopes, request: Request, api: 
         principal = await _machine_principal(api, token)
     else:
         try:
-            claims = decode_token(api.settings.secret_key, token, typ="access", now=api.clock.now())
+            claims = api.token_cache.decode(api.settings.secret_key, token, now=api.clock.now())
         except TokenError as exc:
             raise Problem(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
         principal = Principal(claims.sub, claims.role, ROLE_SCOPES[claims.role])

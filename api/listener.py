@@ -78,6 +78,12 @@ class BusListener:
             Suffix.BIRTH: self._on_birth, Suffix.STATUS: self._on_status, Suffix.STATE: self._on_state,
             Suffix.EVENT: self._on_event, Suffix.CMD_RES: self._on_result}
 
+    async def preload(self) -> None:
+        """Seed the cache with the devices of the config DB, so reads never need the DB (call once at start)."""
+        async with self._sessions() as session:
+            for row in await known_devices(session):
+                self._cache.preload(row.id, row.site, row.kind, row.status, row.birth, row.last_seen)
+
     async def run(self) -> None:
         """Consume the bus until cancelled (the bus itself reconnects and resubscribes)."""
         async with self._bus.subscribe(*(subscription(s) for s in SUFFIXES)) as messages:

@@ -52,6 +52,12 @@ class DeviceCache:
     def all(self) -> list[LiveDevice]:
         return sorted(self._devices.values(), key=lambda d: (d.site, d.id))
 
+    def preload(self, device_id: str, site: str, kind: str, status: str, birth: dict[str, Any] | None,
+                last_seen: datetime) -> None:
+        """Seed a device known to the config DB (before the bus has spoken); the bus overrides it."""
+        if device_id not in self._devices:
+            self._devices[device_id] = LiveDevice(device_id, site, kind, birth, status, None, None, last_seen)
+
     def touch(self, site: str, device_id: str, now: datetime) -> tuple[LiveDevice, bool]:
         """The entry of a device (created if new), with `last_seen` set; True when its site changed."""
         dev = self._devices.get(device_id)

@@ -120,3 +120,28 @@ def new_api_token() -> str:
 def token_digest(token: str) -> str:
     """SHA-256 hex of an API token, as stored."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AccessTokenCache:
+    """Verified access-token claims by token string, so a client polling with one token is verified once.
+
+    Safe because a token is immutable and its expiry is re-checked on every hit; bounded (the oldest entry is
+    evicted past `size`). Only successful decodes are cached; refusals are recomputed.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._claims: dict[str, TokenClaims] = {}
+
+    def decode(self, secret: str, token: str, *, now: datetime) -> TokenClaims:
+        """As `decode_token(..., typ="access")`. Raises TokenError."""
+        claims = self._claims.get(token)
+        if claims is None:
+            claims = decode_token(secret, token, typ="access", now=now)
+            if len(self._claims) >= self.size:
+                self._claims.pop(next(iter(self._claims)))
+            self._claims[token] = claims
+        elif now.timestamp() >= claims.exp:
+            self._claims.pop(token, None)
+            raise TokenError("token expired")
+        return claims

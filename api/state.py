@@ -14,6 +14,7 @@ from api.hub import EventHub
 from api.limits import SlidingWindow
 from api.listener import BusListener
 from api.live import DeviceCache
+from api.security import AccessTokenCache
 from controllers.bus import BusPort
 from controllers.clock import Clock
 from controllers.telemetry import TelemetryQuery
@@ -42,6 +43,7 @@ class ApiState:
     listener: BusListener
     started_at: datetime
     login_limiter: SlidingWindow = field(default_factory=lambda: SlidingWindow(20, 60.0))
+    token_cache: AccessTokenCache = field(default_factory=AccessTokenCache)
 
     @property
     def settings(self) -> ApiSettings:

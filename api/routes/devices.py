@@ -11,7 +11,6 @@ from api import audit
 from api.command_models import CommandIn
 from api.deps import ApiDep, SessionDep, client_addr, require
 from api.dispatch import NOT_SENT
-from api.listener import known_devices
 from api.models import Device
 from api.problems import Problem, field_errors
 from api.security import Scope
@@ -72,29 +71,29 @@ def _merge(api: ApiState, row: Device | None, device_id: str) -> DeviceOut | Non
 
 
 @router.get("", response_model=list[DeviceOut])
-async def list_devices(api: ApiDep, session: SessionDep, _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
+async def list_devices(api: ApiDep, _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
                        kind: DeviceKind | None = None, site: str | None = Query(None, pattern=ID_PATTERN),
                        status: Literal["online", "offline", "unknown"] | None = None) -> list[DeviceOut]:
-    """Every device, live where the bus has spoken, filtered by kind, site and status."""
-    rows = {row.id: row for row in await known_devices(session)}
-    ids = sorted(set(rows) | {d.id for d in api.cache.all()})
+    """Every device (those of the config DB are seeded at start, the bus adds the rest), live, filtered by kind,
+    site and status."""
     out = []
-    for device_id in ids:
-        dev = _merge(api, rows.get(device_id), device_id)
-        if dev is None or (kind and dev.kind != kind) or (site and dev.site != site) or (
-                status and dev.status != status):
+    for live in api.cache.all():
+        if (kind and live.kind != kind) or (site and live.site != site) or (status and live.status != status):
             continue
-        out.append(dev)
-    out.sort(key=lambda d: (d.site, d.id))
+        dev = _merge(api, None, live.id)
+        if dev is not None:
+            out.append(dev)
     return out
 
 
 @router.get("/{device_id}", response_model=DeviceOut, responses={404: {}})
-async def get_device(device_id: str, api: ApiDep, session: SessionDep,
-                     _: require(Scope.DEVICES_READ)) -> DeviceOut:  # type: ignore[valid-type]
+async def get_device(device_id: str, api: ApiDep, _: require(Scope.DEVICES_READ)) -> DeviceOut:  # type: ignore[valid-type]
     """One device: birth, status, state, last seen, active alarms."""
     live = api.cache.get(device_id)
-    row = None if live is not None and live.kind is not None else await session.get(Device, device_id)
+    row = None
+    if live is None or live.kind is None:  # the hot path (a live device) never touches the database
+        async with api.sessions() as session:
+            row = await session.get(Device, device_id)
     dev = _merge(api, row, device_id)
     if dev is None:
         raise Problem(404, f"no device {device_id!r}")

@@ -61,7 +61,7 @@ def serve_api(db_url: str, *, devices: int = 1) -> Iterator[Served]:
     asyncio.run(_prepare(db_url, bus, clock, devices))
     settings = ApiSettings(db_url=db_url, environment="development", login_rate_per_min=10_000)
     app = create_app(ApiDeps(settings=settings, bus=bus, telemetry=FakeTelemetry(), clock=clock))
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

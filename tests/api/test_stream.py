@@ -18,7 +18,7 @@ from tests.api.fakes import cabinet_state, signal_state
 
 @pytest.fixture
 async def base_url(harness: Harness) -> AsyncIterator[str]:
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(harness.app, lifespan="off", log_level="warning"))
