@@ -21,8 +21,10 @@ from typing import Any
 from controllers.bus import BusError
 from controllers.clock import Clock
 from controllers.normalize import normalize_state
+from gateways.modbus.events import EventReader
 from gateways.modbus.link import ModbusError
 from gateways.modbus.reader import DeviceReader
+from gateways.modbus.report import Reporter
 from gateways.publisher import DevicePublisher
 
 log = logging.getLogger(__name__)
@@ -59,9 +61,8 @@ class DeviceCoordinator:
         self._state_groups = {g for g in self.profile.poll_groups if self._state_group(g) and reader.plans[g]}
         self._read_since_contact: set[str] = set()
         self.lateness_observer: Any = None
-
-    def _telemetry_points(self, group: str) -> list[str]:
-        return [p.name for p in self.profile.polled(group) if p.role in ("telemetry", "both")]
+        self.reporter = Reporter(self.profile.points)
+        self.events = EventReader(reader, publisher) if "event_fifo" in self.profile.areas else None
 
     def _state_group(self, group: str) -> bool:
         return any(p.role in ("state", "both") for p in self.profile.polled(group))
@@ -121,10 +122,12 @@ class DeviceCoordinator:
             self._read_since_contact.add(group)
             if self._state_group(group) and self._state_groups <= self._read_since_contact:
                 await self.publish_state()
-            telemetry = {k: result.values[k] for k in self._telemetry_points(group) if k in result.values
-                         and isinstance(result.values[k], int | float | bool)}
+            telemetry = self.reporter.select(result.values, self.clock.monotonic())
             if telemetry:
                 await self.publisher.publish_telemetry(telemetry)
+            count = result.values.get("event_count")
+            if self.events is not None and isinstance(count, int) and count > 0:
+                await self.events.drain(count)
         except BusError as exc:
             # The device was read; only the bus is down. The bus reconnects by itself and republishes state.
             log.warning("gateway_publish_failed device=%s group=%s error=%s", self.entry.id, group, exc)

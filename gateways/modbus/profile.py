@@ -20,6 +20,9 @@ Table = Literal["coil", "discrete", "holding", "input"]
 PointType = Literal["u16", "i16", "u32", "i32", "f32", "bool", "str"]
 Order = Literal["big", "little"]
 Role = Literal["state", "telemetry", "both", "command", "event", "meta"]
+#: When a telemetry point is sent: every poll (`period`), only when its value changed (`change`), or when it
+#: changed or `report_period_s` passed since it was last sent (`change_or_period`).
+Report = Literal["period", "change", "change_or_period"]
 
 #: Registers a point of each type spans (str: `length` characters, 2 a register).
 _WIDTH = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2, "bool": 1}
@@ -52,6 +55,8 @@ class Point(BaseModel):
     bits: dict[int, str] | None = None
     min: float | None = None
     max: float | None = None
+    report: Report = "period"
+    report_period_s: float | None = Field(default=None, gt=0)
     description: str | None = None
 
     @model_validator(mode="after")
@@ -61,6 +66,8 @@ class Point(BaseModel):
             raise ValueError(f"point {self.name}: type {self.type} does not fit table {self.table}")
         if self.type == "str" and self.length is None:
             raise ValueError(f"point {self.name}: type str needs a length")
+        if self.report == "change_or_period" and self.report_period_s is None:
+            raise ValueError(f"point {self.name}: report change_or_period needs report_period_s")
         return self
 
     @property

@@ -21,6 +21,7 @@ from gateways.bus import BusConfig
 from gateways.gateway import run_gateway
 from gateways.manifest import DeviceEntry
 from gateways.modbus.profile import load_profile
+from tests.gateways.helpers import eventually
 from tests.gateways.modbus_device import Memory, ModbusTestDevice
 from tests.servers import Mosquitto
 
@@ -263,6 +264,34 @@ async def test_comm_loss_and_recovery_without_disturbing_other_devices(
                              lambda p: p.get("alarm") == "comm_loss" and p["active"] is False, within_s=20)
             status = [p["status"] for t, p, _ in w.messages if t == "sl/v1/tn/sc-1/status"]
             assert status[-1] == "online"
+        finally:
+            gw.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gw
+
+
+async def test_event_fifo_is_republished_with_indiana_codes_and_acknowledged(
+        mosquitto: Mosquitto, signal_device: ModbusTestDevice) -> None:
+    mem = signal_device.memory[1]
+    epoch = int(datetime(2026, 11, 23, 7, 0, tzinfo=UTC).timestamp())
+    entries = [[65535, 1, 2, epoch >> 16, epoch & 0xFFFF, 125], [1, 8, 2, epoch >> 16, epoch & 0xFFFF, 900],
+               [2, 0, 3, epoch >> 16, epoch & 0xFFFF, 901]]
+    mem.set_raw("input", 100, [w for e in entries for w in e])
+    mem.set("event_count", 3)
+    devices = [entry("sc-1", "signal_controller", "signal-controller-v1", signal_device.port, 1)]
+    async with watching(mosquitto) as w:
+        gw = asyncio.create_task(run_gateway(bus=bus(mosquitto, "gw-t4"), devices=devices, clock=SystemClock()))
+        try:
+            first = await w.wait_for("sl/v1/tn/sc-1/event", lambda p: "code" in p)
+            assert first["code"] == 1 and first["param"] == 2 and first["ts"] == "2026-11-23T07:00:00.125Z"
+            await w.wait_for("sl/v1/tn/sc-1/event", lambda p: p.get("code") == 8 and p["ts"].endswith("00.900Z"))
+            marker = await w.wait_for("sl/v1/tn/sc-1/event", lambda p: p.get("code") == 0)
+            assert marker["param"] == 3
+            await eventually(lambda: any(a == 210 and v == [2] for _, a, v in signal_device.writes))
+            # the same entries still shown (the test device ignores the ack): never published twice
+            await asyncio.sleep(1.5)
+            codes = [p["code"] for t, p, _ in w.messages if t == "sl/v1/tn/sc-1/event" and "code" in p]
+            assert codes == [1, 8, 0]
         finally:
             gw.cancel()
             with contextlib.suppress(asyncio.CancelledError):

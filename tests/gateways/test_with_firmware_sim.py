@@ -43,6 +43,8 @@ async def test_gateway_speaks_with_the_simulated_fleet(mosquitto: Mosquitto, tmp
                 birth = await w.wait_for(f"sl/v1/{d.site}/{d.id}/birth")
                 assert birth["transport"] == "modbus" and birth["model"] != "unknown"
             sc = next(d for d in modbus if d.kind == "signal_controller")
+            # the controller's event FIFO comes through as Indiana events (1 = phase begin green)
+            await w.wait_for(f"sl/v1/tn/{sc.id}/event", lambda p: p.get("code") == 1, within_s=30)
             cab = next(d for d in modbus if d.kind == "lighting_cabinet")
             until = to_rfc3339(datetime.now(UTC) + timedelta(minutes=5))
             expires = to_rfc3339(datetime.now(UTC) + timedelta(seconds=30))

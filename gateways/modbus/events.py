@@ -1,0 +1,65 @@
+"""The controller's event FIFO (area `event_fifo`), read and republished on `event` with Indiana codes.
+
+Each entry is 6 registers: seq (1..65535, never 0), code, param, epoch_s (u32, high word first), ms. The gateway
+reads the `event_count` valid entries (oldest first) in one request, publishes each one not yet published as
+`{ts, seq, code, param}`, then writes `event_ack` = the seq of the last entry read, which makes the device drop them.
+An entry with code 0 is the device's overflow marker: `param` events were lost in the device; it is published
+as is (code 0, param = the number lost) and logged. If publishing fails the FIFO is not acknowledged, so the
+entries are read again next poll (the last published device seq prevents publishing them twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from controllers.clock import to_rfc3339
+from gateways.modbus.reader import DeviceReader
+from gateways.publisher import DevicePublisher
+
+log = logging.getLogger(__name__)
+
+
+class EventReader:
+    def __init__(self, reader: DeviceReader, publisher: DevicePublisher) -> None:
+        self.reader = reader
+        self.publisher = publisher
+        area = reader.profile.areas["event_fifo"]
+        self.address = area.address
+        self.table = area.table
+        self.entries = area.entries or 16
+        self.width = area.entry_registers or 6
+        self.ack_point = reader.profile.point("event_ack")
+        self.last_seq: int | None = None
+        self.published = 0
+        self.overflows = 0
+
+    def _new(self, seq: int) -> bool:
+        """Whether device seq `seq` comes after the last one published (16-bit wrap, never 0)."""
+        if self.last_seq is None:
+            return True
+        return 0 < (seq - self.last_seq) % 0xFFFF < 0x8000
+
+    async def drain(self, count: int) -> None:
+        """Read `count` entries, publish the new ones, acknowledge. Raises ModbusError or BusError."""
+        count = min(count, self.entries)
+        regs = await self.reader.link.read(self.table, self.address, count * self.width,
+                                           unit_id=self.reader.unit_id, device=self.reader.entry.id)
+        last = None
+        for i in range(count):
+            seq, code, param, hi, lo, ms = regs[i * self.width:i * self.width + 6]
+            if seq == 0:
+                continue
+            last = seq
+            if not self._new(seq):
+                continue
+            ts = datetime.fromtimestamp(((hi << 16) | lo) + min(ms, 999) / 1000, tz=UTC)
+            if code == 0:
+                self.overflows += param
+                log.warning("device_event_overflow device=%s lost=%d", self.reader.entry.id, param)
+            await self.publisher.publish_event({"code": min(code, 255), "param": param}, ts=to_rfc3339(ts))
+            self.last_seq = seq
+            self.published += 1
+        if last is not None:
+            await self.reader.link.write_registers(self.ack_point.address, [last], unit_id=self.reader.unit_id,
+                                                   device=self.reader.entry.id)
