@@ -4,7 +4,8 @@
 loss), one `ModbusLink` per host:port shared by the unit ids behind it, and command execution from
 `sl/v1/{site}/{id}/cmd` answered on `cmd/res`. After a bus reconnect it republishes birth, status and state (the
 broker may have lost its retained messages). On a clean shutdown (cancellation) it publishes `status offline` for
-every device it owns. Devices on the MQTT transport speak for themselves and are left alone here.
+every device it owns. Devices on the MQTT transport speak for themselves: the gateway only watches their `seq`
+(asking for a rebirth after a gap) and counts their malformed payloads (`gateways.mqtt_link`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gateways.modbus.coordinator import DeviceCoordinator
 from gateways.modbus.link import ModbusLink
 from gateways.modbus.profile import load_profile
 from gateways.modbus.reader import DeviceReader
+from gateways.mqtt_link import MqttDeviceLink, run_mqtt_link
 from gateways.publisher import DevicePublisher
 
 __all__ = ["DeviceEntry", "GatewayDevice", "load_manifest", "run_gateway"]
@@ -91,6 +93,7 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
     metrics over HTTP on that port (None: off). Raises ValueError for an unusable device entry or profile.
     """
     owned = [d for d in devices if d.transport is Transport.MODBUS and owns(d, shard)]
+    mqtt_link = MqttDeviceLink([d for d in devices if d.transport is Transport.MQTT and owns(d, shard)], clock)
     links: dict[tuple[str, int], ModbusLink] = {}
     async with Bus(bus) as b:
         members: dict[tuple[str, str], GatewayDevice] = {}
@@ -109,8 +112,9 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
             async with asyncio.TaskGroup() as tg:
                 if metrics_port is not None:
                     from gateways.metrics import serve_gateway_metrics
-                    tg.create_task(serve_gateway_metrics(metrics_port, members.values(), links.values()))
+                    tg.create_task(serve_gateway_metrics(metrics_port, members.values(), links.values(), mqtt_link))
                 tg.create_task(_serve_commands(b, members, tg))
+                tg.create_task(run_mqtt_link(b, mqtt_link))
                 for m in members.values():
                     tg.create_task(m.coordinator.run(), name=f"device-{m.entry.id}")
         finally:

@@ -100,8 +100,29 @@ def gateway_readings(members: Iterable[object], links: Iterable[object]) -> list
     ]
 
 
-async def serve_gateway_metrics(port: int, members: Iterable[object], links: Iterable[object]) -> None:
-    await serve_metrics(port, registry_of(gateway_readings(list(members), list(links))))
+def mqtt_link_readings(link: object) -> list[Reading]:
+    from gateways.mqtt_link import MqttDeviceLink
+
+    assert isinstance(link, MqttDeviceLink)
+
+    def per_device(attr: str) -> Callable[[], list[tuple[dict[str, str], float]]]:
+        return lambda: [({"device": d}, float(getattr(st, attr))) for (_, d), st in link.devices.items()]
+
+    return [
+        ("signalight_gateway_mqtt_messages_total", "Messages seen from MQTT devices", "counter",
+         per_device("messages")),
+        ("signalight_gateway_mqtt_malformed_total", "Malformed payloads dropped", "counter", per_device("malformed")),
+        ("signalight_gateway_mqtt_seq_gaps_total", "Gaps in device seq", "counter", per_device("gaps")),
+        ("signalight_gateway_mqtt_rebirths_total", "Rebirths asked", "counter", per_device("rebirths")),
+    ]
+
+
+async def serve_gateway_metrics(port: int, members: Iterable[object], links: Iterable[object],
+                                mqtt_link: object | None = None) -> None:
+    readings = gateway_readings(list(members), list(links))
+    if mqtt_link is not None:
+        readings += mqtt_link_readings(mqtt_link)
+    await serve_metrics(port, registry_of(readings))
 
 
 def recorder_readings(recorder: object) -> list[Reading]:
