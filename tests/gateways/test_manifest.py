@@ -1,0 +1,67 @@
+"""The manifest as the gateway's registry: validation with the path named, and sharding that gives every device to
+exactly one gateway."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateways.manifest import DeviceEntry, ManifestError, load_manifest, owns
+
+GOOD = {"format": "signalight.manifest/v1", "site": "tn", "devices": [
+    {"id": "sc-1", "site": "tn", "kind": "signal_controller", "transport": "modbus", "host": "127.0.0.1",
+     "port": 5020, "unit_id": 1, "profile": "signal-controller-v1", "location": {"lat": 21.59, "lon": 105.84}},
+    {"id": "cab-1", "site": "tn", "kind": "lighting_cabinet", "transport": "mqtt", "shard": "north"}]}
+
+
+def write(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_load(tmp_path: Path) -> None:
+    sc, cab = load_manifest(write(tmp_path, GOOD))
+    assert sc.unit_id == 1 and sc.location is not None and cab.shard == "north"
+
+
+@pytest.mark.parametrize(("mutate", "where"), [
+    (lambda d: d["devices"][0].pop("unit_id"), "devices/0"),
+    (lambda d: d["devices"][1].update(kind="toaster"), "devices/1/kind"),
+    (lambda d: d["devices"][0].update(id="SC 1"), "devices/0/id"),
+    (lambda d: d.update(format="v0"), "format"),
+])
+def test_invalid_manifest_names_the_path(tmp_path: Path, mutate: object, where: str) -> None:
+    data = json.loads(json.dumps(GOOD))
+    mutate(data)  # type: ignore[operator]
+    path = write(tmp_path, data)
+    with pytest.raises(ManifestError, match=where) as info:
+        load_manifest(path)
+    assert str(path) in str(info.value)
+
+
+def test_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text("{")
+    with pytest.raises(ManifestError, match="not valid JSON"):
+        load_manifest(path)
+
+
+def test_hash_shards_own_every_device_exactly_once() -> None:
+    devices = [DeviceEntry(id=f"dev-{i}", site="tn", kind="lighting_cabinet", transport="mqtt")  # type: ignore[arg-type]
+               for i in range(1000)]
+    counts = [sum(owns(d, f"{i}/4") for d in devices) for i in range(4)]
+    assert sum(counts) == 1000 and min(counts) > 200
+    for d in devices:
+        assert sum(owns(d, f"{i}/4") for i in range(4)) == 1
+        assert owns(d, None)
+
+
+def test_named_shards_win_over_the_hash() -> None:
+    d = DeviceEntry(id="cab-1", site="tn", kind="lighting_cabinet", transport="mqtt", shard="north")  # type: ignore[arg-type]
+    assert owns(d, "north") and not owns(d, "south")
+    assert [owns(d, f"{i}/2") for i in range(2)] == [False, False]
+    with pytest.raises(ValueError, match="index"):
+        owns(DeviceEntry(id="x", site="tn", kind="lighting_cabinet", transport="mqtt"), "3/2")  # type: ignore[arg-type]

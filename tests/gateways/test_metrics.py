@@ -1,0 +1,70 @@
+"""Prometheus metrics of the gateway and the recorder, scraped over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from controllers.clock import SystemClock
+from gateways.bus import BusConfig
+from gateways.gateway import run_gateway
+from gateways.recorder import run_recorder
+from gateways.stores.embedded import EmbeddedStore
+from tests.gateways.modbus_device import ModbusTestDevice
+from tests.gateways.test_gateway_integration import entry, signal_device  # noqa: F401 (fixture)
+from tests.servers import Mosquitto, free_port
+
+pytestmark = pytest.mark.integration
+
+
+async def scrape(port: int) -> str:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"http://127.0.0.1:{port}/metrics", timeout=5)).text
+
+
+@contextlib.asynccontextmanager
+async def running(coro: object) -> AsyncIterator[None]:
+    task = asyncio.create_task(coro)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_gateway_and_recorder_metrics(mosquitto: Mosquitto, signal_device: ModbusTestDevice,  # noqa: F811
+                                            tmp_path: Path) -> None:
+    gw_port, rec_port = free_port(), free_port()
+    cfg = BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="gw-m")
+    store = EmbeddedStore(tmp_path / "t.db")
+    devices = [entry("sc-1", "signal_controller", "signal-controller-v1", signal_device.port, 1)]
+    async with running(run_recorder(bus=cfg.model_copy(update={"client_id": "rec-m"}), store=store,
+                                    spool_dir=tmp_path / "spool", clock=SystemClock(), flush_interval_s=0.1,
+                                    metrics_port=rec_port)), \
+            running(run_gateway(bus=cfg, devices=devices, clock=SystemClock(), metrics_port=gw_port)):
+        text = ""
+
+        async def poll() -> None:
+            nonlocal text
+            with contextlib.suppress(httpx.HTTPError):
+                text = await scrape(rec_port)
+
+        for _ in range(100):
+            await poll()
+            if 'signalight_recorder_points_written_total' in text and \
+                    "signalight_recorder_points_written_total 0.0" not in text:
+                break
+            await asyncio.sleep(0.1)
+        assert "signalight_recorder_points_written_total 0.0" not in text, text
+        assert "signalight_recorder_spool_bytes 0.0" in text
+        gw = await scrape(gw_port)
+        assert 'signalight_gateway_polls_total{device="sc-1"}' in gw
+        assert 'signalight_gateway_device_online{device="sc-1"} 1.0' in gw
+        assert "signalight_gateway_poll_lateness_seconds" in gw and "signalight_gateway_modbus_requests_total" in gw
+    await store.aclose()
