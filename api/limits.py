@@ -1,4 +1,8 @@
-"""Request limits: body size (413) and login attempts per client address (429).
+"""Request limits: body size (413), NUL characters (422), and login attempts per client address (429).
+
+NUL characters are refused anywhere in a request (raw, `%00` in a URL or form, `\\u0000` in JSON): PostgreSQL
+cannot store them in text, no field of this API has a use for them, and refusing them at the door keeps that
+database error from surfacing as a 500 deep inside a route.
 
 The body limit is enforced on the declared Content-Length and, for chunked bodies, while reading, so a client
 cannot make the API buffer more than `max_bytes`. Login attempts are counted in a sliding window per address, on
@@ -14,9 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import PROBLEM_JSON
 
+_NUL_MARKERS = (b"\x00", b"%00", b"\\u0000")
+_NUL_OVERLAP = 6  # longest marker - 1: a marker split across two body chunks is still seen
 
-class BodyTooLarge(Exception):
-    pass
+
+def has_nul(data: bytes) -> bool:
+    lowered = data.lower()
+    return any(marker in lowered for marker in _NUL_MARKERS)
 
 
 async def _send_problem(send: Send, status: int, title: str, detail: str, path: str) -> None:
@@ -41,29 +49,42 @@ class BodyLimitMiddleware:
             if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
                 await _send_problem(send, 413, "Content Too Large", detail, scope["path"])
                 return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        if has_nul(scope.get("query_string", b"")) or "\x00" in scope["path"] or b"%00" in scope.get(
+                "raw_path", b"").lower():
+            await _send_problem(send, 422, "Unprocessable Content", "NUL characters are not accepted in the URL",
+                                scope["path"])
+            return
+        # Read the whole body first (bounded by max_bytes), then hand it on: errors raised while a route reads
+        # the body would be turned into a generic 400 by the framework, so the checks happen here.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                return  # the client went away before sending its body
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
                 await _send_problem(send, 413, "Content Too Large", detail, scope["path"])
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if has_nul(body):
+            await _send_problem(send, 422, "Unprocessable Content", "NUL characters are not accepted in the body",
+                                scope["path"])
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect, as the server would
+
+        await self.app(scope, replay, send)
 
 
 class SlidingWindow:

@@ -15,7 +15,7 @@ from api.models import User
 from api.problems import Problem
 from api.security import ROLE_SCOPES, Role, TokenError, decode_token, issue_token
 from api.state import ApiState
-from api.users import LoginRefused, authenticate
+from api.users import USER_NAME_RE, LoginRefused, authenticate
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -53,6 +53,8 @@ async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: 
     wait_s = api.login_limiter.hit(client_addr(request) or "unknown", api.clock.monotonic())
     if wait_s is not None:
         raise Problem(429, "too many login attempts from this address", headers={"Retry-After": str(int(wait_s) + 1)})
+    if not USER_NAME_RE.match(form.username):  # cannot be a user: refuse like a wrong password, skip the DB
+        raise Problem(401, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"})
     try:
         user = await authenticate(session, form.username, form.password, now,
                                   max_failures=api.settings.login_max_failures,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from api import audit
@@ -72,6 +72,13 @@ class IntersectionPatch(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180)
     controller_id: str | None = Field(default=None, pattern=ID_PATTERN)
     approaches: list[Approach] | None = Field(default=None, max_length=8)
+
+    @field_validator("name", "approaches", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
 
 
 class IntersectionOut(IntersectionIn):

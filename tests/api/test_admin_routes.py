@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -117,6 +118,25 @@ async def test_body_limit_413(harness: Harness) -> None:
     assert resp.status_code == 413 and resp.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_chunked_body_limit_413(harness: Harness) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"name": "rig", "role": "viewer", "pad": "'
+        for _ in range(30):
+            yield b"x" * 50_000
+        yield b'"}'
+
+    resp = await harness.client.post("/api/v1/tokens", content=chunks(),
+                                     headers={**harness.token("admin"), "Content-Type": "application/json"})
+    assert resp.status_code == 413
+
+
+async def test_null_for_a_required_field_is_422(harness: Harness) -> None:
+    engineer = harness.token("engineer")
+    await harness.client.post("/api/v1/intersections", headers=engineer, json={"id": "i1", "site": "tn", "name": "A"})
+    resp = await harness.client.patch("/api/v1/intersections/i1", headers=engineer, json={"name": None})
+    assert resp.status_code == 422 and resp.json()["errors"][0]["path"] == "body.name"
+
+
 async def test_login_lockout_and_rate_limit(harness: Harness) -> None:
     for _ in range(harness.state.settings.login_max_failures):
         resp = await harness.client.post("/api/v1/auth/token", data={"username": "viewer", "password": "nope"})
@@ -165,3 +185,17 @@ def test_settings_refuse_weak_secrets() -> None:
         ApiSettings(timezone="Asia/Hanoi-ish")
     assert ApiSettings(environment="production", secret_key="k" * 40).environment == "production"
     assert ApiSettings(environment="demo").secret_key
+
+
+async def test_nul_characters_are_422_not_500(harness: Harness) -> None:
+    admin = harness.token("admin")
+    query = await harness.client.get("/api/v1/audit", params={"actor": "a\x00b"}, headers=admin)
+    assert query.status_code == 422 and "NUL" in query.json()["detail"]
+    body = await harness.client.post("/api/v1/sites", content=b'{"id": "x", "name": "a\\u0000b"}',
+                                     headers={**admin, "Content-Type": "application/json"})
+    assert body.status_code == 422
+    form = await harness.client.post("/api/v1/auth/token", content=b"username=a%00&password=x",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 422
+    odd_user = await harness.client.post("/api/v1/auth/token", data={"username": "ü" * 300, "password": "x"})
+    assert odd_user.status_code == 401

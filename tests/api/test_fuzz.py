@@ -3,6 +3,7 @@ operation, as admin (so requests get past authorization into the routes' logic);
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from schemathesis import GenerationMode
 from api.security import Role
 from tests.api.served import Served, serve_api
 
-EXAMPLES = 400
+EXAMPLES = int(os.environ.get("SIGNALIGHT_FUZZ_EXAMPLES", "400"))  # raise it for a longer hunt
 
 
 def _fuzz(served: Served) -> None:
