@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateways.manifest import DeviceEntry
-from gateways.modbus.codec import CodecError, Value, decode
-from gateways.modbus.link import ModbusLink
+from gateways.modbus.codec import CodecError, Decoder, Value, compile_decoder
+from gateways.modbus.link import ModbusError, ModbusLink
 from gateways.modbus.plan import Read, plan_reads
 from gateways.modbus.profile import Point, Profile
 
@@ -44,6 +44,19 @@ def label(point: Point, value: Value) -> Any:
     return value
 
 
+_DECODERS: dict[int, tuple[Profile, dict[str, Decoder]]] = {}
+
+
+def _decoders(profile: Profile) -> dict[str, Decoder]:
+    """Decoders of a profile's points, shared by every device of that profile (keyed by identity; the profile is
+    kept alive with them so the id cannot be reused)."""
+    entry = _DECODERS.get(id(profile))
+    if entry is None or entry[0] is not profile:
+        entry = (profile, {p.name: compile_decoder(p, profile) for p in profile.points})
+        _DECODERS[id(profile)] = entry
+    return entry[1]
+
+
 class DeviceReader:
     """Planned reads of one device. `max_gap` registers between points may be read over to save requests."""
 
@@ -56,15 +69,20 @@ class DeviceReader:
         self.plans: dict[str, list[Read]] = {
             group: plan_reads(profile.polled(group), max_gap=max_gap) for group in profile.poll_groups
         }
+        self._decoders = _decoders(profile)
 
     async def read_plan(self, reads: Iterable[Read]) -> ReadResult:
         """Perform `reads` and decode every point they cover. Raises ModbusError on the first failed read."""
         result = ReadResult()
         for r in reads:
             regs = await self.link.read(r.table, r.address, r.count, unit_id=self.unit_id, device=self.entry.id)
+            if len(regs) < r.count:
+                raise ModbusError(f"device={self.entry.id} read {r.table}@{r.address}: {len(regs)} of {r.count} "
+                                  "values returned")
             for p in r.points:
                 try:
-                    result.values[p.name] = label(p, decode(p, r.slice(p, regs), self.profile))
+                    value = self._decoders[p.name](regs, p.address - r.address)
+                    result.values[p.name] = label(p, value) if p.enum or p.bits or p.type == "f32" else value
                 except (CodecError, ValueError) as exc:
                     result.issues.append(f"{p.name}: {exc}")
         for issue in result.issues:
