@@ -44,7 +44,7 @@ class ApiSettings(BaseModel):
     stream_client_queue: int = Field(default=1000, ge=10, le=100_000, description="per-client SSE queue")
     login_max_failures: int = Field(default=5, ge=1, le=100, description="failed logins before lockout")
     login_lockout_s: float = Field(default=300.0, ge=1, le=86400)
-    login_rate_per_min: int = Field(default=20, ge=1, le=10_000, description="login attempts per client address")
+    login_rate_per_min: int = Field(default=60, ge=1, le=10_000, description="login attempts per client address")
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies get 413")
 
     @field_validator("timezone")

@@ -71,7 +71,7 @@ class CommandDispatcher:
             log.error("command_not_sent", extra={"device": device.id, "command": row.id, "error": str(exc)})
             return row
         self.sent += 1
-        log.info("command_sent", extra={"device": device.id, "command": row.id, "name": row.name})
+        log.info("command_sent", extra={"device": device.id, "command": row.id, "command_name": row.name})
         return row
 
     async def record_result(self, device_id: str, result: CommandResult) -> Command | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -101,3 +102,9 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
             h = Harness(app, client, bus, clock, db_url, telemetry)
             await h.settle()
             yield h
+
+
+@pytest.fixture(autouse=True)
+def _log_everything(caplog: pytest.LogCaptureFixture) -> None:
+    """Emit every API log record: a bad `extra` key (one LogRecord reserves) fails only when the level is on."""
+    caplog.set_level(logging.DEBUG, logger="api")
