@@ -66,7 +66,8 @@ def rig(tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB) -> Any:
         r.stop_all()
 
 
-def test_devices_commands_and_telemetry_across_processes(rig: Rig, mosquitto: Mosquitto, influxdb: InfluxDB) -> None:
+def test_devices_commands_and_telemetry_across_processes(rig: Rig, mosquitto: Mosquitto, influxdb: InfluxDB,
+                                                       request: pytest.FixtureRequest) -> None:
     manifest_path = Path(rig.env["SIGNALIGHT_MANIFEST"])
     rig.cli("db", "upgrade")
     rig.cli("admin", "create-user", "ops", "--role", "operator", "--password", "s3cret-pass-word")
@@ -89,6 +90,7 @@ def test_devices_commands_and_telemetry_across_processes(rig: Rig, mosquitto: Mo
                                           data={"username": "ops", "password": "s3cret-pass-word"}).json()
                        .get("access_token"), 30, "a token from the API", rig)
     client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    request.addfinalizer(client.close)
     assert httpx.get(f"{api}/api/v1/devices", timeout=5).status_code == 401
 
     # 1. every device visible and online, with its state, through the API

@@ -15,6 +15,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
+from signalight.logs import configure as configure_logs
 from signalight.settings import Settings, load_settings
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -32,12 +33,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def settings(**overrides: object) -> Settings:
     """Load settings or exit with every wrong setting named."""
     try:
-        return load_settings(**overrides)
+        loaded = load_settings(**overrides)
     except ValidationError as exc:
         lines = [f"  SIGNALIGHT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
         fail("invalid settings:\n" + "\n".join(lines))
     except FileNotFoundError as exc:
         fail(str(exc))
+    configure_logs(loaded.log_level)
+    return loaded
 
 
 @app.callback()

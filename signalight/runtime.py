@@ -28,7 +28,7 @@ def run(main: Callable[[], Awaitable[None]], *, name: str) -> None:
             nonlocal stopping
             if not stopping:
                 stopping = True
-                log.info("stopping", extra={"process": name, "signal": signal.Signals(signum).name})
+                log.info("stopping", extra={"part": name, "signal": signal.Signals(signum).name})
                 task.cancel()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -41,7 +41,7 @@ def run(main: Callable[[], Awaitable[None]], *, name: str) -> None:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        log.info("stopped", extra={"process": name})
+        log.info("stopped", extra={"part": name})
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(runner())

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 DEVICES = 10  # the demo fleet: 4 intersections and 6 cabinets
 
 
-def test_demo_runs_everything_in_one_process(tmp_path: Path) -> None:
+def test_demo_runs_everything_in_one_process(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     api_port = free_port()
     # occupy the MQTT port asked for: the demo must say so and use another one
     blocker = socket.socket()
@@ -54,6 +54,7 @@ def test_demo_runs_everything_in_one_process(tmp_path: Path) -> None:
         token = httpx.post(f"{api}/api/v1/auth/token", data={"username": "demo", "password": "demo"},
                            timeout=10).json()["access_token"]
         client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        request.addfinalizer(client.close)
 
         def online() -> list[dict[str, object]] | None:
             listed = client.get("/api/v1/devices").raise_for_status().json()
