@@ -65,6 +65,8 @@ async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: 
         if exc.retry_after_s:
             raise Problem(429, str(exc), headers={"Retry-After": str(int(exc.retry_after_s) + 1)}) from None
         raise Problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    await audit.record(session, now=now, actor=user.name, source_addr=client_addr(request), action="login",
+                       target=None, outcome="ok")
     return _pair(api, user.name, Role(user.role))
 
 

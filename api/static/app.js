@@ -15,7 +15,8 @@ const T = {
         sent: "Đã gửi lệnh…", succeeded: "Thành công", failed: "Thất bại", expired: "Hết hạn", pending: "Đang chờ",
         coordinated: "phối hợp", free: "tự do", manual_hold: "giữ kịch bản", preempt: "ưu tiên", dark: "tắt",
         confirm_flash: "Chuyển nút giao sang nhấp nháy vàng trong 30 phút?", walk: "đi bộ",
-        override: "ghi đè", program: "chương trình", locked: "Tài khoản tạm khoá, thử lại sau" },
+        override: "ghi đè", program: "chương trình", locked: "Tài khoản tạm khoá, thử lại sau",
+        ack: "Xác nhận", acked_by: "đã xác nhận bởi" },
   en: { connecting: "Connecting…", live: "Live", down: "Disconnected", logout: "Log out",
         login_title: "Sign in", user: "User name", password: "Password", login: "Sign in",
         filter: "Filter by name, id, site…", online: "online", offline: "offline", unknown: "unknown",
@@ -26,7 +27,8 @@ const T = {
         sent: "Command sent…", succeeded: "Succeeded", failed: "Failed", expired: "Expired", pending: "Pending",
         coordinated: "coordinated", free: "free", manual_hold: "pattern hold", preempt: "preempt", dark: "dark",
         confirm_flash: "Put this intersection in yellow flash for 30 minutes?", walk: "walk",
-        override: "override", program: "program", locked: "Account locked, try again later" },
+        override: "override", program: "program", locked: "Account locked, try again later",
+        ack: "Acknowledge", acked_by: "acknowledged by" },
 };
 const ALARM_LABELS = {
   comm_loss: ["Mất liên lạc", "Communication loss"], conflict_flash: ["Nhấp nháy do xung đột pha", "Conflict flash"],
@@ -39,7 +41,7 @@ const ALARM_LABELS = {
 };
 
 const S = { lang: localStorage.getItem("sl.lang") || "vi", tz: "Asia/Ho_Chi_Minh", devices: new Map(),
-            lastEventId: null, abort: null, scopes: [] };
+            lastEventId: null, abort: null, scopes: [], alarms: new Map() };  // alarms: id -> active alarm
 const $ = (id) => document.getElementById(id);
 const t = (k) => (T[S.lang][k] ?? k);
 
@@ -122,6 +124,7 @@ function setConn(state) { const c = $("conn"); c.className = `conn ${state}`; c.
 function applyEvent(type, data) {
   if (type === "snapshot") {
     S.devices = new Map(data.devices.map((d) => [d.id, d]));
+    loadAlarms();
     return;
   }
   const dev = S.devices.get(data.device) || { id: data.device, site: data.site, status: "unknown", alarms: [] };
@@ -130,7 +133,8 @@ function applyEvent(type, data) {
   else if (type === "state") { dev.state = data.data; dev.kind = data.data.kind; dev.last_seen = data.data.ts; }
   else if (type === "alarm") {
     const set = new Set(dev.alarms || []);
-    if (data.data.active) set.add(data.data.kind); else set.delete(data.data.kind);
+    if (data.data.active) { set.add(data.data.kind); S.alarms.set(data.data.id, data.data); }
+    else { set.delete(data.data.kind); S.alarms.delete(data.data.id); }
     dev.alarms = [...set].sort();
   } else if (type === "command") { showResult(data.device, data.data); }
   S.devices.set(dev.id, dev);
@@ -175,6 +179,19 @@ async function stream() {
     await new Promise((res) => setTimeout(res, delay * (0.5 + Math.random())));
     delay = Math.min(delay * 2, 30000);
   }
+}
+
+// ---- alarms -----------------------------------------------------------------------------------------------
+async function loadAlarms() {
+  const r = await api("/api/v1/alarms?active=true&limit=1000");
+  if (!r || !r.ok) return;
+  S.alarms = new Map((await r.json()).map((a) => [a.id, a]));
+  scheduleRender();
+}
+
+async function ackAlarm(alarm) {
+  const r = await api(`/api/v1/alarms/${alarm.id}/ack`, { method: "POST" });
+  if (r && (r.ok || r.status === 409)) { loadAlarms(); }
 }
 
 // ---- commands ---------------------------------------------------------------------------------------------
@@ -247,8 +264,15 @@ function render() {
       el("div", { class: "meta" }, el("span", { class: `badge ${dev.status}`, text: t(dev.status) }),
         el("span", { class: "badge", text: t(dev.kind || "unknown") }),
         el("span", { text: ` ${dev.site}/${dev.id} · ${t("last_seen")} ${fmtTime(dev.last_seen)}` })));
-    for (const a of dev.alarms || []) {
-      const lbl = ALARM_LABELS[a]; card.append(el("span", { class: "badge alarm", text: lbl ? lbl[S.lang === "vi" ? 0 : 1] : a }));
+    const active = [...S.alarms.values()].filter((a) => a.device_id === dev.id);
+    const kinds = new Set(active.map((a) => a.kind));
+    for (const a of dev.alarms || []) if (!kinds.has(a)) active.push({ kind: a });
+    for (const a of active) {
+      const lbl = ALARM_LABELS[a.kind];
+      const row = el("div", { class: "alarm-row" }, el("span", { class: "badge alarm", text: lbl ? lbl[S.lang === "vi" ? 0 : 1] : a.kind }));
+      if (a.acked_by) row.append(el("span", { class: "meta", text: ` ✓ ${t("acked_by")} ${a.acked_by}` }));
+      else if (a.id && can("alarms:ack")) row.append(el("button", { text: t("ack"), onclick: () => ackAlarm(a) }));
+      card.append(row);
     }
     if (dev.kind === "signal_controller") card.append(signalBody(dev));
     else if (dev.kind === "lighting_cabinet") card.append(cabinetBody(dev));
