@@ -6,7 +6,8 @@ The firmware simulator serves `devices` signal controllers (32 unit ids per TCP 
 sides issue the same requests (the read plan of the `fast` poll group), one loop per TCP connection, as fast as
 the devices answer: the raw side calls pymodbus directly; the gateway side goes through `ModbusLink` (lock,
 timeouts) and `DeviceReader` (plan, decode, enum labels). Short rounds alternate in both orders (the machine's
-load shifts from second to second) and the means are compared. Target: ratio >= 0.85. The last line is `RESULT poll ...`.
+load shifts from second to second) and the means are compared. Target: ratio >= 0.85.
+The last line is `RESULT poll ...`.
 """
 
 from __future__ import annotations
@@ -94,11 +95,11 @@ async def main(devices: int, seconds: float) -> None:
             b = await second(groups, seconds / rounds / 2)
             (raw if first is raw_round else gw).append(a)
             (gw if first is raw_round else raw).append(b)
-        print(f"devices={devices} connections={len(groups)} rounds={rounds}")  # noqa: T201
-        print(f"raw pymodbus reads/s per round: {[round(x) for x in raw]}")  # noqa: T201
-        print(f"gateway reads/s per round:      {[round(x) for x in gw]}")  # noqa: T201
+        print(f"devices={devices} connections={len(groups)} rounds={rounds}")
+        print(f"raw pymodbus reads/s per round: {[round(x) for x in raw]}")
+        print(f"gateway reads/s per round:      {[round(x) for x in gw]}")
         raw_mean, gw_mean = sum(raw) / len(raw), sum(gw) / len(gw)
-        print(result_line("poll", gateway_reads_per_s=gw_mean, raw_reads_per_s=raw_mean,  # noqa: T201
+        print(result_line("poll", gateway_reads_per_s=gw_mean, raw_reads_per_s=raw_mean,
                           ratio=gw_mean / raw_mean, target=0.85, devices=devices))
     finally:
         proc.kill()

@@ -1,0 +1,124 @@
+"""How many devices one gateway process polls every second with p99 poll lateness under 250 ms.
+
+    python -m benchmarks.fleet [--devices 2000] [--seconds 20] [--warmup 8]
+
+Devices are signal controllers (profile signal-controller-v1: its `fast` group is 23 registers, one read a second;
+plus the 10 s and 300 s groups) served by plain pymodbus servers in two child processes (16 unit ids a TCP port,
+like small Modbus gateways; registers at zero, so the servers cost little). The gateway is the real `run_gateway`:
+polling, normalizing, publishing state and telemetry to a private Mosquitto. Lateness = how late each poll starts
+against its schedule, over `seconds` after `warmup`. Target: >= 2000 devices with p99 < 250 ms. The last line is
+`RESULT fleet ...`; the baseline is the schedule itself (a lateness of 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import percentile, result_line
+from controllers.clock import SystemClock
+from gateways.bus import BusConfig
+from gateways.gateway import GatewayDevice, run_gateway
+from gateways.manifest import DeviceEntry
+from tests.servers import Mosquitto, free_port, wait_for_port
+
+UNITS_PER_PORT = 16
+
+
+def _serve(ports: list[int]) -> None:
+    import logging
+
+    from pymodbus.server import ModbusTcpServer
+    from pymodbus.simulator import DataType, SimData, SimDevice
+
+    logging.getLogger("pymodbus").setLevel(logging.ERROR)
+
+    async def main() -> None:
+        servers = []
+        for port in ports:
+            device = SimDevice(id=0, simdata=(
+                [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+                [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+                [SimData(0, count=512, values=0, datatype=DataType.REGISTERS)],
+                [SimData(0, count=512, values=0, datatype=DataType.REGISTERS)]))
+            server = ModbusTcpServer([device], address=("127.0.0.1", port))
+            await server.serve_forever(background=True)
+            servers.append(server)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def start_servers(devices: int) -> tuple[list[multiprocessing.Process], list[DeviceEntry]]:
+    nports = -(-devices // UNITS_PER_PORT)
+    ports = [free_port() for _ in range(nports)]
+    procs = [multiprocessing.get_context("spawn").Process(target=_serve, args=(ports[i::2],), daemon=True)
+             for i in range(min(2, nports))]
+    for p in procs:
+        p.start()
+    for port in ports:
+        wait_for_port("127.0.0.1", port, timeout_s=30)
+    entries = [DeviceEntry(id=f"sc-{n:05d}", site="bench", kind="signal_controller", transport="modbus",  # type: ignore[arg-type]
+                           host="127.0.0.1", port=ports[n // UNITS_PER_PORT], unit_id=n % UNITS_PER_PORT + 1,
+                           profile="signal-controller-v1") for n in range(devices)]
+    return procs, entries
+
+
+async def run(devices: int, seconds: float, warmup: float) -> None:
+    procs, entries = start_servers(devices)
+    broker = Mosquitto(Path(tempfile.mkdtemp(prefix="bench-mqtt-")))
+    broker.start()
+    lateness: list[float] = []
+    measuring = False
+
+    def observe(value: float) -> None:
+        if measuring:
+            lateness.append(value)
+
+    # Reach into the gateway's devices to observe each poll's lateness (the same figure its metrics export).
+    original_init = GatewayDevice.__init__
+
+    def patched(self: GatewayDevice, *args: object, **kwargs: object) -> None:
+        original_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        self.coordinator.lateness_observer = observe
+
+    GatewayDevice.__init__ = patched  # type: ignore[method-assign]
+    task = asyncio.create_task(run_gateway(bus=BusConfig(host=broker.host, port=broker.port, client_id="bench-gw"),
+                                           devices=entries, clock=SystemClock()))
+    try:
+        await asyncio.sleep(warmup)
+        measuring = True
+        cpu0, t0 = time.process_time(), time.monotonic()
+        await asyncio.sleep(seconds)
+        measuring = False
+        cpu = (time.process_time() - cpu0) / (time.monotonic() - t0)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        GatewayDevice.__init__ = original_init  # type: ignore[method-assign]
+        broker.stop()
+        for p in procs:
+            p.kill()
+    polls_per_s = len(lateness) / seconds
+    p50, p99, worst = (percentile(lateness, q) * 1000 for q in (50, 99, 100))
+    print(f"devices={devices} ports={-(-devices // UNITS_PER_PORT)} measured_s={seconds}")
+    print(f"polls/s={polls_per_s:.0f} (schedule: ~{devices * 1.1:.0f}/s) gateway_cpu={cpu:.2f} cores")
+    print(f"lateness ms: p50={p50:.1f} p99={p99:.1f} max={worst:.1f}")
+    print(result_line("fleet", devices=devices, p50_lateness_ms=p50, p99_lateness_ms=p99,
+                      polls_per_s=polls_per_s, gateway_cpu_cores=cpu, target_devices=2000, target_p99_ms=250.0,
+                      baseline_lateness_ms=0.0, ok=p99 < 250 and devices >= 2000))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--devices", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=8.0)
+    args = parser.parse_args()
+    asyncio.run(run(args.devices, args.seconds, args.warmup))
