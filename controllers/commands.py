@@ -43,6 +43,16 @@ class ResetConflict(_Args):
     name: Literal["reset_conflict"] = "reset_conflict"
 
 
+class DeployPlan(_Args):
+    """Download a timing plan (contracts/plans, format signalight.plan/v1). Only the plan-deploy path sends it,
+    after the validator accepted the plan; the generic command route refuses it."""
+
+    name: Literal["deploy_plan"] = "deploy_plan"
+    plan: dict[str, Any]
+    crc32: int = Field(ge=0, le=0xFFFFFFFF, description="CRC-32 of the plan's transfer encoding")
+    deployment_id: str | None = Field(default=None, max_length=64)
+
+
 class Switch(_Args):
     name: Literal["switch"] = "switch"
     circuit: int = Field(ge=1, le=16)
@@ -55,9 +65,13 @@ class CircuitRelease(_Args):
     circuit: int | None = Field(default=None, ge=1, le=16, description="None releases every circuit")
 
 
-SignalCommand = Annotated[HoldPattern | Flash | Free | SignalRelease | ResetConflict, Field(discriminator="name")]
+SignalCommand = Annotated[HoldPattern | Flash | Free | SignalRelease | ResetConflict | DeployPlan,
+                          Field(discriminator="name")]
 CabinetCommand = Annotated[Switch | CircuitRelease, Field(discriminator="name")]
-AnyCommand = HoldPattern | Flash | Free | SignalRelease | ResetConflict | Switch | CircuitRelease
+AnyCommand = HoldPattern | Flash | Free | SignalRelease | ResetConflict | DeployPlan | Switch | CircuitRelease
+
+#: Commands an operator may send through the generic command route; deploy_plan goes through plan deploys only.
+OPERATOR_COMMANDS = frozenset({"hold_pattern", "flash", "free", "release", "reset_conflict", "switch"})
 
 _ADAPTERS: dict[DeviceKind, TypeAdapter[Any]] = {
     DeviceKind.SIGNAL_CONTROLLER: TypeAdapter(SignalCommand),
@@ -65,7 +79,7 @@ _ADAPTERS: dict[DeviceKind, TypeAdapter[Any]] = {
 }
 
 COMMANDS_BY_KIND: dict[DeviceKind, tuple[str, ...]] = {
-    DeviceKind.SIGNAL_CONTROLLER: ("hold_pattern", "flash", "free", "release", "reset_conflict"),
+    DeviceKind.SIGNAL_CONTROLLER: ("hold_pattern", "flash", "free", "release", "reset_conflict", "deploy_plan"),
     DeviceKind.LIGHTING_CABINET: ("switch", "release"),
 }
 
@@ -104,6 +118,20 @@ class ErrorCode(StrEnum):
     WRITE_FAILED = "write_failed"
     VERIFY_FAILED = "verify_failed"
     MALFORMED = "malformed"
+    CRC_MISMATCH = "crc_mismatch"
+    INVALID_PLAN = "invalid_plan"
+    READBACK_MISMATCH = "readback_mismatch"
+    ACTIVATION_TIMEOUT = "activation_timeout"
+
+
+class DeployStage(StrEnum):
+    """Progress of a deploy_plan command (cmd/res `stage`)."""
+
+    TRANSFERRING = "transferring"
+    VERIFYING = "verifying"
+    ACTIVATING = "activating"
+    ACTIVE = "active"
+    ROLLED_BACK = "rolled_back"
 
 
 class CommandEnvelope(BaseModel):
@@ -136,9 +164,15 @@ class CommandResult(BaseModel):
     message: str | None = Field(default=None, max_length=1024)
     ts: AwareDatetime | None = None
     state: dict[str, Any] | None = None
+    final: bool = True
+    stage: DeployStage | None = None
 
     def to_payload(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "ok": self.ok}
+        if not self.final:
+            out["final"] = False
+        if self.stage is not None:
+            out["stage"] = self.stage.value
         if self.error is not None:
             out["error"] = self.error.value
         if self.message is not None:
