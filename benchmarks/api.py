@@ -3,10 +3,10 @@
     python -m benchmarks.api [--seconds 5] [--concurrency 16] [--devices 50]
 
 Each server runs in its own process under uvicorn on a free loopback port (so the load generator does not share
-its GIL); the client is a minimal asyncio HTTP/1.1 client with `concurrency` keep-alive connections. The API side is the real application:
-JWT check, scope check, the live device cache fed by the bus (an in-memory bus holding retained birth, status and
-state of `devices` signal controllers and as many cabinets), SQLite config DB. The bare side returns a constant
-JSON document of the same size without auth. The last line is `RESULT api key=value ...`.
+its GIL); the client is a minimal asyncio HTTP/1.1 client with `concurrency` keep-alive connections. The API side is
+the real application: JWT check, scope check, the live device cache fed by the bus (an in-memory bus holding the
+retained birth, status and state of `devices` signal controllers), SQLite config DB. The bare side returns the same
+JSON document as a constant, without auth. The last line is `RESULT api key=value ...`.
 """
 
 from __future__ import annotations
