@@ -70,16 +70,15 @@ SignalCommand = Annotated[HoldPattern | Flash | Free | SignalRelease | ResetConf
 CabinetCommand = Annotated[Switch | CircuitRelease, Field(discriminator="name")]
 AnyCommand = HoldPattern | Flash | Free | SignalRelease | ResetConflict | DeployPlan | Switch | CircuitRelease
 
-#: Commands an operator may send through the generic command route; deploy_plan goes through plan deploys only.
-OPERATOR_COMMANDS = frozenset({"hold_pattern", "flash", "free", "release", "reset_conflict", "switch"})
-
 _ADAPTERS: dict[DeviceKind, TypeAdapter[Any]] = {
     DeviceKind.SIGNAL_CONTROLLER: TypeAdapter(SignalCommand),
     DeviceKind.LIGHTING_CABINET: TypeAdapter(CabinetCommand),
 }
 
+#: Commands an operator may send through the generic command route. `deploy_plan` is not among them: only the
+#: plan-deploy path sends it, after the validator accepted the plan.
 COMMANDS_BY_KIND: dict[DeviceKind, tuple[str, ...]] = {
-    DeviceKind.SIGNAL_CONTROLLER: ("hold_pattern", "flash", "free", "release", "reset_conflict", "deploy_plan"),
+    DeviceKind.SIGNAL_CONTROLLER: ("hold_pattern", "flash", "free", "release", "reset_conflict"),
     DeviceKind.LIGHTING_CABINET: ("switch", "release"),
 }
 

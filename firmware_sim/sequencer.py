@@ -65,7 +65,8 @@ class Sequencer:
     calls: set[int] = field(default_factory=set)
     ped_calls: set[int] = field(default_factory=set)
     stopping: bool = False
-    _force_off: dict[int, tuple[int, int]] = field(default_factory=dict)   # phase -> (force-off, window)
+    # phase -> (force-off, permissive window, scheduled green start), ticks of the cycle timer
+    _force_off: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rings = [Ring(tuple(r)) for r in self.plan.rings]
@@ -79,21 +80,30 @@ class Sequencer:
         if pattern is None:
             return
         cycle = ticks(pattern.cycle_s)
+        # Lay the cycle out from the barriers: every ring runs the groups in barrier order, the phases of a group
+        # in ring order, so all rings cross each barrier together. Cycle zero is the green start of the first
+        # coordinated phase (the offset's reference point).
+        first_ring = self.plan.rings[0]
+        group_start, t = [], 0
+        for group in self.plan.barriers:
+            group_start.append(t)
+            t += sum(ticks(pattern.splits_s[p]) for p in first_ring if p in group)
+        start: dict[int, int] = {}
+        force_off: dict[int, int] = {}
         for ring in self.plan.rings:
-            coord = next((p for p in ring if p in pattern.coord_phases), None)
-            if coord is None:
-                group = self.plan.group_of(pattern.coord_phases[0])
-                coord = next((p for p in ring if self.plan.group_of(p) == group), ring[0])
-            i = ring.index(coord)
-            rotated = ring[i:] + ring[:i]
-            end = 0
-            ends: dict[int, int] = {}
-            for p in rotated:
-                end += ticks(pattern.splits_s[p])
-                t = self.plan.phases[p]
-                ends[p] = end - ticks(t.yellow_s) - ticks(t.red_clear_s)
-            for p in rotated:
-                self._force_off[p] = (ends[p] % cycle, (ends[p] - ends[coord]) % cycle)
+            for g, group in enumerate(self.plan.barriers):
+                at = group_start[g]
+                for p in (q for q in ring if q in group):
+                    timing = self.plan.phases[p]
+                    start[p] = at
+                    at += ticks(pattern.splits_s[p])
+                    force_off[p] = at - ticks(timing.yellow_s) - ticks(timing.red_clear_s)
+        ref = start[pattern.coord_phases[0]]
+        for ring in self.plan.rings:
+            coord = next((p for p in ring if p in pattern.coord_phases), ring[0])
+            for p in ring:
+                self._force_off[p] = ((force_off[p] - ref) % cycle, (force_off[p] - force_off[coord]) % cycle,
+                                      (start[p] - ref) % cycle)
 
     def stop(self) -> None:
         """End every green safely (after min green and pedestrian clearance) and rest in red: `idle` tells when."""
@@ -214,13 +224,15 @@ class Sequencer:
                                                    for q in self.plan.phases)):
             return      # rest in green: nobody else wants the intersection
         nxt = self._next_in_group(ring, p, now)
-        if nxt is None and not self._barrier_ready(ring, now):
+        # A phase that gapped out at the barrier keeps its green until the other rings are ready too
+        # (simultaneous gap-out); a force-off, max-out or stop ends it at once and the ring waits in red.
+        if nxt is None and ring.reason == 4 and not self._barrier_ready(ring, now):
             ring.waiting = True
             return      # hold green until the other rings are ready to cross the barrier
         self._end_green(ring, nxt)
-        if nxt is None:
+        if nxt is None and ring.reason == 4:
             for other in self.rings:
-                if other is not ring and other.interval == GREEN:
+                if other is not ring and other.interval == GREEN and other.waiting:
                     self._end_green(other, None)
 
     def _barrier_ready(self, ring: Ring, now: int) -> bool:
@@ -249,24 +261,37 @@ class Sequencer:
         return None
 
     def _fits(self, p: int, now: int) -> bool:
-        """Coordinated: can `p` start now and still end by its force-off (permissive window)?"""
+        """Coordinated: can `p` start now and still end by its force-off (permissive window)? A pedestrian
+        call that does not fit is served anyway (walk overruns the split, as the plan rules warn)."""
         if self.pattern is None or p in self.pattern.coord_phases or p not in self._force_off:
             return True
-        t = self.plan.phases[p]
-        need = ticks(t.min_green_s)
-        if self._ped_wanted(p):
-            need = max(need, ticks((t.walk_s or 0) + (t.ped_clear_s or 0)))
-        force_off, window = self._force_off[p]
+        force_off, window, _ = self._force_off[p]
         remaining = (force_off - self.cycle_timer(now)) % ticks(self.pattern.cycle_s)
-        return need <= remaining <= window
+        return ticks(self.plan.phases[p].min_green_s) <= remaining <= window
+
+    def _deadline(self, p: int, now: int) -> int | None:
+        """Coordinated: the tick when `p`'s green must end (its force-off, or min green when it started late)."""
+        if self.pattern is None or p not in self._force_off:
+            return None
+        t = self.plan.phases[p]
+        cycle = ticks(self.pattern.cycle_s)
+        force_off, _, start = self._force_off[p]
+        tc = self.cycle_timer(now)
+        remaining = (force_off - tc) % cycle
+        if p in self.pattern.coord_phases:
+            late = (tc - start) % cycle
+            if late < cycle // 2:           # started after its scheduled start: keep the force-off of this cycle
+                remaining = (force_off - start) % cycle - late
+            # else: early return to green (the other phases ended early); rest until this cycle's force-off
+        green = max(remaining, ticks(t.min_green_s))
+        if self._ped_wanted(p):
+            green = max(green, ticks((t.walk_s or 0) + (t.ped_clear_s or 0)))
+        return now + green
 
     def _start_green(self, ring: Ring, p: int, now: int) -> None:
-        t = self.plan.phases[p]
         ring.phase, ring.interval, ring.t, ring.gap, ring.ready, ring.reason = p, GREEN, 0, 0, False, 0
-        ring.deadline = None
-        if self.pattern is not None and p in self._force_off:
-            remaining = (self._force_off[p][0] - self.cycle_timer(now)) % ticks(self.pattern.cycle_s)
-            ring.deadline = now + max(remaining, ticks(t.min_green_s))
+        ring.waiting = False
+        ring.deadline = self._deadline(p, now)
         self.calls.discard(p)
         self.emit(1, p)
         if self._ped_wanted(p):
