@@ -16,6 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import contracts
@@ -73,6 +74,7 @@ class BusListener:
         self.received = 0
         self.handled = 0
         self.refused = 0
+        self.failed = 0
         self.connected = False
         self._handlers: dict[Suffix, Callable[[LiveDevice, dict[str, Any], datetime], Any]] = {
             Suffix.BIRTH: self._on_birth, Suffix.STATUS: self._on_status, Suffix.STATE: self._on_state,
@@ -99,6 +101,11 @@ class BusListener:
         self.received += 1
         try:
             await self._handle(message)
+        except (SQLAlchemyError, OSError) as exc:
+            # The live cache already holds the message; the DB catches up with the device's next report. Keeping
+            # the subscription matters more than this one write (a restart would replay every retained message).
+            self.failed += 1
+            log.error("bus_message_failed", extra={"topic": message.topic, "error": f"{type(exc).__name__}: {exc}"})
         finally:
             self.handled += 1
 

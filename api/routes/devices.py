@@ -108,6 +108,13 @@ async def post_command(device_id: str, body: Annotated[CommandIn, Body()], reque
     """Send a command: validated for the device's kind, persisted, then published. 202 with the command id; follow
     `href` for the result (pending → succeeded | failed | expired)."""
     device = await session.get(Device, device_id)
+    live = api.cache.get(device_id)
+    if device is None and live is not None and live.kind is not None and live.last_seen is not None:
+        # Live on the bus but its row was not written (the DB was down then): write it now, commands need it.
+        device = Device(id=live.id, site=live.site, kind=live.kind, status=live.status, first_seen=live.last_seen,
+                        last_seen=live.last_seen, birth=live.birth)
+        session.add(device)
+        await session.commit()
     if device is None:
         raise Problem(404, f"no device {device_id!r}")
     kind = DeviceKind(device.kind)

@@ -177,3 +177,26 @@ async def test_healthz_and_status_page(harness: Harness) -> None:
     page = await harness.client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert (await harness.client.get("/docs")).status_code == 200
+
+
+async def test_db_failure_on_one_message_keeps_the_subscription(harness: Harness) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    listener = harness.state.listener
+    original = listener._upsert
+
+    async def broken(*args: object) -> None:
+        raise OperationalError("UPDATE devices", {}, Exception("database is locked"))
+
+    listener._upsert = broken  # type: ignore[method-assign]
+    now = harness.clock.now()
+    from tests.api.fakes import signal_birth
+
+    await harness.bus.publish("sl/v1/tn/tsc-009/birth", signal_birth(now), retain=True)
+    await harness.bus.publish("sl/v1/tn/tsc-009/state", signal_state(now), retain=True)
+    await harness.settle()
+    assert listener.failed == 1 and harness.state.cache.get("tsc-009") is not None
+    listener._upsert = original  # type: ignore[method-assign]
+    headers = await harness.login("operator")
+    resp = await harness.client.post("/api/v1/devices/tsc-009/commands", json={"name": "release"}, headers=headers)
+    assert resp.status_code == 202, "a live device whose row was never written can still be commanded"
