@@ -33,7 +33,9 @@ async def readyz(api: ApiDep) -> JSONResponse:
         checks["db"] = "ok"
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         checks["db"] = f"failed: {type(exc).__name__}"
-    checks["bus"] = "ok" if api.listener.connected else "not subscribed"
+    # BusPort promises no connection state; a bus that exposes `connected` (the aiomqtt one does) is asked too.
+    bus_up = bool(getattr(api.deps.bus, "connected", True))
+    checks["bus"] = "not subscribed" if not api.listener.connected else "ok" if bus_up else "disconnected"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                         status_code=200 if ready else 503)
