@@ -112,6 +112,8 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
         e = entry(device_id, "lighting_cabinet", transport)
         rng = random.Random(f"{config.seed}:{device_id}")
         cab = LightingCabinet(device_id, e["location"]["lat"], e["location"]["lon"], rng)
+        cab.photocell_lux = cab.lux(start)      # power-up reading: no dark-lamp or day-burner blip at start
+        cab.step(start, 0.0)
         fleet.cabinets[device_id] = cab
         if transport == "modbus":
             cregs = CabinetRegisters(cab)

@@ -165,7 +165,7 @@ class Sequencer:
 
     def _ped_wanted(self, p: int) -> bool:
         t = self.plan.phases[p]
-        return t.walk_s is not None and (p in self.ped_calls or not t.ped_actuated or self.max_recall)
+        return t.walk_s is not None and (p in self.ped_calls or not t.ped_actuated)
 
     def _step_ring(self, ring: Ring, now: int) -> None:
         ring.t += 1

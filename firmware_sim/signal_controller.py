@@ -12,12 +12,12 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from firmware_sim.detectors import DetectorField
 from firmware_sim.eventlog import EventFifo
-from firmware_sim.plan import Plan, default_plan_doc, parse_plan
+from firmware_sim.plan import DayEvent, Plan, default_plan_doc, parse_plan
 from firmware_sim.sequencer import Outputs, Sequencer, ticks
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,9 @@ class SignalController:
         self.on_plan_activated: Callable[[], None] | None = None
         self.temp_c = 28.0 + rng.uniform(-2, 4)
         self.powered = True
+        self._offset_minute, self._offset_ticks = -1, 0
+        self._sched_minute = -1
+        self._sched: tuple[str, int | None] | None = None
         self.epoch_ticks = ticks(start.astimezone(UTC).timestamp())
         self.uptime_ticks = 0
         self.seq = Sequencer(self.plan, self._event, recall=frozenset(self._main_phases()))
@@ -79,9 +82,13 @@ class SignalController:
         return datetime.fromtimestamp(self.epoch_ticks / 10, UTC)
 
     def local_ticks(self) -> int:
-        """Ticks of local wall time since the epoch: the coordination reference (cycle zero at local midnight)."""
-        offset = self.now.astimezone(self.tz).utcoffset() or timedelta(0)
-        return self.epoch_ticks + ticks(offset.total_seconds())
+        """Ticks of local wall time since the epoch: the coordination reference (cycle zero at local midnight).
+        The zone's UTC offset is looked up once a minute (it changes at most at DST transitions)."""
+        minute = self.epoch_ticks // 600
+        if minute != self._offset_minute:
+            offset = self.now.astimezone(self.tz).utcoffset() or timedelta(0)
+            self._offset_minute, self._offset_ticks = minute, ticks(offset.total_seconds())
+        return self.epoch_ticks + self._offset_ticks
 
     def _event(self, code: int, param: int) -> None:
         epoch_ms = self.epoch_ticks * 100
@@ -132,18 +139,31 @@ class SignalController:
         self.display = out
 
     # ----- schedule and mode ---------------------------------------------------------------------------------
+    def _day_events(self, day: date) -> tuple[DayEvent, ...]:
+        number = self.plan.holidays.get(day.isoformat())
+        if number is None:
+            number = self.plan.week[("mon", "tue", "wed", "thu", "fri", "sat", "sun")[day.weekday()]]
+        return self.plan.day_plans[number]
+
     def scheduled(self) -> tuple[str, int | None]:
-        """(action, pattern) the local time-of-day schedule asks for now."""
+        """(action, pattern) the local time-of-day schedule asks for now (re-evaluated once a local minute).
+        Before a day plan's first event, the previous day's last event keeps running."""
+        minute_index = self.local_ticks() // 600
+        if minute_index == self._sched_minute and self._sched is not None:
+            return self._sched
         local = self.now.astimezone(self.tz)
-        day_plan = self.plan.holidays.get(local.date().isoformat())
-        if day_plan is None:
-            day_plan = self.plan.week[("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()]]
         minute = local.hour * 60 + local.minute
-        events = self.plan.day_plans[day_plan]
-        current = next((e for e in reversed(events) if e.at_min <= minute), events[-1] if events else None)
-        if current is None:
-            return ("free", None)
-        return (current.action, current.pattern)
+        current = next((e for e in reversed(self._day_events(local.date())) if e.at_min <= minute), None)
+        day = local.date()
+        for _ in range(7):       # look back over days whose plans are empty or start later
+            if current is not None:
+                break
+            day -= timedelta(days=1)
+            events = self._day_events(day)
+            current = events[-1] if events else None
+        self._sched_minute = minute_index
+        self._sched = ("free", None) if current is None else (current.action, current.pattern)
+        return self._sched
 
     def target(self) -> tuple[str, int | None, str, str]:
         """(action, pattern, flash cause, control source) after precedence."""
@@ -233,6 +253,7 @@ class SignalController:
         self.seq.plan = new
         self._conflicts = {p: sum(1 << (q - 1) for q in new.phases if new.conflicts(p, q)) for p in new.phases}
         self._running = ("", None)      # re-apply the pattern from the new plan
+        self._sched_minute = -1
         log.info("plan_activated device=%s", self.device_id)
         if self.on_plan_activated is not None:
             self.on_plan_activated()
