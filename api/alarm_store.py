@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.hub import EventHub
-from api.models import Alarm
+from api.models import Alarm, AuditEntry
 from controllers.alarms import ALARMS, AlarmKind, Verdict
 from controllers.clock import to_rfc3339
 
@@ -34,6 +34,12 @@ def alarm_json(alarm: Alarm) -> dict[str, Any]:
         "acked_at": to_rfc3339(alarm.acked_at) if alarm.acked_at else None,
         "acked_by": alarm.acked_by, "detail": alarm.detail,
     }
+
+
+def _audit(now: datetime, action: str, device_id: str, kind: AlarmKind, detail: str | None) -> AuditEntry:
+    """Alarms raise and clear by themselves: the actor is the system; acknowledgements carry the user."""
+    return AuditEntry(ts=now, actor="system", source_addr=None, action=action, target=device_id, outcome="ok",
+                      detail={"alarm": kind.value, **({"detail": detail} if detail else {})})
 
 
 class AlarmStore:
@@ -66,6 +72,7 @@ class AlarmStore:
                 row = Alarm(device_id=device_id, site=site, kind=kind.value, severity=ALARMS[kind].severity.value,
                             active=True, raised_at=now, detail=detail[:512] if detail else None)
                 session.add(row)
+                session.add(_audit(now, "alarm.raise", device_id, kind, detail))
                 try:
                     await session.commit()
                 except IntegrityError:  # already raised by another replica: same condition, one alarm
@@ -84,6 +91,8 @@ class AlarmStore:
                 await session.execute(update(Alarm).where(
                     Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.active).values(
                     active=False, cleared_at=now))
+                if rows:
+                    session.add(_audit(now, "alarm.clear", device_id, kind, None))
                 await session.commit()
                 current.discard(kind)
                 log.info("alarm_cleared", extra={"device": device_id, "site": site, "alarm": kind.value})

@@ -1,6 +1,7 @@
 """Commands to devices: persisted before they are published, results recorded, unanswered ones expired.
 
-Lifecycle: pending → succeeded | failed | expired. A device refuses a command after `expires_at`; the sweeper waits
+Lifecycle: pending → succeeded | failed | expired; the outcome is audited as `command.<name>.result` under the
+user who issued it. A device refuses a command after `expires_at`; the sweeper waits
 `command_result_grace_s` longer for a late cmd/res before marking it expired. A result arriving after that still
 counts (the device did act), so an `expired` command can become succeeded or failed, never the reverse.
 """
@@ -16,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.config import ApiSettings
-from api.models import Command, Device
+from api.models import AuditEntry, Command, Device
 from controllers.bus import BusError, BusPort
 from controllers.clock import Clock, to_rfc3339
 from controllers.commands import AnyCommand, CommandEnvelope, CommandResult, CommandStatus, command_args
@@ -89,6 +90,9 @@ class CommandDispatcher:
             row.message = result.message
             row.result = result.state
             row.finished_at = self._clock.now()
+            session.add(AuditEntry(ts=row.finished_at, actor=row.issued_by, source_addr=None,
+                                   action=f"command.{row.name}.result", target=device_id, outcome=status.value,
+                                   detail={"command_id": row.id, "error": row.error, "message": row.message}))
             await session.commit()
         self.results += 1
         log.info("command_result", extra={"device": device_id, "command": result.id, "status": status.value,
@@ -102,10 +106,14 @@ class CommandDispatcher:
             result = await session.execute(
                 update(Command).where(Command.status == CommandStatus.PENDING.value, Command.expires_at <= deadline)
                 .values(status=CommandStatus.EXPIRED.value, error="expired", finished_at=self._clock.now())
-                .returning(Command.id, Command.device_id))
+                .returning(Command.id, Command.device_id, Command.issued_by, Command.name))
             expired = result.all()
+            for command_id, device_id, issued_by, name in expired:
+                session.add(AuditEntry(ts=self._clock.now(), actor=issued_by, source_addr=None,
+                                       action=f"command.{name}.result", target=device_id, outcome="expired",
+                                       detail={"command_id": command_id}))
             await session.commit()
-        for command_id, device_id in expired:
+        for command_id, device_id, _, _ in expired:
             log.warning("command_expired", extra={"device": device_id, "command": command_id})
         self.expired += len(expired)
         return len(expired)

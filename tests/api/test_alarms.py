@@ -71,6 +71,10 @@ async def test_alarm_raised_once_acked_and_cleared(harness: Harness) -> None:
     cleared = (await harness.client.get(f"/api/v1/alarms/{alarm['id']}", headers=viewer)).json()
     assert cleared["active"] is False and cleared["cleared_at"] is not None
     assert (await harness.client.get("/api/v1/alarms", params={"active": "true"}, headers=viewer)).json() == []
+    trail = (await harness.client.get("/api/v1/audit", params={"action": "alarm."},
+                                      headers=harness.token("admin"))).json()
+    assert [(a["action"], a["actor"]) for a in reversed(trail)] == [
+        ("alarm.raise", "system"), ("alarm.ack", "crew"), ("alarm.clear", "system")]
 
     await harness.bus.publish("sl/v1/tn/lc-001/state", cabinet_state(now, seq=5, door_open=True), retain=True)
     await harness.settle()

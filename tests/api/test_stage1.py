@@ -106,6 +106,10 @@ async def test_unanswered_command_expires_by_the_clock(harness: Harness) -> None
     await eventually(lambda: harness.state.dispatcher.expired == 1)
     got = (await harness.client.get(f"/api/v1/commands/{cid}", headers=headers)).json()
     assert got["status"] == "expired"
+    trail = (await harness.client.get("/api/v1/audit", params={"target": "tsc-001"},
+                                      headers=harness.token("admin"))).json()
+    assert [(a["action"], a["outcome"]) for a in reversed(trail)] == [("command.release", "sent"),
+                                                                      ("command.release.result", "expired")]
 
 
 async def test_wrong_args_are_422_naming_the_field(harness: Harness) -> None:
