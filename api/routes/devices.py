@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
@@ -16,7 +17,7 @@ from api.problems import Problem, field_errors
 from api.security import Scope
 from api.state import ApiState
 from controllers.clock import to_rfc3339
-from controllers.commands import COMMANDS_BY_KIND, parse_command
+from controllers.commands import COMMANDS_BY_KIND, AnyCommand, parse_command
 from controllers.devices import ID_PATTERN, DeviceKind
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
@@ -48,6 +49,28 @@ class CommandAccepted(BaseModel):
     name: str
     expires_at: str
     href: str
+
+
+#: The longest override the API accepts: a manual hold beyond a month is a schedule change, not an override.
+MAX_OVERRIDE = timedelta(days=31)
+
+
+def command_sense_errors(command: AnyCommand, now: datetime, birth: dict[str, Any]) -> list[dict[str, Any]]:
+    """Checks that need the time or the device: `until` in the future (and within MAX_OVERRIDE), a circuit the
+    cabinet has (from its birth's `circuits`)."""
+    errors: list[dict[str, Any]] = []
+    until = getattr(command, "until", None)
+    if isinstance(until, datetime) and until <= now:
+        errors.append({"path": "body.args.until", "message": f"must be in the future (now {to_rfc3339(now)})",
+                       "type": "value_error"})
+    elif isinstance(until, datetime) and until - now > MAX_OVERRIDE:
+        errors.append({"path": "body.args.until", "message": f"at most {MAX_OVERRIDE.days} days ahead",
+                       "type": "value_error"})
+    circuit, circuits = getattr(command, "circuit", None), birth.get("circuits")
+    if isinstance(circuit, int) and isinstance(circuits, int) and circuit > circuits:
+        errors.append({"path": "body.args.circuit", "message": f"this cabinet has circuits 1..{circuits}",
+                       "type": "value_error"})
+    return errors
 
 
 def _merge(api: ApiState, row: Device | None, device_id: str) -> DeviceOut | None:
@@ -135,6 +158,9 @@ async def post_command(device_id: str, body: Annotated[CommandIn, Body()], reque
         errors = [e for e in field_errors(raw, ("body", "args")) if e["path"] != "body.args.name"]
         raise Problem(422, f"invalid arguments for {body.name}: {errors[0]['path'] if errors else 'args'}",
                       errors=errors) from None
+    problems = command_sense_errors(command, api.clock.now(), (live.birth if live else None) or device.birth or {})
+    if problems:
+        raise Problem(422, f"invalid arguments for {body.name}: {problems[0]['path']}", errors=problems)
     row = await api.dispatcher.issue(session, device, command, issued_by=user.name, source_addr=client_addr(request),
                                      ttl_s=body.ttl_s)
     outcome = "not_sent" if row.error == NOT_SENT else "sent"

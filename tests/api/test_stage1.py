@@ -132,6 +132,14 @@ async def test_wrong_args_are_422_naming_the_field(harness: Harness) -> None:
     missing = await harness.client.post("/api/v1/devices/tsc-001/commands", headers=headers,
                                         json={"name": "hold_pattern", "args": {"until": "2026-11-23T10:00:00Z"}})
     assert [e["path"] for e in missing.json()["errors"]] == ["body.args.pattern"]
+    past = await harness.client.post("/api/v1/devices/tsc-001/commands", headers=headers,
+                                     json={"name": "flash", "args": {"until": "2026-11-23T06:59:00Z"}})
+    assert past.status_code == 422 and "future" in past.json()["errors"][0]["message"]
+    no_such_circuit = await harness.client.post("/api/v1/devices/lc-001/commands", headers=headers, json={
+        "name": "switch", "args": {"circuit": 3, "level_pct": 0, "until": "2026-11-23T10:00:00Z"}})
+    assert no_such_circuit.status_code == 422
+    assert no_such_circuit.json()["errors"][0] == {"path": "body.args.circuit", "type": "value_error",
+                                                   "message": "this cabinet has circuits 1..2"}
     assert harness.bus.sent_to("cmd") == []
 
 
