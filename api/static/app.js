@@ -81,14 +81,22 @@ function saveTokens(body) {
   S.scopes = body.scopes;
 }
 
-async function refreshTokens() {
-  const refresh = sessionStorage.getItem("sl.refresh");
-  if (!refresh) return false;
-  const r = await fetch("/api/v1/auth/refresh", { method: "POST", headers: { "Content-Type": "application/json" },
-                                                  body: JSON.stringify({ refresh_token: refresh }) });
-  if (!r.ok) return false;
-  saveTokens(await r.json());
-  return true;
+// Single flight: a refresh token is used once (the server rotates it and treats a second use as theft), so
+// concurrent 401s must share one refresh.
+let refreshing = null;
+function refreshTokens() {
+  if (!refreshing) {
+    refreshing = (async () => {
+      const refresh = sessionStorage.getItem("sl.refresh");
+      if (!refresh) return false;
+      const r = await fetch("/api/v1/auth/refresh", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                      body: JSON.stringify({ refresh_token: refresh }) });
+      if (!r.ok) return false;
+      saveTokens(await r.json());
+      return true;
+    })().finally(() => { refreshing = null; });
+  }
+  return refreshing;
 }
 
 async function api(path, opts = {}) {
@@ -294,7 +302,12 @@ async function start() {
 }
 
 $("login").addEventListener("submit", onLogin);
-$("logout").addEventListener("click", showLogin);
+$("logout").addEventListener("click", () => {
+  const refresh = sessionStorage.getItem("sl.refresh");
+  if (refresh) fetch("/api/v1/auth/logout", { method: "POST", headers: { "Content-Type": "application/json" },
+                                              body: JSON.stringify({ refresh_token: refresh }) });
+  showLogin();
+});
 $("lang").addEventListener("click", () => { S.lang = S.lang === "vi" ? "en" : "vi"; localStorage.setItem("sl.lang", S.lang); applyI18n(); });
 $("filter").addEventListener("input", scheduleRender);
 applyI18n();

@@ -165,6 +165,20 @@ async def test_refresh_token(harness: Harness) -> None:
     assert as_access.status_code == 401, "a refresh token is not an access token"
     wrong_way = await harness.client.post("/api/v1/auth/refresh", json={"refresh_token": new.json()["access_token"]})
     assert wrong_way.status_code == 401
+    # Rotation: the first refresh token is used up; presenting it again revokes the whole login.
+    reuse = await harness.client.post("/api/v1/auth/refresh", json={"refresh_token": refresh})
+    assert reuse.status_code == 401 and "already used" in reuse.json()["detail"]
+    after = await harness.client.post("/api/v1/auth/refresh", json={"refresh_token": new.json()["refresh_token"]})
+    assert after.status_code == 401 and "revoked" in after.json()["detail"]
+
+
+async def test_logout_revokes_refresh(harness: Harness) -> None:
+    pair = (await harness.client.post("/api/v1/auth/token",
+                                      data={"username": "viewer", "password": PASSWORD})).json()
+    assert (await harness.client.post("/api/v1/auth/logout",
+                                      json={"refresh_token": pair["refresh_token"]})).status_code == 204
+    resp = await harness.client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert resp.status_code == 401
 
 
 async def test_readyz_and_metrics(harness: Harness) -> None:
