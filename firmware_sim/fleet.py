@@ -196,11 +196,12 @@ async def run_fleet(config: FleetConfig, *, on_ready: Callable[[dict[str, Any]],
                 control_url = await serve_control(tg, fleet, config.modbus_host, config.control_port)
             if config.scenario is not None:
                 from firmware_sim.scenario import load_scenario, run_scenario
-                tg.create_task(run_scenario(fleet, load_scenario(config.scenario)), name="scenario")
+                steps = await asyncio.to_thread(load_scenario, config.scenario)
+                tg.create_task(run_scenario(fleet, steps), name="scenario")
             await _wait_online(fleet)
             doc = manifest(fleet, control_url)
             if config.manifest_path is not None:
-                write_manifest(config.manifest_path, doc)
+                await asyncio.to_thread(write_manifest, config.manifest_path, doc)
             log.info("fleet_ready devices=%d modbus_ports=%d mqtt=%d", len(fleet.entries), len(fleet.ports),
                      len(fleet.links))
             if started is not None:

@@ -13,6 +13,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from tests.controllers.plans.strategies import valid_plans
 from tests.firmware_sim.helpers import bits
 
 START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+pytestmark = pytest.mark.slow
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
