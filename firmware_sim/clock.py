@@ -71,8 +71,8 @@ class ManualClock:
         return self._start + timedelta(seconds=self._t)
 
     async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)          # let others run at the current time, then the time passes
         self._t += max(0.0, seconds)
-        await asyncio.sleep(0)
 
 
 def rfc3339(ts: datetime) -> str:

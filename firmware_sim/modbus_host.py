@@ -53,9 +53,7 @@ class ModbusPort:
     def __init__(self, host: str, port: int, units: list[ModbusUnit]) -> None:
         self.host, self.port = host, port
         self.units = {u.unit_id: u for u in units}
-        devices = [SimDevice(id=u.unit_id, simdata=self._layout(u.image),
-                             action=partial(self._action, u)) for u in units]
-        self.server = ModbusTcpServer(context=devices, address=(host, port))
+        self.server: ModbusTcpServer | None = None
 
     @staticmethod
     def _layout(image: RegisterImage) -> tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
@@ -94,7 +92,13 @@ class ModbusPort:
 
     async def start(self) -> None:
         """Listen; sets `.port` to the bound port. Raises OSError when the address is taken."""
-        await self.server.serve_forever(background=True)
+        devices = [SimDevice(id=u.unit_id, simdata=self._layout(u.image), action=partial(self._action, u))
+                   for u in self.units.values()]
+        self.server = ModbusTcpServer(context=devices, address=(self.host, self.port))
+        try:
+            await self.server.serve_forever(background=True)
+        except RuntimeError as exc:      # pymodbus reports a failed bind this way
+            raise OSError(f"Modbus server cannot listen on {self.host}:{self.port}: {exc}") from exc
         sockets = getattr(self.server.transport, "sockets", None)
         if not sockets:
             raise OSError(f"Modbus server did not start on {self.host}:{self.port}")
@@ -102,4 +106,6 @@ class ModbusPort:
         log.info("modbus_listening host=%s port=%d units=%d", self.host, self.port, len(self.units))
 
     async def stop(self) -> None:
-        await asyncio.wait_for(self.server.shutdown(), timeout=5)  # type: ignore[no-untyped-call]
+        if self.server is not None:
+            await asyncio.wait_for(self.server.shutdown(), timeout=5)  # type: ignore[no-untyped-call]
+            self.server = None
