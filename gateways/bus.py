@@ -74,9 +74,11 @@ class Subscription:
         self.filters = filters
         self.queue: asyncio.Queue[BusMessage] = asyncio.Queue(maxsize=queue_size)
         self.dropped = 0
+        # `$share/{group}/` is how the broker spreads messages; the topics delivered match the rest of the filter.
+        self._levels = [f.split("/")[2:] if f.startswith("$share/") else f.split("/") for f in filters]
 
-    def matches(self, topic: aiomqtt.Topic) -> bool:
-        return any(topic.matches(f) for f in self.filters)
+    def matches(self, topic_levels: list[str]) -> bool:
+        return any(filter_matches(f, topic_levels) for f in self._levels)
 
     def offer(self, message: BusMessage) -> None:
         """Enqueue without blocking; when full, drop the oldest message and count it."""
@@ -92,6 +94,16 @@ class Subscription:
 
     async def __anext__(self) -> BusMessage:
         return await self.queue.get()
+
+
+def filter_matches(filter_levels: list[str], topic_levels: list[str]) -> bool:
+    """MQTT wildcard matching of a topic against a filter, both split on "/"."""
+    for i, f in enumerate(filter_levels):
+        if f == "#":
+            return True
+        if i >= len(topic_levels) or (f != "+" and f != topic_levels[i]):
+            return False
+    return len(filter_levels) == len(topic_levels)
 
 
 def encode_payload(payload: bytes | dict[str, Any]) -> bytes:
@@ -171,6 +183,11 @@ class Bus:
         delay = self.config.backoff_initial_s
         while True:
             client = self._new_client()
+            # Messages go straight from paho's callback to the subscriptions' queues: aiomqtt's `client.messages`
+            # costs a task and an asyncio.wait per message, which capped intake at a few thousand messages a
+            # second. Set before connecting: a persistent session's queued messages arrive right after CONNACK.
+            # Both private attributes are pinned by uv.lock (aiomqtt 2.5).
+            client._client.on_message = lambda _c, _u, m: self._dispatch(m.topic, m.payload, m.retain, m.qos)
             try:
                 async with client:
                     self._client = client
@@ -183,8 +200,9 @@ class Bus:
                     assert self._tg is not None
                     for hook in self._hooks:
                         self._tg.create_task(self._run_hook(hook))
-                    async for message in client.messages:
-                        self._dispatch(message)
+                    # shield: cancelling this wait must not cancel the client's own future, or aiomqtt's
+                    # __aexit__ would take the connection for closed and skip the DISCONNECT.
+                    await asyncio.shield(client._disconnected)
             except aiomqtt.MqttError as exc:
                 log.warning("bus_disconnected client_id=%s error=%s retry_in_s=%.2f", self.config.client_id,
                             exc, delay)
@@ -208,11 +226,11 @@ class Bus:
         if filters:
             await client.subscribe([(f, 1) for f in filters], timeout=self.config.connect_timeout_s)
 
-    def _dispatch(self, message: aiomqtt.Message) -> None:
-        payload = message.payload if isinstance(message.payload, bytes) else str(message.payload or "").encode()
-        bus_message = BusMessage(message.topic.value, payload, bool(message.retain), int(message.qos))
+    def _dispatch(self, topic: str, payload: bytes | bytearray, retain: bool, qos: int) -> None:
+        bus_message = BusMessage(topic, bytes(payload), bool(retain), int(qos))
+        levels = topic.split("/")
         for sub in self._subs:
-            if sub.matches(message.topic):
+            if sub.matches(levels):
                 sub.offer(bus_message)
 
     async def publish(self, topic: str, payload: bytes | dict[str, Any], *, qos: int = 1,

@@ -12,7 +12,7 @@ import pytest
 from amqtt.broker import Broker
 
 from controllers.bus import BusError, BusMessage
-from gateways.bus import Bus, BusConfig, BusWill, Subscription
+from gateways.bus import Bus, BusConfig, BusWill, Subscription, filter_matches
 from tests.gateways.helpers import eventually
 from tests.servers import Mosquitto, free_port
 
@@ -119,3 +119,18 @@ async def test_last_will_is_published_when_the_client_vanishes(mosquitto: Mosqui
             async with asyncio.timeout(10):
                 message = await anext(sub)
             assert message.payload == b'{"status":"offline"}' and message.retain is False
+
+
+@pytest.mark.parametrize(("filter_", "topic", "expected"), [
+    ("sl/v1/+/+/state", "sl/v1/tn/sc-1/state", True),
+    ("sl/v1/+/+/state", "sl/v1/tn/sc-1/cmd/res", False),
+    ("sl/v1/+/+/cmd", "sl/v1/tn/sc-1/cmd/res", False),
+    ("sl/v1/#", "sl/v1/tn/sc-1/cmd/res", True),
+    ("sl/v1/#", "sl/v1", True),
+    ("sl/+", "sl/v1/x", False),
+    ("a/b", "a/b", True),
+    ("a/b", "a", False),
+])
+def test_filter_matching(filter_: str, topic: str, expected: bool) -> None:
+    assert filter_matches(filter_.split("/"), topic.split("/")) is expected
+    assert Subscription((f"$share/g/{filter_}",), 1).matches(topic.split("/")) is expected
