@@ -30,7 +30,20 @@ from api.limits import BodyLimitMiddleware, SlidingWindow
 from api.listener import BusListener
 from api.live import DeviceCache
 from api.metrics import Metrics, MetricsMiddleware, StateCollector
-from api.routes import alarms, audit, auth, commands, devices, health, intersections, stream, telemetry, tokens, users
+from api.routes import (
+    alarms,
+    audit,
+    auth,
+    commands,
+    devices,
+    health,
+    intersections,
+    registry,
+    stream,
+    telemetry,
+    tokens,
+    users,
+)
 from api.state import ApiDeps, ApiState
 from controllers.clock import Clock
 
@@ -106,7 +119,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
-    for module in (auth, devices, telemetry, commands, alarms, stream, intersections, audit, users, tokens, health):
+    for module in (auth, devices, registry, telemetry, commands, alarms, stream, intersections, audit, users, tokens,
+                   health):
         app.include_router(module.router)
 
     @app.get("/metrics", include_in_schema=False)

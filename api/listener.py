@@ -84,7 +84,7 @@ class BusListener:
         """Seed the cache with the devices of the config DB, so reads never need the DB (call once at start)."""
         async with self._sessions() as session:
             for row in await known_devices(session):
-                self._cache.preload(row.id, row.site, row.kind, row.status, row.birth, row.last_seen)
+                self._cache.preload(row.id, row.site, row.kind, row.status, row.birth, row.last_seen, registry(row))
 
     async def run(self) -> None:
         """Consume the bus until cancelled (the bus itself reconnects and resubscribes)."""
@@ -180,6 +180,11 @@ class BusListener:
         row = await self._dispatcher.record_result(dev.id, result)
         if row is not None:
             self._hub.publish("command", dev.site, dev.id, command_json(row))
+
+
+def registry(row: Device) -> dict[str, Any]:
+    """What the config DB knows of a device beyond the bus: name, endpoint, Modbus profile, gateway shard."""
+    return {"name": row.name, "endpoint": row.endpoint, "profile": row.profile, "gateway_shard": row.gateway_shard}
 
 
 async def known_devices(session: AsyncSession) -> list[Device]:

@@ -25,14 +25,15 @@ class LiveDevice:
     status_reason: str | None = None
     state: dict[str, Any] | None = None
     last_seen: datetime | None = None
-    alarms: set[str] = field(default_factory=set)
+    registry: dict[str, Any] = field(default_factory=dict)  # endpoint, profile, gateway_shard from the config DB
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "site": self.site, "kind": self.kind, "status": self.status,
             "status_reason": self.status_reason, "birth": self.birth, "state": self.state,
             "last_seen": to_rfc3339(self.last_seen) if self.last_seen else None,
-            "name": (self.birth or {}).get("name"),
+            "name": (self.birth or {}).get("name") or self.registry.get("name"),
+            **{k: self.registry.get(k) for k in ("endpoint", "profile", "gateway_shard")},
         }
 
 
@@ -53,10 +54,12 @@ class DeviceCache:
         return sorted(self._devices.values(), key=lambda d: (d.site, d.id))
 
     def preload(self, device_id: str, site: str, kind: str, status: str, birth: dict[str, Any] | None,
-                last_seen: datetime) -> None:
-        """Seed a device known to the config DB (before the bus has spoken); the bus overrides it."""
-        if device_id not in self._devices:
-            self._devices[device_id] = LiveDevice(device_id, site, kind, birth, status, None, None, last_seen)
+                last_seen: datetime, registry: dict[str, Any]) -> None:
+        """Seed (or update the registry of) a device known to the config DB; what the bus says is kept."""
+        dev = self._devices.get(device_id)
+        if dev is None:
+            dev = self._devices[device_id] = LiveDevice(device_id, site, kind, birth, status, None, None, last_seen)
+        dev.registry = registry
 
     def touch(self, site: str, device_id: str, now: datetime) -> tuple[LiveDevice, bool]:
         """The entry of a device (created if new), with `last_seen` set; True when its site changed."""

@@ -29,6 +29,7 @@ class Role(StrEnum):
 
 class Scope(StrEnum):
     DEVICES_READ = "devices:read"
+    DEVICES_WRITE = "devices:write"
     COMMANDS_READ = "commands:read"
     COMMAND_SIGNAL = "command:signal"
     COMMAND_CABINET = "command:cabinet"
@@ -49,7 +50,8 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.CREW: frozenset(_READ | {Scope.COMMAND_CABINET, Scope.ALARMS_ACK}),
     Role.OPERATOR: frozenset(_READ | {Scope.COMMAND_SIGNAL, Scope.COMMAND_CABINET, Scope.ALARMS_ACK}),
     Role.ENGINEER: frozenset(_READ | {Scope.COMMAND_SIGNAL, Scope.COMMAND_CABINET, Scope.ALARMS_ACK,
-                                      Scope.INTERSECTIONS_WRITE, Scope.PLANS_WRITE, Scope.AUDIT_READ}),
+                                      Scope.INTERSECTIONS_WRITE, Scope.PLANS_WRITE, Scope.AUDIT_READ,
+                                      Scope.DEVICES_WRITE}),
     Role.ADMIN: frozenset(Scope),
 }
 

@@ -39,6 +39,9 @@ class DeviceOut(BaseModel):
     birth: dict[str, Any] | None = None
     state: dict[str, Any] | None = None
     last_seen: str | None = None
+    endpoint: str | None = Field(default=None, description="modbus://host:port/unit or mqtt:client_id")
+    profile: str | None = Field(default=None, description="Modbus register map")
+    gateway_shard: str | None = None
     alarms: list[str] = Field(default_factory=list)
 
 
@@ -86,10 +89,14 @@ def _merge(api: ApiState, row: Device | None, device_id: str) -> DeviceOut | Non
         kind=(live.kind if live and live.kind else row.kind if row else None),
         status=(live.status if live else row.status if row else "unknown"),
         status_reason=live.status_reason if live else None,
-        name=birth.get("name") or (row.name if row else None), transport=birth.get("transport") or (
+        name=birth.get("name") or (live.registry.get("name") if live else None) or (row.name if row else None),
+        transport=birth.get("transport") or (
             row.transport if row else None), model=birth.get("model"), firmware=birth.get("firmware"),
         location=location, birth=birth or None, state=live.state if live else None,
         last_seen=to_rfc3339(last_seen) if last_seen else None,
+        endpoint=live.registry.get("endpoint") if live else row.endpoint if row else None,
+        profile=live.registry.get("profile") if live else row.profile if row else None,
+        gateway_shard=live.registry.get("gateway_shard") if live else row.gateway_shard if row else None,
         alarms=sorted(a.value for a in api.alarms.active_kinds(device_id)))
 
 

@@ -213,3 +213,29 @@ async def test_nul_characters_are_422_not_500(harness: Harness) -> None:
     assert form.status_code == 422
     odd_user = await harness.client.post("/api/v1/auth/token", data={"username": "ü" * 300, "password": "x"})
     assert odd_user.status_code == 401
+
+
+async def test_import_fleet_manifest(harness: Harness) -> None:
+    engineer, viewer = harness.token("engineer"), harness.token("viewer")
+    manifest = {"format": "signalight.manifest/v1", "site": "tn", "devices": [
+        {"id": "tsc-001", "site": "tn", "kind": "signal_controller", "transport": "modbus", "host": "10.0.0.5",
+         "port": 502, "unit_id": 1, "profile": "signal-controller-v1", "shard": "gw-a", "name": "Ngã tư A",
+         "location": {"lat": 21.59, "lon": 105.85}},
+        {"id": "lc-077", "site": "tn", "kind": "lighting_cabinet", "transport": "mqtt", "client_id": "lc-077"}]}
+    assert (await harness.client.post("/api/v1/devices/import", json=manifest, headers=viewer)).status_code == 403
+    resp = await harness.client.post("/api/v1/devices/import", json=manifest, headers=engineer)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"created": ["lc-077"], "updated": ["tsc-001"]}
+    dev = (await harness.client.get("/api/v1/devices/tsc-001", headers=viewer)).json()
+    assert (dev["endpoint"], dev["profile"], dev["gateway_shard"]) == ("modbus://10.0.0.5:502/1",
+                                                                       "signal-controller-v1", "gw-a")
+    assert dev["status"] == "online", "what the bus said is kept"
+    new = (await harness.client.get("/api/v1/devices/lc-077", headers=viewer)).json()
+    assert (new["status"], new["endpoint"]) == ("unknown", "mqtt:lc-077")
+    bad = {**manifest, "devices": [{"id": "X!", "site": "tn", "kind": "lamp", "transport": "modbus"}]}
+    refused = await harness.client.post("/api/v1/devices/import", json=bad, headers=engineer)
+    assert refused.status_code == 422
+    paths = {e["path"] for e in refused.json()["errors"]}
+    assert {"body.devices.0.id", "body.devices.0.kind"} <= paths
+    clash = {**manifest, "devices": [{**manifest["devices"][1], "id": "tsc-001"}]}
+    assert (await harness.client.post("/api/v1/devices/import", json=clash, headers=engineer)).status_code == 409

@@ -32,6 +32,8 @@ class RouteCase:
 CASES = [
     RouteCase("GET", "/api/v1/devices", Scope.DEVICES_READ),
     RouteCase("GET", "/api/v1/devices/tsc-001", Scope.DEVICES_READ),
+    RouteCase("POST", "/api/v1/devices/import", Scope.DEVICES_WRITE,
+              {"format": "signalight.manifest/v1", "site": "tn", "devices": []}),
     RouteCase("POST", "/api/v1/devices/tsc-001/commands", Scope.COMMAND_SIGNAL, {"name": "flash",
                                                                               "args": {"until": UNTIL}}),
     RouteCase("POST", "/api/v1/devices/lc-001/commands", Scope.COMMAND_CABINET,

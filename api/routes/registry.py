@@ -1,0 +1,82 @@
+"""`POST /api/v1/devices/import`: the device registry from a fleet manifest (contracts/manifest.schema.json).
+
+The bus tells the API what devices say about themselves; the manifest says what only engineers know: where a Modbus
+device is reached (endpoint, unit, register-map profile), which gateway shard owns it, its name and location.
+Importing is idempotent: devices are created or updated by id, never deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel
+
+import contracts
+from api import audit
+from api.deps import ApiDep, SessionDep, client_addr, require
+from api.listener import registry
+from api.models import Device
+from api.problems import Problem
+from api.security import Scope
+
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+
+class ImportResult(BaseModel):
+    created: list[str]
+    updated: list[str]
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(json.loads(contracts.MANIFEST_SCHEMA.read_text(encoding="utf-8")))
+
+
+def endpoint(entry: dict[str, Any]) -> str | None:
+    if entry["transport"] == "modbus":
+        return f"modbus://{entry['host']}:{entry['port']}/{entry['unit_id']}"
+    return f"mqtt:{entry['client_id']}" if entry.get("client_id") else None
+
+
+@router.post("/import", response_model=ImportResult, responses={403: {}, 409: {}, 422: {}})
+async def import_manifest(request: Request, api: ApiDep, session: SessionDep,
+                          user: require(Scope.DEVICES_WRITE),  # type: ignore[valid-type]
+                          manifest: Annotated[dict[str, Any], Body(description="a signalight.manifest/v1 document")]
+                          ) -> ImportResult:
+    """Create or update the devices of a fleet manifest. 422 lists every schema error with its path; 409 when a
+    device's kind differs from the one already registered (a different device under a reused id)."""
+    errors = [{"path": ".".join(["body", *(str(p) for p in e.absolute_path)]), "message": e.message[:300],
+               "type": str(e.validator)} for e in _validator().iter_errors(manifest)]
+    if errors:
+        raise Problem(422, f"not a valid fleet manifest: {len(errors)} error(s), first at {errors[0]['path']}",
+                      errors=errors[:50])
+    now = api.clock.now()
+    created, updated = [], []
+    rows: list[Device] = []
+    for entry in manifest["devices"]:
+        row = await session.get(Device, entry["id"])
+        if row is not None and row.kind != entry["kind"]:
+            raise Problem(409, f"device {entry['id']!r} is registered as {row.kind}, the manifest says "
+                               f"{entry['kind']}")
+        if row is None:
+            row = Device(id=entry["id"], site=entry["site"], kind=entry["kind"], status="unknown", first_seen=now,
+                         last_seen=now)
+            session.add(row)
+            created.append(entry["id"])
+        else:
+            updated.append(entry["id"])
+        location = entry.get("location") or {}
+        row.site, row.transport, row.name = entry["site"], entry["transport"], entry.get("name", row.name)
+        row.lat, row.lon = location.get("lat", row.lat), location.get("lon", row.lon)
+        row.endpoint, row.profile, row.gateway_shard = endpoint(entry), entry.get("profile"), entry.get("shard")
+        rows.append(row)
+    await session.commit()
+    for row in rows:
+        api.cache.preload(row.id, row.site, row.kind, row.status, row.birth, row.last_seen, registry(row))
+    await audit.record(session, now=now, actor=user.name, source_addr=client_addr(request), action="devices.import",
+                       target=manifest["site"], outcome="ok", detail={"created": len(created), "updated": len(updated)})
+    return ImportResult(created=created, updated=updated)
