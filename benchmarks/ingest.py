@@ -66,11 +66,12 @@ async def raw_posts(influx: InfluxDB, data: list[Sample]) -> float:
             r.raise_for_status()
         elapsed = time.monotonic() - start
     await store.aclose()
-    assert count(influx, "raw") == len(data)
+    assert await asyncio.to_thread(count, influx, "raw") == len(data)
     return len(data) / elapsed
 
 
-async def recorder(influx: InfluxDB, broker: Mosquitto, data: list[Sample], devices: int) -> float:
+async def recorder(influx: InfluxDB, broker: Mosquitto, data: list[Sample], devices: int,
+                   profiler: Any = None) -> float:
     store = InfluxStore(influx.url, "signalight")
     cfg = BusConfig(host=broker.host, port=broker.port, client_id="bench-rec", clean_session=False)
     spool = Path(tempfile.mkdtemp(prefix="bench-spool-"))
@@ -96,13 +97,17 @@ async def recorder(influx: InfluxDB, broker: Mosquitto, data: list[Sample], devi
         for i in range(0, len(payloads), 500):
             await asyncio.gather(*(pub.publish(t, p, qos=1) for t, p in payloads[i:i + 500]))
     started = time.monotonic()
+    if profiler is not None:
+        profiler.enable()
     task = start()
     try:
         for _ in iter(int, 1):
-            if count(influx, "signalight") >= len(data):
+            if await asyncio.to_thread(count, influx, "signalight") >= len(data):
                 break
             await asyncio.sleep(0.2)
         elapsed = time.monotonic() - started
+        if profiler is not None:
+            profiler.disable()
     finally:
         await stop(task)
         await store.aclose()
