@@ -51,6 +51,7 @@ class Principal:
     name: str
     role: Role
     scopes: frozenset[Scope]
+    expires_at: float | None = None  # POSIX seconds; None for API tokens without expiry
 
     def has(self, scope: Scope) -> bool:
         return scope in self.scopes
@@ -74,7 +75,8 @@ async def _machine_principal(api: ApiState, token: str) -> Principal:
             row.last_used_at = now
             await session.commit()
         role = Role(row.role)
-        return Principal(f"token:{row.name}", role, ROLE_SCOPES[role])
+        return Principal(f"token:{row.name}", role, ROLE_SCOPES[role],
+                         row.expires_at.timestamp() if row.expires_at else None)
 
 
 async def get_principal(security_scopes: SecurityScopes, request: Request, api: ApiDep,
@@ -92,7 +94,7 @@ async def get_principal(security_scopes: SecurityScopes, request: Request, api: 
             claims = api.token_cache.decode(api.settings.secret_key, token, now=api.clock.now())
         except TokenError as exc:
             raise Problem(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
-        principal = Principal(claims.sub, claims.role, ROLE_SCOPES[claims.role])
+        principal = Principal(claims.sub, claims.role, ROLE_SCOPES[claims.role], float(claims.exp))
     missing = [s for s in security_scopes.scopes if Scope(s) not in principal.scopes]
     if missing:
         raise Problem(403, f"role {principal.role.value} lacks scope {', '.join(missing)}",

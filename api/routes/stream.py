@@ -4,7 +4,9 @@ Authenticate with `Authorization: Bearer` (fetch-streaming, what the status page
 EventSource, which cannot set headers). Filter with `site` and `device` (repeatable). A new connection first gets a
 `snapshot` event with every matching device; a reconnect with `Last-Event-ID` gets only what it missed, or a new
 snapshot when that id is too old or from another API process. A comment line every `keepalive` seconds keeps
-proxies and phones' mobile networks from closing an idle stream.
+proxies and phones' mobile networks from closing an idle stream. The stream ends when the caller's token expires
+(checked at each event and keepalive): the client reconnects with a fresh token and its Last-Event-ID, so a revoked
+or demoted user stops receiving within the token's lifetime.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def _snapshot(api: ApiState, flt: StreamFilter) -> dict[str, Any]:
 
 
 @router.get("/stream", response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
-async def stream(request: Request, api: ApiDep, _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
+async def stream(request: Request, api: ApiDep, user: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
                  site: Annotated[list[str] | None, Query(max_length=100)] = None,
                  device: Annotated[list[str] | None, Query(max_length=1000)] = None,
                  last_event_id: Annotated[str | None, Header(max_length=64)] = None,
@@ -56,6 +58,8 @@ async def stream(request: Request, api: ApiDep, _: require(Scope.DEVICES_READ), 
             for event in sub.backlog:
                 yield _frame(event.id, event.type, {"site": event.site, "device": event.device, "data": event.data})
             while True:
+                if user.expires_at is not None and api.clock.now().timestamp() >= user.expires_at:
+                    return
                 try:
                     async with asyncio.timeout(keepalive):
                         item: StreamEvent | None = await sub.queue.get()

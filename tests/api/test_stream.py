@@ -109,3 +109,15 @@ async def test_keepalive_comment(harness: Harness, base_url: str) -> None:
             async for line in resp.aiter_lines():
                 if line == ": keepalive":
                     break
+
+
+async def test_stream_ends_when_the_token_expires(harness: Harness, base_url: str) -> None:
+    headers = harness.token("viewer")
+    async with httpx.AsyncClient(base_url=base_url) as client, client.stream(
+            "GET", "/api/v1/stream", params={"keepalive": 0.05}, headers=headers) as resp:
+        events = Events(resp)
+        await events.next(1)
+        await harness.clock.advance(harness.state.settings.access_token_ttl_s + 1)
+        async with asyncio.timeout(5):
+            async for _ in events._lines:
+                pass  # the server closes the stream
