@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
+from firmware_sim.coordination import ticks
 from firmware_sim.plan_transfer import PlanTransfer
 from firmware_sim.regmap import RegisterImage, load_map
-from firmware_sim.sequencer import ticks
 from firmware_sim.signal_controller import CAUSES, MODES, RESULT, SignalController
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from firmware_sim.sequencer import ticks
+from firmware_sim.coordination import ticks
 
 if TYPE_CHECKING:
     from firmware_sim.fleet import Fleet

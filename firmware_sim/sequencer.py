@@ -18,14 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from firmware_sim.coordination import Coordination, ticks
 from firmware_sim.plan import Pattern, Plan
 
 GREEN, YELLOW, RED, IDLE = "green", "yellow", "red", "idle"
 WALK, PED_CLEAR, DONT_WALK = "walk", "ped_clear", "dont_walk"
-
-
-def ticks(seconds: float) -> int:
-    return round(seconds * 10)
 
 
 @dataclass(slots=True)
@@ -65,8 +62,7 @@ class Sequencer:
     calls: set[int] = field(default_factory=set)
     ped_calls: set[int] = field(default_factory=set)
     stopping: bool = False
-    # phase -> (force-off, permissive window, scheduled green start), ticks of the cycle timer
-    _force_off: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    coord: Coordination | None = None
 
     def __post_init__(self) -> None:
         self.rings = [Ring(tuple(r)) for r in self.plan.rings]
@@ -76,34 +72,7 @@ class Sequencer:
     def set_pattern(self, pattern: Pattern | None) -> None:
         """Coordinate to `pattern` (None = free). Takes effect at each phase's next green start."""
         self.pattern = pattern
-        self._force_off = {}
-        if pattern is None:
-            return
-        cycle = ticks(pattern.cycle_s)
-        # Lay the cycle out from the barriers: every ring runs the groups in barrier order, the phases of a group
-        # in ring order, so all rings cross each barrier together. Cycle zero is the green start of the first
-        # coordinated phase (the offset's reference point).
-        first_ring = self.plan.rings[0]
-        group_start, t = [], 0
-        for group in self.plan.barriers:
-            group_start.append(t)
-            t += sum(ticks(pattern.splits_s[p]) for p in first_ring if p in group)
-        start: dict[int, int] = {}
-        force_off: dict[int, int] = {}
-        for ring in self.plan.rings:
-            for g, group in enumerate(self.plan.barriers):
-                at = group_start[g]
-                for p in (q for q in ring if q in group):
-                    timing = self.plan.phases[p]
-                    start[p] = at
-                    at += ticks(pattern.splits_s[p])
-                    force_off[p] = at - ticks(timing.yellow_s) - ticks(timing.red_clear_s)
-        ref = start[pattern.coord_phases[0]]
-        for ring in self.plan.rings:
-            coord = next((p for p in ring if p in pattern.coord_phases), ring[0])
-            for p in ring:
-                self._force_off[p] = ((force_off[p] - ref) % cycle, (force_off[p] - force_off[coord]) % cycle,
-                                      (start[p] - ref) % cycle)
+        self.coord = Coordination.of(self.plan, pattern) if pattern is not None else None
 
     def stop(self) -> None:
         """End every green safely (after min green and pedestrian clearance) and rest in red: `idle` tells when."""
@@ -130,9 +99,7 @@ class Sequencer:
         return all(r.interval == IDLE for r in self.rings)
 
     def cycle_timer(self, now: int) -> int:
-        if self.pattern is None:
-            return 0
-        return (now - ticks(self.pattern.offset_s)) % ticks(self.pattern.cycle_s)
+        return 0 if self.coord is None else self.coord.cycle_timer(now)
 
     # ----- stepping ------------------------------------------------------------------------------------------
     def step(self, now: int, detectors: set[int], buttons: set[int]) -> None:
@@ -261,29 +228,16 @@ class Sequencer:
         return None
 
     def _fits(self, p: int, now: int) -> bool:
-        """Coordinated: can `p` start now and still end by its force-off (permissive window)? A pedestrian
-        call that does not fit is served anyway (walk overruns the split, as the plan rules warn)."""
-        if self.pattern is None or p in self.pattern.coord_phases or p not in self._force_off:
-            return True
-        force_off, window, _ = self._force_off[p]
-        remaining = (force_off - self.cycle_timer(now)) % ticks(self.pattern.cycle_s)
-        return ticks(self.plan.phases[p].min_green_s) <= remaining <= window
+        """Coordinated: can `p` start now and end by its force-off? (A pedestrian call that does not fit is
+        served anyway: the walk overruns the split, as the plan rules warn.)"""
+        return self.coord is None or self.coord.fits(self.plan, p, now)
 
     def _deadline(self, p: int, now: int) -> int | None:
-        """Coordinated: the tick when `p`'s green must end (its force-off, or min green when it started late)."""
-        if self.pattern is None or p not in self._force_off:
+        """Coordinated: the tick when `p`'s green must end."""
+        if self.coord is None:
             return None
+        green = self.coord.green_ticks(self.plan, p, now)
         t = self.plan.phases[p]
-        cycle = ticks(self.pattern.cycle_s)
-        force_off, _, start = self._force_off[p]
-        tc = self.cycle_timer(now)
-        remaining = (force_off - tc) % cycle
-        if p in self.pattern.coord_phases:
-            late = (tc - start) % cycle
-            if late < cycle // 2:           # started after its scheduled start: keep the force-off of this cycle
-                remaining = (force_off - start) % cycle - late
-            # else: early return to green (the other phases ended early); rest until this cycle's force-off
-        green = max(remaining, ticks(t.min_green_s))
         if self._ped_wanted(p):
             green = max(green, ticks((t.walk_s or 0) + (t.ped_clear_s or 0)))
         return now + green

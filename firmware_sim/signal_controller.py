@@ -12,13 +12,15 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from firmware_sim.coordination import ticks
 from firmware_sim.detectors import DetectorField
 from firmware_sim.eventlog import EventFifo
-from firmware_sim.plan import DayEvent, Plan, default_plan_doc, parse_plan
-from firmware_sim.sequencer import Outputs, Sequencer, ticks
+from firmware_sim.plan import Plan, default_plan_doc, parse_plan
+from firmware_sim.schedule import scheduled_action
+from firmware_sim.sequencer import Outputs, Sequencer
 
 log = logging.getLogger(__name__)
 
@@ -139,30 +141,12 @@ class SignalController:
         self.display = out
 
     # ----- schedule and mode ---------------------------------------------------------------------------------
-    def _day_events(self, day: date) -> tuple[DayEvent, ...]:
-        number = self.plan.holidays.get(day.isoformat())
-        if number is None:
-            number = self.plan.week[("mon", "tue", "wed", "thu", "fri", "sat", "sun")[day.weekday()]]
-        return self.plan.day_plans[number]
-
     def scheduled(self) -> tuple[str, int | None]:
-        """(action, pattern) the local time-of-day schedule asks for now (re-evaluated once a local minute).
-        Before a day plan's first event, the previous day's last event keeps running."""
+        """(action, pattern) the local schedule asks for now (re-evaluated once a local minute)."""
         minute_index = self.local_ticks() // 600
-        if minute_index == self._sched_minute and self._sched is not None:
-            return self._sched
-        local = self.now.astimezone(self.tz)
-        minute = local.hour * 60 + local.minute
-        current = next((e for e in reversed(self._day_events(local.date())) if e.at_min <= minute), None)
-        day = local.date()
-        for _ in range(7):       # look back over days whose plans are empty or start later
-            if current is not None:
-                break
-            day -= timedelta(days=1)
-            events = self._day_events(day)
-            current = events[-1] if events else None
-        self._sched_minute = minute_index
-        self._sched = ("free", None) if current is None else (current.action, current.pattern)
+        if minute_index != self._sched_minute or self._sched is None:
+            self._sched_minute = minute_index
+            self._sched = scheduled_action(self.plan, self.now.astimezone(self.tz))
         return self._sched
 
     def target(self) -> tuple[str, int | None, str, str]:

@@ -1,0 +1,80 @@
+"""Coordination timing of one pattern: the cycle timer against the clock, fixed force-offs, permissive windows.
+
+The cycle is laid out from the barriers: every ring runs the barrier groups in order and the phases of a group in
+ring order, so all rings cross each barrier together. Cycle zero is the green start of the first coordinated
+phase; the cycle timer reads 0 at local time = offset (mod cycle) counted from local midnight. All values are
+ticks of 0.1 s. Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from firmware_sim.plan import Pattern, Plan
+
+
+def ticks(seconds: float) -> int:
+    """Seconds as 0.1 s firmware ticks."""
+    return round(seconds * 10)
+
+
+@dataclass(frozen=True, slots=True)
+class Coordination:
+    pattern: Pattern
+    cycle: int
+    offset: int
+    force_off: dict[int, int]      # cycle timer at which the phase's green must end
+    window: dict[int, int]         # how far the force-off lies after its ring's coordinated phase's force-off
+    start: dict[int, int]          # scheduled green start
+
+    @classmethod
+    def of(cls, plan: Plan, pattern: Pattern) -> Coordination:
+        cycle = ticks(pattern.cycle_s)
+        group_start, t = [], 0
+        for group in plan.barriers:
+            group_start.append(t)
+            t += sum(ticks(pattern.splits_s[p]) for p in plan.rings[0] if p in group)
+        start: dict[int, int] = {}
+        end_green: dict[int, int] = {}
+        for ring in plan.rings:
+            for g, group in enumerate(plan.barriers):
+                at = group_start[g]
+                for p in (q for q in ring if q in group):
+                    timing = plan.phases[p]
+                    start[p] = at
+                    at += ticks(pattern.splits_s[p])
+                    end_green[p] = at - ticks(timing.yellow_s) - ticks(timing.red_clear_s)
+        ref = start[pattern.coord_phases[0]]
+        force_off, window, begin = {}, {}, {}
+        for ring in plan.rings:
+            coord = next((p for p in ring if p in pattern.coord_phases), ring[0])
+            for p in ring:
+                force_off[p] = (end_green[p] - ref) % cycle
+                window[p] = (end_green[p] - end_green[coord]) % cycle
+                begin[p] = (start[p] - ref) % cycle
+        return cls(pattern, cycle, ticks(pattern.offset_s), force_off, window, begin)
+
+    def cycle_timer(self, now: int) -> int:
+        """Cycle timer (ticks) at local tick `now`."""
+        return (now - self.offset) % self.cycle
+
+    def fits(self, plan: Plan, p: int, now: int) -> bool:
+        """Can non-coordinated phase `p` start now and still time its min green before its force-off?"""
+        if p in self.pattern.coord_phases:
+            return True
+        remaining = (self.force_off[p] - self.cycle_timer(now)) % self.cycle
+        return ticks(plan.phases[p].min_green_s) <= remaining <= self.window[p]
+
+    def green_ticks(self, plan: Plan, p: int, now: int) -> int:
+        """Green time to the force-off for `p` starting now (at least its min green).
+
+        A coordinated phase that starts after its scheduled start (a late transition) keeps this cycle's
+        force-off instead of dwelling a whole cycle; one that starts early (the others gapped out: early return
+        to green) rests until this cycle's force-off."""
+        tc = self.cycle_timer(now)
+        remaining = (self.force_off[p] - tc) % self.cycle
+        if p in self.pattern.coord_phases:
+            late = (tc - self.start[p]) % self.cycle
+            if late < self.cycle // 2:
+                remaining = (self.force_off[p] - self.start[p]) % self.cycle - late
+        return max(remaining, ticks(plan.phases[p].min_green_s))
