@@ -7,7 +7,6 @@ start-up, inside `run_sync`, before the API serves anything.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -73,8 +73,8 @@ async def migrate(db_url: str, revision: str = "head") -> None:
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade, alembic_config(db_url), revision)
-    except OSError as exc:
-        raise DatabaseError(f"cannot reach config database {safe_url(db_url)}: {exc}") from exc
+    except (OSError, SQLAlchemyError) as exc:
+        raise DatabaseError(f"cannot migrate config database {safe_url(db_url)}: {type(exc).__name__}: {exc}") from exc
     finally:
         await engine.dispose()
 
@@ -87,9 +87,3 @@ async def downgrade(db_url: str, revision: str) -> None:
             await conn.run_sync(_downgrade, alembic_config(db_url), revision)
     finally:
         await engine.dispose()
-
-
-async def sessions(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One session per request, closed after it."""
-    async with factory() as session:
-        yield session

@@ -80,3 +80,10 @@ async def test_data_survives_upgrade(tmp_path: Path) -> None:
 @pytest.mark.integration
 async def test_postgresql_from_each_revision(postgres_url: str) -> None:
     await _check_from_each_revision(postgres_url)
+
+
+async def test_unreachable_database_is_a_clear_error() -> None:
+    from api.db import DatabaseError
+
+    with pytest.raises(DatabaseError, match=r"x:\*\*\*@127\.0\.0\.1:1/nodb"):
+        await migrate("postgresql+asyncpg://x:secretpw@127.0.0.1:1/nodb")
