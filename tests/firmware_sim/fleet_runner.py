@@ -16,7 +16,8 @@ async def running_fleet(config: FleetConfig) -> AsyncIterator[tuple[Fleet, dict[
     ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(run_fleet(config, on_ready=ready.set_result, started=built.set_result))
     try:
-        done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        waits: set[asyncio.Future[Any]] = {task, ready}
+        done, _ = await asyncio.wait(waits, timeout=30, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
             task.result()           # raises what run_fleet raised
         assert ready in done, "fleet not ready within 30 s"

@@ -10,7 +10,7 @@ from tests.firmware_sim.helpers import bits, controller, controller_with_regs, r
 CMD = 200
 
 
-def watch(ctrl: SignalController, seconds: float) -> list[tuple[int, int, int, int]]:
+def watch(ctrl: SignalController, seconds: float) -> list[tuple[int, int, int, str]]:
     """Step and record (green, yellow, walk, mode) each tick, asserting the safety rules as it goes."""
     seen = []
     prev_green = 0
@@ -70,7 +70,7 @@ def test_flash_command_with_backup_timer_returns_to_schedule() -> None:
     run(ctrl, 40)                                              # clearance to flash through yellow and red
     regs.refresh()
     assert regs.image.get("mode") == 1 and regs.image.get("flash_cause") == 3
-    assert 70 <= regs.image.get("backup_remaining_s") <= 80
+    assert 70 <= int(regs.image.get("backup_remaining_s")) <= 80
     assert bits(int(regs.image.get("phase_yellow"))) == {2, 6}
     run(ctrl, 95)                                              # not renewed: back to the schedule by itself
     regs.refresh()

@@ -4,6 +4,7 @@ validate against the contract schemas, a clean stop, and the Last Will on a comm
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,8 @@ def mqtt_config(tmp_path: Path, broker: Mosquitto) -> FleetConfig:
 async def collect(client: aiomqtt.Client, into: list[tuple[str, dict[str, Any], bool]],
                   seen: asyncio.Event | None = None) -> None:
     async for msg in client.messages:
-        payload = json.loads(bytes(msg.payload))  # type: ignore[arg-type]
+        assert isinstance(msg.payload, bytes)
+        payload = json.loads(msg.payload)
         into.append((str(msg.topic), payload, bool(msg.retain)))
         if seen is not None:
             seen.set()
@@ -111,3 +113,32 @@ async def test_clean_stop_and_last_will(tmp_path: Path, mosquitto: Mosquitto) ->
         finally:
             reader.cancel()
     validate_all(messages)
+
+
+async def test_mosquitto_sub_sees_valid_payloads_and_rebirth(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A real external client (`mosquitto_sub`) records everything the cabinets publish for a while."""
+    config = FleetConfig(intersections=0, cabinets=3, modbus_cabinets=0, speed=30.0, mqtt_host=mosquitto.host,
+                         mqtt_port=mosquitto.port, control_port=None)
+    async with running_fleet(config) as (fleet, _):
+        sub = await asyncio.create_subprocess_exec(
+            "mosquitto_sub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-t", "sl/v1/#", "-v", "-W", "4",
+            stdout=asyncio.subprocess.PIPE)
+        await asyncio.sleep(1)
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="test-rebirth") as client:
+            await client.publish("sl/v1/tn/tn-cab-003/rebirth", b"", qos=1)
+        apply_fault(fleet, "tn-cab-002", "door_open")
+        out, _ = await asyncio.wait_for(sub.communicate(), 15)
+    lines = [line.split(" ", 1) for line in out.decode().splitlines()]
+    messages = [(topic, json.loads(payload), False) for topic, payload in lines if not topic.endswith("/rebirth")]
+    validate_all(messages)
+    suffixes = {(t.split("/")[3], t.split("/", 4)[4]) for t, _, _ in messages}
+    for device in ("tn-cab-001", "tn-cab-002", "tn-cab-003"):
+        assert {(device, "birth"), (device, "status"), (device, "state"), (device, "telemetry")} <= suffixes
+    births = [p["bd_seq"] for t, p, _ in messages if t == "sl/v1/tn/tn-cab-003/birth"]
+    assert len(births) >= 2, "rebirth republishes birth (same session, same bd_seq)"
+    doors = [p for t, p, _ in messages if t.endswith("tn-cab-002/event") and p.get("alarm") == "door_open"]
+    assert doors and doors[0]["active"] is True
+    seqs = [p["seq"] for t, p, _ in messages if t.startswith("sl/v1/tn/tn-cab-001/") and "seq" in p
+            and not t.endswith(("birth", "status"))]
+    live = seqs[1:]         # the first is the retained state, published before we subscribed
+    assert all((b - a) % 256 == 1 for a, b in itertools.pairwise(live)), seqs
