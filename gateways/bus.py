@@ -64,6 +64,11 @@ class BusConfig(BaseModel):
     backoff_max_s: float = Field(default=30.0, gt=0)
     session_expiry_s: int = Field(default=7 * 86400, ge=0, description="MQTT 5: how long the broker keeps a "
                                   "persistent session (clean_session=False) of a disconnected client")
+    manual_ack: bool = Field(default=False, description="QoS 1 messages are acknowledged by the consumer calling "
+                             "`Bus.ack` (after it has made them durable), not on receipt; every delivered message "
+                             "must then be acked")
+    receive_maximum: int = Field(default=10_000, ge=1, le=65535, description="MQTT 5: unacknowledged QoS 1 "
+                                 "messages the broker may send us at once (with manual_ack, our memory bound)")
     max_inflight: int = Field(default=1000, ge=1, description="unacknowledged QoS 1 publishes in flight")
 
 
@@ -125,6 +130,9 @@ class Bus:
         self._stack: AsyncExitStack | None = None
         self._tg: asyncio.TaskGroup | None = None
         self.connects = 0
+        # manual_ack: delivered messages not acknowledged yet, by identity -> (connection number, mid, qos).
+        self._unacked: dict[int, tuple[int, int, int]] = {}
+        self._generation = 0  # one per connection attempt: acks only go to the connection that delivered
 
     @property
     def connected(self) -> bool:
@@ -168,6 +176,7 @@ class Bus:
             # MQTT 5 spells a persistent session as clean_start=False plus a session expiry interval.
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 0 if c.clean_session else c.session_expiry_s
+            props.ReceiveMaximum = c.receive_maximum
             extra = {"clean_start": c.clean_session, "properties": props}
         return aiomqtt.Client(
             c.host, c.port, identifier=c.client_id, username=c.username, password=c.password,
@@ -183,11 +192,14 @@ class Bus:
         delay = self.config.backoff_initial_s
         while True:
             client = self._new_client()
+            self._generation += 1
             # Messages go straight from paho's callback to the subscriptions' queues: aiomqtt's `client.messages`
             # costs a task and an asyncio.wait per message, which capped intake at a few thousand messages a
             # second. Set before connecting: a persistent session's queued messages arrive right after CONNACK.
             # Both private attributes are pinned by uv.lock (aiomqtt 2.5).
-            client._client.on_message = lambda _c, _u, m: self._dispatch(m.topic, m.payload, m.retain, m.qos)
+            client._client.on_message = lambda _c, _u, m: self._dispatch(m.topic, m.payload, m.retain, m.qos, m.mid)
+            if self.config.manual_ack:
+                client._client.manual_ack_set(True)
             try:
                 async with client:
                     self._client = client
@@ -209,6 +221,7 @@ class Bus:
             finally:
                 self._connected.clear()
                 self._client = None
+                self._unacked = {k: v for k, v in self._unacked.items() if v[0] != self._generation}
             # Full jitter: spreads a fleet of clients reconnecting after a broker restart.
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(delay * 2, self.config.backoff_max_s)
@@ -226,12 +239,28 @@ class Bus:
         if filters:
             await client.subscribe([(f, 1) for f in filters], timeout=self.config.connect_timeout_s)
 
-    def _dispatch(self, topic: str, payload: bytes | bytearray, retain: bool, qos: int) -> None:
+    def _dispatch(self, topic: str, payload: bytes | bytearray, retain: bool, qos: int, mid: int = 0) -> None:
         bus_message = BusMessage(topic, bytes(payload), bool(retain), int(qos))
+        if self.config.manual_ack and qos > 0:
+            self._unacked[id(bus_message)] = (self._generation, mid, qos)
         levels = topic.split("/")
         for sub in self._subs:
             if sub.matches(levels):
                 sub.offer(bus_message)
+
+    def ack(self, message: BusMessage) -> None:
+        """With `manual_ack`: acknowledge a delivered message once it is safe (written or spooled). A message from
+        a connection that has since dropped is not acked: the broker redelivers it on the new connection (the
+        store overwrites the duplicate). Does nothing for QoS 0 or without manual_ack."""
+        entry = self._unacked.pop(id(message), None)
+        client = self._client
+        if entry is None or client is None or entry[0] != self._generation:
+            return
+        client._client.ack(entry[1], entry[2])
+
+    @property
+    def unacked(self) -> int:
+        return len(self._unacked)
 
     async def publish(self, topic: str, payload: bytes | dict[str, Any], *, qos: int = 1,
                       retain: bool = False) -> None:

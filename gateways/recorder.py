@@ -13,11 +13,15 @@ counted beyond that) and is recorded as soon as the birth arrives.
 
 Malformed telemetry (bad topic, JSON or schema) is counted, logged with the device and the reason, and dropped.
 
-What a crash loses: the MQTT client acknowledges a QoS 1 message when it receives it (paho's default), so a SIGKILL
-loses the samples received but not yet written or spooled: at most the open batch (≤ `batch_size` samples, ≤
-`flush_interval_s` old) plus messages waiting in the subscription queue. With a persistent session (the bus configured
-with clean_session=False and a fixed client id), everything published while the recorder is down is kept by the
-broker and delivered when it comes back. A clean shutdown (cancellation) writes or spools the open batch first.
+What a crash loses: nothing that reached the broker, given a persistent session (clean_session=False, fixed client
+id). The recorder acknowledges each QoS 1 telemetry message only once its sample is written to the store or spooled
+to disk (fsynced); a SIGKILL leaves the rest unacknowledged and the broker redelivers it to the next run, which
+rewrites it onto the same point (no duplicates). Two exceptions, both acknowledged on receipt: malformed messages
+(dropped on purpose) and samples waiting for their device's birth (held in memory: holding them unacknowledged could
+fill the broker's in-flight window and block the very birth they wait for). The broker's in-flight window bounds the
+unacknowledged messages in memory: Mosquitto's `max_inflight_messages` (MQTT 3.1.1; its default of 20 would throttle
+the recorder, use >= 1000) or our `receive_maximum` (MQTT 5). To fill batches despite that window, the open batch is
+also flushed when the intake pauses for `idle_flush_s`. A clean shutdown writes or spools the open batch first.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -86,7 +90,8 @@ def parse_telemetry(message: BusMessage, kinds: dict[tuple[str, str], DeviceKind
 
 class Recorder:
     def __init__(self, store: TelemetryWriter, spool: Spool, clock: Clock, *, batch_size: int = 5000,
-                 flush_interval_s: float = 1.0, pending_per_device: int = 1000, write_queue: int = 4) -> None:
+                 flush_interval_s: float = 1.0, pending_per_device: int = 1000, write_queue: int = 4,
+                 ack: Callable[[BusMessage], None] | None = None, idle_flush_s: float = 0.05) -> None:
         self.store = store
         self.spool = spool
         self.clock = clock
@@ -96,10 +101,14 @@ class Recorder:
         self.kinds: dict[tuple[str, str], DeviceKind] = {}
         self.pending: dict[tuple[str, str], deque[TelemetryPayload]] = {}
         self.batch: list[Sample] = []
+        self.batch_msgs: list[BusMessage] = []
         self.batch_started = 0.0
+        self.last_intake = 0.0
+        self.idle_flush_s = idle_flush_s
+        self._ack = ack
         self.stats = RecorderStats()
-        self.writes: asyncio.Queue[list[Sample]] = asyncio.Queue(maxsize=write_queue)
-        self.in_flight: list[Sample] | None = None
+        self.writes: asyncio.Queue[tuple[list[Sample], list[BusMessage]]] = asyncio.Queue(maxsize=write_queue)
+        self.in_flight: tuple[list[Sample], list[BusMessage]] | None = None
 
     # --- intake -------------------------------------------------------------------------------------------------
     def on_birth(self, message: BusMessage) -> None:
@@ -114,8 +123,14 @@ class Recorder:
         for payload in self.pending.pop(key, ()):
             self._add(key, kind, payload)
 
+    def acknowledge(self, messages: Sequence[BusMessage]) -> None:
+        if self._ack is not None:
+            for m in messages:
+                self._ack(m)
+
     def on_telemetry(self, message: BusMessage) -> None:
         self.stats.received += 1
+        self.last_intake = self.clock.monotonic()
         try:
             key, payload = parse_telemetry(message, self.kinds)
         except (TopicError, ValueError) as exc:
@@ -123,6 +138,7 @@ class Recorder:
             parts = message.topic.split("/")
             device = parts[3] if len(parts) > 3 else "?"
             log.warning("telemetry_malformed device=%s topic=%s reason=%s", device, message.topic, exc)
+            self.acknowledge([message])
             return
         kind = self.kinds.get(key)
         if kind is None:
@@ -133,30 +149,38 @@ class Recorder:
                 log.warning("telemetry_kind_unknown_dropped device=%s site=%s waiting=%d", key[1], key[0],
                             len(waiting))
             waiting.append(payload)
+            self.acknowledge([message])
             return
-        self._add(key, kind, payload)
+        self._add(key, kind, payload, message)
 
-    def _add(self, key: tuple[str, str], kind: DeviceKind, p: TelemetryPayload) -> None:
+    def _add(self, key: tuple[str, str], kind: DeviceKind, p: TelemetryPayload,
+             message: BusMessage | None = None) -> None:
         if not self.batch:
             self.batch_started = self.clock.monotonic()
+        if message is not None:
+            self.batch_msgs.append(message)
         self.batch.append(Sample(kind=kind, site=key[0], device=key[1], ts=from_rfc3339(p.ts), seq=p.seq,
                                  values=dict(p.values), historical=p.historical))
 
     async def maybe_flush(self, *, force: bool = False) -> None:
+        now = self.clock.monotonic()
         due = self.batch and (len(self.batch) >= self.batch_size or force
-                              or self.clock.monotonic() - self.batch_started >= self.flush_interval_s)
+                              or now - self.batch_started >= self.flush_interval_s
+                              or now - self.last_intake >= self.idle_flush_s)
         if not due:
             return
-        batch, self.batch = self.batch, []
+        item = (self.batch, self.batch_msgs)
+        self.batch, self.batch_msgs = [], []
         if self.writes.full() or self.spool.batches:
             # The store is slow or the spool is draining: keep order and memory bounded by going to disk.
-            await self._to_spool(batch)
+            await self._to_spool(item)
         else:
-            self.writes.put_nowait(batch)
+            self.writes.put_nowait(item)
 
-    async def _to_spool(self, batch: list[Sample]) -> None:
-        await self.spool.append(batch)
+    async def _to_spool(self, item: tuple[list[Sample], list[BusMessage]]) -> None:
+        await self.spool.append(item[0])
         self.stats.batches_spooled += 1
+        self.acknowledge(item[1])
 
     # --- output -------------------------------------------------------------------------------------------------
     async def _write(self, batch: Sequence[Sample]) -> bool:
@@ -185,10 +209,12 @@ class Recorder:
     async def writer(self) -> None:
         """Write queued live batches; a batch that fails goes to the spool (the replayer takes over)."""
         while True:
-            batch = await self.writes.get()
-            self.in_flight = batch  # so that a shutdown in the middle of this write keeps the batch
-            if self.spool.batches or not await self._write(batch):
-                await self._to_spool(batch)
+            item = await self.writes.get()
+            self.in_flight = item  # so that a shutdown in the middle of this write keeps the batch
+            if self.spool.batches or not await self._write(item[0]):
+                await self._to_spool(item)
+            else:
+                self.acknowledge(item[1])
             self.in_flight = None
 
     async def replayer(self, retry_s: float = 1.0, retry_max_s: float = 30.0) -> None:
@@ -212,46 +238,52 @@ class Recorder:
 
     async def ticker(self) -> None:
         while True:
-            await self.clock.sleep(min(self.flush_interval_s, 0.25))
+            await self.clock.sleep(min(self.flush_interval_s, self.idle_flush_s, 0.25))
             await self.maybe_flush()
 
     async def close(self, timeout_s: float = 5.0) -> None:
         """Clean shutdown: write the open batch and queued ones (within `timeout_s`), spool whatever is left."""
-        leftovers: list[list[Sample]] = []
+        leftovers: list[tuple[list[Sample], list[BusMessage]]] = []
         if self.in_flight:
             leftovers.append(self.in_flight)
             self.in_flight = None
-        if self.batch:
-            leftovers.append(self.batch)
-            self.batch = []
         while not self.writes.empty():
             leftovers.append(self.writes.get_nowait())
-        for batch in leftovers:
+        if self.batch:
+            leftovers.append((self.batch, self.batch_msgs))
+            self.batch, self.batch_msgs = [], []
+        for item in leftovers:
             try:
                 async with asyncio.timeout(timeout_s):
-                    ok = not self.spool.batches and await self._write(batch)
+                    ok = not self.spool.batches and await self._write(item[0])
             except TimeoutError:
                 ok = False
-            if not ok:
-                await self._to_spool(batch)
+            if ok:
+                self.acknowledge(item[1])
+            else:
+                await self._to_spool(item)
         log.info("recorder_closed written=%d spooled_batches=%d", self.stats.samples_written, self.spool.batches)
 
 
 async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Path, clock: Clock,
                        shared_group: str | None = None, batch_size: int = 5000, flush_interval_s: float = 1.0,
-                       metrics_port: int | None = None, spool_max_bytes: int = 1 << 30) -> None:
+                       metrics_port: int | None = None, spool_max_bytes: int = 1 << 30,
+                       ack_after_write: bool = True) -> None:
     """Record telemetry from the bus into `store` until cancelled (see the module doc for the guarantees).
 
     For telemetry to survive a recorder restart, configure `bus` with clean_session=False and a fixed client_id.
     `shared_group`: subscribe `$share/{shared_group}/sl/v1/+/+/telemetry` (MQTT 5 shared subscription; Mosquitto,
     not amqtt). The store is not closed here: its owner closes it.
     """
+    if ack_after_write:
+        bus = bus.model_copy(update={"manual_ack": True})
+    bus_client = Bus(bus)
     recorder = Recorder(store, Spool(spool_dir, max_bytes=spool_max_bytes), clock, batch_size=batch_size,
-                        flush_interval_s=flush_interval_s)
+                        flush_interval_s=flush_interval_s, ack=bus_client.ack if ack_after_write else None)
     telemetry_filter = subscription(Suffix.TELEMETRY)
     if shared_group:
         telemetry_filter = f"$share/{shared_group}/{telemetry_filter}"
-    async with Bus(bus) as b, b.subscribe(subscription(Suffix.BIRTH), telemetry_filter, queue_size=100_000) as sub:
+    async with bus_client as b, b.subscribe(subscription(Suffix.BIRTH), telemetry_filter, queue_size=100_000) as sub:
         log.info("recorder_start filter=%s batch_size=%d flush_interval_s=%s spool=%s", telemetry_filter,
                  batch_size, flush_interval_s, spool_dir)
         try:
@@ -265,6 +297,7 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
                 async for message in sub:
                     if message.topic.endswith("/birth"):
                         recorder.on_birth(message)
+                        b.ack(message)
                     else:
                         recorder.on_telemetry(message)
                     await recorder.maybe_flush()
