@@ -11,6 +11,7 @@ fault. Unknown devices, faults or bad arguments raise `FaultError` naming them, 
 | `clock_drift` | all | `s_per_h` (cabinet, default 120) or `offset_s` (controller, default 300) |
 | `force_conflict` | signal_controller | a welded load switch: conflicting greens, the MMU latches flash |
 | `detector_fault` | signal_controller | `detector` 1..8: stuck off |
+| `corrupt_plan_transfer` | signal_controller | `at`: `write` (default: staged writes get a flipped bit) or `commit` |
 | `lamp_failure` | lighting_cabinet | `circuit`, `count` luminaires failed (current drops) |
 | `breaker_trip` | lighting_cabinet | `circuit` |
 | `contactor_stuck` | lighting_cabinet | `circuit`, `closed` (default true) |
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMMON = {"comm_loss", "power_fail", "door_open", "clock_drift"}
-CONTROLLER = COMMON | {"force_conflict", "detector_fault"}
+CONTROLLER = COMMON | {"force_conflict", "detector_fault", "corrupt_plan_transfer"}
 CABINET = COMMON | {"lamp_failure", "breaker_trip", "contactor_stuck"}
 
 
@@ -60,6 +61,15 @@ def apply_fault(fleet: Fleet, device: str, fault: str, args: dict[str, Any] | No
         (fleet.comm_fault.add if active else fleet.comm_fault.discard)(device)
         if device in fleet.links:
             fleet.links[device].comm_fault = active
+    elif fault == "corrupt_plan_transfer":
+        at = args.get("at", "write")
+        if at not in ("write", "commit"):
+            raise FaultError(f"argument 'at' must be 'write' or 'commit', got {at!r}")
+        from firmware_sim.controller_regs import ControllerRegisters
+        regs = fleet.registers.get(device)
+        if not isinstance(regs, ControllerRegisters):
+            raise FaultError(f"{device} has no Modbus plan transfer")
+        regs.transfer.corrupt = at if active else None
     elif ctrl is not None:
         _controller_fault(ctrl, fault, active, args)
     elif cab is not None:

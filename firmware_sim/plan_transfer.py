@@ -5,6 +5,10 @@ The master writes the payload into `plan_staging` (2 bytes a register, big-endia
 holds, parses and checks the plan; status goes receiving → verifying → done | error with `plan_error`. An
 accepted plan is activated by the controller at its next cycle boundary; a refused one changes nothing.
 `plan_commit` = 0 aborts a transfer. `active_crc` is the CRC-32 of the running plan's canonical bytes.
+
+Fault `corrupt_plan_transfer` (`corrupt`): "write" flips bit 0 of the first staging register each staging write
+stores (a line error the master sees on read-back); "commit" flips bit 0 of the first staging register when the
+master commits (after its read-back: the controller's CRC check refuses the plan).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class PlanTransfer:
         doc = getattr(ctrl, "plan_doc", None) or default_plan_doc(ctrl.device_id)
         self.active_crc = zlib.crc32(canonical_bytes(doc))
         self.pending_crc: int | None = None
+        self.corrupt: str | None = None     # fault corrupt_plan_transfer: None, "write" or "commit"
 
     def touched(self, addresses: set[int]) -> None:
         """A write reached the staging area or its header: a transfer is under way."""
@@ -62,6 +67,9 @@ class PlanTransfer:
         staging = range(self._at, self._at + self._registers)
         if self.status != VERIFYING and (addresses & header or any(a in staging for a in addresses)):
             self.status, self.error = RECEIVING, E_NONE
+        hit = [a for a in addresses if a in staging]
+        if self.corrupt == "write" and hit:
+            self.image.tables["holding"][min(hit)] ^= 1
 
     def commit(self, value: int) -> None:
         """Handle a write to plan_commit: 1 commits, 0 aborts; other values raise ValueError (refused write)."""
@@ -70,6 +78,8 @@ class PlanTransfer:
             return
         if value != 1:
             raise ValueError(f"plan_commit must be 0 (abort) or 1 (commit), got {value}")
+        if self.corrupt == "commit":
+            self.image.tables["holding"][self._at] ^= 1
         self.status = VERIFYING
         self.status, self.error = self._verify()
         log.info("plan_commit device=%s status=%d error=%d", self.ctrl.device_id, self.status, self.error)

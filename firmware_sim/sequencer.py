@@ -63,6 +63,8 @@ class Sequencer:
     ped_calls: set[int] = field(default_factory=set)
     stopping: bool = False
     coord: Coordination | None = None
+    # Lateness (ticks) of each green start of the first coordinated phase; the controller reads and clears it.
+    coord_starts: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rings = [Ring(tuple(r)) for r in self.plan.rings]
@@ -248,6 +250,9 @@ class Sequencer:
         ring.deadline = self._deadline(p, now)
         self.calls.discard(p)
         self.emit(1, p)
+        if self.coord is not None and p == self.coord.pattern.coord_phases[0]:
+            late = (self.coord.cycle_timer(now) - self.coord.start[p]) % self.coord.cycle
+            self.coord_starts.append(late if late < self.coord.cycle // 2 else 0)
         if self._ped_wanted(p):
             self.ped_calls.discard(p)
             ring.ped, ring.ped_t = WALK, 0

@@ -52,6 +52,7 @@ class SignalController:
         self.on_plan_activated: Callable[[], None] | None = None
         self.temp_c = 28.0 + rng.uniform(-2, 4)
         self.powered = True
+        self._coord_cycles_since_change, self._coord_late_run = 0, 0
         self._offset_minute, self._offset_ticks = -1, 0
         self._sched_minute = -1
         self._sched: tuple[str, int | None] | None = None
@@ -183,6 +184,8 @@ class SignalController:
             self.seq.set_pattern(self.plan.patterns.get(pattern or 0) if action == "pattern" else None)
             self.seq.restart()
         if (action, pattern) != self._running:
+            self._coord_cycles_since_change, self._coord_late_run = 0, 0
+            self.set_alarm("coordination_failure", False)
             self.seq.set_pattern(self.plan.patterns.get(pattern or 0) if action == "pattern" else None)
             self._event(131, pattern or 0)
             self._running = (action, pattern)
@@ -212,7 +215,23 @@ class SignalController:
             self._event(82 if on else 81, det)
         if running and self.red_until is None:
             self.seq.step(local, occupied, pressed)
+            if self.seq.coord_starts:
+                self._check_coordination()
         self.monitor()
+
+    def _check_coordination(self) -> None:
+        """Coordination failure: the coordinated phase started late (more than 2 s, e.g. pedestrian overruns)
+        in 3 cycles running; cleared after 3 cycles in step. Transitions after a pattern change do not count."""
+        for late in self.seq.coord_starts:
+            if self._coord_cycles_since_change < 3:
+                self._coord_cycles_since_change += 1
+                continue
+            self._coord_late_run = max(self._coord_late_run, 0) + 1 if late > 20 else min(self._coord_late_run, 0) - 1
+            if self._coord_late_run >= 3:
+                self.set_alarm("coordination_failure", True)
+            elif self._coord_late_run <= -3:
+                self.set_alarm("coordination_failure", False)
+        self.seq.coord_starts.clear()
 
     def _maybe_activate(self) -> None:
         """Switch to the downloaded plan at a cycle boundary (cycle timer 0), or at once in flash, dark or free;

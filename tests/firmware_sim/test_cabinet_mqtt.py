@@ -107,3 +107,29 @@ def test_invalid_circuit_is_invalid_args() -> None:
 def test_schema_checker_names_the_field() -> None:
     with pytest.raises(SchemaError, match="values"):
         check("telemetry", {"ts": "2026-11-23T14:00:00.000Z", "seq": 1, "values": {}})
+
+
+def test_lighting_program_over_a_night() -> None:
+    clock = ManualClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))       # 16:00 local, before sunset
+    cab = LightingCabinet("tn-cab-009", 21.59, 105.85, random.Random(5))
+    _, sunset = cab.sun_times(datetime(2026, 11, 23).date())
+    sunrise, _ = cab.sun_times(datetime(2026, 11, 24).date())
+    seen: dict[str, set[float]] = {"evening": set(), "late": set(), "morning": set()}
+    energy_before = cab.energy_kwh
+    for _ in range(24 * 60):
+        clock.advance(60)
+        now = clock.now()
+        cab.step(now, 60.0)
+        local_hour = (now.hour + 7) % 24
+        levels = {c.level_pct for c in cab.circuits}
+        if now < sunset + timedelta(minutes=9):
+            assert levels == {0.0}, "off before sunset + 10 min"
+        elif 19 <= local_hour < 22:
+            seen["evening"] |= levels
+        elif local_hour == 23 or local_hour < 4:
+            seen["late"] |= levels
+        elif now > sunrise - timedelta(minutes=9) and local_hour < 12:
+            seen["morning"] |= levels
+    assert seen == {"evening": {100.0}, "late": {50.0}, "morning": {0.0}}
+    assert cab.energy_kwh > energy_before
+    assert all(c.switch_count == 2 and 11 * 3600 < c.burning_s < 13.5 * 3600 for c in cab.circuits)

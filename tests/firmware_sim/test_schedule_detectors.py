@@ -66,3 +66,16 @@ def test_same_seed_same_run() -> None:
     run(b, 300)
     assert [e.registers() for e in a.events.entries] == [e.registers() for e in b.events.entries]
     assert a.detectors.detectors[2].count == b.detectors.detectors[2].count
+
+
+def test_pedestrian_overruns_raise_coordination_failure() -> None:
+    doc = default_plan_doc("tn-sig-001")
+    # phase 4's walk plus clearance (42 s) cannot fit its 22 s of green: every push breaks coordination
+    doc["phases"][3].update(ped_clear_s=35.0, crosswalk_m=30.0)
+    ctrl = controller(plan=parse_plan(doc))
+    ctrl.detectors.volume_factor = 5.0                  # pushes every cycle
+    run(ctrl, 900)
+    assert "coordination_failure" in ctrl.alarms
+    ctrl.detectors.next_ped.clear()                      # nobody pushes any more: back in step
+    run(ctrl, 700)
+    assert "coordination_failure" not in ctrl.alarms
