@@ -245,3 +245,36 @@ async def test_broker_keeps_telemetry_while_the_recorder_restarts(
         assert await stored() == 20
     finally:
         await store.aclose()
+
+
+async def test_recorder_on_the_embedded_amqtt_broker(tmp_path: Path) -> None:
+    """The demo's path: amqtt (MQTT 3.1.1), persistent session, acks after write, embedded store."""
+    from tests.gateways.test_bus import amqtt_broker
+
+    store = EmbeddedStore(tmp_path / "t.db")
+    async with amqtt_broker() as (host, port):
+        cfg = BusConfig(host=host, port=port, client_id="rec-amqtt", clean_session=False)
+        task = asyncio.create_task(run_recorder(bus=cfg, store=store, spool_dir=tmp_path / "spool",
+                                                clock=SystemClock(), flush_interval_s=0.2))
+        try:
+            async with aiomqtt.Client(host, port) as pub:
+                await asyncio.sleep(0.3)
+                await pub.publish("sl/v1/tn/sc-1/birth", birth("sc-1").payload, qos=1, retain=True)
+                for seq in range(200):
+                    await pub.publish("sl/v1/tn/sc-1/telemetry", tele("sc-1", seq).payload, qos=1)
+
+            async def stored() -> int:
+                (series,) = await store.query(kind=SC, device="sc-1", fields=["seq"], start=T0,
+                                              end=T0 + timedelta(hours=1))
+                return len(series.points)
+
+            async with asyncio.timeout(15):
+                for _ in iter(int, 1):
+                    if await stored() == 200:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await store.aclose()
