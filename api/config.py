@@ -46,6 +46,14 @@ class ApiSettings(BaseModel):
     login_lockout_s: float = Field(default=300.0, ge=1, le=86400)
     login_rate_per_min: int = Field(default=60, ge=1, le=10_000, description="login attempts per client address")
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies get 413")
+    deploy_ttl_s: float = Field(default=600.0, ge=10, le=3600,
+                                description="a plan deploy not final by then ends failed (timeout)")
+    control_backup_s: float = Field(default=120.0, ge=3, le=3600,
+                                    description="backup timer sent with manual control, renewed every third of it")
+    control_max_s: float = Field(default=7 * 24 * 3600.0, ge=60, description="longest manual control (until)")
+    compliance_interval_s: float = Field(default=5.0, gt=0, le=600, description="period of the schedule check")
+    compliance_grace_cycles: float = Field(default=2.0, ge=0, le=100,
+                                           description="cycles a schedule mismatch may last before the alarm")
 
     @field_validator("timezone")
     @classmethod

@@ -77,6 +77,11 @@ class CommandDispatcher:
 
     async def record_result(self, device_id: str, result: CommandResult) -> Command | None:
         """Store a cmd/res; None when no such command of this device exists or it already has a result."""
+        if not result.final:
+            # A progress report of a long command (deploy_plan): the command stays pending until its final answer.
+            log.info("command_progress", extra={"device": device_id, "command": result.id,
+                                                "stage": result.stage.value if result.stage else None})
+            return None
         status = CommandStatus.SUCCEEDED if result.ok else CommandStatus.FAILED
         async with self._sessions() as session:
             row = (await session.execute(select(Command).where(

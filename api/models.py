@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -195,3 +195,69 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PlanVersion(Base):
+    """One stored version of an intersection's timing plan (issue 6). Only plans the validator accepted are
+    stored, so every row is deployable; `crc32` is of the plan's transfer encoding (controllers.plans)."""
+
+    __tablename__ = "plan_versions"
+    __table_args__ = (Index("ux_plan_versions_intersection_version", "intersection_id", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    intersection_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(80))
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    crc32: Mapped[int] = mapped_column(BigInteger)
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    comment: Mapped[str | None] = mapped_column(String(512), default=None)
+    author: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class Deployment(Base):
+    """One deploy of a plan version to an intersection's controller: pending → transferring → verifying →
+    activating → active, or failed / rolled_back with the controller's reason."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    intersection_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    device_id: Mapped[str] = mapped_column(String(64))
+    crc32: Mapped[int] = mapped_column(BigInteger)
+    command_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(String(32), default=None)
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    source_addr: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ControlSession(Base):
+    """Manual control of an intersection (hold_pattern / flash / free) until the operator's `until`, sent to the
+    controller as short backup timers (`backup_s`) renewed by the center. status: active | ended | released |
+    superseded."""
+
+    __tablename__ = "control_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    intersection_id: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    pattern: Mapped[int | None] = mapped_column(Integer, default=None)
+    until: Mapped[datetime]
+    backup_s: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    source_addr: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime]
+    next_renew_at: Mapped[datetime]
+    last_sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    renewals: Mapped[int] = mapped_column(Integer, default=0)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)

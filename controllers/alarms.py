@@ -36,6 +36,7 @@ class AlarmKind(StrEnum):
     PLAN_DEPLOY_FAILED = "plan_deploy_failed"
     CLOCK_DRIFT = "clock_drift"
     CONTACTOR_STUCK = "contactor_stuck"
+    PATTERN_MISMATCH = "pattern_mismatch"
 
 
 class Severity(StrEnum):
@@ -66,10 +67,11 @@ ALARMS: dict[AlarmKind, AlarmInfo] = {
     AlarmKind.PLAN_DEPLOY_FAILED: AlarmInfo(Severity.MAJOR, "Nạp kế hoạch thất bại", "Plan deploy failed"),
     AlarmKind.CLOCK_DRIFT: AlarmInfo(Severity.MINOR, "Lệch đồng hồ", "Clock drift"),
     AlarmKind.CONTACTOR_STUCK: AlarmInfo(Severity.MAJOR, "Kẹt công tắc tơ", "Contactor stuck"),
+    AlarmKind.PATTERN_MISMATCH: AlarmInfo(Severity.MINOR, "Chạy khác lịch", "Pattern differs from schedule"),
 }
 
 #: Raised by the central side, never by a device's own report, so a device's state never clears them.
-CENTRAL_KINDS = frozenset({AlarmKind.COMM_LOSS, AlarmKind.PLAN_DEPLOY_FAILED})
+CENTRAL_KINDS = frozenset({AlarmKind.COMM_LOSS, AlarmKind.PLAN_DEPLOY_FAILED, AlarmKind.PATTERN_MISMATCH})
 #: Kinds a device may report in `state.values.alarms` (that list is the full current set).
 DEVICE_REPORTED = frozenset(AlarmKind) - CENTRAL_KINDS
 #: Kinds read from the state's own fields, per device kind (authoritative even without an `alarms` list).
