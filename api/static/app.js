@@ -231,7 +231,7 @@ function signalBody(dev) {
     const colour = (v.phases || {})[String(n)] || "dark";
     const ped = (v.peds || {})[String(n)];
     phases.append(el("div", {}, el("div", { class: `dot ${colour}`, title: `${n}: ${colour}` }), el("div", { text: String(n) }),
-      el("div", { class: `walk ${ped || ""}`, text: ped === "walk" ? `🚶 ${t("walk")}` : ped === "ped_clear" ? "🚶…" : ped === "dont_walk" ? "✋" : "" })));
+      el("div", { class: `walk ${ped || ""}`, text: ped === "walk" ? t("walk") : ped === "ped_clear" ? `${t("walk")}…` : ped === "dont_walk" ? "—" : "" })));
   }
   box.append(phases);
   if (can("command:signal")) {
