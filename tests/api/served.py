@@ -21,12 +21,15 @@ from api.models import User
 from api.security import Role, hash_password, issue_token
 from tests.api.fakes import FakeBus, FakeClock, FakeTelemetry, cabinet_birth, cabinet_state, signal_birth, signal_state
 
+PASSWORD = "fuzz-password-123"
+
 
 @dataclass
 class Served:
     url: str
     settings: ApiSettings
     clock: FakeClock
+    bus: FakeBus
 
     def headers(self, role: Role) -> dict[str, str]:
         token, _ = issue_token(self.settings.secret_key, subject=role.value, role=role, typ="access",
@@ -37,7 +40,7 @@ class Served:
 async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int) -> None:
     await migrate(db_url)
     engine = create_engine(db_url)
-    password_hash = hash_password("fuzz-password-123")
+    password_hash = hash_password(PASSWORD)
     async with session_factory(engine)() as session, session.begin():
         for role in Role:
             session.add(User(name=role.value, password_hash=password_hash, role=role.value, active=True,
@@ -57,7 +60,8 @@ async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int) ->
 @contextmanager
 def serve_api(db_url: str, *, devices: int = 1) -> Iterator[Served]:
     """Start the API on a free loopback port; stop it on exit. Devices tsc-000.., lc-000.. are retained."""
-    bus, clock = FakeBus(), FakeClock()
+    # Start at the real time: a browser-side client (the status page under Node) computes `until` from its own clock.
+    bus, clock = FakeBus(), FakeClock(start=datetime.now(UTC))
     asyncio.run(_prepare(db_url, bus, clock, devices))
     settings = ApiSettings(db_url=db_url, environment="development", login_rate_per_min=10_000)
     app = create_app(ApiDeps(settings=settings, bus=bus, telemetry=FakeTelemetry(), clock=clock))
@@ -72,7 +76,7 @@ def serve_api(db_url: str, *, devices: int = 1) -> Iterator[Served]:
             raise RuntimeError("API server did not start")
         time.sleep(0.01)
     try:
-        yield Served(f"http://127.0.0.1:{sock.getsockname()[1]}", settings, clock)
+        yield Served(f"http://127.0.0.1:{sock.getsockname()[1]}", settings, clock, bus)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
