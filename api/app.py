@@ -44,6 +44,7 @@ from api.routes import (
     tokens,
     users,
 )
+from api.security_headers import SecurityHeadersMiddleware
 from api.state import ApiDeps, ApiState
 from controllers.clock import Clock
 
@@ -116,6 +117,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     metrics.registry.register(StateCollector(lambda: getattr(app.state, "api", None)))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])

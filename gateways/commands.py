@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 #: Executes a typed command on the device and returns the device's state afterwards. Raises CommandFailed.
 Execute = Callable[[AnyCommand], Awaitable[dict[str, Any]]]
 Answer = Callable[[dict[str, Any]], Awaitable[None]]
+#: A long command outside the generic route (deploy_plan): publishes its own progress, returns its final answer.
+LongExecute = Callable[[AnyCommand, CommandEnvelope], Awaitable[dict[str, Any]]]
 
 
 class CommandLedger:
@@ -52,8 +54,11 @@ class CommandLedger:
 
 
 async def handle_command(payload: bytes, *, device: str, kind: DeviceKind, clock: Clock, ledger: CommandLedger,
-                         execute: Execute, answer: Answer) -> dict[str, Any] | None:
-    """Handle one `cmd` payload for `device`; returns the answer sent (None when nothing could be answered)."""
+                         execute: Execute, answer: Answer,
+                         long_commands: Mapping[str, LongExecute] | None = None) -> dict[str, Any] | None:
+    """Handle one `cmd` payload for `device`; returns the answer sent (None when nothing could be answered).
+
+    `long_commands`: commands this device runs beyond the generic route, by name (expiry and at-most-once apply)."""
     raw: Any = None
     try:
         raw = json.loads(payload)
@@ -77,7 +82,8 @@ async def handle_command(payload: bytes, *, device: str, kind: DeviceKind, clock
         return None
     ledger.in_flight.add(envelope.id)
     try:
-        result = await _execute(envelope, device=device, kind=kind, clock=clock, execute=execute)
+        result = await _execute(envelope, device=device, kind=kind, clock=clock, execute=execute,
+                                long_commands=long_commands or {})
         ledger.store(envelope.id, result)
     finally:
         ledger.in_flight.discard(envelope.id)
@@ -86,7 +92,7 @@ async def handle_command(payload: bytes, *, device: str, kind: DeviceKind, clock
 
 
 async def _execute(envelope: CommandEnvelope, *, device: str, kind: DeviceKind, clock: Clock,
-                   execute: Execute) -> dict[str, Any]:
+                   execute: Execute, long_commands: Mapping[str, LongExecute]) -> dict[str, Any]:
     def failed(code: ErrorCode, message: str) -> dict[str, Any]:
         log.warning("command_failed device=%s id=%s name=%s error=%s message=%s", device, envelope.id,
                     envelope.name, code.value, message)
@@ -95,12 +101,15 @@ async def _execute(envelope: CommandEnvelope, *, device: str, kind: DeviceKind, 
 
     if envelope.is_expired(clock.now()):
         return failed(ErrorCode.EXPIRED, f"expired at {envelope.expires_at.isoformat()}")
-    if envelope.name not in COMMANDS_BY_KIND[kind]:
+    run_long = long_commands.get(envelope.name)
+    if envelope.name not in COMMANDS_BY_KIND[kind] and run_long is None:
         return failed(ErrorCode.UNKNOWN_COMMAND, f"{envelope.name} is not a {kind.value} command")
     try:
         command = parse_command(kind, envelope.name, envelope.args)
     except ValidationError as exc:
         return failed(ErrorCode.INVALID_ARGS, str(exc).replace("\n", " "))
+    if run_long is not None:
+        return await run_long(command, envelope)
     try:
         state = await execute(command)
     except CommandFailed as exc:

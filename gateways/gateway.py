@@ -22,11 +22,12 @@ from controllers.devices import DeviceKind, Transport
 from controllers.normalize import circuit_count
 from controllers.topics import Suffix, TopicError, parse, subscription
 from gateways.bus import Bus, BusConfig
-from gateways.commands import CommandLedger, handle_command
+from gateways.commands import CommandLedger, LongExecute, handle_command
 from gateways.manifest import DeviceEntry, load_manifest, owns
 from gateways.modbus.commands import ModbusCommander
 from gateways.modbus.coordinator import DeviceCoordinator
 from gateways.modbus.link import ModbusLink
+from gateways.modbus.plan_deploy import PlanDeployer
 from gateways.modbus.profile import load_profile
 from gateways.modbus.reader import DeviceReader
 from gateways.mqtt_link import MqttDeviceLink, run_mqtt_link
@@ -55,6 +56,12 @@ class GatewayDevice:
         self.coordinator = DeviceCoordinator(self.reader, self.publisher, clock, offline_after=offline_after)
         self.commander = ModbusCommander(self.reader, clock)
         self.ledger = CommandLedger()
+        # deploy_plan is not in the generic command route: it runs here when the register map has a staging area.
+        self.long_commands: dict[str, LongExecute] = {}
+        self.deployer: PlanDeployer | None = None
+        if entry.kind is DeviceKind.SIGNAL_CONTROLLER and "plan_staging" in profile.areas:
+            self.deployer = PlanDeployer(self.reader, clock, self.publisher.publish_cmd_result, self.refresh_state)
+            self.long_commands["deploy_plan"] = self.deployer.execute
 
     async def execute(self, command: AnyCommand) -> dict[str, Any]:
         """Run `command`, then read the state back and publish it. Raises CommandFailed."""
@@ -64,6 +71,10 @@ class GatewayDevice:
                 await self.commander.execute(command.model_copy(update={"circuit": n}), self.clock.now())
         else:
             await self.commander.execute(command, self.clock.now())
+        return await self.refresh_state()
+
+    async def refresh_state(self) -> dict[str, Any]:
+        """Poll the state groups now; publish the state when it changed; return it."""
         for group in self.reader.plans:
             if self.coordinator._state_group(group):
                 await self.coordinator.poll(group)
@@ -72,7 +83,8 @@ class GatewayDevice:
     async def on_cmd(self, payload: bytes) -> None:
         try:
             await handle_command(payload, device=self.entry.id, kind=self.entry.kind, clock=self.clock,
-                                 ledger=self.ledger, execute=self.execute, answer=self.publisher.publish_cmd_result)
+                                 ledger=self.ledger, execute=self.execute, answer=self.publisher.publish_cmd_result,
+                                 long_commands=self.long_commands)
         except BusError as exc:
             # The result is stored in the ledger: a resent command id gets it without executing again.
             log.warning("command_answer_failed device=%s error=%s", self.entry.id, exc)

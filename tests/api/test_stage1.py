@@ -188,6 +188,10 @@ async def test_healthz_and_status_page(harness: Harness) -> None:
     assert (await harness.client.get("/healthz")).json()["status"] == "ok"
     page = await harness.client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+    script = await harness.client.get("/static/app.js")
+    assert script.status_code == 200 and "fetch(" in script.text
     assert (await harness.client.get("/docs")).status_code == 200
 
 
