@@ -276,7 +276,7 @@ function render() {
     const kinds = new Set(active.map((a) => a.kind));
     for (const a of dev.alarms || []) if (!kinds.has(a)) active.push({ kind: a });
     for (const a of active) {
-      const lbl = ALARM_LABELS[a.kind];
+      const lbl = a.label ? [a.label.vi, a.label.en] : ALARM_LABELS[a.kind];  // the API names every kind
       const row = el("div", { class: "alarm-row" }, el("span", { class: "badge alarm", text: lbl ? lbl[S.lang === "vi" ? 0 : 1] : a.kind }));
       if (a.acked_by) row.append(el("span", { class: "meta", text: ` ✓ ${t("acked_by")} ${a.acked_by}` }));
       else if (a.id && can("alarms:ack")) row.append(el("button", { text: t("ack"), onclick: () => ackAlarm(a) }));
