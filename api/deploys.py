@@ -1,0 +1,173 @@
+"""Plan deployments: send `deploy_plan` to the intersection's controller and follow its progress to the end.
+
+Status: pending → transferring → verifying → activating → active, or failed / rolled_back with the controller's
+error and message, or failed with error `timeout` when no final answer arrives within `deploy_ttl_s` (+ the command
+grace). The deploy command is persisted (command row, whose args carry the deployment id) before it is published, so
+a progress report that arrives before the route returns still finds its deployment. A failed deploy raises the
+`plan_deploy_failed` alarm on the controller; the next successful deploy clears it. Every outcome is audited.
+
+With several API replicas each follows the same cmd/res messages; the transitions are idempotent (forward only).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.alarm_store import AlarmStore
+from api.config import ApiSettings
+from api.dispatch import CommandDispatcher
+from api.hub import EventHub
+from api.listener import PayloadError, decode
+from api.models import AuditEntry, Command, Deployment, Device, PlanVersion
+from controllers.alarms import AlarmKind, Verdict
+from controllers.bus import BusMessage, BusPort
+from controllers.clock import Clock, to_rfc3339
+from controllers.commands import CommandResult, CommandStatus, DeployPlan, DeployStage
+from controllers.topics import Suffix, TopicError, parse, subscription
+
+log = logging.getLogger(__name__)
+
+PENDING, ACTIVE, FAILED, ROLLED_BACK = "pending", "active", "failed", "rolled_back"
+#: Progress order: a report never moves a deployment backwards.
+ORDER = {PENDING: 0, DeployStage.TRANSFERRING.value: 1, DeployStage.VERIFYING.value: 2,
+         DeployStage.ACTIVATING.value: 3}
+TERMINAL = frozenset({ACTIVE, FAILED, ROLLED_BACK})
+TIMEOUT = "timeout"
+
+
+def deployment_json(row: Deployment) -> dict[str, Any]:
+    return {"id": row.id, "intersection_id": row.intersection_id, "version": row.version, "device_id": row.device_id,
+            "crc32": row.crc32, "command_id": row.command_id, "status": row.status, "error": row.error,
+            "message": row.message, "requested_by": row.requested_by, "created_at": to_rfc3339(row.created_at),
+            "updated_at": to_rfc3339(row.updated_at), "expires_at": to_rfc3339(row.expires_at),
+            "finished_at": to_rfc3339(row.finished_at) if row.finished_at else None}
+
+
+class DeployTracker:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: BusPort, clock: Clock, settings: ApiSettings,
+                 dispatcher: CommandDispatcher, alarms: AlarmStore, hub: EventHub) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._clock = clock
+        self._settings = settings
+        self._dispatcher = dispatcher
+        self._alarms = alarms
+        self._hub = hub
+        self.progress = 0
+
+    async def start(self, session: AsyncSession, version: PlanVersion, device: Device, *, requested_by: str,
+                    source_addr: str | None) -> Deployment:
+        """Persist a pending deployment, then issue `deploy_plan` (persisted before publish). When the bus refuses
+        the command the deployment ends failed at once (error `not_sent`). The caller re-validated the plan."""
+        now = self._clock.now()
+        row = Deployment(id=str(uuid.uuid4()), intersection_id=version.intersection_id, version=version.version,
+                         device_id=device.id, crc32=version.crc32, status=PENDING, requested_by=requested_by,
+                         source_addr=source_addr, created_at=now, updated_at=now,
+                         expires_at=now + timedelta(seconds=self._settings.deploy_ttl_s))
+        session.add(row)
+        session.add(AuditEntry(ts=now, actor=requested_by, source_addr=source_addr, action="plan.deploy",
+                               target=version.intersection_id, outcome="requested",
+                               detail={"deployment_id": row.id, "version": version.version, "device": device.id,
+                                       "crc32": f"{version.crc32:08x}"}))
+        await session.commit()
+        command = DeployPlan(plan=version.plan, crc32=version.crc32, deployment_id=row.id)
+        sent = await self._dispatcher.issue(session, device, command, issued_by=requested_by, source_addr=source_addr,
+                                            ttl_s=self._settings.deploy_ttl_s)
+        row.command_id = sent.id
+        if sent.status == CommandStatus.FAILED.value:
+            await self._finish(session, row, FAILED, sent.error, sent.message, device.site)
+        else:
+            await session.commit()
+        log.info("plan_deploy_started", extra={"intersection": row.intersection_id, "version": row.version,
+                                               "device": device.id, "deployment": row.id, "status": row.status})
+        return row
+
+    async def run(self) -> None:
+        """Follow every cmd/res on the bus (until cancelled); the bus reconnects and resubscribes by itself."""
+        async with self._bus.subscribe(subscription(Suffix.CMD_RES)) as messages:
+            async for message in messages:
+                await self.handle(message)
+
+    async def handle(self, message: BusMessage) -> None:
+        try:
+            device_id = parse(message.topic).device_id
+            result = CommandResult.model_validate(decode(Suffix.CMD_RES, message.payload))
+        except (TopicError, PayloadError, ValidationError):
+            return  # the bus listener logs and counts malformed payloads; nothing of ours to update
+        await self.on_result(device_id, result)
+
+    async def on_result(self, device_id: str, result: CommandResult) -> Deployment | None:
+        """Apply a cmd/res of a deploy_plan command to its deployment; None when it is not one of ours."""
+        async with self._sessions() as session:
+            cmd = (await session.execute(select(Command).where(
+                Command.id == result.id, Command.device_id == device_id))).scalar_one_or_none()
+            if cmd is None or cmd.name != "deploy_plan" or not isinstance(cmd.args.get("deployment_id"), str):
+                return None
+            row = await session.get(Deployment, cmd.args["deployment_id"])
+            if row is None:
+                return None
+            if not result.final:
+                stage = result.stage.value if result.stage else None
+                if row.status in TERMINAL or stage not in ORDER or ORDER[stage] <= ORDER.get(row.status, 0):
+                    return row
+                row.status, row.updated_at = stage, self._clock.now()
+                await session.commit()
+                self.progress += 1
+                log.info("plan_deploy_progress", extra={"deployment": row.id, "device": device_id, "stage": stage})
+                self._hub.publish("deployment", cmd.site, device_id, deployment_json(row))
+                return row
+            # A late final answer still counts (the device did act), but only over our own timeout verdict.
+            if row.status in TERMINAL and row.error != TIMEOUT:
+                return row
+            if result.ok:
+                await self._finish(session, row, ACTIVE, None, result.message, cmd.site)
+            else:
+                status = ROLLED_BACK if result.stage is DeployStage.ROLLED_BACK else FAILED
+                await self._finish(session, row, status, result.error.value if result.error else "failed",
+                                   result.message, cmd.site)
+            return row
+
+    async def _finish(self, session: AsyncSession, row: Deployment, status: str, error: str | None,
+                      message: str | None, site: str) -> None:
+        now = self._clock.now()
+        row.status, row.error, row.message, row.updated_at, row.finished_at = status, error, message, now, now
+        session.add(AuditEntry(ts=now, actor=row.requested_by, source_addr=None, action="plan.deploy.result",
+                               target=row.intersection_id, outcome=status,
+                               detail={"deployment_id": row.id, "version": row.version, "device": row.device_id,
+                                       "error": error, "message": message}))
+        await session.commit()
+        failed = status != ACTIVE
+        (log.warning if failed else log.info)(
+            "plan_deploy_finished", extra={"deployment": row.id, "intersection": row.intersection_id,
+                                           "device": row.device_id, "version": row.version, "status": status,
+                                           "error": error})
+        kind = AlarmKind.PLAN_DEPLOY_FAILED
+        detail = f"v{row.version}: {error}" + (f" ({message})" if message else "")
+        await self._alarms.apply(site, row.device_id, Verdict(
+            frozenset({kind}) if failed else frozenset(), frozenset({kind}), {kind: detail} if failed else None), now)
+        self._hub.publish("deployment", site, row.device_id, deployment_json(row))
+
+    async def sweep_once(self) -> int:
+        """End deployments with no final answer past `expires_at` + grace as failed (timeout); how many ended."""
+        deadline: datetime = self._clock.now() - timedelta(seconds=self._settings.command_result_grace_s)
+        async with self._sessions() as session:
+            rows = list((await session.execute(select(Deployment).where(
+                Deployment.status.not_in(sorted(TERMINAL)), Deployment.expires_at <= deadline))).scalars())
+            for row in rows:
+                device = await session.get(Device, row.device_id)
+                await self._finish(session, row, FAILED, TIMEOUT, "no final answer from the controller in time",
+                                   device.site if device else self._settings.site)
+        return len(rows)
+
+    async def run_sweeper(self) -> None:
+        """Forever: expire overdue deployments every `sweep_interval_s` of the injected clock."""
+        while True:
+            await self._clock.sleep(self._settings.sweep_interval_s)
+            await self.sweep_once()

@@ -1,0 +1,99 @@
+"""Manual control of an intersection (issue 6): hold a pattern, flash or run free until a time, then release.
+
+Operators and engineers (scope command:signal). The controller gets short backup timers renewed by the center
+(`api.manual_control`), so it returns to its schedule by itself if the center goes silent.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from api.deps import ApiDep, SessionDep, client_addr, require
+from api.manual_control import session_json
+from api.models import Device, Intersection
+from api.plans_runtime import PlansDep
+from api.problems import Problem
+from api.routes.intersections import ObjectId
+from api.security import Scope
+from controllers.devices import DeviceKind
+
+router = APIRouter(prefix="/api/v1/intersections", tags=["control"])
+
+
+class ControlIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["hold_pattern", "flash", "free", "release"]
+    pattern: Annotated[int | None, Field(ge=1, le=253, description="with hold_pattern only")] = None
+    until: AwareDatetime | None = Field(default=None, description="end of manual control (required but for release)")
+    backup_s: float | None = Field(default=None, ge=3, le=3600,
+                                   description="backup timer sent to the controller; default the API setting")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ControlIn:
+        if self.action == "hold_pattern" and self.pattern is None:
+            raise ValueError("hold_pattern needs a pattern")
+        if self.action != "hold_pattern" and self.pattern is not None:
+            raise ValueError(f"pattern is only for hold_pattern, not {self.action}")
+        if self.action != "release" and self.until is None:
+            raise ValueError(f"{self.action} needs until")
+        return self
+
+
+async def _controller(session: SessionDep, intersection_id: str) -> tuple[Intersection, Device]:
+    inter = await session.get(Intersection, intersection_id)
+    if inter is None:
+        raise Problem(404, f"no intersection {intersection_id!r}")
+    device = await session.get(Device, inter.controller_id) if inter.controller_id else None
+    if device is None or device.kind != DeviceKind.SIGNAL_CONTROLLER.value:
+        raise Problem(409, f"intersection {intersection_id!r} has no known signal controller "
+                           f"(controller_id={inter.controller_id!r})")
+    return inter, device
+
+
+@router.post("/{intersection_id}/control", status_code=202, responses={404: {}, 409: {}, 422: {}})
+async def start_control(intersection_id: ObjectId, body: ControlIn, request: Request, api: ApiDep,
+                        session: SessionDep, plans: PlansDep,
+                        user: require(Scope.COMMAND_SIGNAL)) -> dict[str, Any]:  # type: ignore[valid-type]
+    """Start manual control until `until` (renewed as backup timers), or `release` it at once."""
+    _, device = await _controller(session, intersection_id)
+    if body.action == "release":
+        return await _release(intersection_id, device, request, session, plans, user.name)
+    now = api.clock.now()
+    assert body.until is not None
+    if body.until <= now or body.until > now + timedelta(seconds=api.settings.control_max_s):
+        raise Problem(422, f"until must be in the future and at most {api.settings.control_max_s:.0f} s ahead",
+                      errors=[{"path": "body.until", "message": "in the future, within control_max_s",
+                               "type": "value_error"}])
+    row = await plans.control.start(session, intersection_id, device, action=body.action, pattern=body.pattern,
+                                    until=body.until, backup_s=body.backup_s, user=user.name,
+                                    source_addr=client_addr(request))
+    return session_json(row)
+
+
+async def _release(intersection_id: str, device: Device, request: Request, session: SessionDep, plans: PlansDep,
+                   user: str) -> dict[str, Any]:
+    row = await plans.control.release(session, intersection_id, device, user=user, source_addr=client_addr(request))
+    return {"released": session_json(row) if row else None}
+
+
+@router.delete("/{intersection_id}/control", responses={404: {}, 409: {}})
+async def release_control(intersection_id: ObjectId, request: Request, session: SessionDep, plans: PlansDep,
+                          user: require(Scope.COMMAND_SIGNAL)) -> dict[str, Any]:  # type: ignore[valid-type]
+    """Release manual control: the controller returns to its schedule now."""
+    _, device = await _controller(session, intersection_id)
+    return await _release(intersection_id, device, request, session, plans, user.name)
+
+
+@router.get("/{intersection_id}/control", responses={404: {}})
+async def get_control(intersection_id: ObjectId, session: SessionDep, plans: PlansDep,
+                      _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+    """The active manual-control session, or `{"active": null}`."""
+    if await session.get(Intersection, intersection_id) is None:
+        raise Problem(404, f"no intersection {intersection_id!r}")
+    row = await plans.control.active(session, intersection_id)
+    return {"active": session_json(row) if row else None}

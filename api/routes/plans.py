@@ -1,0 +1,197 @@
+"""Timing plans (issue 6): validate, versions per intersection (JSON or file import), export, diff, deploy.
+
+Engineers write and deploy plans (scope plans:write); whoever may read devices may read plans and deployments.
+A refused plan answers 422 problem+json whose `errors` are the validator's issues (`rule`, `path`, `required`,
+`found`, `message{vi,en}`) and is never stored. Any JSON body (or none) yields 200/201 or a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+
+from api import audit
+from api.deploys import deployment_json
+from api.deps import ApiDep, SessionDep, client_addr, require
+from api.models import Deployment, Device, Intersection
+from api.plans_runtime import PlansDep
+from api.plans_store import Refused, active_deployment, get_version, list_versions, save_version, version_json
+from api.problems import Problem
+from api.routes.intersections import ObjectId
+from api.security import Scope
+from controllers.plans import PlanV1, diff_plans, validate_plan
+
+router = APIRouter(prefix="/api/v1", tags=["plans"])
+
+MAX_COMMENT = 512
+_PLAN_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "object", "description": "a signalight.plan/v1 plan"}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary", "description": "a plan exported as .json"}}}}}}}
+
+
+def _refused(report_errors: list[dict[str, Any]], warnings: list[dict[str, Any]], detail: str) -> Problem:
+    return Problem(422, detail, title="Plan refused", errors=report_errors, warnings=warnings)
+
+
+async def _intersection(session: SessionDep, intersection_id: str) -> Intersection:
+    row = await session.get(Intersection, intersection_id)
+    if row is None:
+        raise Problem(404, f"no intersection {intersection_id!r}")
+    return row
+
+
+async def _read_plan_body(request: Request) -> Any:
+    """The plan of a JSON body or of the `file` part of a multipart upload. 422 when it is not JSON."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        async with request.form() as form:  # closes the spooled upload files
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise Problem(422, "multipart upload without a `file` part", errors=[
+                    {"path": "body.file", "message": "attach the plan .json as the form field `file`",
+                     "type": "missing"}])
+            raw = await upload.read()
+            where = f"file {upload.filename or ''}".strip()
+    else:
+        raw = await request.body()
+        where = "body"
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Problem(422, f"{where} is not JSON: {exc}", errors=[
+            {"path": "body", "message": f"not JSON: {exc}", "type": "json_invalid"}]) from None
+
+
+@router.post("/plans/validate", responses={422: {"description": "refused: problem+json with `errors`"}})
+async def validate(plan: Annotated[Any, Body(description="a signalight.plan/v1 plan")],
+                   _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+    """Check a plan against every rule at once: 200 `{ok: true, warnings}` or 422 with `errors` and `warnings`."""
+    report = validate_plan(plan)
+    data = report.model_dump(mode="json")
+    if not report.ok:
+        raise _refused(data["errors"], data["warnings"], f"plan refused: {len(report.errors)} rule(s) failed")
+    return {"ok": True, "warnings": data["warnings"]}
+
+
+@router.post("/intersections/{intersection_id}/plans", status_code=201, openapi_extra=_PLAN_BODY,
+             responses={404: {}, 422: {"description": "refused, nothing stored"}})
+async def create_version(intersection_id: ObjectId, request: Request, api: ApiDep, session: SessionDep,
+                         user: require(Scope.PLANS_WRITE),  # type: ignore[valid-type]
+                         comment: Annotated[str | None, Query(max_length=MAX_COMMENT)] = None) -> dict[str, Any]:
+    """Store a new version (JSON body, or a .json file as multipart `file` to import). Only plans the validator
+    accepts are stored; the plan's `intersection_id` must be this intersection."""
+    await _intersection(session, intersection_id)
+    data = await _read_plan_body(request)
+    if isinstance(data, dict) and "intersection_id" in data and data["intersection_id"] != intersection_id:
+        found = data["intersection_id"]
+        raise _refused([{"rule": "intersection_id", "path": "intersection_id", "required": intersection_id,
+                         "found": found if isinstance(found, str | int | float | bool) else str(found),
+                         "message": {"vi": f"Kế hoạch dành cho nút {found!r}, không phải {intersection_id!r}",
+                                     "en": f"the plan is for intersection {found!r}, not {intersection_id!r}"}}],
+                       [], "plan is for another intersection")
+    saved = await save_version(session, intersection_id, data, author=user.name, comment=comment,
+                               now=api.clock.now())
+    if isinstance(saved, Refused):
+        report = saved.report.model_dump(mode="json")
+        raise _refused(report["errors"], report["warnings"],
+                       f"plan refused: {len(saved.report.errors)} rule(s) failed; nothing stored")
+    await audit.record(session, now=api.clock.now(), actor=user.name, source_addr=client_addr(request),
+                       action="plan.create", target=intersection_id, outcome="ok",
+                       detail={"version": saved.version, "crc32": f"{saved.crc32:08x}"})
+    return version_json(saved)
+
+
+@router.get("/intersections/{intersection_id}/plans", responses={404: {}})
+async def list_plan_versions(intersection_id: ObjectId, session: SessionDep,
+                             _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+    """Versions, newest first, and which one the controller runs (`active_version`, None before any deploy)."""
+    await _intersection(session, intersection_id)
+    active = await active_deployment(session, intersection_id)
+    return {"intersection_id": intersection_id, "active_version": active.version if active else None,
+            "versions": [version_json(r) for r in await list_versions(session, intersection_id)]}
+
+
+@router.get("/intersections/{intersection_id}/plans/diff", responses={404: {}})
+async def diff_versions(intersection_id: ObjectId, session: SessionDep,
+                        _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
+                        from_: Annotated[int, Query(alias="from", ge=1)],
+                        to: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+    """Every difference from version `from` to version `to`, each with a one-line `text`."""
+    rows = [await get_version(session, intersection_id, v) for v in (from_, to)]
+    missing = [v for v, r in zip((from_, to), rows, strict=True) if r is None]
+    if missing:
+        raise Problem(404, f"intersection {intersection_id!r} has no plan version {missing[0]}")
+    old, new = (PlanV1.model_validate(r.plan) for r in rows if r is not None)
+    changes = diff_plans(old, new)
+    return {"intersection_id": intersection_id, "from": from_, "to": to,
+            "changes": [c.model_dump(mode="json") for c in changes]}
+
+
+@router.get("/intersections/{intersection_id}/plans/{version}", responses={404: {}})
+async def get_plan_version(intersection_id: ObjectId, version: int, session: SessionDep,
+                           _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+    """The plan and its metadata (author, created_at, crc32, comment, warnings)."""
+    row = await get_version(session, intersection_id, version)
+    if row is None:
+        raise Problem(404, f"intersection {intersection_id!r} has no plan version {version}")
+    return version_json(row, with_plan=True)
+
+
+@router.get("/intersections/{intersection_id}/plans/{version}/export", responses={404: {}})
+async def export_plan_version(intersection_id: ObjectId, version: int, session: SessionDep,
+                              _: require(Scope.DEVICES_READ)) -> JSONResponse:  # type: ignore[valid-type]
+    """The plan as a downloadable .json file (import it again with a multipart POST)."""
+    row = await get_version(session, intersection_id, version)
+    if row is None:
+        raise Problem(404, f"intersection {intersection_id!r} has no plan version {version}")
+    name = f"{intersection_id}-v{version}.json"
+    return JSONResponse(row.plan, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.post("/intersections/{intersection_id}/plans/{version}/deploy", status_code=202,
+             responses={404: {}, 409: {"description": "no controller"}, 422: {}})
+async def deploy_version(intersection_id: ObjectId, version: int, request: Request, session: SessionDep,
+                         plans: PlansDep, user: require(Scope.PLANS_WRITE)) -> dict[str, Any]:  # type: ignore[valid-type]
+    """Send the version to the intersection's controller; follow the deployment at `/api/v1/deployments/{id}`."""
+    inter = await _intersection(session, intersection_id)
+    row = await get_version(session, intersection_id, version)
+    if row is None:
+        raise Problem(404, f"intersection {intersection_id!r} has no plan version {version}")
+    device = await session.get(Device, inter.controller_id) if inter.controller_id else None
+    if device is None:
+        raise Problem(409, f"intersection {intersection_id!r} has no known controller "
+                           f"(controller_id={inter.controller_id!r})")
+    report = validate_plan(row.plan)  # the rules may have changed since it was stored: never send a refused plan
+    if not report.ok:
+        data = report.model_dump(mode="json")
+        raise _refused(data["errors"], data["warnings"], f"version {version} is refused by the current rules")
+    deployment = await plans.deploys.start(session, row, device, requested_by=user.name,
+                                           source_addr=client_addr(request))
+    return deployment_json(deployment)
+
+
+@router.get("/deployments/{deployment_id}", responses={404: {}})
+async def get_deployment(deployment_id: str, session: SessionDep,
+                         _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+    row = await session.get(Deployment, deployment_id[:64])
+    if row is None:
+        raise Problem(404, f"no deployment {deployment_id!r}")
+    return deployment_json(row)
+
+
+@router.get("/intersections/{intersection_id}/deployments", responses={404: {}})
+async def list_deployments(intersection_id: ObjectId, session: SessionDep,
+                           _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
+                           limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    """Deployments of the intersection, newest first."""
+    await _intersection(session, intersection_id)
+    rows = (await session.execute(select(Deployment).where(Deployment.intersection_id == intersection_id)
+                                  .order_by(Deployment.created_at.desc()).limit(limit))).scalars()
+    return [deployment_json(r) for r in rows]
+
