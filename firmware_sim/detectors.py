@@ -26,9 +26,10 @@ WINDOW_TICKS = 100          # occupancy measured over 10 s, the slow poll interv
 @dataclass(slots=True)
 class Detector:
     phase: int
-    next_arrival: float = 0.0    # ticks
+    next_arrival: float = 0.0    # tick of the next arrival
     queue: int = 0
     occupied_until: int = 0
+    headway_until: int = 0
     count: int = 0
     occupied_ticks: int = 0
     occupancy_pct: float = 0.0
@@ -41,40 +42,38 @@ class DetectorField:
     rng: random.Random
     phases: tuple[int, ...]
     volume_factor: float = 1.0
+    start_tick: int = 0
     detectors: dict[int, Detector] = field(default_factory=dict)
-    next_ped: dict[int, float] = field(default_factory=dict)
+    next_ped: dict[int, float] = field(default_factory=dict)      # phase -> tick of the next push
     _window: int = 0
-    _headway: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for p in self.phases:
-            self.detectors[p] = Detector(p, next_arrival=self._gap(PEAK_VEH_H.get(p, 100.0), 1.0))
-            self._headway[p] = 0
+            self.detectors[p] = Detector(p, next_arrival=self.start_tick + self._gap(PEAK_VEH_H.get(p, 100.0), 1.0))
         for p in PEAK_PEDS_H:
             if p in self.phases:
-                self.next_ped[p] = self._gap(PEAK_PEDS_H[p], 1.0)
+                self.next_ped[p] = self.start_tick + self._gap(PEAK_PEDS_H[p], 1.0)
 
     def _gap(self, per_hour: float, factor: float) -> float:
         rate = per_hour * factor * self.volume_factor / 36000.0      # arrivals per tick
         return math.inf if rate <= 0 else self.rng.expovariate(rate)
 
     def step(self, tick: int, hour: int, greens: int) -> tuple[set[int], set[int], list[tuple[int, bool]]]:
-        """Advance one tick. Returns (occupied detector phases, pressed ped buttons, [(detector, on)] changes)."""
+        """Advance one tick. Returns (occupied detector phases, pressed ped buttons, [(detector, on)] changes).
+        Runs every tick for every controller: kept lean (absolute event times, no per-tick allocation of note)."""
         factor = DAY_PROFILE[hour % 24]
         occupied: set[int] = set()
         changes: list[tuple[int, bool]] = []
         for p, d in self.detectors.items():
-            d.next_arrival -= 1
-            while d.next_arrival <= 0:
+            while d.next_arrival <= tick:
                 d.queue += 1
                 d.next_arrival += self._gap(PEAK_VEH_H.get(p, 100.0), factor)
-            green = bool(greens & (1 << (p - 1)))
-            self._headway[p] = max(0, self._headway[p] - 1)
-            if green and d.queue and self._headway[p] == 0:
+            green = greens >> (p - 1) & 1
+            if green and d.queue and tick >= d.headway_until:
                 d.queue -= 1
                 d.count = (d.count + 1) & 0xFFFF
                 d.occupied_until = tick + OCCUPY_TICKS
-                self._headway[p] = HEADWAY_TICKS
+                d.headway_until = tick + HEADWAY_TICKS
             on = not d.failed and (tick < d.occupied_until or (not green and d.queue > 0))
             if on != d.active:
                 d.active = on
@@ -83,10 +82,11 @@ class DetectorField:
                 occupied.add(p)
                 d.occupied_ticks += 1
         pressed: set[int] = set()
-        for p in self.next_ped:
-            self.next_ped[p] -= 1
-            if self.next_ped[p] <= 0:
+        for p, at in self.next_ped.items():
+            if at <= tick:
                 pressed.add(p)
+        for p in pressed:
+            while self.next_ped[p] <= tick:
                 self.next_ped[p] += self._gap(PEAK_PEDS_H[p], factor)
         self._window += 1
         if self._window >= WINDOW_TICKS:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from firmware_sim.coordination import Coordination, ticks
-from firmware_sim.plan import Pattern, Plan
+from firmware_sim.plan import Pattern, PhaseTiming, Plan
 
 GREEN, YELLOW, RED, IDLE = "green", "yellow", "red", "idle"
 WALK, PED_CLEAR, DONT_WALK = "walk", "ped_clear", "dont_walk"
@@ -39,6 +39,24 @@ class Ring:
     next_phase: int | None = None
     ped: str = DONT_WALK
     ped_t: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseTicks:
+    """A phase's timings in ticks, computed once per plan (the tick loop compares against these)."""
+
+    min_green: int
+    max_green: int
+    passage: int
+    yellow: int
+    red_clear: int
+    walk: int
+    ped_clear: int
+
+    @classmethod
+    def of(cls, t: PhaseTiming) -> PhaseTicks:
+        return cls(ticks(t.min_green_s), ticks(t.max_green_s), ticks(t.passage_s), ticks(t.yellow_s),
+                   ticks(t.red_clear_s), ticks(t.walk_s or 0), ticks(t.ped_clear_s or 0))
 
 
 @dataclass(slots=True)
@@ -63,12 +81,21 @@ class Sequencer:
     ped_calls: set[int] = field(default_factory=set)
     stopping: bool = False
     coord: Coordination | None = None
+    _dirty: bool = True
+    _out: Outputs = field(default_factory=Outputs)
+    _t: dict[int, PhaseTicks] = field(default_factory=dict)
     # Lateness (ticks) of each green start of the first coordinated phase; the controller reads and clears it.
     coord_starts: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rings = [Ring(tuple(r)) for r in self.plan.rings]
-        self.set_pattern(self.pattern)
+        self.set_plan(self.plan)
+
+    def set_plan(self, plan: Plan) -> None:
+        """Run `plan` (same rings and barriers as before); timings apply from each interval's next check."""
+        self.plan = plan
+        self._t = {p: PhaseTicks.of(t) for p, t in plan.phases.items()}
+        self.set_pattern(plan.patterns.get(self.pattern.pattern) if self.pattern is not None else None)
 
     # ----- control -------------------------------------------------------------------------------------------
     def set_pattern(self, pattern: Pattern | None) -> None:
@@ -87,6 +114,7 @@ class Sequencer:
             ring.phase, ring.interval, ring.t, ring.ready, ring.waiting, ring.next_phase = None, IDLE, 0, False, \
                 False, None
             ring.ped, ring.ped_t = DONT_WALK, 0
+        self._dirty = True
 
     def restart(self) -> None:
         """Leave the stopped state; service begins with the barrier group of the main street (recall phases)."""
@@ -141,37 +169,41 @@ class Sequencer:
         if ring.interval == GREEN:
             self._time_green(ring, now)
         elif ring.interval == YELLOW and ring.phase is not None:
-            if ring.t >= ticks(self.plan.phases[ring.phase].yellow_s):
+            if ring.t >= self._t[ring.phase].yellow:
                 self.emit(9, ring.phase)
                 self.emit(10, ring.phase)
                 ring.interval, ring.t = RED, 0
+                self._dirty = True
         elif ring.interval == RED and ring.phase is not None \
-                and ring.t >= ticks(self.plan.phases[ring.phase].red_clear_s):
+                and ring.t >= self._t[ring.phase].red_clear:
             self.emit(11, ring.phase)
             self.emit(12, ring.phase)
             ring.interval, ring.t, ring.phase = IDLE, 0, None
+            self._dirty = True
             if ring.next_phase is not None:
                 nxt, ring.next_phase = ring.next_phase, None
                 self._start_green(ring, nxt, now)
 
     def _time_green(self, ring: Ring, now: int) -> None:
         assert ring.phase is not None
-        p, t = ring.phase, self.plan.phases[ring.phase]
+        p, t = ring.phase, self._t[ring.phase]
         ring.gap += 1
         if ring.ped == WALK:
             ring.ped_t += 1
-            if ring.ped_t >= ticks(t.walk_s or 0):
+            if ring.ped_t >= t.walk:
                 ring.ped, ring.ped_t = PED_CLEAR, 0
+                self._dirty = True
                 self.emit(22, p)
         elif ring.ped == PED_CLEAR:
             ring.ped_t += 1
-            if ring.ped_t >= ticks(t.ped_clear_s or 0):
+            if ring.ped_t >= t.ped_clear:
                 ring.ped, ring.ped_t = DONT_WALK, 0
+                self._dirty = True
                 self.emit(23, p)
-        if ring.t == ticks(t.min_green_s):
+        if ring.t == t.min_green:
             self.emit(3, p)
         if not ring.ready:
-            if ring.t < ticks(t.min_green_s) or ring.ped != DONT_WALK:
+            if ring.t < t.min_green or ring.ped != DONT_WALK:
                 return
             if self.stopping:
                 ring.ready, ring.reason = True, 6
@@ -179,11 +211,11 @@ class Sequencer:
                 coord = p in self.pattern.coord_phases
                 if ring.deadline is not None and now >= ring.deadline:
                     ring.ready, ring.reason = True, 6
-                elif not coord and not self.max_recall and ring.gap >= ticks(t.passage_s):
+                elif not coord and not self.max_recall and ring.gap >= t.passage:
                     ring.ready, ring.reason = True, 4
-            elif not self.max_recall and ring.gap >= ticks(t.passage_s):
+            elif not self.max_recall and ring.gap >= t.passage:
                 ring.ready, ring.reason = True, 4
-            elif ring.t >= ticks(t.max_green_s):
+            elif ring.t >= t.max_green:
                 ring.ready, ring.reason = True, 5
             if not ring.ready:
                 return
@@ -220,6 +252,7 @@ class Sequencer:
         self.emit(7, ring.phase)
         self.emit(8, ring.phase)
         ring.interval, ring.t, ring.ready, ring.next_phase, ring.waiting = YELLOW, 0, False, nxt, False
+        self._dirty = True
 
     def _next_in_group(self, ring: Ring, current: int, now: int | None) -> int | None:
         group = self.plan.group_of(current)
@@ -246,6 +279,7 @@ class Sequencer:
 
     def _start_green(self, ring: Ring, p: int, now: int) -> None:
         ring.phase, ring.interval, ring.t, ring.gap, ring.ready, ring.reason = p, GREEN, 0, 0, False, 0
+        self._dirty = True
         ring.waiting = False
         ring.deadline = self._deadline(p, now)
         self.calls.discard(p)
@@ -275,6 +309,13 @@ class Sequencer:
                 return
 
     def outputs(self) -> Outputs:
+        """The signal heads' state (a fresh copy: callers may modify it). Recomputed only after a change."""
+        if self._dirty:
+            self._out, self._dirty = self._compute_outputs(), False
+        o = self._out
+        return Outputs(o.green, o.yellow, o.red, o.walk, o.ped_clear)
+
+    def _compute_outputs(self) -> Outputs:
         out = Outputs()
         for p in self.plan.phases:
             out.red |= 1 << (p - 1)

@@ -58,6 +58,7 @@ class SignalController:
         self._sched: tuple[str, int | None] | None = None
         self.epoch_ticks = ticks(start.astimezone(UTC).timestamp())
         self.uptime_ticks = 0
+        self.sim_ticks = 0
         self.seq = Sequencer(self.plan, self._event, recall=frozenset(self._main_phases()))
         self.detectors = DetectorField(rng, tuple(sorted(self.plan.phases)))
         self.mode = "flash"
@@ -74,6 +75,7 @@ class SignalController:
         self._conflicts = {p: sum(1 << (q - 1) for q in self.plan.phases if self.plan.conflicts(p, q))
                            for p in self.plan.phases}
         self.display = Outputs()
+        self._checked_active, self._checked_conflict = -1, False
 
     def _main_phases(self) -> list[int]:
         first = min(self.plan.patterns.values(), key=lambda p: p.pattern, default=None)
@@ -129,7 +131,11 @@ class SignalController:
         """The MMU: any two conflicting phases green, yellow or walk together latch flash at once."""
         out = self._outputs()
         active = out.green | out.yellow | out.walk
-        conflict = any(active & (1 << (p - 1)) and active & mask for p, mask in self._conflicts.items())
+        if active != self._checked_active:        # outputs change a few times a cycle: check only then
+            self._checked_active = active
+            self._checked_conflict = any(active & (1 << (p - 1)) and active & mask
+                                         for p, mask in self._conflicts.items())
+        conflict = self._checked_conflict
         if conflict and not self.conflict_latched:
             log.warning("conflict_flash device=%s green=%#06x yellow=%#06x walk=%#06x", self.device_id,
                         out.green, out.yellow, out.walk)
@@ -196,6 +202,7 @@ class SignalController:
     def step(self) -> None:
         """One 0.1 s firmware tick."""
         self.epoch_ticks += 1          # the real-time clock keeps running on its battery
+        self.sim_ticks += 1            # the world's time (traffic keeps arriving through a power cut)
         if not self.powered:
             return
         self.uptime_ticks += 1
@@ -210,7 +217,7 @@ class SignalController:
         running = self.mode not in ("flash", "dark") or not self.seq.idle
         greens = self.seq.outputs().green if running else 0
         hour = (local // 36000) % 24
-        occupied, pressed, changes = self.detectors.step(self.uptime_ticks, hour, greens)
+        occupied, pressed, changes = self.detectors.step(self.sim_ticks, hour, greens)
         for det, on in changes:
             self._event(82 if on else 81, det)
         if running and self.red_until is None:
@@ -250,11 +257,12 @@ class SignalController:
             if not self.seq.idle:
                 return
             self.seq = Sequencer(new, self._event, recall=frozenset(self.seq.recall))
-            self.detectors = DetectorField(self.rng, tuple(sorted(new.phases)))
+            self.detectors = DetectorField(self.rng, tuple(sorted(new.phases)), start_tick=self.sim_ticks)
             self.red_until = self.uptime_ticks + ticks(STARTUP_RED_S)
         self.plan, self.pending_plan = new, None
-        self.seq.plan = new
+        self.seq.set_plan(new)
         self._conflicts = {p: sum(1 << (q - 1) for q in new.phases if new.conflicts(p, q)) for p in new.phases}
+        self._checked_active = -1
         self._running = ("", None)      # re-apply the pattern from the new plan
         self._sched_minute = -1
         log.info("plan_activated device=%s", self.device_id)

@@ -65,10 +65,12 @@ def test_valid_plan_activates_at_a_cycle_boundary() -> None:
     assert regs.image.get("plan_crc32") == before, "not active before the cycle boundary"
     activated_at, waited = None, 0
     while activated_at is None and waited < 2000:
+        old = ctrl.seq.coord
         ctrl.step()
         waited += 1
         if ctrl.pending_plan is None:
-            activated_at = ctrl.seq.cycle_timer(ctrl.local_ticks())
+            assert old is not None
+            activated_at = old.cycle_timer(ctrl.local_ticks())      # on the running pattern's cycle
     assert activated_at == 0 and waited <= 1000, "at the next cycle boundary: within one 100 s cycle"
     regs.refresh()
     assert regs.image.get("plan_crc32") == crc
