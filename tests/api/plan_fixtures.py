@@ -14,6 +14,7 @@ from tests.api.conftest import Harness
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "plans" / "examples"
 INTERSECTION = "tn-001"
+BASE_URL = f"/api/v1/intersections/{INTERSECTION}/plans"
 CONTROLLER = "tsc-001"
 
 
