@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from api.deps import SessionDep, require
 from api.dispatch import command_json
@@ -13,6 +14,7 @@ from api.models import Command
 from api.problems import Problem
 from api.security import Scope
 from controllers.commands import CommandStatus
+from controllers.devices import ID_PATTERN
 
 router = APIRouter(prefix="/api/v1/commands", tags=["commands"])
 
@@ -41,3 +43,23 @@ async def get_command(command_id: str, session: SessionDep,
     if row is None:
         raise Problem(404, f"no command {command_id!r}")
     return CommandOut.model_validate(command_json(row))
+
+
+@router.get("", response_model=list[CommandOut])
+async def list_commands(session: SessionDep, _: require(Scope.COMMANDS_READ),  # type: ignore[valid-type]
+                        device: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+                        status: CommandStatus | None = None,
+                        issued_by: Annotated[str | None, Query(max_length=128)] = None,
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> list[CommandOut]:
+    """Commands, newest first, filtered by device, status and issuer."""
+    query = select(Command)
+    if device:
+        query = query.where(Command.device_id == device)
+    if status:
+        query = query.where(Command.status == status.value)
+    if issued_by:
+        query = query.where(Command.issued_by == issued_by)
+    rows = (await session.execute(query.order_by(Command.created_at.desc(), Command.id).limit(limit)
+                                  .offset(offset))).scalars()
+    return [CommandOut.model_validate(command_json(r)) for r in rows]

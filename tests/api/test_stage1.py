@@ -94,6 +94,10 @@ async def test_failed_result_is_recorded(harness: Harness) -> None:
     await harness.settle()
     got = (await harness.client.get(f"/api/v1/commands/{cid}", headers=headers)).json()
     assert (got["status"], got["error"], got["message"]) == ("failed", "refused", "breaker tripped")
+    listed = (await harness.client.get("/api/v1/commands", params={"device": "lc-001", "status": "failed"},
+                                       headers=headers)).json()
+    assert [c["id"] for c in listed] == [cid]
+    assert (await harness.client.get("/api/v1/commands", params={"status": "pending"}, headers=headers)).json() == []
 
 
 async def test_unanswered_command_expires_by_the_clock(harness: Harness) -> None:
