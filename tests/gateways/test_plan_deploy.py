@@ -1,0 +1,171 @@
+"""deploy_plan on a Modbus signal controller: the gateway's executor against the firmware simulator on real
+Modbus TCP. A valid plan changes what the controller does (cycle and yellow seen in its hi-res event log); a
+corrupted transfer, a refused plan or a wrong CRC leave the running plan alone, and the last two write nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controllers.plans import PlanV1, encode_plan
+from firmware_sim.control import inject_fault
+from tests.gateways.plan_rig import (
+    NEW_CYCLE_S,
+    NEW_YELLOW_2_S,
+    Rig,
+    controller_rig,
+    deploy_command,
+    new_plan,
+    record_events,
+)
+
+STAGING, HEADER = 400, 300       # holding: plan_staging area; plan_length_bytes .. plan_commit (300..303)
+
+
+def stages(rig: Rig) -> list[str]:
+    return [p["stage"] for p in rig.published if p.get("final") is False]
+
+
+async def snapshot(rig: Rig, registers: int) -> tuple[list[int], list[int], dict[str, Any]]:
+    return (await rig.holding(HEADER, 4), await rig.holding(STAGING, registers),
+            await rig.read("plan_status", "plan_error", "plan_crc32", "cycle_s"))
+
+
+async def test_a_valid_plan_deploys_and_the_controller_runs_its_cycle_and_yellow(tmp_path: Path) -> None:
+    async with controller_rig(tmp_path) as rig:
+        before = await rig.settled()
+        assert before["cycle_s"] == 100 and before["pattern"] == 1      # the default plan's morning pattern
+        plan = new_plan(rig.entry.id)
+        crc = encode_plan(PlanV1.model_validate(plan)).crc32
+        assert crc != before["plan_crc32"]
+        events: list[tuple[float, int, int]] = []
+        stop = asyncio.Event()
+        recorder = asyncio.create_task(record_events(rig, events, stop))
+        try:
+            result = await rig.deployer().run(*deploy_command(plan))
+            assert result["ok"] is True and result["stage"] == "active", result
+            assert stages(rig) == ["transferring", "verifying", "activating"]
+            assert all(p["ok"] is True and p["id"] == "cmd-deploy-0001" for p in rig.published)
+            assert result["state"]["plan_crc32"] == crc and result["state"]["cycle_s"] == NEW_CYCLE_S
+            active_from = rig.clock.now().timestamp()
+
+            def coord_yellows() -> list[float]:
+                return [ts for ts, code, param in events if code == 8 and param == 2 and ts > active_from]
+
+            async with asyncio.timeout(60):
+                while len(coord_yellows()) < 4:
+                    await rig.clock.sleep(5)
+        finally:
+            stop.set()
+            await recorder
+        # The coordinated phase yields at its force-off point: once per cycle, so its yellows are a cycle apart
+        # (from the second one: the first cycle after the switch is a transition to the new offset).
+        yellows = coord_yellows()[1:]
+        gaps = [round(b - a, 1) for a, b in itertools.pairwise(yellows)]
+        assert gaps and all(g == NEW_CYCLE_S for g in gaps), gaps
+        # Phase 2's yellow change interval is the new plan's (begin yellow 8 -> end yellow 9).
+        ends = [ts for ts, code, param in events if code == 9 and param == 2 and ts > active_from]
+        durations = [round(min(e for e in ends if e > y) - y, 1) for y in yellows if any(e > y for e in ends)]
+        assert durations and all(d == NEW_YELLOW_2_S for d in durations), durations
+        after = await rig.read("plan_crc32", "cycle_s", "plan_status")
+        assert after == {"plan_crc32": crc, "cycle_s": NEW_CYCLE_S, "plan_status": "done"}
+
+
+@pytest.mark.parametrize(("at", "error"), [("write", "readback_mismatch"), ("commit", "crc_mismatch")])
+async def test_a_corrupted_transfer_fails_and_the_old_plan_keeps_running(tmp_path: Path, at: str,
+                                                                          error: str) -> None:
+    async with controller_rig(tmp_path) as rig:
+        before = await rig.settled()
+        await inject_fault(rig.manifest["control"]["url"], rig.entry.id, "corrupt_plan_transfer", {"at": at})
+        result = await rig.deployer().run(*deploy_command(new_plan(rig.entry.id)))
+        assert result["ok"] is False and result["error"] == error and result["stage"] == "rolled_back", result
+        assert rig.entry.id in result["message"]
+        assert stages(rig) == (["transferring"] if at == "write" else ["transferring", "verifying"])
+        # More than one cycle later the old plan still runs.
+        await rig.clock.sleep(110)
+        after = await rig.read("plan_crc32", "cycle_s", "plan_status", "plan_error")
+        assert (after["plan_crc32"], after["cycle_s"]) == (before["plan_crc32"], before["cycle_s"])
+        assert after["plan_status"] == "error"
+        assert after["plan_error"] == ("aborted" if at == "write" else "crc_mismatch")
+        # With the fault cleared the same plan goes through.
+        await inject_fault(rig.manifest["control"]["url"], rig.entry.id, "corrupt_plan_transfer", {"active": False})
+        ok = await rig.deployer().run(*deploy_command(new_plan(rig.entry.id), command_id="cmd-deploy-0002"))
+        assert ok["ok"] is True and ok["stage"] == "active", ok
+
+
+async def test_a_refused_plan_never_reaches_the_device(tmp_path: Path) -> None:
+    async with controller_rig(tmp_path) as rig:
+        plan = new_plan(rig.entry.id)
+        plan["phases"][1]["yellow_s"] = 2.5                      # phase 2: below ITE and below 3 s
+        plan["patterns"][0]["splits_s"]["2"] = 30                # ring 1 no longer sums to the cycle
+        registers = len(encode_plan(PlanV1.model_validate(plan)).registers) + 8
+        before = await snapshot(rig, registers)
+        requests = rig.reader.link.requests
+        result = await rig.deployer().run(*deploy_command(plan))
+        assert rig.reader.link.requests == requests, "the refusal must not talk to the device at all"
+        assert result["ok"] is False and result["error"] == "invalid_plan" and result["stage"] == "rolled_back"
+        for rule in ("yellow_min", "yellow_range", "ring_sum", "barrier_align"):
+            assert rule in result["message"], result["message"]
+        assert "phases[1].yellow_s" in result["message"]
+        assert rig.published == []
+        assert await snapshot(rig, registers) == before
+
+
+async def test_a_crc_that_is_not_the_plans_writes_nothing(tmp_path: Path) -> None:
+    async with controller_rig(tmp_path) as rig:
+        plan = new_plan(rig.entry.id)
+        encoded = encode_plan(PlanV1.model_validate(plan))
+        before = await snapshot(rig, len(encoded.registers))
+        requests = rig.reader.link.requests
+        result = await rig.deployer().run(*deploy_command(plan, encoded.crc32 ^ 0x00010000))
+        assert result["ok"] is False and result["error"] == "crc_mismatch" and result["stage"] == "rolled_back"
+        assert f"{encoded.crc32:08x}" in result["message"]
+        assert rig.reader.link.requests == requests and rig.published == []
+        assert await snapshot(rig, len(encoded.registers)) == before
+
+
+async def test_a_plan_for_another_intersection_is_refused(tmp_path: Path) -> None:
+    async with controller_rig(tmp_path) as rig:
+        plan = new_plan("tn-sig-999")
+        result = await rig.deployer().run(*deploy_command(plan))
+        assert result["error"] == "invalid_plan" and "tn-sig-999" in result["message"], result
+        assert rig.published == []
+
+
+async def test_one_deploy_at_a_time_and_a_running_plan_is_not_sent_again(tmp_path: Path) -> None:
+    async with controller_rig(tmp_path) as rig:
+        deployer = rig.deployer()
+        plan = new_plan(rig.entry.id)
+        first, second = await asyncio.gather(
+            deployer.run(*deploy_command(plan, command_id="cmd-deploy-0001")),
+            deployer.run(*deploy_command(copy.deepcopy(plan), command_id="cmd-deploy-0002")))
+        assert first["ok"] is True and first["stage"] == "active", first
+        assert second["ok"] is False and second["error"] == "busy", second
+        requests = rig.reader.link.requests
+        rig.published.clear()
+        again = await deployer.run(*deploy_command(plan, command_id="cmd-deploy-0003"))
+        assert again["ok"] is True and again["stage"] == "active" and rig.published == []
+        writes_free = rig.reader.link.requests - requests
+        assert writes_free <= 3, "an identical running plan is confirmed by reads, not transferred again"
+
+
+async def test_a_device_that_stops_answering_after_commit_ends_in_activation_timeout(tmp_path: Path) -> None:
+    async with controller_rig(tmp_path) as rig:
+        url = rig.manifest["control"]["url"]
+
+        async def publish(payload: dict[str, Any]) -> None:
+            rig.published.append(payload)
+            if payload.get("stage") == "activating":
+                await inject_fault(url, rig.entry.id, "comm_loss")
+
+        deployer = rig.deployer(activation_margin_s=5.0)
+        deployer.publish = publish
+        result = await deployer.run(*deploy_command(new_plan(rig.entry.id)))
+        assert result["ok"] is False and result["error"] == "activation_timeout", result
+        assert "stage" not in result, "accepted by the controller: it may still activate, so not rolled back"
+        await inject_fault(url, rig.entry.id, "comm_loss", {"active": False})
