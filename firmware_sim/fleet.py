@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,12 @@ class FleetConfig:
             raise ValueError(f"speed must be > 0, got {self.speed}")
         if not 1 <= self.units_per_port <= 247:
             raise ValueError(f"units_per_port must be 1..247, got {self.units_per_port}")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", self.site):
+            raise ValueError(f"site must match [a-z0-9][a-z0-9_-]{{0,63}} (topic contract v1), got {self.site!r}")
+        for name in ("mqtt_port", "modbus_port", "control_port"):
+            port = getattr(self, name)
+            if (port is not None and not 0 <= port <= 65535) or (name == "mqtt_port" and port == 0):
+                raise ValueError(f"{name} must be a TCP port, got {port}")
 
 
 @dataclass

@@ -98,3 +98,29 @@ async def test_cabinet_unit_reads_circuits_and_switches(tmp_path: Path) -> None:
         # circuit 7 does not exist: result invalid_args, nothing changes
         await mbpoll("-t", "4", "-r", "200", *addr, "1", "7", "35", "0", "600", "10")
         assert await mbpoll("-t", "3", "-r", "55", "-c", "2", *addr) == [10, 2]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"site": "Thai Nguyen"}, "site"),
+    ({"modbus_cabinets": 3, "cabinets": 2}, "modbus_cabinets"),
+    ({"speed": 0}, "speed"),
+    ({"units_per_port": 300}, "units_per_port"),
+    ({"modbus_port": 70000}, "modbus_port"),
+])
+async def test_bad_options_are_refused_before_anything_starts(changes: dict[str, object], message: str) -> None:
+    config = FleetConfig(control_port=None, **changes)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=message):
+        async with running_fleet(config):
+            pass
+
+
+async def test_a_taken_modbus_port_is_an_os_error(tmp_path: Path) -> None:
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = FleetConfig(intersections=1, cabinets=0, modbus_cabinets=0, modbus_port=port, control_port=None)
+        with pytest.raises(OSError, match=str(port)):
+            async with running_fleet(config):
+                pass

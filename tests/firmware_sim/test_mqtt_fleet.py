@@ -142,3 +142,23 @@ async def test_mosquitto_sub_sees_valid_payloads_and_rebirth(tmp_path: Path, mos
             and not t.endswith(("birth", "status"))]
     live = seqs[1:]         # the first is the retained state, published before we subscribed
     assert all((b - a) % 256 == 1 for a, b in itertools.pairwise(live)), seqs
+
+
+async def test_cabinets_reconnect_after_a_broker_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with running_fleet(mqtt_config(tmp_path, mosquitto)) as (fleet, _):
+        link = fleet.links["tn-cab-001"]
+        assert link.face.bd_seq == 0
+        mosquitto.restart()
+        async with asyncio.timeout(30):
+            while True:                 # sessions counts (re)connects; no event to wait on for the second one
+                if link.sessions >= 2:
+                    break
+                await asyncio.sleep(0.1)
+        assert link.face.bd_seq == 1, "a new session announces itself with the next bd_seq"
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="test-after-restart") as client:
+            await client.subscribe("sl/v1/tn/tn-cab-001/status", qos=1)
+            async with asyncio.timeout(10):
+                async for msg in client.messages:
+                    assert isinstance(msg.payload, bytes)
+                    assert json.loads(msg.payload)["status"] == "online" and msg.retain
+                    break
