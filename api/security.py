@@ -7,6 +7,7 @@ in a worker thread.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -57,8 +58,13 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
 
 _HASHER = PasswordHasher()
 ALGORITHM = "HS256"
-#: Verified when a user name is unknown, so a login takes as long for a missing user as for a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when a user name is unknown, so a login takes as long for a missing user as for a wrong password
+    (made on first use: hashing costs ~50 ms, too much for every import)."""
+    return _HASHER.hash(secrets.token_hex(16))
 
 
 def hash_password(password: str) -> str:
@@ -69,7 +75,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; False for a wrong password, a missing user (None) or a corrupt hash."""
     try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _HASHER.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
