@@ -3,7 +3,7 @@
     python -m benchmarks.fleet [--devices 2000] [--seconds 20] [--warmup 8]
 
 Devices are signal controllers (profile signal-controller-v1: its `fast` group is 23 registers, one read a second;
-plus the 10 s and 300 s groups) served by plain pymodbus servers in two child processes (16 unit ids a TCP port,
+plus the 10 s and 300 s groups) served by plain pymodbus servers in two child processes (50 unit ids a TCP port,
 like small Modbus gateways; registers at zero, so the servers cost little). The gateway is the real `run_gateway`:
 polling, normalizing, publishing state and telemetry to a private Mosquitto. Lateness = how late each poll starts
 against its schedule, over `seconds` after `warmup`. Target: >= 2000 devices with p99 < 250 ms. The last line is
@@ -27,7 +27,7 @@ from gateways.gateway import GatewayDevice, run_gateway
 from gateways.manifest import DeviceEntry
 from tests.servers import Mosquitto, free_port, wait_for_port
 
-UNITS_PER_PORT = 16
+UNITS_PER_PORT = 50
 
 
 def _serve(ports: list[int]) -> None:
@@ -97,6 +97,8 @@ async def run(devices: int, seconds: float, warmup: float) -> None:
         await asyncio.sleep(seconds)
         measuring = False
         cpu = (time.process_time() - cpu0) / (time.monotonic() - t0)
+        if task.done():
+            task.result()  # the gateway stopped: show why
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -106,13 +108,15 @@ async def run(devices: int, seconds: float, warmup: float) -> None:
         for p in procs:
             p.kill()
     polls_per_s = len(lateness) / seconds
+    # Each device polls its fast group every second (plus the 10 s group): anything less is falling behind.
+    keeping_up = polls_per_s >= 0.95 * devices
     p50, p99, worst = (percentile(lateness, q) * 1000 for q in (50, 99, 100))
     print(f"devices={devices} ports={-(-devices // UNITS_PER_PORT)} measured_s={seconds}")
     print(f"polls/s={polls_per_s:.0f} (schedule: ~{devices * 1.1:.0f}/s) gateway_cpu={cpu:.2f} cores")
     print(f"lateness ms: p50={p50:.1f} p99={p99:.1f} max={worst:.1f}")
     print(result_line("fleet", devices=devices, p50_lateness_ms=p50, p99_lateness_ms=p99,
                       polls_per_s=polls_per_s, gateway_cpu_cores=cpu, target_devices=2000, target_p99_ms=250.0,
-                      baseline_lateness_ms=0.0, ok=p99 < 250 and devices >= 2000))
+                      baseline_lateness_ms=0.0, ok=keeping_up and p99 < 250 and devices >= 2000))
 
 
 if __name__ == "__main__":
