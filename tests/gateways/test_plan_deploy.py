@@ -7,13 +7,21 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from controllers.clock import SystemClock
+from controllers.commands import AnyCommand, CommandEnvelope
+from controllers.devices import DeviceKind
 from controllers.plans import PlanV1, encode_plan
+from firmware_sim.clock import ManualClock
 from firmware_sim.control import inject_fault
+from firmware_sim.faults import FaultError, apply_fault
+from firmware_sim.fleet import FleetConfig, build_fleet
+from gateways.commands import CommandLedger, handle_command
 from tests.gateways.plan_rig import (
     NEW_CYCLE_S,
     NEW_YELLOW_2_S,
@@ -23,6 +31,7 @@ from tests.gateways.plan_rig import (
     new_plan,
     record_events,
 )
+from tests.gateways.test_gateway_integration import cmd
 
 STAGING, HEADER = 400, 300       # holding: plan_staging area; plan_length_bytes .. plan_commit (300..303)
 
@@ -169,3 +178,55 @@ async def test_a_device_that_stops_answering_after_commit_ends_in_activation_tim
         assert result["ok"] is False and result["error"] == "activation_timeout", result
         assert "stage" not in result, "accepted by the controller: it may still activate, so not rolled back"
         await inject_fault(url, rig.entry.id, "comm_loss", {"active": False})
+
+
+def test_the_corrupt_plan_transfer_fault_checks_its_arguments() -> None:
+    fleet = build_fleet(FleetConfig(intersections=1, cabinets=1, modbus_cabinets=1, control_port=None),
+                        ManualClock())
+    sig, cab = next(iter(fleet.controllers)), next(iter(fleet.cabinets))
+    transfer = fleet.registers[sig].transfer              # type: ignore[union-attr]
+    with pytest.raises(FaultError, match="'at' must be 'write' or 'commit'"):
+        apply_fault(fleet, sig, "corrupt_plan_transfer", {"at": "later"})
+    with pytest.raises(FaultError, match="does not apply"):
+        apply_fault(fleet, cab, "corrupt_plan_transfer")
+    assert transfer.corrupt is None
+    apply_fault(fleet, sig, "corrupt_plan_transfer", {"at": "commit"})
+    assert transfer.corrupt == "commit"
+    apply_fault(fleet, sig, "corrupt_plan_transfer", {"active": False})
+    assert transfer.corrupt is None
+
+
+async def test_deploy_plan_runs_only_where_a_long_command_is_registered() -> None:
+    calls: list[str] = []
+    answers: list[dict[str, Any]] = []
+
+    async def run_long(command: AnyCommand, envelope: CommandEnvelope) -> dict[str, Any]:
+        calls.append(envelope.id)
+        return {"id": envelope.id, "ok": True, "stage": "active"}
+
+    async def execute(command: AnyCommand) -> dict[str, Any]:
+        raise AssertionError("deploy_plan must never reach the generic executor")
+
+    async def answer(payload: dict[str, Any]) -> None:
+        answers.append(payload)
+
+    plan = new_plan("tn-sig-001")
+    common = {"device": "tn-sig-001", "kind": DeviceKind.SIGNAL_CONTROLLER, "clock": SystemClock(),
+              "execute": execute, "answer": answer}
+    fresh = json.dumps(cmd("deploy_plan", {"plan": plan, "crc32": 7})).encode()
+    generic = await handle_command(fresh, ledger=CommandLedger(), **common)  # type: ignore[arg-type]
+    assert generic is not None and generic["error"] == "unknown_command" and calls == []
+    ledger = CommandLedger()
+    routed = await handle_command(fresh, ledger=ledger, long_commands={"deploy_plan": run_long},
+                                  **common)  # type: ignore[arg-type]
+    assert routed is not None and routed["stage"] == "active" and len(calls) == 1
+    await handle_command(fresh, ledger=ledger, long_commands={"deploy_plan": run_long}, **common)  # type: ignore[arg-type]
+    assert len(calls) == 1, "a repeated id is answered from the ledger"
+    expired = json.dumps(cmd("deploy_plan", {"plan": plan, "crc32": 7}, expires_in_s=-1)).encode()
+    late = await handle_command(expired, ledger=ledger, long_commands={"deploy_plan": run_long},
+                                **common)  # type: ignore[arg-type]
+    assert late is not None and late["error"] == "expired" and len(calls) == 1
+    bad = json.dumps(cmd("deploy_plan", {"plan": plan})).encode()
+    missing = await handle_command(bad, ledger=ledger, long_commands={"deploy_plan": run_long},
+                                   **common)  # type: ignore[arg-type]
+    assert missing is not None and missing["error"] == "invalid_args" and len(calls) == 1
