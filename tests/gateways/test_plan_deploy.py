@@ -45,6 +45,7 @@ async def snapshot(rig: Rig, registers: int) -> tuple[list[int], list[int], dict
             await rig.read("plan_status", "plan_error", "plan_crc32", "cycle_s"))
 
 
+@pytest.mark.slow
 async def test_a_valid_plan_deploys_and_the_controller_runs_its_cycle_and_yellow(tmp_path: Path) -> None:
     async with controller_rig(tmp_path) as rig:
         before = await rig.settled()
@@ -85,6 +86,7 @@ async def test_a_valid_plan_deploys_and_the_controller_runs_its_cycle_and_yellow
         assert after == {"plan_crc32": crc, "cycle_s": NEW_CYCLE_S, "plan_status": "done"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("at", "error"), [("write", "readback_mismatch"), ("commit", "crc_mismatch")])
 async def test_a_corrupted_transfer_fails_and_the_old_plan_keeps_running(tmp_path: Path, at: str,
                                                                           error: str) -> None:
@@ -163,6 +165,7 @@ async def test_one_deploy_at_a_time_and_a_running_plan_is_not_sent_again(tmp_pat
         assert writes_free <= 3, "an identical running plan is confirmed by reads, not transferred again"
 
 
+@pytest.mark.slow
 async def test_a_device_that_stops_answering_after_commit_ends_in_activation_timeout(tmp_path: Path) -> None:
     async with controller_rig(tmp_path) as rig:
         url = rig.manifest["control"]["url"]
