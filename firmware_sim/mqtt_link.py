@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 30.0
 PUBLISH_TIMEOUT_S = 10.0
+# A device has little memory: at most INBOX_MAX commands wait to be handled; beyond that the client library
+# discards new ones (the sender's command then expires unanswered, which the central side reports). Publishes
+# wait for the broker (QoS 1) one at a time, so OUTBOX_MAX is only a guard.
+INBOX_MAX = 64
+OUTBOX_MAX = 256
 
 
 async def _poll_pause() -> None:
@@ -60,7 +65,9 @@ class MqttCabinetLink:
             try:
                 async with aiomqtt.Client(self.host, self.port, identifier=self.client_id, username=self.username,
                                           password=self.password, will=will, clean_session=True, keepalive=30,
-                                          timeout=PUBLISH_TIMEOUT_S, socket_options=NODELAY) as client:
+                                          timeout=PUBLISH_TIMEOUT_S, socket_options=NODELAY,
+                                          max_queued_incoming_messages=INBOX_MAX,
+                                          max_queued_outgoing_messages=OUTBOX_MAX) as client:
                     backoff = BACKOFF_MIN_S
                     await self._session(client)
             except aiomqtt.MqttError as exc:

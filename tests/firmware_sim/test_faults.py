@@ -150,3 +150,21 @@ async def test_scenario_file_runs_on_virtual_time(tmp_path: Path) -> None:
 def test_bad_scenarios_are_refused(doc: object, message: str) -> None:
     with pytest.raises(ScenarioError, match=message):
         parse_scenario(doc)
+
+
+def test_engine_catches_up_in_slices_and_skips_beyond_its_lag_limit() -> None:
+    fleet, engine, clock = built()
+    ctrl = fleet.controllers["tn-sig-001"]
+    epoch0 = ctrl.epoch_ticks
+    clock.advance(30)
+    slices = 0
+    while not engine.advance(max_ticks=50):
+        slices += 1
+    assert slices == 5 and ctrl.uptime_ticks == 300 and not engine.lagging
+    clock.advance(200)                       # the host stalled: 200 virtual s behind, 60 s is the most it replays
+    assert engine.advance(max_ticks=10) is False and engine.lagging
+    while not engine.advance(max_ticks=1000):
+        pass
+    assert engine.skipped_s == 140.0 and not engine.lagging
+    assert ctrl.uptime_ticks == 300 + 600
+    assert ctrl.epoch_ticks - epoch0 == 2300, "the controller's clock still matches the virtual clock"
