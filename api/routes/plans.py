@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
@@ -29,6 +29,8 @@ from controllers.plans import PlanV1, diff_plans, validate_plan
 router = APIRouter(prefix="/api/v1", tags=["plans"])
 
 MAX_COMMENT = 512
+MAX_VERSION = 2**31 - 1  # fits an INTEGER column on every backend: a bigger number is a 422, not a DB error
+Version = Annotated[int, Path(ge=1, le=MAX_VERSION)]
 _PLAN_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "object", "description": "a signalight.plan/v1 plan"}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
@@ -120,8 +122,8 @@ async def list_plan_versions(intersection_id: ObjectId, session: SessionDep,
 @router.get("/intersections/{intersection_id}/plans/diff", responses={404: {}})
 async def diff_versions(intersection_id: ObjectId, session: SessionDep,
                         _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
-                        from_: Annotated[int, Query(alias="from", ge=1)],
-                        to: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+                        from_: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
+                        to: Annotated[int, Query(ge=1, le=MAX_VERSION)]) -> dict[str, Any]:
     """Every difference from version `from` to version `to`, each with a one-line `text`."""
     rows = [await get_version(session, intersection_id, v) for v in (from_, to)]
     missing = [v for v, r in zip((from_, to), rows, strict=True) if r is None]
@@ -134,7 +136,7 @@ async def diff_versions(intersection_id: ObjectId, session: SessionDep,
 
 
 @router.get("/intersections/{intersection_id}/plans/{version}", responses={404: {}})
-async def get_plan_version(intersection_id: ObjectId, version: int, session: SessionDep,
+async def get_plan_version(intersection_id: ObjectId, version: Version, session: SessionDep,
                            _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
     """The plan and its metadata (author, created_at, crc32, comment, warnings)."""
     row = await get_version(session, intersection_id, version)
@@ -144,7 +146,7 @@ async def get_plan_version(intersection_id: ObjectId, version: int, session: Ses
 
 
 @router.get("/intersections/{intersection_id}/plans/{version}/export", responses={404: {}})
-async def export_plan_version(intersection_id: ObjectId, version: int, session: SessionDep,
+async def export_plan_version(intersection_id: ObjectId, version: Version, session: SessionDep,
                               _: require(Scope.DEVICES_READ)) -> JSONResponse:  # type: ignore[valid-type]
     """The plan as a downloadable .json file (import it again with a multipart POST)."""
     row = await get_version(session, intersection_id, version)
@@ -156,7 +158,7 @@ async def export_plan_version(intersection_id: ObjectId, version: int, session: 
 
 @router.post("/intersections/{intersection_id}/plans/{version}/deploy", status_code=202,
              responses={404: {}, 409: {"description": "no controller"}, 422: {}})
-async def deploy_version(intersection_id: ObjectId, version: int, request: Request, session: SessionDep,
+async def deploy_version(intersection_id: ObjectId, version: Version, request: Request, session: SessionDep,
                          plans: PlansDep, user: require(Scope.PLANS_WRITE)) -> dict[str, Any]:  # type: ignore[valid-type]
     """Send the version to the intersection's controller; follow the deployment at `/api/v1/deployments/{id}`."""
     inter = await _intersection(session, intersection_id)

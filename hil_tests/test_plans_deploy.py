@@ -1,0 +1,158 @@
+"""Timing plans end to end, as separate processes on real Mosquitto: `signalight sim`, `signalight gateway` and
+`signalight api`. A refused plan never reaches the device; a valid plan with a new cycle ends `active` and the
+controller reports the new cycle; manual flash is held by renewed backup timers, and when the API is stopped the
+controller returns to its own schedule within the backup time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hil_tests.rig import Rig, eventually, read_manifest
+from tests.servers import Mosquitto, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "contracts" / "plans" / "examples"
+NEW_CYCLE_S = 110
+BACKUP_S = 9.0
+PASSWORD = "s3cret-pass-word"
+
+
+def _plan_for(intersection_id: str) -> dict[str, Any]:
+    """The example plan for this controller, pattern 1 all day every day (so the check does not depend on the
+    hour), its cycle changed from 120 to NEW_CYCLE_S (coordinated phases 2 and 6 give up the difference)."""
+    plan: dict[str, Any] = json.loads((EXAMPLES / "tn-001-weekday.json").read_text(encoding="utf-8"))
+    plan["intersection_id"] = intersection_id
+    pattern = next(p for p in plan["patterns"] if p["pattern"] == 1)
+    delta = NEW_CYCLE_S - pattern["cycle_s"]
+    pattern["cycle_s"] = NEW_CYCLE_S
+    pattern["splits_s"]["2"] += delta
+    pattern["splits_s"]["6"] += delta
+    for day in plan["day_plans"]:
+        day["events"] = [{"at": "00:00", "action": "pattern", "pattern": 1}]
+    return plan
+
+
+def _signal_values(broker: Mosquitto, device: str) -> dict[str, Any]:
+    """The controller's retained state values, read by an external MQTT client (works with the API stopped)."""
+    out = subprocess.run(["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-t",
+                          f"sl/v1/+/{device}/state", "-C", "1", "-W", "5"],
+                         capture_output=True, text=True, timeout=15, check=False).stdout
+    values: dict[str, Any] = json.loads(out.splitlines()[0])["values"]
+    return values
+
+
+@pytest.fixture
+def rig(tmp_path: Path, mosquitto: Mosquitto) -> Any:
+    api_port = free_port()
+    env = {
+        "SIGNALIGHT_ENVIRONMENT": "development",
+        "SIGNALIGHT_SITE": "tn",
+        "SIGNALIGHT_DATA_DIR": str(tmp_path / "var"),
+        "SIGNALIGHT_MQTT_HOST": mosquitto.host,
+        "SIGNALIGHT_MQTT_PORT": str(mosquitto.port),
+        "SIGNALIGHT_API_PORT": str(api_port),
+        "SIGNALIGHT_DB_URL": f"sqlite+aiosqlite:///{tmp_path / 'config.db'}",
+        "SIGNALIGHT_MANIFEST": str(tmp_path / "manifest.json"),
+    }
+    r = Rig(tmp_path, env)
+    r.api = f"http://127.0.0.1:{api_port}"  # type: ignore[attr-defined]
+    try:
+        yield r
+    finally:
+        r.stop_all()
+
+
+def _client(rig: Rig, user: str, request: pytest.FixtureRequest) -> httpx.Client:
+    api: str = rig.api  # type: ignore[attr-defined]
+    token = eventually(lambda: httpx.post(f"{api}/api/v1/auth/token", timeout=5,
+                                          data={"username": user, "password": PASSWORD}).json()
+                       .get("access_token"), 30, f"a token for {user}", rig)
+    client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    request.addfinalizer(client.close)
+    return client
+
+
+def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: Mosquitto,
+                                                          request: pytest.FixtureRequest) -> None:
+    rig.cli("db", "upgrade")
+    rig.cli("admin", "create-user", "eng", "--role", "engineer", "--password", PASSWORD)
+    rig.cli("admin", "create-user", "ops", "--role", "operator", "--password", PASSWORD)
+    rig.start("api", "api")
+    rig.start("sim", "sim", "--intersections", "1", "--cabinets", "0", "--modbus-cabinets", "0")
+    manifest = eventually(lambda: read_manifest(Path(rig.env["SIGNALIGHT_MANIFEST"])), 60, "the manifest", rig)
+    rig.start("gateway", "gateway")
+    signal_id = next(d["id"] for d in manifest["devices"] if d["kind"] == "signal_controller")
+    eng = _client(rig, "eng", request)
+    ops = _client(rig, "ops", request)
+    eventually(lambda: (d := eng.get(f"/api/v1/devices/{signal_id}").json()).get("status") == "online"
+               and d.get("state"), 45, "the controller online in the API", rig)
+    resp = eng.post("/api/v1/intersections", json={"id": signal_id, "site": "tn", "name": "Ngã tư thử nghiệm",
+                                                   "controller_id": signal_id})
+    assert resp.status_code == 201, resp.text
+    plans_url = f"/api/v1/intersections/{signal_id}/plans"
+
+    # 1. a refused plan: 422 naming the rules, nothing stored, nothing sent to the device
+    bad = _plan_for(signal_id)
+    bad["phases"][1]["yellow_s"] = 2.0
+    refused = eng.post(plans_url, json=bad)
+    assert refused.status_code == 422, refused.text
+    assert "yellow_min" in {e["rule"] for e in refused.json()["errors"]}
+    assert eng.get(plans_url).json()["versions"] == []
+
+    # 2. a valid plan with a new cycle: deployed, active, and the controller runs the new cycle
+    plan = _plan_for(signal_id)
+    created = eng.post(plans_url, json=plan, params={"comment": "chu kỳ 110 s"})
+    assert created.status_code == 201, created.text
+    version, crc = created.json()["version"], created.json()["crc32"]
+    deploy = eng.post(f"{plans_url}/{version}/deploy")
+    assert deploy.status_code == 202, deploy.text
+    deployment_id = deploy.json()["id"]
+    stages: list[str] = []
+
+    def finished() -> dict[str, Any] | None:
+        dep: dict[str, Any] = eng.get(f"/api/v1/deployments/{deployment_id}").json()
+        if not stages or stages[-1] != dep["status"]:
+            stages.append(dep["status"])
+        return dep if dep["status"] in ("active", "failed", "rolled_back") else None
+
+    # activation waits for the running pattern's cycle boundary (at most 2 cycles of 255 s by contract)
+    done = eventually(finished, 280, "the deployment to finish", rig, interval=0.5)
+    assert done["status"] == "active", (done, stages, rig.log("gateway")[-3000:])
+    assert eng.get(plans_url).json()["active_version"] == version
+    values = eventually(lambda: (v := _signal_values(mosquitto, signal_id)).get("cycle_s") == NEW_CYCLE_S and v,
+                        30, "the controller to report the new cycle", rig)
+    if "plan_crc32" in values:
+        assert values["plan_crc32"] == crc
+    assert stages[-1] == "active"
+
+    # 3. manual flash with a short backup timer, renewed by the API
+    until = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = ops.post(f"/api/v1/intersections/{signal_id}/control",
+                       json={"action": "flash", "until": until, "backup_s": BACKUP_S})
+    assert started.status_code == 202, started.text
+    eventually(lambda: _signal_values(mosquitto, signal_id)["mode"] == "flash", 30, "the controller to flash", rig)
+    time.sleep(2 * BACKUP_S)  # a real process, a real timer: outlive the first backup period
+    assert _signal_values(mosquitto, signal_id)["mode"] == "flash", "renewals keep it flashing"
+    assert ops.get(f"/api/v1/intersections/{signal_id}/control").json()["active"]["renewals"] >= 3
+
+    # 4. the center goes silent: the controller's backup timer ends and it returns to its schedule by itself
+    code, _ = rig.stop("api")
+    assert code == 0, rig.log("api")[-3000:]
+    stopped = time.monotonic()
+    # leaving flash takes 5 s startup flash and 3 s all red after the backup timer runs out
+    eventually(lambda: _signal_values(mosquitto, signal_id)["mode"] in ("coordinated", "free"), BACKUP_S + 20,
+               "the controller back on its schedule", rig=None, interval=0.5)
+    assert time.monotonic() - stopped <= BACKUP_S + 20
+    for name in ("gateway", "sim"):
+        code, _ = rig.stop(name)
+        assert code == 0, f"{name} exited with {code}:\n{rig.log(name)[-3000:]}"
