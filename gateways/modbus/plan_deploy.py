@@ -102,6 +102,10 @@ class PlanDeployer:
             state = await self._deploy(command, envelope, deployment)
         except DeployFailed as exc:
             return self._failed(envelope, deployment, exc)
+        except ModbusError as exc:
+            # Not expected (each step maps its own failures); never let it end the gateway's task group.
+            return self._failed(envelope, deployment, DeployFailed(ErrorCode.WRITE_FAILED, str(exc),
+                                                                    rolled_back=False))
         finally:
             self.busy = False
         log.info("plan_deploy_active device=%s deployment_id=%s crc32=%08x", self._device, deployment, command.crc32)
@@ -137,13 +141,16 @@ class PlanDeployer:
 
     async def _deploy(self, command: DeployPlan, envelope: CommandEnvelope, deployment: str) -> dict[str, Any]:
         encoded = self.check(command)
-        running = await self._read("plan_crc32", "cycle_s")
+        try:
+            running = await self._read("plan_crc32", "cycle_s")
+        except ModbusError as exc:
+            raise DeployFailed(ErrorCode.WRITE_FAILED, f"cannot reach {self._device}, nothing sent: {exc}") from None
         if running.get("plan_crc32") == encoded.crc32:
             log.info("plan_deploy_already_running device=%s deployment_id=%s", self._device, deployment)
             return await self.read_state()
         log.info("plan_deploy_start device=%s deployment_id=%s bytes=%d crc32=%08x", self._device, deployment,
                  encoded.length, encoded.crc32)
-        await self._progress(envelope, DeployStage.TRANSFERRING)
+        await self._progress(envelope, deployment, DeployStage.TRANSFERRING)
         try:
             await self._write_point("plan_commit", 0)
             await self._transfer(encoded)
@@ -154,9 +161,9 @@ class PlanDeployer:
         except ModbusError as exc:
             await self._abort(deployment)
             raise DeployFailed(ErrorCode.WRITE_FAILED, f"transfer to {self._device} failed: {exc}") from None
-        await self._progress(envelope, DeployStage.VERIFYING)
+        await self._progress(envelope, deployment, DeployStage.VERIFYING)
         await self._commit(deployment)
-        await self._progress(envelope, DeployStage.ACTIVATING)
+        await self._progress(envelope, deployment, DeployStage.ACTIVATING)
         cycle = running.get("cycle_s")
         wait_s = 2 * (float(cycle) if isinstance(cycle, int | float) and cycle > 0 else MAX_CYCLE_S)
         await self._await_activation(encoded.crc32, wait_s + self.activation_margin_s)
@@ -239,7 +246,8 @@ class PlanDeployer:
             log.warning("plan_deploy_abort_failed device=%s deployment_id=%s error=%s", self._device, deployment,
                         exc)
 
-    async def _progress(self, envelope: CommandEnvelope, stage: DeployStage) -> None:
+    async def _progress(self, envelope: CommandEnvelope, deployment: str, stage: DeployStage) -> None:
+        log.info("plan_deploy_stage device=%s deployment_id=%s stage=%s", self._device, deployment, stage.value)
         payload = CommandResult(id=envelope.id, ok=True, final=False, stage=stage, ts=self.clock.now()).to_payload()
         try:
             await self.publish(payload)

@@ -233,3 +233,40 @@ async def test_deploy_plan_runs_only_where_a_long_command_is_registered() -> Non
     missing = await handle_command(bad, ledger=ledger, long_commands={"deploy_plan": run_long},
                                    **common)  # type: ignore[arg-type]
     assert missing is not None and missing["error"] == "invalid_args" and len(calls) == 1
+
+
+async def test_an_unreachable_device_gets_nothing_and_the_answer_says_so(tmp_path: Path) -> None:
+    async with controller_rig(tmp_path) as rig:
+        url = rig.manifest["control"]["url"]
+        await inject_fault(url, rig.entry.id, "comm_loss")
+        result = await rig.deployer().run(*deploy_command(new_plan(rig.entry.id)))
+        assert result["ok"] is False and result["error"] == "write_failed" and result["stage"] == "rolled_back"
+        assert "nothing sent" in result["message"] and rig.published == []
+        await inject_fault(url, rig.entry.id, "comm_loss", {"active": False})
+        assert (await rig.read("plan_status"))["plan_status"] == "idle"
+
+
+async def test_a_link_lost_mid_transfer_aborts_and_a_later_deploy_succeeds(tmp_path: Path) -> None:
+    async with controller_rig(tmp_path) as rig:
+        url = rig.manifest["control"]["url"]
+        before = await rig.read("plan_crc32")
+        link = rig.reader.link
+        real_write = link.write_registers
+        writes = 0
+
+        async def write_then_lose_link(address: int, values: list[int], **kw: Any) -> None:
+            nonlocal writes
+            writes += 1
+            if writes == 4:         # commit 0, header, first staging chunk done: the line drops
+                await inject_fault(url, rig.entry.id, "comm_loss")
+            await real_write(address, values, **kw)
+
+        link.write_registers = write_then_lose_link  # type: ignore[method-assign]
+        result = await rig.deployer().run(*deploy_command(new_plan(rig.entry.id)))
+        assert result["ok"] is False and result["error"] == "write_failed" and result["stage"] == "rolled_back"
+        assert stages(rig) == ["transferring"]
+        await inject_fault(url, rig.entry.id, "comm_loss", {"active": False})
+        after = await rig.read("plan_crc32", "plan_status")
+        assert after == {"plan_crc32": before["plan_crc32"], "plan_status": "receiving"}, "staged, never committed"
+        ok = await rig.deployer().run(*deploy_command(new_plan(rig.entry.id), command_id="cmd-deploy-0002"))
+        assert ok["ok"] is True and ok["stage"] == "active", ok
