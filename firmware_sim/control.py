@@ -114,3 +114,39 @@ async def inject_fault(url: str, device: str, fault: str, args: dict[str, Any] |
     if resp.status_code != 200:
         raise FaultError(str(body.get("error", resp.text)))
     return body
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m firmware_sim.control URL DEVICE FAULT [ARGS_JSON]`: inject (or clear, with {"active": false})
+    a fault in a running simulator; `python -m firmware_sim.control URL --devices` lists the devices."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m firmware_sim.control", description=main.__doc__)
+    p.add_argument("url", help="the simulator's control URL (manifest: control.url)")
+    p.add_argument("device", nargs="?")
+    p.add_argument("fault", nargs="?")
+    p.add_argument("args", nargs="?", default="{}", help='JSON object, e.g. \'{"circuit": 2}\'')
+    p.add_argument("--devices", action="store_true", help="list the devices and their live summary")
+    a = p.parse_args(argv)
+    if a.devices:
+        resp = httpx.get(f"{a.url.rstrip('/')}/devices", timeout=10)
+        sys.stdout.write(json.dumps(resp.json(), indent=2) + "\n")
+        return 0 if resp.status_code == 200 else 1
+    if not a.device or not a.fault:
+        p.error("DEVICE and FAULT are required (or --devices)")
+    try:
+        args = json.loads(a.args)
+    except json.JSONDecodeError as exc:
+        p.error(f"ARGS_JSON is not JSON: {exc}")
+    try:
+        result = asyncio.run(inject_fault(a.url, a.device, a.fault, args))
+    except (FaultError, httpx.HTTPError) as exc:
+        sys.stderr.write(f"fault refused: {exc}\n")
+        return 1
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from pathlib import Path
 
 import httpx
@@ -15,6 +17,8 @@ from firmware_sim.faults import FaultError, apply_fault
 from firmware_sim.fleet import Fleet, FleetConfig, build_fleet
 from firmware_sim.scenario import ScenarioError, load_scenario, parse_scenario, run_scenario
 from tests.firmware_sim.fleet_runner import mbpoll, running_fleet
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def small(speed: float = 10.0) -> FleetConfig:
@@ -168,3 +172,23 @@ def test_engine_catches_up_in_slices_and_skips_beyond_its_lag_limit() -> None:
     assert engine.skipped_s == 140.0 and not engine.lagging
     assert ctrl.uptime_ticks == 300 + 600
     assert ctrl.epoch_ticks - epoch0 == 2300, "the controller's clock still matches the virtual clock"
+
+
+async def test_fault_command_line(tmp_path: Path) -> None:
+    async with running_fleet(small(1.0)) as (fleet, manifest):
+        url = manifest["control"]["url"]
+
+        async def cli(*args: str) -> tuple[int, str, str]:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "firmware_sim.control", url, *args, cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            out, err = await asyncio.wait_for(proc.communicate(), 30)
+            return proc.returncode or 0, out.decode(), err.decode()
+
+        code, out, _ = await cli("tn-cab-001", "breaker_trip", '{"circuit": 3}')
+        assert code == 0 and json.loads(out)["fault"] == "breaker_trip"
+        assert fleet.cabinets["tn-cab-001"].circuits[2].breaker_tripped
+        code, _, err = await cli("tn-cab-001", "breaker_trip", '{"circuit": 30}')
+        assert code == 1 and "circuit" in err
+        code, out, _ = await cli("--devices")
+        assert code == 0 and len(json.loads(out)) == 3

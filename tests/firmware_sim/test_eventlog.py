@@ -1,0 +1,51 @@
+"""The Modbus event FIFO: order, acknowledgement, and the overflow marker."""
+
+from __future__ import annotations
+
+from firmware_sim.eventlog import EventFifo
+from tests.firmware_sim.helpers import controller_with_regs, run
+
+
+def test_overflow_overwrites_the_oldest_and_marks_the_loss() -> None:
+    fifo = EventFifo(4)
+    for i in range(4):
+        fifo.add(1, i, 1_000_000 + i)
+    fifo.add(8, 9, 2_000_000)
+    seqs = [e.seq for e in fifo.entries]
+    codes = [e.code for e in fifo.entries]
+    assert codes == [0, 1, 1, 8] and fifo.entries[0].param == 2      # two lost, marker takes one slot
+    assert seqs == sorted(seqs), "seq stays in FIFO order"
+    fifo.add(8, 10, 2_000_001)
+    assert [e.code for e in fifo.entries] == [0, 1, 8, 8] and fifo.entries[0].param == 3
+    fifo.ack(fifo.entries[1].seq)
+    assert [e.param for e in fifo.entries] == [9, 10]
+    fifo.ack(60000)                                                  # unknown seq: nothing dropped
+    assert len(fifo.entries) == 2
+
+
+def test_seq_wraps_and_never_is_zero() -> None:
+    fifo = EventFifo(2)
+    seen = set()
+    for _ in range(70000):
+        seen.add(fifo.add(1, 1, 0).seq)
+        fifo.ack(fifo.entries[-1].seq)
+    assert 0 not in seen and max(seen) == 65535
+
+
+def test_entry_layout_in_registers() -> None:
+    fifo = EventFifo(2)
+    fifo.add(21, 4, 1_795_000_123_456)
+    words = fifo.registers()
+    epoch = 1_795_000_123
+    assert words[:6] == [1, 21, 4, epoch >> 16, epoch & 0xFFFF, 456]
+    assert words[6:] == [0] * 6
+
+
+def test_clock_set_over_modbus() -> None:
+    ctrl, regs = controller_with_regs()
+    run(ctrl, 5)
+    target = 1_800_000_000
+    assert regs.write(220, [target >> 16, target & 0xFFFF]) is None
+    run(ctrl, 10)
+    regs.refresh()
+    assert regs.image.get("controller_time_s") == target + 10
