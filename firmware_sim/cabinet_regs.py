@@ -27,6 +27,7 @@ class CabinetRegisters:
         self.cab = cab
         self.map = load_map(PROFILE)
         self.image = RegisterImage(self.map)
+        self._writable = self.map.writable()
         self.now: datetime | None = None
         self.image.set("firmware", firmware)
         self.image.set("model", model)
@@ -65,8 +66,8 @@ class CabinetRegisters:
     def write(self, address: int, values: list[int]) -> int | None:
         """A master wrote holding registers; returns a Modbus exception code or None."""
         holding = self.image.tables["holding"]
-        if address < 200 or address + len(values) > len(holding):
-            return ILLEGAL_ADDRESS
+        if not set(range(address, address + len(values))) <= self._writable:
+            return ILLEGAL_ADDRESS          # a gap in the map, or past its end: refused, nothing written
         holding[address:address + len(values)] = values
         touched = set(range(address, address + len(values)))
         if self.map.points["cmd_token"].address in touched:

@@ -29,6 +29,7 @@ class ControllerRegisters:
         self.ctrl = ctrl
         self.map = load_map(PROFILE)
         self.image = RegisterImage(self.map)
+        self._writable = self.map.writable()
         self.transfer = PlanTransfer(ctrl, self.image)
         ctrl.on_plan_activated = self.transfer.activated
         fifo = self.map.areas["event_fifo"]
@@ -78,8 +79,8 @@ class ControllerRegisters:
     def write(self, address: int, values: list[int]) -> int | None:
         """A master wrote `values` at holding `address`; returns a Modbus exception code or None."""
         holding = self.image.tables["holding"]
-        if address < 200 or address + len(values) > len(holding):
-            return ILLEGAL_ADDRESS
+        if not set(range(address, address + len(values))) <= self._writable:
+            return ILLEGAL_ADDRESS          # a gap in the map, or past its end: refused, nothing written
         before = holding[address:address + len(values)]
         holding[address:address + len(values)] = values
         touched = set(range(address, address + len(values)))

@@ -57,6 +57,17 @@ class RegisterMap:
         ends += [a.address + a.registers for a in self.areas.values() if a.table == table]
         return max(ends, default=0)
 
+    def writable(self) -> frozenset[int]:
+        """Holding addresses a master may write: the rw points and the rw areas (nothing in between)."""
+        found: set[int] = set()
+        for p in self.points.values():
+            if p.table == "holding":
+                found.update(range(p.address, p.address + p.width))
+        for a in self.areas.values():
+            if a.table == "holding":
+                found.update(range(a.address, a.address + a.registers))
+        return frozenset(found)
+
     def start(self, table: str) -> int:
         """Lowest address used in a table (0 when the table is unused)."""
         starts = [p.address for p in self.points.values() if p.table == table]

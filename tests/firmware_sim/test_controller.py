@@ -145,3 +145,12 @@ def test_event_fifo_reads_and_acknowledges() -> None:
     assert regs.write(210, [last_seq]) is None
     regs.refresh()
     assert regs.image.get("event_count") == 0
+
+
+def test_writes_outside_the_map_are_illegal_addresses() -> None:
+    _, regs = controller_with_regs()
+    before = list(regs.image.tables["holding"])
+    assert regs.write(206, [1]) == 2                       # between cmd_token and event_ack: no point there
+    assert regs.write(2447, [1, 2]) == 2                   # runs past the staging area
+    assert regs.image.tables["holding"] == before
+    assert regs.write(2447, [1]) is None                   # the last staging register is fine
