@@ -4,8 +4,10 @@ Each entry is 6 registers: seq (1..65535, never 0), code, param, epoch_s (u32, h
 reads the `event_count` valid entries (oldest first) in one request, publishes each one not yet published as
 `{ts, seq, code, param}`, then writes `event_ack` = the seq of the last entry read, which makes the device drop them.
 An entry with code 0 is the device's overflow marker: `param` events were lost in the device; it is published
-as is (code 0, param = the number lost) and logged. If publishing fails the FIFO is not acknowledged, so the
-entries are read again next poll (the last published device seq prevents publishing them twice).
+as is (code 0, param = the number lost) and logged. The FIFO is acknowledged once its entries are published or,
+while the broker is unreachable, queued in the device's outbox (`gateways.publisher`): so a gateway crash during a
+broker outage loses the queued events (the device has dropped them). A failed read or ack leaves the FIFO as it
+is; the entries are read again next poll and the last published device seq prevents publishing them twice.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class EventReader:
         return 0 < (seq - self.last_seq) % 0xFFFF < 0x8000
 
     async def drain(self, count: int) -> None:
-        """Read `count` entries, publish the new ones, acknowledge. Raises ModbusError or BusError."""
+        """Read `count` entries, publish the new ones, acknowledge. Raises ModbusError."""
         count = min(count, self.entries)
         regs = await self.reader.link.read(self.table, self.address, count * self.width,
                                            unit_id=self.reader.unit_id, device=self.reader.entry.id)
