@@ -16,7 +16,7 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from api import audit
-from api.deploys import deployment_json
+from api.deploys import TERMINAL, deployment_json
 from api.deps import ApiDep, SessionDep, client_addr, require
 from api.models import Deployment, Device, Intersection
 from api.plans_runtime import PlansDep
@@ -169,6 +169,11 @@ async def deploy_version(intersection_id: ObjectId, version: Version, request: R
     if device is None:
         raise Problem(409, f"intersection {intersection_id!r} has no known controller "
                            f"(controller_id={inter.controller_id!r})")
+    running = (await session.execute(select(Deployment.id).where(
+        Deployment.intersection_id == intersection_id, Deployment.status.not_in(sorted(TERMINAL))))).first()
+    if running is not None:  # the controller takes one transfer at a time; a second would be refused as busy
+        raise Problem(409, f"deployment {running[0]} to {intersection_id!r} is still in progress",
+                      deployment_id=running[0])
     report = validate_plan(row.plan)  # the rules may have changed since it was stored: never send a refused plan
     if not report.ok:
         data = report.model_dump(mode="json")

@@ -71,6 +71,16 @@ async def test_deploy_follows_stages_to_active(harness: Harness) -> None:
     assert actions == [("plan.deploy", "requested"), ("plan.deploy.result", "active")]
 
 
+async def test_one_deploy_at_a_time(harness: Harness) -> None:
+    await _setup(harness)
+    dep = await _deploy(harness)
+    second = await harness.client.post(f"{BASE_URL}/1/deploy", headers=harness.token("engineer"))
+    assert second.status_code == 409 and second.json()["deployment_id"] == dep["id"]
+    await answer(harness, dep["command_id"], final=True, stage=DeployStage.ACTIVE)
+    await _status(harness, dep["id"], "active")
+    await _deploy(harness)
+
+
 async def test_progress_never_goes_back(harness: Harness) -> None:
     await _setup(harness)
     dep = await _deploy(harness)
