@@ -9,6 +9,7 @@ import multiprocessing
 import tempfile
 import time
 from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ def _run_fleet(intersections: int, cabinets: int, manifest: str, units_per_port:
 
 
 def start_sim_fleet(intersections: int, cabinets: int = 0, units_per_port: int = 32,
-                    timeout_s: float = 60) -> tuple[multiprocessing.Process, list[DeviceEntry]]:
+                    timeout_s: float = 60) -> tuple[BaseProcess, list[DeviceEntry]]:
     """The firmware simulator's Modbus fleet in a child process (its own GIL); returns it and its devices."""
     manifest = Path(tempfile.mkdtemp(prefix="bench-")) / "manifest.json"
     proc = multiprocessing.get_context("spawn").Process(

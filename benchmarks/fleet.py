@@ -18,6 +18,7 @@ import contextlib
 import multiprocessing
 import tempfile
 import time
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from benchmarks.common import percentile, result_line
@@ -54,16 +55,17 @@ def _serve(ports: list[int]) -> None:
     asyncio.run(main())
 
 
-def start_servers(devices: int) -> tuple[list[multiprocessing.Process], list[DeviceEntry]]:
+def start_servers(devices: int) -> tuple[list[BaseProcess], list[DeviceEntry]]:
     nports = -(-devices // UNITS_PER_PORT)
     ports = [free_port() for _ in range(nports)]
-    procs = [multiprocessing.get_context("spawn").Process(target=_serve, args=(ports[i::2],), daemon=True)
-             for i in range(min(2, nports))]
+    spawn = multiprocessing.get_context("spawn")
+    procs: list[BaseProcess] = [spawn.Process(target=_serve, args=(ports[i::2],), daemon=True)
+                                for i in range(min(2, nports))]
     for p in procs:
         p.start()
     for port in ports:
         wait_for_port("127.0.0.1", port, timeout_s=30)
-    entries = [DeviceEntry(id=f"sc-{n:05d}", site="bench", kind="signal_controller", transport="modbus",  # type: ignore[arg-type]
+    entries = [DeviceEntry(id=f"sc-{n:05d}", site="bench", kind="signal_controller", transport="modbus",
                            host="127.0.0.1", port=ports[n // UNITS_PER_PORT], unit_id=n % UNITS_PER_PORT + 1,
                            profile="signal-controller-v1") for n in range(devices)]
     return procs, entries

@@ -86,7 +86,8 @@ async def main(devices: int, seconds: float) -> None:
     proc, entries = start_sim_fleet(devices)
     try:
         groups = by_port([d for d in entries if d.transport == "modbus"])
-        raw, gw = [], []
+        raw: list[float] = []
+        gw: list[float] = []
         rounds = max(2, int(seconds / 0.5) // 2 * 2)
         for i in range(rounds):
             # Short alternating rounds, in both orders: load on the machine shifts from second to second.
