@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,21 @@ def _client(rig: Rig, user: str, request: pytest.FixtureRequest) -> httpx.Client
     return client
 
 
-def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: Mosquitto,
-                                                          request: pytest.FixtureRequest) -> None:
+@dataclass
+class Setup:
+    signal_id: str
+    manifest: dict[str, Any]
+    eng: httpx.Client
+    ops: httpx.Client
+
+    @property
+    def plans_url(self) -> str:
+        return f"/api/v1/intersections/{self.signal_id}/plans"
+
+
+def _start(rig: Rig, request: pytest.FixtureRequest) -> Setup:
+    """API, one simulated controller and the gateway; an intersection (its id is the controller's: the executor
+    checks the plan's intersection_id against the device) run by that controller."""
     rig.cli("db", "upgrade")
     rig.cli("admin", "create-user", "eng", "--role", "engineer", "--password", PASSWORD)
     rig.cli("admin", "create-user", "ops", "--role", "operator", "--password", PASSWORD)
@@ -99,21 +113,11 @@ def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: M
     resp = eng.post("/api/v1/intersections", json={"id": signal_id, "site": "tn", "name": "Ngã tư thử nghiệm",
                                                    "controller_id": signal_id})
     assert resp.status_code == 201, resp.text
-    plans_url = f"/api/v1/intersections/{signal_id}/plans"
+    return Setup(signal_id, manifest, eng, ops)
 
-    # 1. a refused plan: 422 naming the rules, nothing stored, nothing sent to the device
-    bad = _plan_for(signal_id)
-    bad["phases"][1]["yellow_s"] = 2.0
-    refused = eng.post(plans_url, json=bad)
-    assert refused.status_code == 422, refused.text
-    assert "yellow_min" in {e["rule"] for e in refused.json()["errors"]}
-    assert eng.get(plans_url).json()["versions"] == []
 
-    # 2. a valid plan with a new cycle: deployed, active, and the controller runs the new cycle
-    plan = _plan_for(signal_id)
-    created = eng.post(plans_url, json=plan, params={"comment": "chu kỳ 110 s"})
-    assert created.status_code == 201, created.text
-    version, crc = created.json()["version"], created.json()["crc32"]
+def _deploy(rig: Rig, eng: httpx.Client, plans_url: str, version: int) -> tuple[dict[str, Any], list[str]]:
+    """Deploy `version` and wait for the end: (the final deployment, the statuses seen on the way)."""
     deploy = eng.post(f"{plans_url}/{version}/deploy")
     assert deploy.status_code == 202, deploy.text
     deployment_id = deploy.json()["id"]
@@ -126,14 +130,34 @@ def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: M
         return dep if dep["status"] in ("active", "failed", "rolled_back") else None
 
     # activation waits for the running pattern's cycle boundary (at most 2 cycles of 255 s by contract)
-    done = eventually(finished, 280, "the deployment to finish", rig, interval=0.5)
+    return eventually(finished, 280, "the deployment to finish", rig, interval=0.5), stages
+
+
+def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: Mosquitto,
+                                                          request: pytest.FixtureRequest) -> None:
+    setup = _start(rig, request)
+    signal_id, eng, ops, plans_url = setup.signal_id, setup.eng, setup.ops, setup.plans_url
+
+    # 1. a refused plan: 422 naming the rules, nothing stored, nothing sent to the device
+    bad = _plan_for(signal_id)
+    bad["phases"][1]["yellow_s"] = 2.0
+    refused = eng.post(plans_url, json=bad)
+    assert refused.status_code == 422, refused.text
+    assert "yellow_min" in {e["rule"] for e in refused.json()["errors"]}
+    assert eng.get(plans_url).json()["versions"] == []
+    assert eng.get(f"/api/v1/intersections/{signal_id}/deployments").json() == []
+
+    # 2. a valid plan with a new cycle: deployed, active, and the controller runs the new cycle
+    created = eng.post(plans_url, json=_plan_for(signal_id), params={"comment": "chu kỳ 110 s"})
+    assert created.status_code == 201, created.text
+    version, crc = created.json()["version"], created.json()["crc32"]
+    done, stages = _deploy(rig, eng, plans_url, version)
     assert done["status"] == "active", (done, stages, rig.log("gateway")[-3000:])
     assert eng.get(plans_url).json()["active_version"] == version
     values = eventually(lambda: (v := _signal_values(mosquitto, signal_id)).get("cycle_s") == NEW_CYCLE_S and v,
                         30, "the controller to report the new cycle", rig)
     if "plan_crc32" in values:
         assert values["plan_crc32"] == crc
-    assert stages[-1] == "active"
 
     # 3. manual flash with a short backup timer, renewed by the API
     until = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -156,3 +180,43 @@ def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: M
     for name in ("gateway", "sim"):
         code, _ = rig.stop(name)
         assert code == 0, f"{name} exited with {code}:\n{rig.log(name)[-3000:]}"
+
+
+def test_corrupted_transfer_fails_and_the_old_plan_keeps_running(rig: Rig, mosquitto: Mosquitto,
+                                                                 request: pytest.FixtureRequest) -> None:
+    setup = _start(rig, request)
+    signal_id, eng, plans_url = setup.signal_id, setup.eng, setup.plans_url
+    before = _signal_values(mosquitto, signal_id)
+    control_url = setup.manifest["control"]["url"]
+    fault = httpx.post(f"{control_url}/faults", timeout=10,
+                       json={"device": signal_id, "fault": "corrupt_plan_transfer", "args": {"at": "write"}})
+    assert fault.status_code == 200, fault.text
+    created = eng.post(plans_url, json=_plan_for(signal_id))
+    assert created.status_code == 201, created.text
+    version, crc = created.json()["version"], created.json()["crc32"]
+
+    done, stages = _deploy(rig, eng, plans_url, version)
+    assert done["status"] in ("rolled_back", "failed"), (done, stages)
+    assert done["error"] in ("readback_mismatch", "crc_mismatch"), done
+    assert done["message"], "the controller's reason is kept"
+    assert eng.get(plans_url).json()["active_version"] is None
+    after = _signal_values(mosquitto, signal_id)
+    assert after.get("plan_crc32") == before.get("plan_crc32") != crc, "the old plan keeps running"
+    assert after.get("cycle_s") != NEW_CYCLE_S
+
+    def deploy_alarm() -> list[dict[str, Any]]:
+        alarms: list[dict[str, Any]] = eng.get("/api/v1/alarms", params={"active": "true"}).json()
+        return [a for a in alarms if a["kind"] == "plan_deploy_failed" and a["device_id"] == signal_id]
+
+    alarm = eventually(deploy_alarm, 10, "the plan_deploy_failed alarm", rig)
+    assert alarm[0]["label"]["en"] == "Plan deploy failed"
+
+    # fault cleared: the same version deploys, and the success clears the alarm
+    cleared = httpx.post(f"{control_url}/faults", timeout=10, json={
+        "device": signal_id, "fault": "corrupt_plan_transfer", "args": {"active": False}})
+    assert cleared.status_code == 200, cleared.text
+    done, stages = _deploy(rig, eng, plans_url, version)
+    assert done["status"] == "active", (done, stages, rig.log("gateway")[-3000:])
+    eventually(lambda: not deploy_alarm(), 10, "the alarm to clear", rig)
+    eventually(lambda: _signal_values(mosquitto, signal_id).get("cycle_s") == NEW_CYCLE_S, 30,
+               "the controller to report the new cycle", rig)
