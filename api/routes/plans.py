@@ -16,6 +16,7 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from api import audit
+from api.compliance import compare
 from api.deploys import TERMINAL, deployment_json
 from api.deps import ApiDep, SessionDep, client_addr, require
 from api.models import Deployment, Device, Intersection
@@ -25,6 +26,7 @@ from api.problems import Problem
 from api.routes.intersections import ObjectId
 from api.security import Scope
 from controllers.plans import PlanV1, diff_plans, validate_plan
+from controllers.plans.schedule import ScheduleError, scheduled_at
 
 router = APIRouter(prefix="/api/v1", tags=["plans"])
 
@@ -202,3 +204,33 @@ async def list_deployments(intersection_id: ObjectId, session: SessionDep,
                                   .order_by(Deployment.created_at.desc()).limit(limit))).scalars()
     return [deployment_json(r) for r in rows]
 
+
+
+@router.get("/intersections/{intersection_id}/schedule", responses={404: {}})
+async def schedule_now(intersection_id: ObjectId, api: ApiDep, session: SessionDep,
+                       _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+    """What the deployed plan's schedule says should run now (local time of the API's `timezone`), what the
+    controller reports, and whether they agree (`agree` | `mismatch` | `skipped`, as the compliance check)."""
+    inter = await _intersection(session, intersection_id)
+    local = api.clock.now().astimezone(api.settings.tz)
+    deployed = await active_deployment(session, intersection_id)
+    row = await get_version(session, intersection_id, deployed.version) if deployed else None
+    out: dict[str, Any] = {"intersection_id": intersection_id, "local_time": local.isoformat(timespec="seconds"),
+                           "active_version": deployed.version if deployed else None, "expected": None,
+                           "reported": None, "status": "skipped", "reason": "no plan deployed"}
+    if row is None:
+        return out
+    try:
+        expected = scheduled_at(PlanV1.model_validate(row.plan), local)
+    except ScheduleError as exc:
+        return out | {"reason": str(exc)}
+    out["expected"] = {"action": expected.action, "pattern": expected.pattern, "day_plan": expected.day_plan,
+                       "since": f"{expected.date.isoformat()} {expected.at}"}
+    live = api.cache.get(inter.controller_id) if inter.controller_id else None
+    values = (live.state or {}).get("values") if live else None
+    if not values:
+        return out | {"reason": "controller state unknown"}
+    status, reported = compare(expected, values)
+    out.update(status=status, reported=reported if status != "skipped" else None,
+               reason=reported if status == "skipped" else None)
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -114,3 +115,27 @@ async def test_central_control_is_not_a_mismatch(harness: Harness) -> None:
     await harness.clock.advance(3600)
     await checker.check_once()
     assert "pattern_mismatch" not in harness.state.alarms.active_kinds("tsc-001")
+
+
+async def test_schedule_route(harness: Harness) -> None:
+    await add_intersection(harness)
+    url = "/api/v1/intersections/tn-001/schedule"
+    before = (await harness.client.get(url, headers=harness.token("viewer"))).json()
+    assert before["active_version"] is None and before["reason"] == "no plan deployed"
+    eng = harness.token("engineer")
+    await harness.client.post(BASE_URL, json=example_plan(), headers=eng)
+    dep = (await harness.client.post(f"{BASE_URL}/1/deploy", headers=eng)).json()
+    await answer(harness, dep["command_id"], final=True)
+
+    async def deployed() -> dict[str, Any]:
+        async with asyncio.timeout(5):
+            while True:
+                body: dict[str, Any] = (await harness.client.get(url, headers=harness.token("viewer"))).json()
+                if body["active_version"] is not None:
+                    return body
+                await asyncio.sleep(0.005)  # waits for the tracker's DB write (a thread), not for a timer
+
+    now = await deployed()
+    assert now["local_time"].startswith("2026-11-23T14:00") and now["local_time"].endswith("+07:00")
+    assert now["expected"] == {"action": "pattern", "pattern": 2, "day_plan": 1, "since": "2026-11-23 09:00"}
+    assert (now["status"], now["reported"]) == ("mismatch", "pattern 1")

@@ -70,6 +70,7 @@ CASES = [
     RouteCase("GET", "/api/v1/deployments/00000000-0000-0000-0000-000000000000", Scope.DEVICES_READ),
     RouteCase("GET", "/api/v1/intersections/tn-001/deployments", Scope.DEVICES_READ),
     RouteCase("GET", "/api/v1/intersections/tn-001/control", Scope.DEVICES_READ),
+    RouteCase("GET", "/api/v1/intersections/tn-001/schedule", Scope.DEVICES_READ),
     RouteCase("POST", "/api/v1/intersections/tn-001/control", Scope.COMMAND_SIGNAL, {"action": "release"}),
     RouteCase("DELETE", "/api/v1/intersections/tn-001/control", Scope.COMMAND_SIGNAL),
 ]
