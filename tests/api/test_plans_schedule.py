@@ -7,6 +7,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.compliance import ComplianceChecker, ComplianceVerdict, compare
 from controllers.plans import PlanV1
@@ -139,3 +141,23 @@ async def test_schedule_route(harness: Harness) -> None:
     assert now["local_time"].startswith("2026-11-23T14:00") and now["local_time"].endswith("+07:00")
     assert now["expected"] == {"action": "pattern", "pattern": 2, "day_plan": 1, "since": "2026-11-23 09:00"}
     assert (now["status"], now["reported"]) == ("mismatch", "pattern 1")
+
+
+@given(st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 12, 31)),
+       st.lists(st.tuples(st.integers(0, 23), st.integers(0, 59), st.sampled_from(["free", "flash", "pattern"])),
+                min_size=1, max_size=6, unique_by=lambda e: (e[0], e[1])))
+def test_scheduled_at_is_the_latest_event_not_after(local: dt.datetime, events: list[tuple[int, int, str]]) -> None:
+    """Oracle: every event of the last eight days as a datetime; the one in force is the latest not after `local`."""
+    doc = example_plan()
+    doc["day_plans"][0]["events"] = [
+        {"at": f"{h:02d}:{m:02d}", "action": a, **({"pattern": 1} if a == "pattern" else {})} for h, m, a in events]
+    plan = PlanV1.model_validate(doc)
+    timeline = []
+    for back in range(8):
+        day = local.date() - dt.timedelta(days=back)
+        for event in day_plan_for(plan, day).events:
+            hour, minute = map(int, event.at.split(":"))
+            timeline.append((dt.datetime.combine(day, dt.time(hour, minute)), event))
+    in_force = max((t for t in timeline if t[0] <= local), key=lambda t: t[0])
+    got = scheduled_at(plan, local)
+    assert (got.action, got.pattern, got.at) == (in_force[1].action, in_force[1].pattern, in_force[1].at)
