@@ -2,8 +2,8 @@
 
 contracts/plans/README.md ("Transfer encoding") and contracts/mqtt/topics-v1.md ("Timing-plan deploy"). Steps:
 1. refuse, writing nothing: a deploy already running on the device (`busy`), a plan the validator refuses
-   (`invalid_plan`, naming the rules), a plan for another intersection or too big for the staging area
-   (`invalid_plan`), `args.crc32` not the CRC of the plan's transfer encoding (`crc_mismatch`);
+   (`invalid_plan`, naming the rules) or too big for the staging area (`invalid_plan`), `args.crc32` not the
+   CRC of the plan's transfer encoding (`crc_mismatch`);
 2. `transferring`: plan_commit 0 (drop any stale staging), plan_length_bytes + plan_crc32_staged, the payload in
    FC16 writes of at most 123 registers (the link's lock is taken per request, so polling goes on in between);
 3. read the header and staging block back and compare (`readback_mismatch`); `verifying`: plan_commit 1, then
@@ -126,11 +126,8 @@ class PlanDeployer:
             where = "; ".join(f"{i.rule} at {i.path}" for i in report.errors)
             rules = ",".join(sorted(report.error_rules()))
             raise DeployFailed(ErrorCode.INVALID_PLAN, f"plan refused by the validator: rules={rules}: {where}")
-        plan = PlanV1.model_validate(command.plan)
-        if plan.intersection_id != self._device:
-            raise DeployFailed(ErrorCode.INVALID_PLAN, f"plan is for intersection {plan.intersection_id}, "
-                               f"not device {self._device}")
-        encoded = encode_plan(plan)
+        # intersection_id is not compared with the device id: the API maps an intersection to its controller.
+        encoded = encode_plan(PlanV1.model_validate(command.plan))
         if len(encoded.registers) > self.staging_registers or encoded.length > 0xFFFF:
             raise DeployFailed(ErrorCode.INVALID_PLAN, f"plan is {encoded.length} bytes: more than the staging "
                                f"area of device {self._device} holds ({self.staging_registers} registers)")

@@ -8,6 +8,7 @@ import asyncio
 import copy
 import itertools
 import json
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -140,14 +141,6 @@ async def test_a_crc_that_is_not_the_plans_writes_nothing(tmp_path: Path) -> Non
         assert await snapshot(rig, len(encoded.registers)) == before
 
 
-async def test_a_plan_for_another_intersection_is_refused(tmp_path: Path) -> None:
-    async with controller_rig(tmp_path) as rig:
-        plan = new_plan("tn-sig-999")
-        result = await rig.deployer().run(*deploy_command(plan))
-        assert result["error"] == "invalid_plan" and "tn-sig-999" in result["message"], result
-        assert rig.published == []
-
-
 async def test_one_deploy_at_a_time_and_a_running_plan_is_not_sent_again(tmp_path: Path) -> None:
     async with controller_rig(tmp_path) as rig:
         deployer = rig.deployer()
@@ -270,3 +263,16 @@ async def test_a_link_lost_mid_transfer_aborts_and_a_later_deploy_succeeds(tmp_p
         assert after == {"plan_crc32": before["plan_crc32"], "plan_status": "receiving"}, "staged, never committed"
         ok = await rig.deployer().run(*deploy_command(new_plan(rig.entry.id), command_id="cmd-deploy-0002"))
         assert ok["ok"] is True and ok["stage"] == "active", ok
+
+
+async def test_a_plan_larger_than_the_staging_area_is_refused_before_sending(tmp_path: Path) -> None:
+    async with controller_rig(tmp_path) as rig:
+        plan = new_plan(rig.entry.id)
+        first = date(2027, 1, 1)
+        plan["holidays"] = [{"date": (first + timedelta(days=n)).isoformat(), "day_plan": 1} for n in range(150)]
+        encoded = encode_plan(PlanV1.model_validate(plan))
+        assert encoded.length > 4096
+        requests = rig.reader.link.requests
+        result = await rig.deployer().run(*deploy_command(plan))
+        assert result["ok"] is False and result["error"] == "invalid_plan" and "2048 registers" in result["message"]
+        assert rig.reader.link.requests == requests and rig.published == []
