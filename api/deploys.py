@@ -2,9 +2,11 @@
 
 Status: pending → transferring → verifying → activating → active, or failed / rolled_back with the controller's
 error and message, or failed with error `timeout` when no final answer arrives within `deploy_ttl_s` (+ the command
-grace). The deploy command is persisted (command row, whose args carry the deployment id) before it is published, so
-a progress report that arrives before the route returns still finds its deployment. A failed deploy raises the
-`plan_deploy_failed` alarm on the controller; the next successful deploy clears it. Every outcome is audited.
+grace) — unless the controller's reported state then shows the plan's CRC running (`plan_crc32`), which makes it
+`active` (the final answer was lost, e.g. across an API restart). The deploy command is persisted (command row,
+whose args carry the deployment id) before it is published, so a progress report that arrives before the route
+returns still finds its deployment. A failed deploy raises the `plan_deploy_failed` alarm on the controller; the
+next successful deploy clears it. Every outcome is audited.
 
 With several API replicas each follows the same cmd/res messages; the transitions are idempotent (forward only).
 """
@@ -25,6 +27,7 @@ from api.config import ApiSettings
 from api.dispatch import CommandDispatcher
 from api.hub import EventHub
 from api.listener import PayloadError, decode
+from api.live import DeviceCache
 from api.models import AuditEntry, Command, Deployment, Device, PlanVersion
 from controllers.alarms import AlarmKind, Verdict
 from controllers.bus import BusMessage, BusPort
@@ -52,7 +55,8 @@ def deployment_json(row: Deployment) -> dict[str, Any]:
 
 class DeployTracker:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: BusPort, clock: Clock, settings: ApiSettings,
-                 dispatcher: CommandDispatcher, alarms: AlarmStore, hub: EventHub) -> None:
+                 dispatcher: CommandDispatcher, alarms: AlarmStore, hub: EventHub,
+                 cache: DeviceCache | None = None) -> None:
         self._sessions = sessions
         self._bus = bus
         self._clock = clock
@@ -60,6 +64,7 @@ class DeployTracker:
         self._dispatcher = dispatcher
         self._alarms = alarms
         self._hub = hub
+        self._cache = cache
         self.progress = 0
 
     async def start(self, session: AsyncSession, version: PlanVersion, device: Device, *, requested_by: str,
@@ -162,8 +167,17 @@ class DeployTracker:
                 Deployment.status.not_in(sorted(TERMINAL)), Deployment.expires_at <= deadline))).scalars())
             for row in rows:
                 device = await session.get(Device, row.device_id)
-                await self._finish(session, row, FAILED, TIMEOUT, "no final answer from the controller in time",
-                                   device.site if device else self._settings.site)
+                site = device.site if device else self._settings.site
+                live = self._cache.get(row.device_id) if self._cache else None
+                values = (live.state or {}).get("values") or {} if live else {}
+                if values.get("plan_crc32") == row.crc32:
+                    # The final answer was lost (e.g. the API restarted mid-deploy), but the controller itself
+                    # reports the new plan's CRC as the running plan: that is what `active` means.
+                    await self._finish(session, row, ACTIVE, None, "final answer lost; the controller reports "
+                                       "this plan's CRC as running", site)
+                else:
+                    await self._finish(session, row, FAILED, TIMEOUT, "no final answer from the controller in time",
+                                       site)
         return len(rows)
 
     async def run_sweeper(self) -> None:

@@ -27,7 +27,7 @@ def build(api: ApiState) -> PlansRuntime:
     """The runtime over the API's sessions, bus, clock, dispatcher, alarms and live cache."""
     return PlansRuntime(
         deploys=DeployTracker(api.sessions, api.deps.bus, api.clock, api.settings, api.dispatcher, api.alarms,
-                              api.hub),
+                              api.hub, api.cache),
         control=ControlManager(api.sessions, api.clock, api.settings, api.dispatcher),
         compliance=ComplianceChecker(api.sessions, api.cache, api.alarms, api.clock, api.settings))
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from api.models import Alarm, AuditEntry, Command
 from controllers.commands import DeployStage, ErrorCode
 from tests.api.conftest import Harness, eventually
+from tests.api.fakes import signal_state
 from tests.api.plan_fixtures import BASE_URL, INTERSECTION, add_intersection, answer, example_plan, with_cycle
 
 
@@ -131,6 +132,19 @@ async def test_no_answer_ends_failed_timeout(harness: Harness) -> None:
     # A late final answer still counts: the controller did run the plan.
     await answer(harness, dep["command_id"], final=True, stage=DeployStage.ACTIVE)
     await _status(harness, dep["id"], "active")
+
+
+async def test_lost_final_answer_but_controller_runs_the_plan(harness: Harness) -> None:
+    await _setup(harness)
+    dep = await _deploy(harness)
+    await answer(harness, dep["command_id"], final=False, stage=DeployStage.ACTIVATING)
+    state = signal_state(harness.clock.now(), seq=2)
+    state["values"]["plan_crc32"] = dep["crc32"]
+    await harness.bus.publish("sl/v1/tn/tsc-001/state", state, retain=True)
+    await harness.settle()
+    await harness.clock.advance(harness.state.settings.deploy_ttl_s + harness.state.settings.command_result_grace_s)
+    done = await _status(harness, dep["id"], "active")
+    assert "reports this plan's CRC" in done["message"]
 
 
 async def test_bus_down_fails_at_once(harness: Harness) -> None:
