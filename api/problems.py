@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,19 @@ def problem_response(request: Request, status: int, detail: str, *, title: str |
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def is_bad_value(exc: BaseException) -> bool:
+    """True when the error (or its cause chain) is a value the database cannot take: an integer beyond the column,
+    a DBAPI DataError (asyncpg, psycopg). Connection failures and bugs are not."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, OverflowError) or type(seen).__name__ == "DataError":
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 def install(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -81,6 +95,13 @@ def install(app: FastAPI) -> None:
         first = errors[0]["path"] if errors else "request"
         return problem_response(request, 422, f"invalid input at {first}", errors=errors)
 
+    async def on_out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        if not is_bad_value(exc):
+            return await on_unexpected(request, exc)
+        # A safety net: routes bound their numbers, but a value the database cannot hold is the caller's error.
+        log.warning("value_out_of_range", extra={"path": request.url.path, "error": type(exc).__name__})
+        return problem_response(request, 422, "a value in the request is out of range for storage")
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The one supervised top: log with the route, answer a problem document without internals.
         log.exception("request_failed", extra={"path": request.url.path, "error": type(exc).__name__})
@@ -89,4 +110,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(OverflowError, on_out_of_range)
+    app.add_exception_handler(DBAPIError, on_out_of_range)
     app.add_exception_handler(Exception, on_unexpected)

@@ -239,3 +239,27 @@ async def test_import_fleet_manifest(harness: Harness) -> None:
     assert {"body.devices.0.id", "body.devices.0.kind"} <= paths
     clash = {**manifest, "devices": [{**manifest["devices"][1], "id": "tsc-001"}]}
     assert (await harness.client.post("/api/v1/devices/import", json=clash, headers=engineer)).status_code == 409
+
+
+async def test_values_the_database_cannot_hold_are_422(harness: Harness) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    class DataError(Exception):  # the name asyncpg and psycopg give it
+        pass
+
+    @harness.app.get("/test-overflow")
+    async def overflow() -> None:
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
+    @harness.app.get("/test-dataerror")
+    async def data_error() -> None:
+        raise DBAPIError("SELECT", {}, DataError("value out of int32 range"))
+
+    @harness.app.get("/test-connection")
+    async def connection() -> None:
+        raise DBAPIError("SELECT", {}, ConnectionError("gone"))
+
+    assert (await harness.client.get("/test-overflow")).status_code == 422
+    assert (await harness.client.get("/test-dataerror")).status_code == 422
+    failure = await harness.client.get("/test-connection")  # a real failure stays a 500, logged
+    assert failure.status_code == 500 and failure.json()["detail"] == "internal error; it has been logged"
