@@ -39,7 +39,7 @@ def _fuzz(served: Served) -> None:
     run()
     assert failures == []
     # The run reached the routes' logic, not only the validators: successes and refusals both occurred.
-    assert sum(n for code, n in statuses.items() if code < 300) > EXAMPLES // 10, statuses
+    assert sum(n for code, n in statuses.items() if code < 300) > EXAMPLES // 40, statuses
     assert statuses[422] > 0 and statuses[404] > 0, statuses
 
 
