@@ -75,19 +75,6 @@ CASES = [
     RouteCase("GET", "/api/v1/tokens", Scope.USERS_ADMIN),
     RouteCase("POST", "/api/v1/tokens", Scope.USERS_ADMIN, {"name": "rig-{role}", "role": "viewer"}),
     RouteCase("DELETE", "/api/v1/tokens/999", Scope.USERS_ADMIN),
-    RouteCase("POST", "/api/v1/plans/validate", Scope.DEVICES_READ, {"format": "signalight.plan/v1"}),
-    RouteCase("GET", "/api/v1/intersections/tn-001/plans", Scope.DEVICES_READ),
-    RouteCase("POST", "/api/v1/intersections/tn-001/plans", Scope.PLANS_WRITE, {"format": "signalight.plan/v1"}),
-    RouteCase("GET", "/api/v1/intersections/tn-001/plans/diff", Scope.DEVICES_READ, params={"from": "1", "to": "2"}),
-    RouteCase("GET", "/api/v1/intersections/tn-001/plans/1", Scope.DEVICES_READ),
-    RouteCase("GET", "/api/v1/intersections/tn-001/plans/1/export", Scope.DEVICES_READ),
-    RouteCase("POST", "/api/v1/intersections/tn-001/plans/1/deploy", Scope.PLANS_WRITE),
-    RouteCase("GET", "/api/v1/deployments/00000000-0000-0000-0000-000000000000", Scope.DEVICES_READ),
-    RouteCase("GET", "/api/v1/intersections/tn-001/deployments", Scope.DEVICES_READ),
-    RouteCase("GET", "/api/v1/intersections/tn-001/control", Scope.DEVICES_READ),
-    RouteCase("GET", "/api/v1/intersections/tn-001/schedule", Scope.DEVICES_READ),
-    RouteCase("POST", "/api/v1/intersections/tn-001/control", Scope.COMMAND_SIGNAL, {"action": "release"}),
-    RouteCase("DELETE", "/api/v1/intersections/tn-001/control", Scope.COMMAND_SIGNAL),
 ]
 
 
