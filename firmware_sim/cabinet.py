@@ -68,6 +68,7 @@ class LightingCabinet:
     clock_offset_s: float = 0.0
     drift_s_per_h: float = 0.0
     temp_c: float = 30.0
+    noise: random.Random = field(default_factory=random.Random)
     _sun: dict[date, tuple[datetime, datetime]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,6 +76,8 @@ class LightingCabinet:
             self.circuits = [Circuit(n, self.rng.randint(12, 30), self.rng.choice((60.0, 90.0, 120.0, 150.0)))
                              for n in range(1, 5)]
         self.temp_c += self.rng.uniform(-2, 2)
+        # Meter noise is drawn per read (Modbus poll or telemetry): its own generator keeps behaviour reproducible.
+        self.noise = random.Random(self.rng.random())
 
     # ----- program -------------------------------------------------------------------------------------------
     def sun_times(self, day: date) -> tuple[datetime, datetime]:
@@ -155,13 +158,14 @@ class LightingCabinet:
         return sum(c.current_a for c in self.circuits) * NOMINAL_V * POWER_FACTOR if self.mains_ok else 0.0
 
     def phase_values(self) -> dict[str, float]:
-        """Per-phase voltage and current with meter noise; circuit n is on phase (n-1) mod 3."""
+        """Per-phase voltage, current and power with meter noise; circuit n is on phase (n-1) mod 3."""
         values: dict[str, float] = {}
         for i, ph in enumerate("abc"):
             amps = sum(c.current_a for c in self.circuits if (c.number - 1) % 3 == i)
-            volts = NOMINAL_V + self.rng.gauss(0, 1.2) if self.mains_ok else 0.0
+            volts = NOMINAL_V + self.noise.gauss(0, 1.2) if self.mains_ok else 0.0
             values[f"phase_{ph}_voltage_v"] = round(volts, 1)
-            values[f"phase_{ph}_current_a"] = round(max(0.0, amps * (1 + self.rng.gauss(0, 0.01))), 2)
+            values[f"phase_{ph}_current_a"] = round(max(0.0, amps * (1 + self.noise.gauss(0, 0.01))), 2)
+            values[f"phase_{ph}_power_w"] = round(values[f"phase_{ph}_current_a"] * volts * POWER_FACTOR, 1)
         return values
 
     def alarms(self, now: datetime) -> list[str]:

@@ -53,7 +53,8 @@ class CabinetRegisters:
         img.set("mains_ok", cab.mains_ok)
         img.set("photocell_dark", cab.photocell_lux < LUX_ON)
         for name, value in cab.phase_values().items():
-            img.set(name, value)
+            if name in self.map.points:      # the map has per-phase V and I; power only as a total
+                img.set(name, value)
         img.set("active_power_w", cab.active_power_w())
         img.set("energy_kwh", cab.energy_kwh)
         img.set("photocell_lux", cab.photocell_lux)

@@ -51,6 +51,9 @@ class SignalController:
         self.pending_plan: Plan | None = None
         self.on_plan_activated: Callable[[], None] | None = None
         self.temp_c = 28.0 + rng.uniform(-2, 4)
+        # Sensor noise is drawn when a master reads, so it gets its own generator: how often the controller is
+        # polled must not change its traffic (the run stays reproducible under the seed).
+        self.noise = random.Random(rng.random())
         self.powered = True
         self._coord_cycles_since_change, self._coord_late_run = 0, 0
         self._offset_minute, self._offset_ticks = -1, 0
@@ -288,10 +291,10 @@ class SignalController:
     def cabinet_temp_c(self) -> float:
         """Cabinet temperature: ambient with a daily swing (hot afternoons in northern Vietnam)."""
         hour = (self.local_ticks() // 36000) % 24
-        return self.temp_c + 6.0 * (1 - abs(hour - 14) / 12) + self.rng.uniform(-0.2, 0.2)
+        return self.temp_c + 6.0 * (1 - abs(hour - 14) / 12) + self.noise.uniform(-0.2, 0.2)
 
     def mains_voltage_v(self) -> float:
-        return 0.0 if "power_fail" in self.alarms else 230.0 + self.rng.gauss(0, 1.5)
+        return 0.0 if "power_fail" in self.alarms else 230.0 + self.noise.gauss(0, 1.5)
 
     # ----- commands ------------------------------------------------------------------------------------------
     def command(self, code: int, pattern: int, duration_s: int) -> str:

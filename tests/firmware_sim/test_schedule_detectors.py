@@ -79,3 +79,16 @@ def test_pedestrian_overruns_raise_coordination_failure() -> None:
     ctrl.detectors.next_ped.clear()                      # nobody pushes any more: back in step
     run(ctrl, 700)
     assert "coordination_failure" not in ctrl.alarms
+
+
+def test_polling_does_not_change_the_traffic() -> None:
+    """Reads draw sensor noise; the traffic (detectors, phases, events) must not depend on how often."""
+    from firmware_sim.controller_regs import ControllerRegisters
+    a, b = controller(seed=11), controller(seed=11)
+    regs = ControllerRegisters(b)
+    for _ in range(3000):
+        a.step()
+        b.step()
+        regs.refresh()                                   # polled every tick
+    assert [e.registers() for e in a.events.entries] == [e.registers() for e in b.events.entries]
+    assert [d.count for d in a.detectors.detectors.values()] == [d.count for d in b.detectors.detectors.values()]
