@@ -26,6 +26,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "contracts" / "plans" / "exampl
 NEW_CYCLE_S = 110
 BACKUP_S = 9.0
 PASSWORD = "s3cret-pass-word"
+INTERSECTION = "tn-hil-001"  # not the controller's id: the API maps an intersection to its controller
 
 
 def _plan_for(intersection_id: str) -> dict[str, Any]:
@@ -92,12 +93,11 @@ class Setup:
 
     @property
     def plans_url(self) -> str:
-        return f"/api/v1/intersections/{self.signal_id}/plans"
+        return f"/api/v1/intersections/{INTERSECTION}/plans"
 
 
 def _start(rig: Rig, request: pytest.FixtureRequest) -> Setup:
-    """API, one simulated controller and the gateway; an intersection (its id is the controller's: the executor
-    checks the plan's intersection_id against the device) run by that controller."""
+    """API, one simulated controller and the gateway; an intersection `tn-hil-001` run by that controller."""
     rig.cli("db", "upgrade")
     rig.cli("admin", "create-user", "eng", "--role", "engineer", "--password", PASSWORD)
     rig.cli("admin", "create-user", "ops", "--role", "operator", "--password", PASSWORD)
@@ -110,7 +110,7 @@ def _start(rig: Rig, request: pytest.FixtureRequest) -> Setup:
     ops = _client(rig, "ops", request)
     eventually(lambda: (d := eng.get(f"/api/v1/devices/{signal_id}").json()).get("status") == "online"
                and d.get("state"), 45, "the controller online in the API", rig)
-    resp = eng.post("/api/v1/intersections", json={"id": signal_id, "site": "tn", "name": "Ngã tư thử nghiệm",
+    resp = eng.post("/api/v1/intersections", json={"id": INTERSECTION, "site": "tn", "name": "Ngã tư thử nghiệm",
                                                    "controller_id": signal_id})
     assert resp.status_code == 201, resp.text
     return Setup(signal_id, manifest, eng, ops)
@@ -139,16 +139,16 @@ def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: M
     signal_id, eng, ops, plans_url = setup.signal_id, setup.eng, setup.ops, setup.plans_url
 
     # 1. a refused plan: 422 naming the rules, nothing stored, nothing sent to the device
-    bad = _plan_for(signal_id)
+    bad = _plan_for(INTERSECTION)
     bad["phases"][1]["yellow_s"] = 2.0
     refused = eng.post(plans_url, json=bad)
     assert refused.status_code == 422, refused.text
     assert "yellow_min" in {e["rule"] for e in refused.json()["errors"]}
     assert eng.get(plans_url).json()["versions"] == []
-    assert eng.get(f"/api/v1/intersections/{signal_id}/deployments").json() == []
+    assert eng.get(f"/api/v1/intersections/{INTERSECTION}/deployments").json() == []
 
     # 2. a valid plan with a new cycle: deployed, active, and the controller runs the new cycle
-    created = eng.post(plans_url, json=_plan_for(signal_id), params={"comment": "chu kỳ 110 s"})
+    created = eng.post(plans_url, json=_plan_for(INTERSECTION), params={"comment": "chu kỳ 110 s"})
     assert created.status_code == 201, created.text
     version, crc = created.json()["version"], created.json()["crc32"]
     done, stages = _deploy(rig, eng, plans_url, version)
@@ -161,13 +161,13 @@ def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: M
 
     # 3. manual flash with a short backup timer, renewed by the API
     until = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    started = ops.post(f"/api/v1/intersections/{signal_id}/control",
+    started = ops.post(f"/api/v1/intersections/{INTERSECTION}/control",
                        json={"action": "flash", "until": until, "backup_s": BACKUP_S})
     assert started.status_code == 202, started.text
     eventually(lambda: _signal_values(mosquitto, signal_id)["mode"] == "flash", 30, "the controller to flash", rig)
     time.sleep(2 * BACKUP_S)  # a real process, a real timer: outlive the first backup period
     assert _signal_values(mosquitto, signal_id)["mode"] == "flash", "renewals keep it flashing"
-    assert ops.get(f"/api/v1/intersections/{signal_id}/control").json()["active"]["renewals"] >= 3
+    assert ops.get(f"/api/v1/intersections/{INTERSECTION}/control").json()["active"]["renewals"] >= 3
 
     # 4. the center goes silent: the controller's backup timer ends and it returns to its schedule by itself
     code, _ = rig.stop("api")
@@ -191,7 +191,7 @@ def test_corrupted_transfer_fails_and_the_old_plan_keeps_running(rig: Rig, mosqu
     fault = httpx.post(f"{control_url}/faults", timeout=10,
                        json={"device": signal_id, "fault": "corrupt_plan_transfer", "args": {"at": "write"}})
     assert fault.status_code == 200, fault.text
-    created = eng.post(plans_url, json=_plan_for(signal_id))
+    created = eng.post(plans_url, json=_plan_for(INTERSECTION))
     assert created.status_code == 201, created.text
     version, crc = created.json()["version"], created.json()["crc32"]
 
