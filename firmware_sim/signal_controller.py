@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from firmware_sim.conflict_monitor import ConflictMonitor, CoordinationWatch
 from firmware_sim.coordination import ticks
 from firmware_sim.detectors import DetectorField
 from firmware_sim.eventlog import EventFifo
 from firmware_sim.plan import Plan, default_plan_doc, parse_plan
+from firmware_sim.ring_state import Outputs
 from firmware_sim.schedule import scheduled_action
-from firmware_sim.sequencer import Outputs, Sequencer
+from firmware_sim.sequencer import Sequencer
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class SignalController:
         # polled must not change its traffic (the run stays reproducible under the seed).
         self.noise = random.Random(rng.random())
         self.powered = True
-        self._coord_cycles_since_change, self._coord_late_run = 0, 0
+        self.coordination_watch = CoordinationWatch()
         self._offset_minute, self._offset_ticks = -1, 0
         self._sched_minute = -1
         self._sched: tuple[str, int | None] | None = None
@@ -75,10 +77,8 @@ class SignalController:
         self.alarms: set[str] = set()
         self.event_sink: Callable[[int, int, int], None] | None = None      # (code, param, epoch_ms)
         self.alarm_sink: Callable[[str, bool], None] | None = None
-        self._conflicts = {p: sum(1 << (q - 1) for q in self.plan.phases if self.plan.conflicts(p, q))
-                           for p in self.plan.phases}
+        self.mmu = ConflictMonitor(self.plan)
         self.display = Outputs()
-        self._checked_active, self._checked_conflict = -1, False
 
     def _main_phases(self) -> list[int]:
         first = min(self.plan.patterns.values(), key=lambda p: p.pattern, default=None)
@@ -124,8 +124,7 @@ class SignalController:
         out = self.seq.outputs()
         if self.force_conflict:
             # A welded load switch: the first two conflicting phases both show green.
-            a = min(self.plan.phases)
-            b = min(q for q in self.plan.phases if self._conflicts[a] & (1 << (q - 1)))
+            a, b = self.mmu.first_conflicting_pair()
             out.green |= (1 << (a - 1)) | (1 << (b - 1))
             out.red &= ~out.green
         return out
@@ -134,11 +133,7 @@ class SignalController:
         """The MMU: any two conflicting phases green, yellow or walk together latch flash at once."""
         out = self._outputs()
         active = out.green | out.yellow | out.walk
-        if active != self._checked_active:        # outputs change a few times a cycle: check only then
-            self._checked_active = active
-            self._checked_conflict = any(active & (1 << (p - 1)) and active & mask
-                                         for p, mask in self._conflicts.items())
-        conflict = self._checked_conflict
+        conflict = self.mmu.conflict(active)
         if conflict and not self.conflict_latched:
             log.warning("conflict_flash device=%s green=%#06x yellow=%#06x walk=%#06x", self.device_id,
                         out.green, out.yellow, out.walk)
@@ -193,7 +188,7 @@ class SignalController:
             self.seq.set_pattern(self.plan.patterns.get(pattern or 0) if action == "pattern" else None)
             self.seq.restart()
         if (action, pattern) != self._running:
-            self._coord_cycles_since_change, self._coord_late_run = 0, 0
+            self.coordination_watch.reset()
             self.set_alarm("coordination_failure", False)
             self.seq.set_pattern(self.plan.patterns.get(pattern or 0) if action == "pattern" else None)
             self._event(131, pattern or 0)
@@ -230,17 +225,10 @@ class SignalController:
         self.monitor()
 
     def _check_coordination(self) -> None:
-        """Coordination failure: the coordinated phase started late (more than 2 s, e.g. pedestrian overruns)
-        in 3 cycles running; cleared after 3 cycles in step. Transitions after a pattern change do not count."""
         for late in self.seq.coord_starts:
-            if self._coord_cycles_since_change < 3:
-                self._coord_cycles_since_change += 1
-                continue
-            self._coord_late_run = max(self._coord_late_run, 0) + 1 if late > 20 else min(self._coord_late_run, 0) - 1
-            if self._coord_late_run >= 3:
-                self.set_alarm("coordination_failure", True)
-            elif self._coord_late_run <= -3:
-                self.set_alarm("coordination_failure", False)
+            verdict = self.coordination_watch.observe(late)
+            if verdict is not None:
+                self.set_alarm("coordination_failure", verdict)
         self.seq.coord_starts.clear()
 
     def _maybe_activate(self) -> None:
@@ -264,8 +252,7 @@ class SignalController:
             self.red_until = self.uptime_ticks + ticks(STARTUP_RED_S)
         self.plan, self.pending_plan = new, None
         self.seq.set_plan(new)
-        self._conflicts = {p: sum(1 << (q - 1) for q in new.phases if new.conflicts(p, q)) for p in new.phases}
-        self._checked_active = -1
+        self.mmu = ConflictMonitor(new)
         self._running = ("", None)      # re-apply the pattern from the new plan
         self._sched_minute = -1
         log.info("plan_activated device=%s", self.device_id)
