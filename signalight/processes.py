@@ -69,7 +69,8 @@ def api_settings(s: Settings) -> ApiSettings:
     extra: dict[str, Any] = {}
     if s.secret_key is not None:
         extra["secret_key"] = s.secret_key.get_secret_value()
-    return ApiSettings(db_url=s.db_url, environment=s.environment, site=s.site, timezone=s.timezone, **extra)
+    return ApiSettings(db_url=s.db_url, environment=s.environment, site=s.site, timezone=s.timezone, **extra,
+                       **s.api)
 
 
 class _Server(uvicorn.Server):

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,7 +29,8 @@ PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "change-me"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SIGNALIGHT_", extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix="SIGNALIGHT_", extra="forbid", validate_default=True,
+                                      env_nested_delimiter="__")
 
     environment: Literal["development", "demo", "production"] = "development"
     site: SiteId = "tn"
@@ -49,6 +50,12 @@ class Settings(BaseSettings):
     api_port: Port = 8000
     secret_key: SecretStr | None = Field(default=None, description="JWT signing key; required in production")
     db_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite in data_dir")
+
+    api: dict[str, Any] = Field(
+        default_factory=dict,
+        description="tuning of the API (api/config.py ApiSettings names, e.g. control_backup_s, deploy_ttl_s, "
+        "command_ttl_s, access_token_ttl_s): SIGNALIGHT_API__CONTROL_BACKUP_S=60 or an [api] table in the TOML file",
+    )
 
     # the telemetry store
     store: Literal["embedded", "influxdb"] = "embedded"
@@ -77,6 +84,17 @@ class Settings(BaseSettings):
     def _defaults_and_secrets(self) -> Settings:
         if not self.db_url:
             self.db_url = f"sqlite+aiosqlite:///{self.data_dir / 'signalight.db'}"
+        owned = {"db_url", "environment", "site", "timezone", "secret_key"} & set(self.api)
+        if owned:
+            raise ValueError(f"api.{sorted(owned)[0]} is set at the top level (SIGNALIGHT_{sorted(owned)[0].upper()})")
+        if self.api:
+            from api.config import ApiSettings  # the composition root may know the API's own settings model
+
+            try:
+                ApiSettings(**self.api)
+            except ValidationError as exc:
+                problems = "; ".join(f"api.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(problems) from None
         if self.environment == "production":
             key = self.secret_key.get_secret_value() if self.secret_key else ""
             if not key or key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:

@@ -69,3 +69,20 @@ def test_production_accepts_a_real_secret(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("SIGNALIGHT_ENVIRONMENT", "production")
     monkeypatch.setenv("SIGNALIGHT_SECRET_KEY", "x7" * 24)
     assert load_settings().environment == "production"
+
+
+def test_api_tuning_from_the_environment_reaches_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    from signalight.processes import api_settings
+
+    monkeypatch.setenv("SIGNALIGHT_API__CONTROL_BACKUP_S", "45")
+    assert api_settings(load_settings()).control_backup_s == 45
+
+
+def test_unknown_or_bad_api_tuning_is_refused_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGNALIGHT_API__CONTROL_BACKUP_Z", "45")
+    with pytest.raises(ValidationError, match=r"api\.control_backup_z"):
+        load_settings()
+    monkeypatch.delenv("SIGNALIGHT_API__CONTROL_BACKUP_Z")
+    monkeypatch.setenv("SIGNALIGHT_API__DB_URL", "sqlite://")
+    with pytest.raises(ValidationError, match="top level"):
+        load_settings()
