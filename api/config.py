@@ -8,9 +8,11 @@ production deployment cannot run with a key that is published in this repository
 from __future__ import annotations
 
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from controllers.localtime import known_timezone
 
 #: Secrets that must never protect a real deployment (they appear in docs, tests and the demo).
 MIN_SECRET_LEN = 32
@@ -55,14 +57,7 @@ class ApiSettings(BaseModel):
     compliance_grace_cycles: float = Field(default=2.0, ge=0, le=100,
                                            description="cycles a schedule mismatch may last before the alarm")
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
+    _known_timezone = field_validator("timezone")(known_timezone)
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> ApiSettings:

@@ -17,6 +17,20 @@ import httpx
 T = TypeVar("T")
 
 
+def rig_env(folder: Path, mqtt_host: str, mqtt_port: int, api_port: int) -> dict[str, str]:
+    """Settings of every process of a rig: one broker, SQLite config DB and data folder in `folder`."""
+    return {
+        "SIGNALIGHT_ENVIRONMENT": "development",
+        "SIGNALIGHT_SITE": "tn",
+        "SIGNALIGHT_DATA_DIR": str(folder / "var"),
+        "SIGNALIGHT_MQTT_HOST": mqtt_host,
+        "SIGNALIGHT_MQTT_PORT": str(mqtt_port),
+        "SIGNALIGHT_API_PORT": str(api_port),
+        "SIGNALIGHT_DB_URL": f"sqlite+aiosqlite:///{folder / 'config.db'}",
+        "SIGNALIGHT_MANIFEST": str(folder / "manifest.json"),
+    }
+
+
 class Rig:
     def __init__(self, folder: Path, env: dict[str, str]) -> None:
         self.folder = folder

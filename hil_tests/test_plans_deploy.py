@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hil_tests.rig import Rig, eventually, read_manifest
+from hil_tests.rig import Rig, eventually, read_manifest, rig_env
 from tests.servers import Mosquitto, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -56,16 +56,7 @@ def _signal_values(broker: Mosquitto, device: str) -> dict[str, Any]:
 @pytest.fixture
 def rig(tmp_path: Path, mosquitto: Mosquitto) -> Any:
     api_port = free_port()
-    env = {
-        "SIGNALIGHT_ENVIRONMENT": "development",
-        "SIGNALIGHT_SITE": "tn",
-        "SIGNALIGHT_DATA_DIR": str(tmp_path / "var"),
-        "SIGNALIGHT_MQTT_HOST": mosquitto.host,
-        "SIGNALIGHT_MQTT_PORT": str(mosquitto.port),
-        "SIGNALIGHT_API_PORT": str(api_port),
-        "SIGNALIGHT_DB_URL": f"sqlite+aiosqlite:///{tmp_path / 'config.db'}",
-        "SIGNALIGHT_MANIFEST": str(tmp_path / "manifest.json"),
-    }
+    env = rig_env(tmp_path, mosquitto.host, mosquitto.port, api_port)
     r = Rig(tmp_path, env)
     r.api = f"http://127.0.0.1:{api_port}"  # type: ignore[attr-defined]
     try:

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from contracts import mqtt_schema_path
-from hil_tests.rig import Rig, eventually, read_manifest
+from hil_tests.rig import Rig, eventually, read_manifest, rig_env
 from tests.servers import InfluxDB, Mosquitto, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -44,20 +44,13 @@ def _retained_states(broker: Mosquitto, count: int) -> dict[str, dict[str, Any]]
 @pytest.fixture
 def rig(tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB) -> Any:
     api_port = free_port()
-    env = {
-        "SIGNALIGHT_ENVIRONMENT": "development",
-        "SIGNALIGHT_SITE": "tn",
-        "SIGNALIGHT_DATA_DIR": str(tmp_path / "var"),
-        "SIGNALIGHT_MQTT_HOST": mosquitto.host,
-        "SIGNALIGHT_MQTT_PORT": str(mosquitto.port),
+    env = rig_env(tmp_path, mosquitto.host, mosquitto.port, api_port)
+    env.update({
         "SIGNALIGHT_MQTT_V5": "true",
         "SIGNALIGHT_STORE": "influxdb",
         "SIGNALIGHT_INFLUX_URL": influxdb.url,
         "SIGNALIGHT_INFLUX_DATABASE": influxdb.database,
-        "SIGNALIGHT_API_PORT": str(api_port),
-        "SIGNALIGHT_DB_URL": f"sqlite+aiosqlite:///{tmp_path / 'config.db'}",
-        "SIGNALIGHT_MANIFEST": str(tmp_path / "manifest.json"),
-    }
+    })
     r = Rig(tmp_path, env)
     r.api = f"http://127.0.0.1:{api_port}"  # type: ignore[attr-defined]
     try:

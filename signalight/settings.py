@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -20,12 +20,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from api.config import MIN_SECRET_LEN, PLACEHOLDER_SECRETS
 from controllers.devices import SiteId
+from controllers.localtime import known_timezone
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
-#: Secrets that must never reach production (copied from examples and tutorials).
-PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "change-me", "please-change", "dev", "demo"})
 
 
 class Settings(BaseSettings):
@@ -71,14 +71,7 @@ class Settings(BaseSettings):
     recorder_group: str | None = Field(default=None, description="MQTT 5 shared-subscription group of recorders")
     metrics_port: Port | None = None
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (expected an IANA name like Asia/Ho_Chi_Minh)") from None
-        return value
+    _known_timezone = field_validator("timezone")(known_timezone)
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
@@ -97,7 +90,7 @@ class Settings(BaseSettings):
                 raise ValueError(problems) from None
         if self.environment == "production":
             key = self.secret_key.get_secret_value() if self.secret_key else ""
-            if not key or key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+            if not key or key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LEN:
                 raise ValueError(
                     "SIGNALIGHT_SECRET_KEY must be set to a random value of at least 32 characters in production "
                     "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
