@@ -200,3 +200,43 @@ def dashboards_push(
             typer.echo(link)
     except GrafanaUnavailable as exc:
         fail(str(exc))
+
+
+@app.command()
+def fault(
+    device: Annotated[str, typer.Argument(help="device id, e.g. tn-sig-001")],
+    name: Annotated[str, typer.Argument(help="comm_loss, power_fail, door_open, force_conflict, lamp_failure, ...")],
+    args: Annotated[str, typer.Option(help='fault arguments as JSON, e.g. \'{"circuit": 2}\'; "active": false clears')]
+    = "{}",
+    manifest: Annotated[Path | None, typer.Option(help="the simulator's manifest (its control URL)")] = None,
+    url: Annotated[str | None, typer.Option(help="the simulator's control URL (instead of --manifest)")] = None,
+) -> None:
+    """Inject (or clear) a fault in a running simulator: the rig's control interface from the command line."""
+    import asyncio
+    import json
+
+    import httpx
+
+    from firmware_sim.control import inject_fault
+    from firmware_sim.faults import FaultError
+
+    try:
+        fault_args = json.loads(args)
+    except json.JSONDecodeError as exc:
+        fail(f"--args is not JSON: {exc}")
+    if not isinstance(fault_args, dict):
+        fail("--args must be a JSON object")
+    if url is None:
+        s = settings(manifest=manifest)
+        path = s.manifest or s.data_dir / "manifest.json"
+        try:
+            url = json.loads(path.read_text())["control"]["url"]
+        except (OSError, ValueError, KeyError, TypeError):
+            fail(f"no simulator control URL in {path}; pass --url or --manifest")
+    try:
+        result = asyncio.run(inject_fault(url, device, name, fault_args))
+    except FaultError as exc:
+        fail(f"refused: {exc}")
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach the simulator at {url}: {exc}")
+    typer.echo(json.dumps(result, ensure_ascii=False))
