@@ -21,6 +21,7 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
     p.add_argument("--intersections", type=int, default=4)
     p.add_argument("--cabinets", type=int, default=6)
     p.add_argument("--modbus-cabinets", type=int, default=1)
+    p.add_argument("--mqtt-controllers", type=int, default=0, help="the last K controllers speak MQTT")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--speed", type=float, default=1.0, help="virtual clock speed factor")
     p.add_argument("--mqtt-host", default="127.0.0.1")
@@ -35,7 +36,8 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
     p.add_argument("--scenario", type=Path)
     a = p.parse_args(argv)
     config = FleetConfig(site=a.site, intersections=a.intersections, cabinets=a.cabinets,
-                         modbus_cabinets=a.modbus_cabinets, seed=a.seed, speed=a.speed, mqtt_host=a.mqtt_host,
+                         modbus_cabinets=a.modbus_cabinets, mqtt_controllers=a.mqtt_controllers, seed=a.seed,
+                         speed=a.speed, mqtt_host=a.mqtt_host,
                          mqtt_port=a.mqtt_port, mqtt_username=a.mqtt_username, mqtt_password=a.mqtt_password,
                          modbus_host=a.modbus_host, modbus_port=a.modbus_port, units_per_port=a.units_per_port,
                          manifest_path=a.manifest, control_port=None if a.control_port < 0 else a.control_port,

@@ -40,8 +40,28 @@ class CabinetMqttFace:
         self.last_state: dict[str, Any] | None = None
         self.last_alarms: set[str] = set()
 
+    @property
+    def device_id(self) -> str:
+        return self.cab.device_id
+
     def topic(self, suffix: str) -> str:
         return f"{self.prefix}/{suffix}"
+
+    def powered(self) -> bool:
+        return self.cab.mains_ok
+
+    def connected(self) -> None:
+        """A session started: alarms present now are in the state; events report changes from here."""
+        self.alarm_events()
+
+    def outbox(self) -> list[tuple[str, dict[str, Any]]]:
+        """What to publish now (topic suffix, payload): alarm events raised or cleared since the last call."""
+        return [("event", e) for e in self.alarm_events()]
+
+    def commands(self, payload: bytes) -> list[dict[str, Any]]:
+        """The cmd/res answers to a `cmd` payload (none when it cannot be answered)."""
+        res = self.handle_command(payload)
+        return [] if res is None else [res]
 
     def _next_seq(self) -> int:
         self.seq = (self.seq + 1) % 256

@@ -65,11 +65,15 @@ def apply_fault(fleet: Fleet, device: str, fault: str, args: dict[str, Any] | No
         at = args.get("at", "write")
         if at not in ("write", "commit"):
             raise FaultError(f"argument 'at' must be 'write' or 'commit', got {at!r}")
+        from firmware_sim.controller_mqtt import ControllerMqttFace
         from firmware_sim.controller_regs import ControllerRegisters
-        regs = fleet.registers.get(device)
-        if not isinstance(regs, ControllerRegisters):
-            raise FaultError(f"{device} has no Modbus plan transfer")
-        regs.transfer.corrupt = at if active else None
+        regs, link = fleet.registers.get(device), fleet.links.get(device)
+        if isinstance(regs, ControllerRegisters):
+            regs.transfer.corrupt = at if active else None
+        elif link is not None and isinstance(link.face, ControllerMqttFace):
+            link.face.corrupt = active      # over MQTT the whole plan arrives at once: flipped before the CRC check
+        else:
+            raise FaultError(f"{device} has no plan transfer")
     elif ctrl is not None:
         _controller_fault(ctrl, fault, active, args)
     elif cab is not None:

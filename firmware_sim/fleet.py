@@ -1,4 +1,4 @@
-"""Run a simulated fleet: signal controllers on Modbus TCP, lighting cabinets on Modbus TCP or MQTT.
+"""Run a simulated fleet: signal controllers and lighting cabinets, each on Modbus TCP or MQTT.
 
 `run_fleet(config)` builds every device (deterministic under `config.seed`), starts the Modbus ports, the MQTT
 sessions, the fault-injection endpoint and the firmware loop, writes the manifest, calls `on_ready(manifest)`
@@ -23,10 +23,11 @@ from firmware_sim.cabinet import LightingCabinet
 from firmware_sim.cabinet_mqtt import CabinetMqttFace
 from firmware_sim.cabinet_regs import CabinetRegisters
 from firmware_sim.clock import SimClock, VirtualClock, rfc3339
+from firmware_sim.controller_mqtt import ControllerMqttFace
 from firmware_sim.controller_regs import ControllerRegisters
 from firmware_sim.engine import Engine
 from firmware_sim.modbus_host import ModbusPort, ModbusUnit
-from firmware_sim.mqtt_link import MqttCabinetLink
+from firmware_sim.mqtt_link import MqttCabinetLink, MqttFace
 from firmware_sim.signal_controller import SignalController
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class FleetConfig:
     intersections: int = 4
     cabinets: int = 6
     modbus_cabinets: int = 1          # how many of the cabinets speak Modbus TCP; the rest speak MQTT
+    mqtt_controllers: int = 0         # how many of the controllers (the last ones) speak MQTT; the rest Modbus TCP
     seed: int = 1
     speed: float = 1.0                # virtual clock speed factor
     mqtt_host: str = "127.0.0.1"
@@ -60,6 +62,9 @@ class FleetConfig:
             raise ValueError("intersections and cabinets must be >= 0")
         if not 0 <= self.modbus_cabinets <= self.cabinets:
             raise ValueError(f"modbus_cabinets must be 0..cabinets ({self.cabinets}), got {self.modbus_cabinets}")
+        if not 0 <= self.mqtt_controllers <= self.intersections:
+            raise ValueError(f"mqtt_controllers must be 0..intersections ({self.intersections}), "
+                             f"got {self.mqtt_controllers}")
         if not self.speed > 0:
             raise ValueError(f"speed must be > 0, got {self.speed}")
         if not 1 <= self.units_per_port <= 247:
@@ -106,11 +111,17 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
 
     for i in range(1, config.intersections + 1):
         device_id = f"{site}-sig-{i:03d}"
-        entry(device_id, "signal_controller", "modbus")
+        transport = "mqtt" if i > config.intersections - config.mqtt_controllers else "modbus"
+        e = entry(device_id, "signal_controller", transport)
         rng = random.Random(f"{config.seed}:{device_id}")
         ctrl = SignalController(device_id, start, rng, offset_s=rng.choice((0, 10, 20, 30, 40, 50, 60, 70)))
+        fleet.controllers[device_id] = ctrl
+        if transport == "mqtt":
+            e["client_id"] = device_id
+            fleet.links[device_id] = _link(fleet, ControllerMqttFace(ctrl, site, clock))
+            continue
         regs = ControllerRegisters(ctrl)
-        fleet.controllers[device_id], fleet.registers[device_id] = ctrl, regs
+        fleet.registers[device_id] = regs
         units.append(ModbusUnit(device_id, 0, regs.image, regs.refresh, regs.write,
                                 partial_answering(fleet, device_id)))
     for i in range(1, config.cabinets + 1):
@@ -129,10 +140,7 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
                                     partial_answering(fleet, device_id)))
         else:
             e["client_id"] = device_id
-            face = CabinetMqttFace(cab, site, clock)
-            fleet.links[device_id] = MqttCabinetLink(face, host=config.mqtt_host, port=config.mqtt_port,
-                                                     username=config.mqtt_username, password=config.mqtt_password,
-                                                     clock=clock, rng=random.Random(f"{config.seed}:{device_id}:net"))
+            fleet.links[device_id] = _link(fleet, CabinetMqttFace(cab, site, clock))
     per = config.units_per_port
     for k in range(0, len(units), per):
         group = units[k:k + per]
@@ -141,6 +149,13 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
         port = config.modbus_port + k // per if config.modbus_port else 0
         fleet.ports.append(ModbusPort(config.modbus_host, port, group))
     return fleet
+
+
+def _link(fleet: Fleet, face: MqttFace) -> MqttCabinetLink:
+    c = fleet.config
+    return MqttCabinetLink(face, host=c.mqtt_host, port=c.mqtt_port, username=c.mqtt_username,
+                           password=c.mqtt_password, clock=fleet.clock,
+                           rng=random.Random(f"{c.seed}:{face.device_id}:net"))
 
 
 def partial_answering(fleet: Fleet, device_id: str) -> Callable[[], bool]:

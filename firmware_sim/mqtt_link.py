@@ -1,4 +1,5 @@
-"""The MQTT session of one MQTT-speaking cabinet: connect, announce, publish, obey commands, reconnect forever.
+"""The MQTT session of one MQTT-speaking device (cabinet or signal controller): connect, announce, publish, obey
+commands, reconnect forever.
 
 A clean stop (cancellation) publishes `status offline` (retained) itself and disconnects cleanly, so the broker
 does not send the Last Will. A communication fault (`comm_fault`) or power failure drops the socket without a
@@ -13,11 +14,11 @@ import json
 import logging
 import random
 import socket
-from typing import Any
+from typing import Any, Protocol
 
 import aiomqtt
 
-from firmware_sim.cabinet_mqtt import TELEMETRY_S, CabinetMqttFace
+from firmware_sim.cabinet_mqtt import TELEMETRY_S
 from firmware_sim.clock import SimClock
 
 log = logging.getLogger(__name__)
@@ -37,23 +38,46 @@ async def _poll_pause() -> None:
     await asyncio.sleep(0.2)
 
 
+class MqttFace(Protocol):
+    """What a device shows on MQTT (`CabinetMqttFace`, `ControllerMqttFace`); payloads only, no I/O."""
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def bd_seq(self) -> int: ...
+    def topic(self, suffix: str) -> str: ...
+    def powered(self) -> bool: ...
+    def birth(self) -> dict[str, Any]: ...
+    def state(self) -> dict[str, Any]: ...
+    def state_changed(self) -> bool: ...
+    def telemetry(self) -> dict[str, Any]: ...
+    def connected(self) -> None: ...
+    def outbox(self) -> list[tuple[str, dict[str, Any]]]: ...
+    def commands(self, payload: bytes) -> list[dict[str, Any]]: ...
+
+
 class _Dropped(Exception):
     """The device lost its link on purpose (fault injection)."""
 
 
 class MqttCabinetLink:
-    def __init__(self, face: CabinetMqttFace, *, host: str, port: int, username: str | None,
+    """One device's MQTT session (the name is historic: signal controllers use it too)."""
+
+    def __init__(self, face: MqttFace, *, host: str, port: int, username: str | None,
                  password: str | None, clock: SimClock, rng: random.Random) -> None:
         self.face, self.host, self.port = face, host, port
         self.username, self.password = username, password
         self.clock, self.rng = clock, rng
-        self.client_id = face.cab.device_id
+        self.client_id = face.device_id
         self.comm_fault = False
         self.connected = asyncio.Event()
         self.sessions = 0
+        # Answers to one command go out in order and before anything the command caused (a plan that activates at
+        # once must not report `active` before `activating`): the inbox and the periodic publisher take turns.
+        self._turn = asyncio.Lock()
 
     def _down(self) -> bool:
-        return self.comm_fault or not self.face.cab.mains_ok
+        return self.comm_fault or not self.face.powered()
 
     async def run(self) -> None:
         """Run until cancelled; never raises MqttError (reconnects with exponential backoff and jitter)."""
@@ -94,7 +118,7 @@ class MqttCabinetLink:
         await client.subscribe(self.face.topic("cmd"), qos=1, timeout=PUBLISH_TIMEOUT_S)
         await client.subscribe(self.face.topic("rebirth"), qos=1, timeout=PUBLISH_TIMEOUT_S)
         await self._announce(client)
-        self.face.alarm_events()        # alarms present at connect are in the state; report changes from here
+        self.face.connected()
         self.sessions += 1
         self.connected.set()
         log.info("mqtt_online device=%s bd_seq=%d", self.client_id, self.face.bd_seq)
@@ -129,8 +153,9 @@ class MqttCabinetLink:
         while True:
             if self._down():
                 raise _Dropped()
-            for event in self.face.alarm_events():
-                await self._publish(client, "event", event)
+            async with self._turn:
+                for suffix, payload in self.face.outbox():
+                    await self._publish(client, suffix, payload)
             if self.face.state_changed():
                 await self._publish(client, "state", self.face.state(), retain=True)
             if self.clock.monotonic() >= next_telemetry:
@@ -147,8 +172,9 @@ class MqttCabinetLink:
             if topic.endswith("/rebirth"):
                 await self._announce(client)
                 continue
-            result = self.face.handle_command(payload)
-            if result is not None:
-                await self._publish(client, "cmd/res", result)
-                if result.get("ok") and self.face.state_changed():
-                    await self._publish(client, "state", self.face.state(), retain=True)
+            async with self._turn:
+                results = self.face.commands(payload)
+                for result in results:
+                    await self._publish(client, "cmd/res", result)
+            if any(r.get("ok") for r in results) and self.face.state_changed():
+                await self._publish(client, "state", self.face.state(), retain=True)

@@ -77,6 +77,7 @@ def sim(
     intersections: Annotated[int, typer.Option(min=0, max=5000)] = 4,
     cabinets: Annotated[int, typer.Option(min=0, max=5000)] = 6,
     modbus_cabinets: Annotated[int, typer.Option(min=0, help="how many cabinets speak Modbus (the rest MQTT)")] = 1,
+    mqtt_controllers: Annotated[int, typer.Option(min=0, help="how many controllers (the last) speak MQTT")] = 0,
     seed: int = 1,
     speed: Annotated[float, typer.Option(min=0.1, max=3600)] = 1.0,
     modbus_port: Annotated[int, typer.Option(min=0, max=65535, help="first Modbus TCP port; 0 = free ports")] = 0,
@@ -91,7 +92,8 @@ def sim(
     s = settings()
     path = manifest or s.manifest or s.data_dir / "manifest.json"
     run(lambda: run_sim(s, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets,
-                        seed=seed, speed=speed, modbus_port=modbus_port, control_port=control_port,
+                        mqtt_controllers=mqtt_controllers, seed=seed, speed=speed, modbus_port=modbus_port,
+                        control_port=control_port,
                         manifest=path, scenario=scenario), name="sim")
 
 

@@ -104,13 +104,15 @@ async def serve_http(app: Any, host: str, port: int, *, started: Callable[[], No
 
 
 async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabinets: int, seed: int, speed: float,
-                  modbus_port: int, control_port: int, manifest: Path, scenario: Path | None) -> None:
+                  modbus_port: int, control_port: int, manifest: Path, scenario: Path | None,
+                  mqtt_controllers: int = 0) -> None:
     from firmware_sim.fleet import FleetConfig, run_fleet
 
     manifest.parent.mkdir(parents=True, exist_ok=True)
     config = FleetConfig(
         site=s.site, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets, seed=seed,
-        speed=speed, mqtt_host=s.mqtt_host, mqtt_port=s.mqtt_port, mqtt_username=s.mqtt_username,
+        mqtt_controllers=mqtt_controllers, speed=speed, mqtt_host=s.mqtt_host, mqtt_port=s.mqtt_port,
+        mqtt_username=s.mqtt_username,
         mqtt_password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
         modbus_port=modbus_port, manifest_path=manifest, control_port=control_port, scenario=scenario,
     )
