@@ -7,14 +7,17 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from firmware_sim.clock import SimClock
 from firmware_sim.fleet import Fleet, FleetConfig, run_fleet
 
 
 @contextlib.asynccontextmanager
-async def running_fleet(config: FleetConfig) -> AsyncIterator[tuple[Fleet, dict[str, Any]]]:
+async def running_fleet(config: FleetConfig,
+                        clock: SimClock | None = None) -> AsyncIterator[tuple[Fleet, dict[str, Any]]]:
     built: asyncio.Future[Fleet] = asyncio.get_running_loop().create_future()
     ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_fleet(config, on_ready=ready.set_result, started=built.set_result))
+    task = asyncio.create_task(run_fleet(config, on_ready=ready.set_result, started=built.set_result,
+                                         clock=clock))
     try:
         waits: set[asyncio.Future[Any]] = {task, ready}
         done, _ = await asyncio.wait(waits, timeout=30, return_when=asyncio.FIRST_COMPLETED)
