@@ -11,7 +11,7 @@ fault. Unknown devices, faults or bad arguments raise `FaultError` naming them, 
 | `clock_drift` | all | `s_per_h` (cabinet, default 120) or `offset_s` (controller, default 300) |
 | `force_conflict` | signal_controller | a welded load switch: conflicting greens, the MMU latches flash |
 | `detector_fault` | signal_controller | `detector` 1..8: stuck off |
-| `corrupt_plan_transfer` | signal_controller | `at`: `write` (default: staged writes get a flipped bit) or `commit` |
+| `corrupt_plan_transfer` | signal_controller | `at`: `write` (default) or `commit` (Modbus); MQTT: received plan |
 | `lamp_failure` | lighting_cabinet | `circuit`, `count` luminaires failed (current drops) |
 | `breaker_trip` | lighting_cabinet | `circuit` |
 | `contactor_stuck` | lighting_cabinet | `circuit`, `closed` (default true) |
