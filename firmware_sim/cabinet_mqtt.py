@@ -58,6 +58,9 @@ class CabinetMqttFace:
         """What to publish now (topic suffix, payload): alarm events raised or cleared since the last call."""
         return [("event", e) for e in self.alarm_events()]
 
+    def requeue(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Alarm events the link could not publish: dropped, as the state sent on reconnect carries the alarms."""
+
     def commands(self, payload: bytes) -> list[dict[str, Any]]:
         """The cmd/res answers to a `cmd` payload (none when it cannot be answered)."""
         res = self.handle_command(payload)

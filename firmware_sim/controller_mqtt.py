@@ -59,6 +59,7 @@ class ControllerMqttFace:
         self.events: deque[dict[str, Any]] = deque()
         self.lost = 0
         self.late: list[dict[str, Any]] = []                  # final answers produced outside a command
+        self.unsent: list[tuple[str, dict[str, Any]]] = []    # taken by a publish that failed: sent first next time
         ctrl.event_sink = self._on_event
         ctrl.alarm_sink = self._on_alarm
         ctrl.on_plan_activated = self._activated
@@ -152,8 +153,10 @@ class ControllerMqttFace:
         """A session started; queued events are still sent (nothing is lost across a reconnect)."""
 
     def outbox(self) -> list[tuple[str, dict[str, Any]]]:
-        """What to publish now: late command answers, then events in order (each takes the next seq)."""
-        out: list[tuple[str, dict[str, Any]]] = [("cmd/res", res) for res in self.late]
+        """What to publish now: what a failed publish left, late command answers, then events in order (each takes
+        the next seq)."""
+        out, self.unsent = self.unsent, []
+        out += [("cmd/res", res) for res in self.late]
         self.late.clear()
         if self.lost:
             out.append(("event", {"ts": rfc3339(self.clock.now()), "seq": self._next_seq(), "code": 0,
@@ -162,6 +165,10 @@ class ControllerMqttFace:
         while self.events:
             out.append(("event", {**self.events.popleft(), "seq": self._next_seq()}))
         return out
+
+    def requeue(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Items of `outbox()` the link could not publish (link lost): they go out first on the next session."""
+        self.unsent = items + self.unsent
 
     # ----- commands ------------------------------------------------------------------------------------------
     def commands(self, payload: bytes) -> list[dict[str, Any]]:

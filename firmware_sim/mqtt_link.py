@@ -53,6 +53,7 @@ class MqttFace(Protocol):
     def telemetry(self) -> dict[str, Any]: ...
     def connected(self) -> None: ...
     def outbox(self) -> list[tuple[str, dict[str, Any]]]: ...
+    def requeue(self, items: list[tuple[str, dict[str, Any]]]) -> None: ...
     def commands(self, payload: bytes) -> list[dict[str, Any]]: ...
 
 
@@ -154,8 +155,13 @@ class MqttCabinetLink:
             if self._down():
                 raise _Dropped()
             async with self._turn:
-                for suffix, payload in self.face.outbox():
-                    await self._publish(client, suffix, payload)
+                items = self.face.outbox()
+                for n, (suffix, payload) in enumerate(items):
+                    try:
+                        await self._publish(client, suffix, payload)
+                    except (aiomqtt.MqttError, TimeoutError, asyncio.CancelledError):
+                        self.face.requeue(items[n:])       # the link went away: nothing taken is lost
+                        raise
             if self.face.state_changed():
                 await self._publish(client, "state", self.face.state(), retain=True)
             if self.clock.monotonic() >= next_telemetry:

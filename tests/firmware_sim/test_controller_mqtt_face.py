@@ -147,3 +147,14 @@ def test_expired_and_unknown_commands_are_refused() -> None:
     [bad] = f.commands(cmd(clock, "hold_pattern", {"pattern": 9, "until": rfc3339(clock.now())}, cmd_id="cmd-0003"))
     assert bad["error"] == "invalid_args"
     assert f.commands(b"not json") == []
+
+
+def test_what_a_failed_publish_took_goes_out_first_next_time() -> None:
+    f, clock = face()
+    run(f, clock, 30)
+    items = f.outbox()
+    assert len(items) >= 3
+    f.requeue(items[1:])
+    run(f, clock, 30)
+    again = f.outbox()
+    assert again[:len(items) - 1] == items[1:] and len(again) > len(items) - 1
