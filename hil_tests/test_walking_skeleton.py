@@ -121,8 +121,11 @@ def test_devices_commands_and_telemetry_across_processes(rig: Rig, mosquitto: Mo
                            json={"name": "switch", "args": {"circuit": 2, "level_pct": 40, "until": _until()}})
         assert resp.status_code == 202, resp.text
         cid = resp.json()["id"]
-        done = eventually(lambda cid=cid: (c := client.get(f"/api/v1/commands/{cid}").json())["status"] != "pending"
-                          and c, 30, f"the switch command of {cabinet}", rig)
+        def finished(cid: str = cid) -> dict[str, Any] | None:
+            command: dict[str, Any] = client.get(f"/api/v1/commands/{cid}").json()
+            return command if command["status"] != "pending" else None
+
+        done = eventually(finished, 30, f"the switch command of {cabinet}", rig)
         assert done["status"] == "succeeded", done
 
         def circuit2(cabinet: str = cabinet) -> dict[str, Any] | None:
