@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import zlib
 from collections import deque
 from datetime import datetime
@@ -184,7 +185,8 @@ class ControllerMqttFace:
         duration_s = 0
         if "until" in args:
             until: datetime = parse_rfc3339(args["until"])
-            duration_s = max(1, round((until - self.clock.now()).total_seconds()))
+            # rounded up: a backup timer may outlast `until` by a fraction of a second, never end before it
+            duration_s = max(1, math.ceil((until - self.clock.now()).total_seconds()))
         result = self.ctrl.command(code, int(args.get("pattern", 0)), duration_s)
         if result != "ok":
             error = "invalid_args" if result == "invalid_args" else "refused"
