@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic import SecretStr
 
 from api.app import create_app
 from api.config import ApiSettings
@@ -32,11 +33,15 @@ from signalight.settings import Settings
 log = logging.getLogger("signalight")
 
 
+def _plain(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
 def bus_config(s: Settings, client_id: str, *, clean_session: bool = True) -> BusConfig:
     """Bus settings of one client of this process."""
     return BusConfig(
         host=s.mqtt_host, port=s.mqtt_port, client_id=client_id, username=s.mqtt_username,
-        password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
+        password=_plain(s.mqtt_password),
         clean_session=clean_session, mqtt_v5=s.mqtt_v5,
     )
 
@@ -53,8 +58,8 @@ async def telemetry_store(s: Settings) -> AsyncIterator[InfluxStore | EmbeddedSt
     if s.store == "influxdb":
         store = InfluxStore(
             s.influx_url, s.influx_database, username=s.influx_username,
-            password=s.influx_password.get_secret_value() if s.influx_password else None,
-            token=s.influx_token.get_secret_value() if s.influx_token else None,
+            password=_plain(s.influx_password),
+            token=_plain(s.influx_token),
         )
     else:
         s.data_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +118,7 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
         site=s.site, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets, seed=seed,
         mqtt_controllers=mqtt_controllers, speed=speed, mqtt_host=s.mqtt_host, mqtt_port=s.mqtt_port,
         mqtt_username=s.mqtt_username,
-        mqtt_password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
+        mqtt_password=_plain(s.mqtt_password),
         modbus_port=modbus_port, manifest_path=manifest, control_port=control_port, scenario=scenario,
     )
 
