@@ -1,113 +1,112 @@
-"""One Modbus TCP connection per host:port, shared by every unit id behind it, one request at a time.
+"""One Modbus TCP connection per host:port, shared by every unit id behind it.
 
-Modbus TCP gateways (and many devices) answer one request at a time and mix up interleaved ones; so every request
-takes the link's lock. The link connects on first use and after a failure (no background reconnect by pymodbus:
-the polling coordinators own the backoff). Every request has a timeout. Errors become `ModbusError` naming the
-device, unit id, table and address.
+`max_in_flight` is how many requests may wait for an answer on the connection at once. The default, 1, is what
+every device tolerates: many Modbus TCP-to-serial gateways (and some devices) answer one request at a time and mix
+up interleaved ones. Devices that queue requests (the Modbus TCP specification allows a client several transactions
+in flight) can be given more in the manifest; answers are matched by transaction id either way (`mbap`).
+
+The link connects on first use and after a failure (the polling coordinators own the backoff); one connection
+attempt at a time. Every request has a timeout. Failure policy, so one dead unit id behind a gateway does not cut off
+the others: a timeout closes the connection only when nothing at all arrived on it since the request went out (a
+silent link: half-open TCP, rebooted device); an exception response leaves it open; a protocol error or a lost
+connection closes it. Errors become `ModbusError` naming the device, unit id, link, table and address.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
-
+from gateways.modbus import mbap
 from gateways.modbus.profile import Table
 
 log = logging.getLogger(__name__)
 
 
 class ModbusError(Exception):
-    """A Modbus request failed: timeout, connection refused or lost, or an exception response."""
+    """A Modbus request failed: timeout, connection refused or lost, an exception response or a malformed answer."""
 
 
 class ModbusLink:
-    """A lazily connected pymodbus client with a lock. Not thread-safe; one event loop."""
+    """A lazily connected Modbus TCP client. Not thread-safe; one event loop."""
 
-    def __init__(self, host: str, port: int, *, timeout_s: float = 2.0) -> None:
+    def __init__(self, host: str, port: int, *, timeout_s: float = 2.0, max_in_flight: int = 1) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1")
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
-        self.lock = asyncio.Lock()
-        self._client: AsyncModbusTcpClient | None = None
+        self.max_in_flight = max_in_flight
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._connect_lock = asyncio.Lock()
+        self._protocol: mbap.MbapProtocol | None = None
         self.requests = 0
+        self.connects = 0
 
     @property
     def name(self) -> str:
         return f"{self.host}:{self.port}"
 
-    async def _ensure(self) -> AsyncModbusTcpClient:
-        client = self._client
-        if client is not None and client.connected:
-            return client
-        if client is not None:
-            client.close()
-        # retries=0: a failed request is reported at once; the coordinator decides when to try again.
-        client = AsyncModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0,
-                                      reconnect_delay=0, name=f"modbus-{self.name}")
-        try:
-            ok = await asyncio.wait_for(client.connect(), self.timeout_s)
-        except (TimeoutError, OSError) as exc:
-            client.close()
-            raise ModbusError(f"{self.name}: cannot connect: {exc or 'timeout'}") from None
-        if not ok:
-            client.close()
-            raise ModbusError(f"{self.name}: cannot connect")
-        transport = getattr(client.ctx, "transport", None) if hasattr(client, "ctx") else None
-        sock = transport.get_extra_info("socket") if transport is not None else None
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._client = client
-        return client
+    @property
+    def connected(self) -> bool:
+        p = self._protocol
+        return p is not None and p.transport is not None and not p.transport.is_closing()
+
+    async def _ensure(self) -> mbap.MbapProtocol:
+        p = self._protocol
+        if p is not None and p.transport is not None and not p.transport.is_closing():
+            return p
+        async with self._connect_lock:
+            p = self._protocol
+            if p is not None and p.transport is not None and not p.transport.is_closing():
+                return p
+            self.close()
+            try:
+                p = await mbap.open_connection(self.host, self.port, self.timeout_s)
+            except mbap.MbapError as exc:
+                raise ModbusError(f"{self.name}: {exc}") from None
+            self._protocol = p
+            self.connects += 1
+            return p
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        if self._protocol is not None:
+            if self._protocol.transport is not None:
+                self._protocol.transport.close()
+            self._protocol = None
+
+    async def _call(self, unit_id: int, pdu: bytes, what: str, device: str) -> bytes:
+        async with self._slots:
+            p = await self._ensure()
+            self.requests += 1
+            sent_at = asyncio.get_running_loop().time()
+            try:
+                return await p.request(unit_id, pdu, self.timeout_s)
+            except mbap.MbapException as exc:
+                raise ModbusError(f"device={device} unit={unit_id} link={self.name} {what}: {exc}") from None
+            except mbap.MbapTimeout as exc:
+                if p.last_rx < sent_at:
+                    p.abort(f"link silent for {self.timeout_s:g} s")
+                raise ModbusError(f"device={device} unit={unit_id} link={self.name} {what}: {exc}") from None
+            except mbap.MbapError as exc:
+                raise ModbusError(f"device={device} unit={unit_id} link={self.name} {what}: {exc}") from None
 
     async def read(self, table: Table, address: int, count: int, *, unit_id: int, device: str = "") -> list[int]:
         """Read `count` registers or bits; bits come back as 0/1. Raises ModbusError."""
-        async with self.lock:
-            client = await self._ensure()
-            try:
-                if table == "holding":
-                    coro = client.read_holding_registers(address, count=count, device_id=unit_id)
-                elif table == "input":
-                    coro = client.read_input_registers(address, count=count, device_id=unit_id)
-                elif table == "coil":
-                    coro = client.read_coils(address, count=count, device_id=unit_id)
-                else:
-                    coro = client.read_discrete_inputs(address, count=count, device_id=unit_id)
-                self.requests += 1
-                # asyncio.timeout, not wait_for: no extra task per request on this hot path.
-                async with asyncio.timeout(self.timeout_s * 1.5):
-                    result = await coro
-            except (TimeoutError, ModbusException, OSError) as exc:
-                self.close()
-                raise ModbusError(f"device={device} unit={unit_id} link={self.name} read {table}@{address}"
-                                  f"+{count}: {exc or 'timeout'}") from None
-        if result.isError():
-            raise ModbusError(f"device={device} unit={unit_id} link={self.name} read {table}@{address}+{count}: "
-                              f"exception response {result}")
-        if table in ("coil", "discrete"):
-            return [1 if b else 0 for b in result.bits[:count]]
-        return list(result.registers)
+        function = mbap.READ_FUNCTIONS[table]
+        what = f"read {table}@{address}+{count}"
+        data = await self._call(unit_id, mbap.read_pdu(function, address, count), what, device)
+        try:
+            return mbap.decode_read(function, count, data)
+        except mbap.MbapError as exc:
+            raise ModbusError(f"device={device} unit={unit_id} link={self.name} {what}: {exc}") from None
 
     async def write_registers(self, address: int, values: list[int], *, unit_id: int, device: str = "") -> None:
-        """Write a block of holding registers in one FC16 request. Raises ModbusError."""
-        async with self.lock:
-            client = await self._ensure()
-            try:
-                self.requests += 1
-                async with asyncio.timeout(self.timeout_s * 1.5):
-                    result = await client.write_registers(address, values, device_id=unit_id)
-            except (TimeoutError, ModbusException, OSError) as exc:
-                self.close()
-                raise ModbusError(f"device={device} unit={unit_id} link={self.name} write holding@{address}"
-                                  f"+{len(values)}: {exc or 'timeout'}") from None
-        if result.isError():
-            raise ModbusError(f"device={device} unit={unit_id} link={self.name} write holding@{address}: "
-                              f"exception response {result}")
+        """Write a block of holding registers in one FC16 request. Raises ModbusError (ValueError for values that
+        are not registers: nothing is sent)."""
+        what = f"write holding@{address}+{len(values)}"
+        data = await self._call(unit_id, mbap.write_registers_pdu(address, values), what, device)
+        try:
+            mbap.check_write_echo(address, len(values), data)
+        except mbap.MbapError as exc:
+            raise ModbusError(f"device={device} unit={unit_id} link={self.name} {what}: {exc}") from None
