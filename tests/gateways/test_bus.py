@@ -13,6 +13,7 @@ from amqtt.broker import Broker
 
 from controllers.bus import BusError, BusMessage
 from gateways.bus import Bus, BusConfig, BusWill, Subscription, filter_matches
+from gateways.mqtt_socket import BufferedSocket
 from tests.gateways.helpers import eventually
 from tests.servers import Mosquitto, free_port
 
@@ -51,7 +52,7 @@ async def round_trip(host: str, port: int) -> None:
         client = pub._client
         assert client is not None
         raw = client._client.socket()
-        assert isinstance(raw, socket.socket)
+        assert isinstance(raw, BufferedSocket)  # reads buffered, writes gathered (gateways.mqtt_socket)
         assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
@@ -114,7 +115,7 @@ async def test_last_will_is_published_when_the_client_vanishes(mosquitto: Mosqui
             assert client is not None
             # Vanish without DISCONNECT: close the socket under the client.
             sock = client._client.socket()
-            assert isinstance(sock, socket.socket)
+            assert isinstance(sock, BufferedSocket)
             sock.shutdown(socket.SHUT_RDWR)
             async with asyncio.timeout(10):
                 message = await anext(sub)
