@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import tempfile
 import time
 from multiprocessing.process import BaseProcess
@@ -53,6 +54,12 @@ def _serve(ports: list[int]) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(main())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_servers(devices: int) -> tuple[list[BaseProcess], list[DeviceEntry]]:
@@ -96,9 +103,12 @@ async def run(devices: int, seconds: float, warmup: float) -> None:
         await asyncio.sleep(warmup)
         measuring = True
         cpu0, t0 = time.process_time(), time.monotonic()
+        servers0 = sum(cpu_seconds(p.pid) for p in procs if p.pid is not None)
         await asyncio.sleep(seconds)
         measuring = False
-        cpu = (time.process_time() - cpu0) / (time.monotonic() - t0)
+        wall = time.monotonic() - t0
+        cpu = (time.process_time() - cpu0) / wall
+        servers_cpu = (sum(cpu_seconds(p.pid) for p in procs if p.pid is not None) - servers0) / wall
         if task.done():
             task.result()  # the gateway stopped: show why
     finally:
@@ -114,7 +124,8 @@ async def run(devices: int, seconds: float, warmup: float) -> None:
     keeping_up = polls_per_s >= 0.95 * devices
     p50, p99, worst = (percentile(lateness, q) * 1000 for q in (50, 99, 100))
     print(f"devices={devices} ports={-(-devices // UNITS_PER_PORT)} measured_s={seconds}")
-    print(f"polls/s={polls_per_s:.0f} (schedule: ~{devices * 1.1:.0f}/s) gateway_cpu={cpu:.2f} cores")
+    print(f"polls/s={polls_per_s:.0f} (schedule: ~{devices * 1.1:.0f}/s) gateway_cpu={cpu:.2f} cores "
+          f"simulated_devices_cpu={servers_cpu:.2f} cores (of {os.cpu_count()})")
     print(f"lateness ms: p50={p50:.1f} p99={p99:.1f} max={worst:.1f}")
     print(result_line("fleet", devices=devices, p50_lateness_ms=p50, p99_lateness_ms=p99,
                       polls_per_s=polls_per_s, gateway_cpu_cores=cpu, target_devices=2000, target_p99_ms=250.0,

@@ -21,6 +21,7 @@ from controllers.commands import AnyCommand, CircuitRelease
 from controllers.devices import DeviceKind, Transport
 from controllers.normalize import circuit_count
 from controllers.topics import Suffix, TopicError, parse, subscription
+from gateways import heap
 from gateways.bus import Bus, BusConfig
 from gateways.commands import CommandLedger, LongExecute, handle_command
 from gateways.manifest import DeviceEntry, load_manifest, owns
@@ -38,6 +39,7 @@ __all__ = ["DeviceEntry", "GatewayDevice", "load_manifest", "run_gateway"]
 log = logging.getLogger(__name__)
 
 SHUTDOWN_PUBLISH_S = 2.0
+GC_FREEZE_AFTER_S = 5.0
 
 
 class GatewayDevice:
@@ -129,6 +131,9 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
                 tg.create_task(run_mqtt_link(b, mqtt_link))
                 for m in members.values():
                     tg.create_task(m.coordinator.run(), name=f"device-{m.entry.id}")
+                # Once every device has been polled (the longest first contact is a few fast polls), keep the
+                # devices' objects out of full collections (gateways/heap.py).
+                tg.create_task(heap.freeze_after(GC_FREEZE_AFTER_S), name="gc-freeze")
         finally:
             await _shutdown(members)
             for link in links.values():
