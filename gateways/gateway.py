@@ -98,6 +98,27 @@ class GatewayDevice:
             log.warning("rebirth_failed device=%s error=%s", self.entry.id, exc)
 
 
+def modbus_links(entries: Sequence[DeviceEntry]) -> dict[tuple[str, int], ModbusLink]:
+    """One link per host:port, with the `max_in_flight` its devices give (default 1). Raises ValueError when two
+    devices behind one host:port disagree on it."""
+    links: dict[tuple[str, int], ModbusLink] = {}
+    given: dict[tuple[str, int], tuple[str, int]] = {}
+    for entry in entries:
+        assert entry.host is not None and entry.port is not None
+        key = (entry.host, entry.port)
+        if entry.max_in_flight is not None:
+            first = given.setdefault(key, (entry.id, entry.max_in_flight))
+            if first[1] != entry.max_in_flight:
+                raise ValueError(f"devices {first[0]} and {entry.id} share {entry.host}:{entry.port} but give "
+                                 f"max_in_flight {first[1]} and {entry.max_in_flight}")
+    for entry in entries:
+        assert entry.host is not None and entry.port is not None
+        key = (entry.host, entry.port)
+        if key not in links:
+            links[key] = ModbusLink(entry.host, entry.port, max_in_flight=given.get(key, ("", 1))[1])
+    return links
+
+
 async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: Clock, shard: str | None = None,
                       metrics_port: int | None = None, offline_after: int = 3) -> None:
     """Run the gateway for the Modbus devices of `devices` this `shard` owns, until cancelled.
@@ -108,12 +129,12 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
     """
     owned = [d for d in devices if d.transport is Transport.MODBUS and owns(d, shard)]
     mqtt_link = MqttDeviceLink([d for d in devices if d.transport is Transport.MQTT and owns(d, shard)], clock)
-    links: dict[tuple[str, int], ModbusLink] = {}
+    links = modbus_links(owned)
     async with Bus(bus) as b:
         members: dict[tuple[str, str], GatewayDevice] = {}
         for entry in owned:
             assert entry.host is not None and entry.port is not None
-            link = links.setdefault((entry.host, entry.port), ModbusLink(entry.host, entry.port))
+            link = links[(entry.host, entry.port)]
             members[(entry.site, entry.id)] = GatewayDevice(entry, link, b, clock, offline_after=offline_after)
         log.info("gateway_start shard=%s devices=%d links=%d", shard, len(members), len(links))
 

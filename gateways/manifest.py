@@ -40,6 +40,7 @@ class DeviceEntry(BaseModel):
     port: int | None = Field(default=None, ge=1, le=65535)
     unit_id: int | None = Field(default=None, ge=0, le=255)
     profile: str | None = None
+    max_in_flight: int | None = Field(default=None, ge=1, le=64)
     shard: str | None = None
     name: str | None = None
     location: Location | None = None

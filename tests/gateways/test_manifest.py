@@ -65,3 +65,24 @@ def test_named_shards_win_over_the_hash() -> None:
     assert [owns(d, f"{i}/2") for i in range(2)] == [False, False]
     with pytest.raises(ValueError, match="index"):
         owns(DeviceEntry(id="x", site="tn", kind="lighting_cabinet", transport="mqtt"), "3/2")  # type: ignore[arg-type]
+
+
+def modbus(device: str, port: int, max_in_flight: int | None = None) -> dict[str, object]:
+    entry: dict[str, object] = {"id": device, "site": "tn", "kind": "signal_controller", "transport": "modbus",
+                                "host": "10.0.0.5", "port": port, "unit_id": 1, "profile": "signal-controller-v1"}
+    if max_in_flight is not None:
+        entry["max_in_flight"] = max_in_flight
+    return entry
+
+
+def test_max_in_flight_is_per_link_and_must_agree(tmp_path: Path) -> None:
+    from gateways.gateway import modbus_links
+
+    data = {**GOOD, "devices": [modbus("sc-1", 502, 4), modbus("sc-2", 502), modbus("sc-3", 503)]}
+    links = modbus_links(load_manifest(write(tmp_path, data)))
+    assert {k[1]: lk.max_in_flight for k, lk in links.items()} == {502: 4, 503: 1}
+    data = {**GOOD, "devices": [modbus("sc-1", 502, 4), modbus("sc-2", 502, 2)]}
+    with pytest.raises(ValueError, match=r"sc-1 and sc-2 share 10\.0\.0\.5:502 but give max_in_flight 4 and 2"):
+        modbus_links(load_manifest(write(tmp_path, data)))
+    with pytest.raises(ManifestError, match="max_in_flight"):
+        load_manifest(write(tmp_path, {**GOOD, "devices": [modbus("sc-1", 502, 0)]}))
