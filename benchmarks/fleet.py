@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -27,12 +28,14 @@ from controllers.clock import SystemClock
 from gateways.bus import BusConfig
 from gateways.gateway import GatewayDevice, run_gateway
 from gateways.manifest import DeviceEntry
-from tests.servers import Mosquitto, free_port, wait_for_port
+from tests.servers import Mosquitto
 
 UNITS_PER_PORT = 50
 
 
-def _serve(ports: list[int]) -> None:
+def _serve(count: int, report: Connection) -> None:
+    """Serve `count` ports (each bound to a free port by the kernel: no race with other processes for a port
+    picked in advance); send their numbers back through `report`."""
     import logging
 
     from pymodbus.server import ModbusTcpServer
@@ -42,15 +45,16 @@ def _serve(ports: list[int]) -> None:
 
     async def main() -> None:
         servers = []
-        for port in ports:
+        for _ in range(count):
             device = SimDevice(id=0, simdata=(
                 [SimData(0, count=16, values=False, datatype=DataType.BITS)],
                 [SimData(0, count=16, values=False, datatype=DataType.BITS)],
                 [SimData(0, count=512, values=0, datatype=DataType.REGISTERS)],
                 [SimData(0, count=512, values=0, datatype=DataType.REGISTERS)]))
-            server = ModbusTcpServer([device], address=("127.0.0.1", port))
+            server = ModbusTcpServer([device], address=("127.0.0.1", 0))
             await server.serve_forever(background=True)
             servers.append(server)
+        report.send([s.transport.sockets[0].getsockname()[1] for s in servers])  # type: ignore[attr-defined]
         await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -64,14 +68,17 @@ def cpu_seconds(pid: int) -> float:
 
 def start_servers(devices: int) -> tuple[list[BaseProcess], list[DeviceEntry]]:
     nports = -(-devices // UNITS_PER_PORT)
-    ports = [free_port() for _ in range(nports)]
     spawn = multiprocessing.get_context("spawn")
-    procs: list[BaseProcess] = [spawn.Process(target=_serve, args=(ports[i::2],), daemon=True)
-                                for i in range(min(2, nports))]
-    for p in procs:
-        p.start()
-    for port in ports:
-        wait_for_port("127.0.0.1", port, timeout_s=30)
+    procs: list[BaseProcess] = []
+    ports: list[int] = []
+    for i in range(min(2, nports)):
+        receive, send = spawn.Pipe(duplex=False)
+        proc = spawn.Process(target=_serve, args=(len(range(i, nports, 2)), send), daemon=True)
+        proc.start()
+        procs.append(proc)
+        if not receive.poll(60):
+            raise RuntimeError("simulated devices did not start")
+        ports += receive.recv()
     entries = [DeviceEntry(id=f"sc-{n:05d}", site="bench", kind="signal_controller", transport="modbus",
                            host="127.0.0.1", port=ports[n // UNITS_PER_PORT], unit_id=n % UNITS_PER_PORT + 1,
                            profile="signal-controller-v1") for n in range(devices)]
