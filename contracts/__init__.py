@@ -19,6 +19,8 @@ MQTT_SCHEMA_FILES = {
     "event": "event.schema.json",
     "cmd": "cmd.schema.json",
     "cmd/res": "cmd_res.schema.json",
+    # a gateway's own topic, sl/v1/_gateway/{gateway_id}/presence (topics-v1.md, "Gateways")
+    "presence": "presence.schema.json",
 }
 
 
