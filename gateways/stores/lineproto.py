@@ -28,34 +28,84 @@ def escape_string_field(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_ms(ts: datetime) -> int:
     """Milliseconds since the Unix epoch of an aware datetime. Raises ValueError for a naive one."""
-    if ts.tzinfo is None:
-        raise ValueError("naive datetime in a telemetry sample")
-    delta = ts.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    if ts.tzinfo is not UTC:
+        if ts.tzinfo is None:
+            raise ValueError("naive datetime in a telemetry sample")
+        ts = ts.astimezone(UTC)
+    delta = ts - _EPOCH
     return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
+
+
+def _number(value: float | bool) -> float | None:
+    """The stored value of a field: a finite float, or None when it cannot be stored (NaN, infinite, an integer
+    too large for a float)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def sample_fields(sample: Sample) -> dict[str, float]:
     """The stored numeric fields of a sample (booleans as 0/1, non-finite values left out)."""
     out: dict[str, float] = {}
     for key, value in sample.values.items():
-        number = float(value)
-        if math.isfinite(number):
+        number = _number(value)
+        if number is not None:
             out[key] = number
     return out
 
 
+# The hot path (the recorder writes tens of thousands of lines a second) escapes each key, tag value and
+# measurement once: caches keyed by the raw text, bounded so that hostile input cannot grow them forever.
+_CACHE_MAX = 100_000
+_keys: dict[str, str] = {}
+_heads: dict[tuple[str, str], tuple[object, str]] = {}
+
+
+def _escaped_key(key: str) -> str:
+    escaped = escape_key(key)
+    if len(_keys) >= _CACHE_MAX:
+        _keys.clear()
+    _keys[key] = escaped
+    return escaped
+
+
+def _head(sample: Sample) -> str:
+    """`measurement,device=...,site=...` of a sample."""
+    ident = (sample.site, sample.device)
+    cached = _heads.get(ident)
+    if cached is not None and cached[0] == sample.kind:
+        return cached[1]
+    head = (f"{escape_measurement(measurement(sample.kind))},{TAG_DEVICE}={escape_key(sample.device)},"
+            f"{TAG_SITE}={escape_key(sample.site)}")
+    if len(_heads) >= _CACHE_MAX:
+        _heads.clear()
+    _heads[ident] = (sample.kind, head)
+    return head
+
+
 def line(sample: Sample) -> str | None:
     """One line of line protocol; None when the sample has no storable field."""
-    fields = sample_fields(sample)
-    if not fields:
+    keys = _keys
+    parts = []
+    for key, value in sample.values.items():
+        if value.__class__ is float and value - value == 0.0:  # finite (NaN and infinities give NaN)
+            number: float | None = value
+        else:
+            number = _number(value)
+            if number is None:
+                continue
+        parts.append(f"{keys.get(key) or _escaped_key(key)}={number!r}")
+    if not parts:
         return None
-    parts = [f"{escape_key(k)}={v!r}" for k, v in fields.items()]
-    parts.append(f"{FIELD_SEQ}={int(sample.seq)}i")
-    parts.append(f"{FIELD_HISTORICAL}={'true' if sample.historical else 'false'}")
-    return (f"{escape_measurement(measurement(sample.kind))},{TAG_DEVICE}={escape_key(sample.device)},"
-            f"{TAG_SITE}={escape_key(sample.site)} {','.join(parts)} {to_ms(sample.ts)}")
+    return (f"{_head(sample)} {','.join(parts)},{FIELD_SEQ}={int(sample.seq)}i,"
+            f"{FIELD_HISTORICAL}={'true' if sample.historical else 'false'} {to_ms(sample.ts)}")
 
 
 def encode_lines(samples: Iterable[Sample]) -> bytes:

@@ -37,6 +37,18 @@ def test_line_protocol_escaping() -> None:
     assert encode_lines([only_nan, sample]).count(b"\n") == 0
 
 
+def test_line_protocol_caches_escape_once_and_follow_the_kind() -> None:
+    odd = Sample(SC, "t n", "sc,1", T0, 1, {"k=v": 1.5, "big": 10**400, "x": 2})  # type: ignore[dict-item]
+    for _ in range(2):  # the second time from the caches
+        assert line(odd) == ("signal_controller,device=sc\\,1,site=t\\ n k\\=v=1.5,x=2.0,seq=1i,historical=false "
+                             f"{int(T0.timestamp() * 1000)}")
+    relabelled = Sample(DeviceKind.LIGHTING_CABINET, "t n", "sc,1", T0, 1, {"x": 2.0})
+    assert (line(relabelled) or "").startswith("lighting_cabinet,device=sc\\,1,site=t\\ n x=2.0")
+    naive = Sample(SC, "tn", "sc-1", datetime(2026, 1, 1), 1, {"x": 1.0})
+    with pytest.raises(ValueError, match="naive"):
+        line(naive)
+
+
 @pytest.fixture(params=["embedded", pytest.param("influx", marks=pytest.mark.integration)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
     if request.param == "embedded":
