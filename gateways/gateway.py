@@ -2,10 +2,12 @@
 
 `run_gateway` owns the Modbus devices of its shard: one coordinator per device (polling, state, telemetry, comm
 loss), one `ModbusLink` per host:port shared by the unit ids behind it, and command execution from
-`sl/v1/{site}/{id}/cmd` answered on `cmd/res`. After a bus reconnect it republishes birth, status and state (the
-broker may have lost its retained messages). On a clean shutdown (cancellation) it publishes `status offline` for
-every device it owns. Devices on the MQTT transport speak for themselves: the gateway only watches their `seq`
-(asking for a rebirth after a gap) and counts their malformed payloads (`gateways.mqtt_link`).
+`sl/v1/{site}/{id}/cmd` answered on `cmd/res`. The gateway's own presence (`gateways.presence`) is the Last Will of
+its bus connection; after every (re)connect it announces itself `online`, then republishes its devices' birth, status
+and state (the broker may have lost its retained messages). On a clean shutdown (cancellation) it publishes
+`status offline` for every device it owns, then its own presence `offline`. Devices on the MQTT transport speak for
+themselves: the gateway only watches their `seq` (asking for a rebirth after a gap) and counts their malformed
+payloads (`gateways.mqtt_link`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from controllers.clock import Clock
 from controllers.commands import AnyCommand, CircuitRelease
 from controllers.devices import DeviceKind, Transport
 from controllers.normalize import circuit_count
+from controllers.presence import GatewayRef
 from controllers.topics import Suffix, TopicError, parse, subscription
 from gateways import heap
 from gateways.bus import Bus, BusConfig
@@ -32,6 +35,7 @@ from gateways.modbus.plan_deploy import PlanDeployer
 from gateways.modbus.profile import load_profile
 from gateways.modbus.reader import DeviceReader
 from gateways.mqtt_link import MqttDeviceLink, run_mqtt_link
+from gateways.presence import GatewayPresence, default_gateway_id
 from gateways.publisher import DevicePublisher
 
 __all__ = ["DeviceEntry", "GatewayDevice", "load_manifest", "run_gateway"]
@@ -46,7 +50,7 @@ class GatewayDevice:
     """One owned Modbus device: its coordinator, command runner and command ledger."""
 
     def __init__(self, entry: DeviceEntry, link: ModbusLink, bus: Bus, clock: Clock, *,
-                 offline_after: int = 3) -> None:
+                 offline_after: int = 3, gateway: GatewayRef | None = None) -> None:
         assert entry.profile is not None
         profile = load_profile(entry.profile)
         if profile.kind != entry.kind:
@@ -54,7 +58,7 @@ class GatewayDevice:
         self.entry = entry
         self.clock = clock
         self.reader = DeviceReader(entry, profile, link)
-        self.publisher = DevicePublisher(entry, bus, clock)
+        self.publisher = DevicePublisher(entry, bus, clock, gateway=gateway)
         self.coordinator = DeviceCoordinator(self.reader, self.publisher, clock, offline_after=offline_after)
         self.commander = ModbusCommander(self.reader, clock)
         self.ledger = CommandLedger()
@@ -120,13 +124,19 @@ def modbus_links(entries: Sequence[DeviceEntry]) -> dict[tuple[str, int], Modbus
 
 
 async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: Clock, shard: str | None = None,
-                      metrics_port: int | None = None, offline_after: int = 3) -> None:
+                      metrics_port: int | None = None, offline_after: int = 3, gateway_id: str | None = None) -> None:
     """Run the gateway for the Modbus devices of `devices` this `shard` owns, until cancelled.
 
     `shard`: None owns every device; a name owns the devices whose manifest `shard` is that name; "i/N" also owns
     unassigned devices whose id hashes to i modulo N (see `gateways.manifest.owns`). `metrics_port`: Prometheus
-    metrics over HTTP on that port (None: off). Raises ValueError for an unusable device entry or profile.
+    metrics over HTTP on that port (None: off). `gateway_id`: the id of this gateway's presence topic (None:
+    `default_gateway_id(shard)`); the gateway sets `bus.will` itself, so it must be unset. Raises ValueError for an
+    unusable device entry, profile or gateway id, or a `bus.will` given.
     """
+    if bus.will is not None:
+        raise ValueError("BusConfig.will is set: a gateway's Last Will is its own presence; leave it unset")
+    presence = GatewayPresence(gateway_id or default_gateway_id(shard), clock)
+    bus = bus.model_copy(update={"will": presence.will()})
     owned = [d for d in devices if d.transport is Transport.MODBUS and owns(d, shard)]
     mqtt_link = MqttDeviceLink([d for d in devices if d.transport is Transport.MQTT and owns(d, shard)], clock)
     links = modbus_links(owned)
@@ -135,19 +145,24 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
         for entry in owned:
             assert entry.host is not None and entry.port is not None
             link = links[(entry.host, entry.port)]
-            members[(entry.site, entry.id)] = GatewayDevice(entry, link, b, clock, offline_after=offline_after)
-        log.info("gateway_start shard=%s devices=%d links=%d", shard, len(members), len(links))
+            members[(entry.site, entry.id)] = GatewayDevice(entry, link, b, clock, offline_after=offline_after,
+                                                            gateway=presence.ref)
+        log.info("gateway_start gateway=%s session=%s shard=%s devices=%d links=%d", presence.gateway_id,
+                 presence.session, shard, len(members), len(links))
 
-        async def republish() -> None:
+        async def on_connect() -> None:
+            # The gateway first, then its devices: a consumer that sees the births sees the gateway online.
+            await presence.announce(b)
             for m in members.values():
                 await m.publisher.republish()
 
-        b.add_on_connect(republish)
+        b.add_on_connect(on_connect)
         try:
             async with asyncio.TaskGroup() as tg:
                 if metrics_port is not None:
                     from gateways.metrics import serve_gateway_metrics
                     tg.create_task(serve_gateway_metrics(metrics_port, members.values(), links.values(), mqtt_link))
+                tg.create_task(presence.watch(b), name="presence")
                 tg.create_task(_serve_commands(b, members, tg))
                 tg.create_task(run_mqtt_link(b, mqtt_link))
                 for m in members.values():
@@ -157,6 +172,7 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
                 tg.create_task(heap.freeze_after(GC_FREEZE_AFTER_S), name="gc-freeze")
         finally:
             await _shutdown(members)
+            await _withdraw(b, presence)
             for link in links.values():
                 link.close()
 
@@ -192,6 +208,17 @@ async def _shutdown(members: dict[tuple[str, str], GatewayDevice]) -> None:
     except TimeoutError:
         log.warning("gateway_shutdown_timeout devices=%d", len(members))
     log.info("gateway_stopped devices=%d", len(members))
+
+
+async def _withdraw(bus: Bus, presence: GatewayPresence) -> None:
+    """Publish the gateway's own `offline` after its devices', bounded in time. A clean disconnect follows, which
+    does not publish the will: should this fail with the connection still up, the retained presence stays `online`
+    until the gateway runs again (only a disconnect without DISCONNECT, or MQTT 5 reason 0x04, would send the will)."""
+    try:
+        async with asyncio.timeout(SHUTDOWN_PUBLISH_S):
+            await presence.withdraw(bus)
+    except (BusError, TimeoutError) as exc:
+        log.warning("gateway_withdraw_failed gateway=%s error=%s", presence.gateway_id, str(exc) or "timeout")
 
 
 _ = DeviceKind  # re-exported kind for callers building entries by hand

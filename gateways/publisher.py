@@ -9,6 +9,9 @@ a bounded per-device outbox, in order, and are sent first after the reconnection
 with their original `ts` and `seq`. Overflow policy: beyond `outbox_size` messages the oldest is dropped and counted
 in `outbox_dropped` (10 minutes of 1 s telemetry by default). State, birth and status are not queued: the latest ones
 are republished on reconnection, which is what a consumer of retained messages needs.
+
+Each birth names the gateway (`gateway: {id, session}`, from its presence): consumers show the device offline while
+that gateway is (topic contract v1, "Gateways").
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from controllers.bus import BusError, BusPort
 from controllers.clock import Clock, to_rfc3339
+from controllers.presence import GatewayRef
 from controllers.topics import Suffix, topic
 from gateways.manifest import DeviceEntry
 
@@ -27,8 +31,10 @@ log = logging.getLogger(__name__)
 
 
 class DevicePublisher:
-    def __init__(self, entry: DeviceEntry, bus: BusPort, clock: Clock, *, outbox_size: int = 600) -> None:
+    def __init__(self, entry: DeviceEntry, bus: BusPort, clock: Clock, *, outbox_size: int = 600,
+                 gateway: GatewayRef | None = None) -> None:
         self.entry = entry
+        self.gateway = gateway
         self.bus = bus
         self.clock = clock
         self.seq = 0
@@ -64,6 +70,8 @@ class DevicePublisher:
                 birth["name"] = self.entry.name[:128]
             if self.entry.location:
                 birth["location"] = self.entry.location.model_dump()
+            if self.gateway is not None:
+                birth["gateway"] = self.gateway.to_json()
             self.birth = birth
             await self._send(Suffix.BIRTH, birth, retain=True)
             await self._send_status("online", None)

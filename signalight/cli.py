@@ -101,12 +101,14 @@ def sim(
 def gateway(
     manifest: Annotated[Path | None, typer.Option(help="device registry [SIGNALIGHT_MANIFEST]")] = None,
     shard: Annotated[str | None, typer.Option(help="serve only the devices of this shard")] = None,
+    gateway_id: Annotated[str | None, typer.Option(
+        help="presence id, stable across restarts [SIGNALIGHT_GATEWAY_ID, default {host}-{shard or all}]")] = None,
 ) -> None:
     """Poll the Modbus devices of the registry, publish them on the bus, execute their commands."""
     from signalight.processes import run_gateway_process
     from signalight.runtime import run
 
-    s = settings(manifest=manifest, gateway_shard=shard)
+    s = settings(manifest=manifest, gateway_shard=shard, gateway_id=gateway_id)
     if s.manifest is None:
         fail("no device registry: pass --manifest or set SIGNALIGHT_MANIFEST")
     if not s.manifest.is_file():

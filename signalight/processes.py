@@ -42,7 +42,7 @@ def bus_config(s: Settings, client_id: str, *, clean_session: bool = True) -> Bu
     return BusConfig(
         host=s.mqtt_host, port=s.mqtt_port, client_id=client_id, username=s.mqtt_username,
         password=_plain(s.mqtt_password),
-        clean_session=clean_session, mqtt_v5=s.mqtt_v5,
+        clean_session=clean_session, mqtt_v5=s.mqtt_v5, keepalive_s=s.mqtt_keepalive_s,
     )
 
 
@@ -132,8 +132,10 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
 async def run_gateway_process(s: Settings) -> None:
     assert s.manifest is not None
     devices = load_manifest(s.manifest)
+    # The client id changes at every start (pid); the gateway id of its presence does not (gateways.presence).
     await run_gateway(bus=bus_config(s, instance_name(f"gateway-{s.gateway_shard or 'all'}")), devices=devices,
-                      clock=SystemClock(), shard=s.gateway_shard, metrics_port=s.metrics_port)
+                      clock=SystemClock(), shard=s.gateway_shard, metrics_port=s.metrics_port,
+                      gateway_id=s.gateway_id)
 
 
 async def run_recorder_process(s: Settings) -> None:

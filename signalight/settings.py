@@ -21,7 +21,7 @@ from pydantic_settings import (
 )
 
 from api.config import MIN_SECRET_LEN, PLACEHOLDER_SECRETS
-from controllers.devices import SiteId
+from controllers.devices import DeviceId, SiteId
 from controllers.localtime import known_timezone
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_v5: bool = Field(default=False, description="MQTT 5 (Mosquitto, EMQX); the embedded broker speaks 3.1.1")
+    mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive; the broker publishes a "
+                                  "silent client's Last Will (a gateway's presence offline) after 1.5 times this")
 
     # the API
     api_host: str = "127.0.0.1"
@@ -68,6 +70,9 @@ class Settings(BaseSettings):
     # gateways and recorders
     manifest: Path | None = Field(default=None, description="device registry (fleet manifest JSON)")
     gateway_shard: str | None = None
+    gateway_id: DeviceId | None = Field(default=None, description="the gateway's presence id (topic "
+                                        "sl/v1/_gateway/{id}/presence): stable across restarts, unique per gateway "
+                                        "process; default {host}-{shard or 'all'}")
     recorder_group: str | None = Field(default=None, description="MQTT 5 shared-subscription group of recorders")
     metrics_port: Port | None = None
 

@@ -48,6 +48,8 @@ def test_unknown_key_in_the_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp
     ("SIGNALIGHT_TIMEZONE", "Mars/Olympus", "unknown time zone"),
     ("SIGNALIGHT_STORE", "mongodb", "store"),
     ("SIGNALIGHT_SITE", "Thái Nguyên", "site"),
+    ("SIGNALIGHT_GATEWAY_ID", "Edge/01", "gateway_id"),
+    ("SIGNALIGHT_MQTT_KEEPALIVE_S", "1", "mqtt_keepalive_s"),
 ])
 def test_bad_values_are_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str) -> None:
     monkeypatch.setenv(name, value)
@@ -86,3 +88,13 @@ def test_unknown_or_bad_api_tuning_is_refused_at_load(monkeypatch: pytest.Monkey
     monkeypatch.setenv("SIGNALIGHT_API__DB_URL", "sqlite://")
     with pytest.raises(ValidationError, match="top level"):
         load_settings()
+
+
+def test_gateway_id_and_keepalive_reach_the_gateway_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from signalight.processes import bus_config
+
+    monkeypatch.setenv("SIGNALIGHT_GATEWAY_ID", "edge01-a")
+    monkeypatch.setenv("SIGNALIGHT_MQTT_KEEPALIVE_S", "10")
+    s = load_settings()
+    assert s.gateway_id == "edge01-a" and bus_config(s, "c").keepalive_s == 10
+    assert load_settings(gateway_id=None).gateway_id == "edge01-a"  # an absent option does not override
