@@ -1,27 +1,41 @@
 """The recorder: telemetry from the bus into the telemetry store, batched, with a disk spool so nothing is lost.
 
-Flow: `sl/v1/+/+/telemetry` (QoS 1; `$share/{group}/...` when several recorders split the load) → validate →
-batch (by `batch_size` samples or `flush_interval_s`, whichever first) → write. A batch the store cannot take now
-(down, slow: `StoreError` retryable, or the write queue full) goes to the disk spool; while the spool holds anything,
-new batches queue behind it, so replay keeps the order; replayed samples are written with `historical` = true, and
-since a point's identity is (measurement, site, device, time) a batch written twice is stored once. A batch the store
-refuses for good (retryable=False) is kept in `spool_dir/rejected/` and logged.
+Flow: the broker → `gateways.mqtt_intake.MqttIntake` (its own lean MQTT connection: `sl/v1/+/+/birth` retained
+and `sl/v1/+/+/telemetry`, QoS 1; `$share/{group}/...` for telemetry when several recorders split the load) →
+batches of messages → validate → batch (by `batch_size` samples or `flush_interval_s`, whichever first) → write.
+The intake, not the shared `Bus`: the recorder takes tens of thousands of messages a second, which paho/aiomqtt's
+per-packet reads and the Bus's per-message queueing cannot; the rest of the system keeps the Bus.
+
+A store that is behind (the write queue full) holds the intake for up to `queue_wait_s`: the intake stops reading,
+the broker keeps the rest. A batch the store cannot take now (down, slow: `StoreError` retryable, or the write queue
+still full after `queue_wait_s`) goes to the disk spool; while the spool holds anything, new batches queue behind
+it, so replay keeps the order; replayed samples are written with `historical` = true, and since a point's identity
+is (measurement, site, device, time) a batch written twice is stored once. A batch the store refuses for good
+(retryable=False) is kept in `spool_dir/rejected/` and logged. A store that can encode a batch ahead
+(`PreparingWriter`: InfluxDB's line protocol) gets it encoded at flush time, while the previous write is in flight.
 
 Unknown kind rule: the measurement comes from the device kind, learned from its retained `birth`. A sample from a
 device whose birth has not been seen yet waits (up to `pending_per_device` samples a device, oldest dropped and
 counted beyond that) and is recorded as soon as the birth arrives.
 
-Malformed telemetry (bad topic, JSON or schema) is counted, logged with the device and the reason, and dropped.
+Malformed telemetry (bad topic, JSON or schema, an impossible date) is counted, logged with the device and the
+reason, and dropped. Validation is contracts/mqtt/schemas/telemetry.schema.json as the `TelemetryPayload` model; a
+hand-written fast path accepts the plainly valid payloads (never one the model refuses) and leaves every doubtful
+one to the model, which words the reason.
 
 What a crash loses: nothing that reached the broker, given a persistent session (clean_session=False, fixed client
 id). The recorder acknowledges each QoS 1 telemetry message only once its sample is written to the store or spooled
 to disk (fsynced); a SIGKILL leaves the rest unacknowledged and the broker redelivers it to the next run, which
-rewrites it onto the same point (no duplicates). Two exceptions, both acknowledged on receipt: malformed messages
-(dropped on purpose) and samples waiting for their device's birth (held in memory: holding them unacknowledged could
-fill the broker's in-flight window and block the very birth they wait for). The broker's in-flight window bounds the
-unacknowledged messages in memory: Mosquitto's `max_inflight_messages` (MQTT 3.1.1; its default of 20 would throttle
-the recorder, use >= 1000) or our `receive_maximum` (MQTT 5). To fill batches despite that window, the open batch is
-also flushed when the intake pauses for `idle_flush_s`. A clean shutdown writes or spools the open batch first.
+rewrites it onto the same point (no duplicates). An ack goes only to the connection that delivered the message: one
+from a dropped connection is not acked, the broker redelivers it. Exceptions, acknowledged on receipt: births,
+malformed messages (dropped on purpose) and samples waiting for their device's birth (held in memory: holding them
+unacknowledged could fill the broker's in-flight window and block the very birth they wait for). Memory is bounded
+by the intake's `max_pending` (flow control: it stops reading, nothing is dropped), the write queue and the broker's
+in-flight window: Mosquitto's `max_inflight_messages` (MQTT 3.1.1; its default of 20 would throttle the recorder,
+use >= 1000) or our `receive_maximum` (MQTT 5). To fill batches despite that window, the open batch is also flushed
+when the intake pauses for `idle_flush_s`. A clean shutdown writes or spools the open batch first, then the intake
+sends the last acks and a DISCONNECT. A broker that refuses the connection (credentials, authorization) or the
+subscription ends `run_recorder` with `IntakeError` naming the reason; a lost connection is retried forever.
 """
 
 from __future__ import annotations
@@ -29,20 +43,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import from_json
 
-from controllers.bus import BusMessage
 from controllers.clock import Clock, from_rfc3339
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample, StoreError, TelemetryWriter
 from controllers.topics import Suffix, TopicError, parse, subscription
-from gateways.bus import Bus, BusConfig
+from gateways.bus import BusConfig
+from gateways.mqtt_intake import IntakeError, MqttIntake
 from gateways.spool import Spool, sample_to_json
 
 log = logging.getLogger(__name__)
@@ -74,24 +91,142 @@ class RecorderStats:
     write_failures: int = 0
 
 
-def parse_telemetry(message: BusMessage, kinds: dict[tuple[str, str], DeviceKind]) -> tuple[
-        tuple[str, str], TelemetryPayload]:
+class Message(Protocol):
+    """What the recorder reads of a message: `controllers.bus.BusMessage` and `gateways.mqtt_intake.IntakeMessage`
+    both fit."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def payload(self) -> bytes: ...
+
+
+#: A validated telemetry payload: (ts, seq, historical, values).
+Telemetry = tuple[datetime, int, bool, dict[str, float | int | bool]]
+
+_SAMPLE_FIELDS = ("kind", "site", "device", "ts", "seq", "values", "historical")
+assert tuple(f.name for f in fields(Sample)) == _SAMPLE_FIELDS, "Sample changed: update _sample"
+_new = object.__new__
+_set_kind, _set_site, _set_device, _set_ts, _set_seq, _set_values, _set_historical = (
+    getattr(Sample, name).__set__ for name in _SAMPLE_FIELDS)
+
+
+def _sample(kind: DeviceKind, site: str, device: str, ts: datetime, seq: int, values: dict[str, float | int | bool],
+            historical: bool) -> Sample:
+    """`Sample(kind, site, device, ts, seq, values, historical)` at half the cost: a frozen dataclass's __init__
+    assigns each field through object.__setattr__, which is a measurable share of the recorder's hot path. The
+    slots are filled directly instead (same object, same immutability afterwards)."""
+    sample: Sample = _new(Sample)
+    _set_kind(sample, kind)
+    _set_site(sample, site)
+    _set_device(sample, device)
+    _set_ts(sample, ts)
+    _set_seq(sample, seq)
+    _set_values(sample, values)
+    _set_historical(sample, historical)
+    return sample
+
+
+_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z").fullmatch
+_FIELD = re.compile(r"[a-z][a-z0-9_]{0,63}").fullmatch
+_known_fields: set[str] = set()  # field names already seen valid (bounded)
+
+
+def _fast_telemetry(payload: bytes) -> Telemetry | None:
+    """The hot path of `validate_telemetry`: the payload if it is plainly valid, None when in any doubt (the
+    schema model then decides and names the problem). Accepts nothing the model refuses."""
+    try:
+        o = from_json(payload)
+    except ValueError:
+        return None
+    if o.__class__ is not dict:
+        return None
+    if len(o) == 3:
+        historical = False
+    elif len(o) == 4:
+        flag = o.get("historical")
+        if flag.__class__ is not bool:
+            return None
+        historical = flag
+    else:
+        return None
+    ts, seq, values = o.get("ts"), o.get("seq"), o.get("values")
+    if (ts.__class__ is not str or seq.__class__ is not int or not 0 <= seq <= 255 or values.__class__ is not dict
+            or not values or not _TS(ts)):
+        return None
+    if not _known_fields.issuperset(values):
+        for key in values:
+            if not _FIELD(key):
+                return None
+        if len(_known_fields) < 10_000:
+            _known_fields.update(values)
+    try:
+        # One C loop checks every value: a string, null, list or object raises TypeError; a NaN or an infinity
+        # makes the sum non-finite (so may a sum too large for a float: the model decides those few).
+        total = sum(values.values())
+    except TypeError:
+        return None
+    if total - total != 0:
+        return None
+    try:
+        when = datetime.fromisoformat(ts)  # the pattern guarantees the Z: UTC
+    except ValueError:
+        return None
+    return when, seq, historical, values
+
+
+def validate_telemetry(payload: bytes) -> Telemetry:
+    """A telemetry payload checked against contracts/mqtt/schemas/telemetry.schema.json. Raises ValueError naming
+    the problem (`loc: message`, as the schema model words it)."""
+    fast = _fast_telemetry(payload)
+    if fast is not None:
+        return fast
+    try:
+        p = TelemetryPayload.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
+    try:
+        when = from_rfc3339(p.ts)
+    except ValueError as exc:
+        raise ValueError(f"ts: {exc}") from None
+    return when, p.seq, p.historical, dict(p.values)
+
+
+def parse_telemetry(message: Message, kinds: dict[tuple[str, str], DeviceKind] | None = None) -> tuple[
+        tuple[str, str], Telemetry]:
     """(site, device) and the validated payload. Raises ValueError naming the problem."""
     t = parse(message.topic)
     if t.suffix is not Suffix.TELEMETRY:
         raise ValueError(f"not a telemetry topic: {message.topic}")
-    try:
-        payload = TelemetryPayload.model_validate_json(message.payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ValueError(f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
-    return (t.site, t.device_id), payload
+    return (t.site, t.device_id), validate_telemetry(message.payload)
+
+
+@runtime_checkable
+class PreparingWriter(Protocol):
+    """A store that can encode a batch ahead of writing it (`InfluxStore`: the line protocol body)."""
+
+    def prepare(self, samples: Sequence[Sample]) -> bytes: ...
+
+    async def write_prepared(self, samples: Sequence[Sample], prepared: bytes) -> None: ...
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A flushed batch: its samples, the messages to acknowledge once they are safe, and the store's encoding of
+    them when it prepares batches ahead."""
+
+    samples: list[Sample]
+    messages: list[Message]
+    prepared: bytes | None = None
 
 
 class Recorder:
     def __init__(self, store: TelemetryWriter, spool: Spool, clock: Clock, *, batch_size: int = 5000,
                  flush_interval_s: float = 1.0, pending_per_device: int = 1000, write_queue: int = 4,
-                 ack: Callable[[BusMessage], None] | None = None, idle_flush_s: float = 0.05) -> None:
+                 ack: Callable[[Sequence[Message]], None] | None = None, idle_flush_s: float = 0.05,
+                 queue_wait_s: float = 1.0) -> None:
         self.store = store
         self.spool = spool
         self.clock = clock
@@ -99,19 +234,27 @@ class Recorder:
         self.flush_interval_s = flush_interval_s
         self.pending_per_device = pending_per_device
         self.kinds: dict[tuple[str, str], DeviceKind] = {}
-        self.pending: dict[tuple[str, str], deque[TelemetryPayload]] = {}
+        self.pending: dict[tuple[str, str], deque[Telemetry]] = {}
         self.batch: list[Sample] = []
-        self.batch_msgs: list[BusMessage] = []
+        self.batch_msgs: list[Message] = []
         self.batch_started = 0.0
         self.last_intake = 0.0
         self.idle_flush_s = idle_flush_s
         self._ack = ack
         self.stats = RecorderStats()
-        self.writes: asyncio.Queue[tuple[list[Sample], list[BusMessage]]] = asyncio.Queue(maxsize=write_queue)
-        self.in_flight: tuple[list[Sample], list[BusMessage]] | None = None
+        self.writes: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=write_queue)
+        self.in_flight: _Batch | None = None
+        self.queue_wait_s = queue_wait_s
+        self.waiting: _Batch | None = None  # a flushed batch waiting for queue room
+        self._preparing = store if isinstance(store, PreparingWriter) else None
+        self._flushing = asyncio.Lock()
+        # topic -> (site, device) of valid telemetry topics; None for births (bounded).
+        self._topics: dict[str, tuple[str, str] | None] = {}
+        # telemetry topic -> (kind, site, device) of devices whose kind is known: the hot path (bounded).
+        self._recordable: dict[str, tuple[DeviceKind, str, str]] = {}
 
     # --- intake -------------------------------------------------------------------------------------------------
-    def on_birth(self, message: BusMessage) -> None:
+    def on_birth(self, message: Message) -> None:
         try:
             t = parse(message.topic)
             kind = DeviceKind(json.loads(message.payload)["kind"])
@@ -119,74 +262,174 @@ class Recorder:
             log.warning("recorder_bad_birth topic=%s reason=%s", message.topic, exc)
             return
         key = (t.site, t.device_id)
+        if self.kinds.get(key, kind) is not kind:
+            self._recordable.clear()  # a device that changed kind: its telemetry topic maps anew
         self.kinds[key] = kind
         for payload in self.pending.pop(key, ()):
             self._add(key, kind, payload)
 
-    def acknowledge(self, messages: Sequence[BusMessage]) -> None:
-        if self._ack is not None:
-            for m in messages:
-                self._ack(m)
+    def acknowledge(self, messages: Sequence[Message]) -> None:
+        if self._ack is not None and messages:
+            self._ack(messages)
 
-    def on_telemetry(self, message: BusMessage) -> None:
-        self.stats.received += 1
-        self.last_intake = self.clock.monotonic()
-        try:
-            key, payload = parse_telemetry(message, self.kinds)
-        except (TopicError, ValueError) as exc:
-            self.stats.malformed += 1
-            parts = message.topic.split("/")
-            device = parts[3] if len(parts) > 3 else "?"
-            log.warning("telemetry_malformed device=%s topic=%s reason=%s", device, message.topic, exc)
-            self.acknowledge([message])
+    def on_telemetry(self, message: Message) -> None:
+        self.on_messages([message])
+
+    def on_messages(self, messages: Sequence[Message]) -> None:
+        """A batch from the bus, in order: births learnt, telemetry validated and batched. Acknowledged here (on
+        receipt): births, malformed telemetry and samples waiting for their birth; the rest once written or
+        spooled. Does not flush (see `take`)."""
+        if not messages:
             return
+        now = self.clock.monotonic()
+        self.last_intake = now
+        if not self.batch:
+            self.batch_started = now
+        # The hot path: telemetry of a device whose kind is known, with a plainly valid payload. Everything else
+        # (births, unknown devices, odd topics, payloads the schema model must judge) takes `_on_other`.
+        recordable = self._recordable
+        batch = self.batch
+        batch_msgs = self.batch_msgs
+        acks: list[Message] = []
+        births = 0
+        for message in messages:
+            device = recordable.get(message.topic)
+            if device is not None:
+                payload = _fast_telemetry(message.payload)
+                if payload is not None:
+                    batch_msgs.append(message)
+                    batch.append(_sample(device[0], device[1], device[2], payload[0], payload[1], payload[3],
+                                         payload[2]))
+                    continue
+            births += self._on_other(message, acks)
+        self.stats.received += len(messages) - births
+        self.acknowledge(acks)
+
+    def _on_other(self, message: Message, acks: list[Message]) -> bool:
+        """A message off the hot path; returns True for a birth (not counted as received telemetry)."""
+        topic = message.topic
+        key = self._topics.get(topic, False)
+        if key is False:
+            key = self._route(topic)
+        if key is None or (key is False and topic.endswith("/birth")):
+            self.on_birth(message)
+            acks.append(message)
+            return True
+        try:
+            key, payload = parse_telemetry(message)
+        except (TopicError, ValueError) as exc:
+            self._malformed(message, exc)
+            acks.append(message)
+            return False
         kind = self.kinds.get(key)
         if kind is None:
-            waiting = self.pending.setdefault(key, deque())
-            if len(waiting) >= self.pending_per_device:
-                waiting.popleft()
-                self.stats.pending_dropped += 1
-                log.warning("telemetry_kind_unknown_dropped device=%s site=%s waiting=%d", key[1], key[0],
-                            len(waiting))
-            waiting.append(payload)
-            self.acknowledge([message])
-            return
-        self._add(key, kind, payload, message)
+            self._wait_for_birth(key, payload)
+            acks.append(message)
+            return False
+        self.batch_msgs.append(message)
+        self.batch.append(_sample(kind, key[0], key[1], payload[0], payload[1], payload[3], payload[2]))
+        if len(self._recordable) >= 200_000:
+            self._recordable.clear()
+        self._recordable[topic] = (kind, key[0], key[1])
+        return False
 
-    def _add(self, key: tuple[str, str], kind: DeviceKind, p: TelemetryPayload,
-             message: BusMessage | None = None) -> None:
+    def _route(self, topic: str) -> tuple[str, str] | bool | None:
+        """(site, device) of a telemetry topic, None for a birth topic, False for anything else; cached."""
+        try:
+            t = parse(topic)
+        except TopicError:
+            return False
+        if t.suffix is Suffix.BIRTH:
+            key: tuple[str, str] | None = None
+        elif t.suffix is Suffix.TELEMETRY:
+            key = (t.site, t.device_id)
+        else:
+            return False
+        if len(self._topics) >= 200_000:
+            self._topics.clear()
+        self._topics[topic] = key
+        return key
+
+    def _malformed(self, message: Message, exc: Exception) -> None:
+        self.stats.malformed += 1
+        parts = message.topic.split("/")
+        device = parts[3] if len(parts) > 3 else "?"
+        log.warning("telemetry_malformed device=%s topic=%s reason=%s", device, message.topic, exc)
+
+    def _wait_for_birth(self, key: tuple[str, str], payload: Telemetry) -> None:
+        waiting = self.pending.setdefault(key, deque())
+        if len(waiting) >= self.pending_per_device:
+            waiting.popleft()
+            self.stats.pending_dropped += 1
+            log.warning("telemetry_kind_unknown_dropped device=%s site=%s waiting=%d", key[1], key[0], len(waiting))
+        waiting.append(payload)
+
+    def _add(self, key: tuple[str, str], kind: DeviceKind, p: Telemetry, message: Message | None = None) -> None:
         if not self.batch:
             self.batch_started = self.clock.monotonic()
         if message is not None:
             self.batch_msgs.append(message)
-        self.batch.append(Sample(kind=kind, site=key[0], device=key[1], ts=from_rfc3339(p.ts), seq=p.seq,
-                                 values=dict(p.values), historical=p.historical))
+        self.batch.append(_sample(kind, key[0], key[1], p[0], p[1], p[3], p[2]))
+
+    async def take(self, messages: Sequence[Message]) -> None:
+        """`on_messages` in slices that never grow the open batch past `batch_size`, flushing when due."""
+        n = len(messages)
+        i = 0
+        while True:
+            room = max(1, self.batch_size - len(self.batch))
+            self.on_messages(messages if i == 0 and room >= n else messages[i:i + room])
+            i += room
+            await self.maybe_flush()
+            if i >= n:
+                return
 
     async def maybe_flush(self, *, force: bool = False) -> None:
-        now = self.clock.monotonic()
-        due = self.batch and (len(self.batch) >= self.batch_size or force
-                              or now - self.batch_started >= self.flush_interval_s
-                              or now - self.last_intake >= self.idle_flush_s)
-        if not due:
+        if not self.batch:
             return
-        item = (self.batch, self.batch_msgs)
-        self.batch, self.batch_msgs = [], []
-        if self.writes.full() or self.spool.batches:
-            # The store is slow or the spool is draining: keep order and memory bounded by going to disk.
-            await self._to_spool(item)
-        else:
-            self.writes.put_nowait(item)
+        async with self._flushing:  # the intake loop and the ticker: one flush at a time, batches in order
+            now = self.clock.monotonic()
+            due = self.batch and (len(self.batch) >= self.batch_size or force
+                                  or now - self.batch_started >= self.flush_interval_s
+                                  or now - self.last_intake >= self.idle_flush_s)
+            if not due:
+                return
+            item = _Batch(self.batch, self.batch_msgs)
+            self.batch, self.batch_msgs = [], []
+            if self._preparing is not None and not self.spool.batches:
+                # Encoded now, while the writer waits for the store to take the previous batch: the writer then
+                # sends batches back to back, as fast as the store answers.
+                item.prepared = self._preparing.prepare(item.samples)
+            if not self.spool.batches and self.writes.full():
+                # The store is behind: wait a little for it (the intake stops reading meanwhile, the broker holds
+                # the rest) rather than turn a busy store into disk I/O; a store that stays behind is slow: spool.
+                self.waiting = item
+                try:
+                    async with asyncio.timeout(self.queue_wait_s):
+                        await self.writes.put(item)
+                    return
+                except TimeoutError:
+                    pass
+                finally:
+                    self.waiting = None
+            if self.writes.full() or self.spool.batches:
+                # The store is slow or the spool is draining: keep order and memory bounded by going to disk.
+                await self._to_spool(item)
+            else:
+                self.writes.put_nowait(item)
 
-    async def _to_spool(self, item: tuple[list[Sample], list[BusMessage]]) -> None:
-        await self.spool.append(item[0])
+    async def _to_spool(self, item: _Batch) -> None:
+        await self.spool.append(item.samples)
         self.stats.batches_spooled += 1
-        self.acknowledge(item[1])
+        self.acknowledge(item.messages)
 
     # --- output -------------------------------------------------------------------------------------------------
-    async def _write(self, batch: Sequence[Sample]) -> bool:
+    async def _write(self, batch: Sequence[Sample], prepared: bytes | None = None) -> bool:
         """Write one batch: True when stored (or rejected for good and kept aside), False to retry later."""
         try:
-            await self.store.write(batch)
+            if prepared is not None and self._preparing is not None:
+                await self._preparing.write_prepared(batch, prepared)
+            else:
+                await self.store.write(batch)
         except StoreError as exc:
             self.stats.write_failures += 1
             if exc.retryable:
@@ -211,10 +454,10 @@ class Recorder:
         while True:
             item = await self.writes.get()
             self.in_flight = item  # so that a shutdown in the middle of this write keeps the batch
-            if self.spool.batches or not await self._write(item[0]):
+            if self.spool.batches or not await self._write(item.samples, item.prepared):
                 await self._to_spool(item)
             else:
-                self.acknowledge(item[1])
+                self.acknowledge(item.messages)
             self.in_flight = None
 
     async def replayer(self, retry_s: float = 1.0, retry_max_s: float = 30.0) -> None:
@@ -243,23 +486,26 @@ class Recorder:
 
     async def close(self, timeout_s: float = 5.0) -> None:
         """Clean shutdown: write the open batch and queued ones (within `timeout_s`), spool whatever is left."""
-        leftovers: list[tuple[list[Sample], list[BusMessage]]] = []
+        leftovers: list[_Batch] = []
         if self.in_flight:
             leftovers.append(self.in_flight)
             self.in_flight = None
         while not self.writes.empty():
             leftovers.append(self.writes.get_nowait())
+        if self.waiting:
+            leftovers.append(self.waiting)
+            self.waiting = None
         if self.batch:
-            leftovers.append((self.batch, self.batch_msgs))
+            leftovers.append(_Batch(self.batch, self.batch_msgs))
             self.batch, self.batch_msgs = [], []
         for item in leftovers:
             try:
                 async with asyncio.timeout(timeout_s):
-                    ok = not self.spool.batches and await self._write(item[0])
+                    ok = not self.spool.batches and await self._write(item.samples, item.prepared)
             except TimeoutError:
                 ok = False
             if ok:
-                self.acknowledge(item[1])
+                self.acknowledge(item.messages)
             else:
                 await self._to_spool(item)
         log.info("recorder_closed written=%d spooled_batches=%d", self.stats.samples_written, self.spool.batches)
@@ -271,19 +517,20 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
                        ack_after_write: bool = True) -> None:
     """Record telemetry from the bus into `store` until cancelled (see the module doc for the guarantees).
 
-    For telemetry to survive a recorder restart, configure `bus` with clean_session=False and a fixed client_id.
-    `shared_group`: subscribe `$share/{shared_group}/sl/v1/+/+/telemetry` (MQTT 5 shared subscription; Mosquitto,
-    not amqtt). The store is not closed here: its owner closes it.
+    `bus` configures the recorder's own connection (`MqttIntake`). For telemetry to survive a recorder restart,
+    configure it with clean_session=False and a fixed client_id. `shared_group`: subscribe
+    `$share/{shared_group}/sl/v1/+/+/telemetry` (shared subscription; Mosquitto, not amqtt). The store is not closed
+    here: its owner closes it. Raises `IntakeError` when the broker refuses the connection or the subscription.
     """
     if ack_after_write:
         bus = bus.model_copy(update={"manual_ack": True})
-    bus_client = Bus(bus)
-    recorder = Recorder(store, Spool(spool_dir, max_bytes=spool_max_bytes), clock, batch_size=batch_size,
-                        flush_interval_s=flush_interval_s, ack=bus_client.ack if ack_after_write else None)
     telemetry_filter = subscription(Suffix.TELEMETRY)
     if shared_group:
         telemetry_filter = f"$share/{shared_group}/{telemetry_filter}"
-    async with bus_client as b, b.subscribe(subscription(Suffix.BIRTH), telemetry_filter, queue_size=100_000) as sub:
+    intake = MqttIntake(bus, [subscription(Suffix.BIRTH), telemetry_filter])
+    recorder = Recorder(store, Spool(spool_dir, max_bytes=spool_max_bytes), clock, batch_size=batch_size,
+                        flush_interval_s=flush_interval_s, ack=intake.ack if ack_after_write else None)
+    async with intake:
         log.info("recorder_start filter=%s batch_size=%d flush_interval_s=%s spool=%s", telemetry_filter,
                  batch_size, flush_interval_s, spool_dir)
         try:
@@ -294,12 +541,14 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
                 if metrics_port is not None:
                     from gateways.metrics import serve_recorder_metrics
                     tg.create_task(serve_recorder_metrics(metrics_port, recorder))
-                async for message in sub:
-                    if message.topic.endswith("/birth"):
-                        recorder.on_birth(message)
-                        b.ack(message)
-                    else:
-                        recorder.on_telemetry(message)
-                    await recorder.maybe_flush()
+                async for messages in intake:
+                    await recorder.take(messages)
+        except BaseExceptionGroup as group:
+            # The broker refusing us is a plain error for the caller, not an exception group.
+            refused = [e for e in group.exceptions if isinstance(e, IntakeError)]
+            if refused:
+                raise refused[0] from None
+            raise
         finally:
+            # Inside the intake's context: the acks of what close() writes or spools still reach the broker.
             await asyncio.shield(recorder.close())

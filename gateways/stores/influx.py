@@ -72,7 +72,16 @@ class InfluxStore:
 
     async def write(self, samples: Sequence[Sample]) -> None:
         """Write a batch (all or nothing on InfluxDB's side). Raises StoreError."""
-        await self.write_lines(encode_lines(samples))
+        await self.write_prepared(samples, self.prepare(samples))
+
+    def prepare(self, samples: Sequence[Sample]) -> bytes:
+        """The write body of a batch, made ahead of `write_prepared` (so that a writer can encode the next batch
+        while InfluxDB takes the previous one)."""
+        return encode_lines(samples)
+
+    async def write_prepared(self, samples: Sequence[Sample], prepared: bytes) -> None:
+        """Write a batch encoded by `prepare(samples)`. Raises StoreError."""
+        await self.write_lines(prepared)
         self.points_written += len(samples)
 
     async def influxql(self, q: str) -> list[dict[str, Any]]:

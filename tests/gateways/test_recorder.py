@@ -15,11 +15,12 @@ import aiomqtt
 import pytest
 
 from controllers.bus import BusMessage
-from controllers.clock import SystemClock, to_rfc3339
+from controllers.clock import SystemClock, from_rfc3339, to_rfc3339
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample, StoreError
 from gateways.bus import BusConfig
-from gateways.recorder import Recorder, run_recorder
+from gateways.mqtt_intake import IntakeError, IntakeMessage
+from gateways.recorder import Recorder, TelemetryPayload, _fast_telemetry, _sample, run_recorder
 from gateways.spool import Spool
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
@@ -144,6 +145,136 @@ async def test_clean_shutdown_writes_the_open_batch(tmp_path: Path) -> None:
     r.on_telemetry(tele("sc-1", 1))
     await r.close(timeout_s=0.5)
     assert r.spool.batches == 1
+
+
+PAYLOADS = [
+    b'{"ts": "2026-11-23T07:00:00.125Z", "seq": 7, "values": {"a": 1.5, "b_2": 3, "c": true}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 0, "historical": true, "values": {"a": -1e-3}}',
+    b'{"ts": "2026-11-23T07:00:00.123456Z", "seq": 255, "historical": false, "values": {"a": 0}}',
+    b'{"ts": "2026-11-23T07:00:00.1234567Z", "seq": 1, "values": {"a": 1}}',
+    b'{"ts": "2026-11-23T07:00:00+00:00", "seq": 1, "values": {"a": 1}}',
+    b'{"ts": "2026-11-23", "seq": 1, "values": {"a": 1}}',
+    b'{"ts": "2026-13-45T07:00:00Z", "seq": 1, "values": {"a": 1}}',
+    '{"ts": "２026-11-23T07:00:00Z", "seq": 1, "values": {"a": 1}}'.encode(),
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 256, "values": {"a": 1}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": -1, "values": {"a": 1}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1.0, "values": {"a": 1}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": true, "values": {"a": 1}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": "1", "values": {"a": 1}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": []}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": 1}, "extra": 1}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": 1}, "historical": 1}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"A": 1}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"1a": 1}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a\\n": 1}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"' + b"a" * 64 + b'": 1}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"' + b"a" * 65 + b'": 1}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": "1"}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": null}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": [1]}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": {"b": 1}}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": NaN}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": 1e400}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": 1e308, "b": 1e308}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": 100000000000000000000000000000000000000}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "seq": 1, "values": {"a": 1, "a": "x"}}',
+    b'{"ts": "2026-11-23T07:00:00Z", "ts": 5, "seq": 1, "values": {"a": 1}}',
+    b'[1, 2, 3]', b'"text"', b'{not json', b'',
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_the_fast_validator_accepts_only_what_the_schema_model_accepts(payload: bytes) -> None:
+    fast = _fast_telemetry(payload)
+    if fast is None:
+        return  # the schema model decides (and names the problem)
+    model = TelemetryPayload.model_validate_json(payload)
+    assert fast == (from_rfc3339(model.ts), model.seq, model.historical, model.values)
+    assert [type(v) for v in fast[3].values()] == [type(v) for v in model.values.values()]
+
+
+def test_the_fast_validator_takes_the_usual_payloads() -> None:
+    assert all(_fast_telemetry(p) is not None for p in PAYLOADS[:3])
+    assert _fast_telemetry(tele("sc-1", 3).payload) is not None
+
+
+async def test_an_impossible_date_is_malformed_not_a_crash(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    r = recorder(FlakyStore(), tmp_path)
+    r.on_birth(birth("sc-1"))
+    payload = b'{"ts": "2026-13-45T07:00:00Z", "seq": 1, "values": {"a": 1}}'  # the pattern holds, the date not
+    r.on_telemetry(BusMessage("sl/v1/tn/sc-1/telemetry", payload))
+    assert r.stats.malformed == 1 and r.batch == []
+    assert "telemetry_malformed device=sc-1" in caplog.text and "ts:" in caplog.text
+
+
+def test_hot_path_samples_are_ordinary_samples() -> None:
+    fast = _sample(SC, "tn", "sc-1", T0, 3, {"a": 1.0}, True)
+    assert fast == Sample(SC, "tn", "sc-1", T0, 3, {"a": 1.0}, True)
+    with pytest.raises(AttributeError):
+        fast.seq = 4  # type: ignore[misc]
+
+
+async def test_telemetry_is_acked_after_the_write_the_rest_on_receipt(tmp_path: Path) -> None:
+    acked: list[list[str]] = []
+    store = FlakyStore()
+    r = recorder(store, tmp_path, ack=lambda ms: acked.append([m.topic + ":" + m.payload.decode()[:5] for m in ms]))
+
+    def msg(m: BusMessage, mid: int) -> IntakeMessage:
+        return IntakeMessage(m.topic, m.payload, m.retain, 1, mid, 1)
+
+    batch = [msg(birth("sc-1"), 1), msg(tele("sc-1", 0), 2), msg(BusMessage("sl/v1/tn/sc-1/telemetry", b"junk"), 3),
+             msg(tele("sc-2", 0), 4), msg(tele("sc-1", 1), 5)]
+    await r.take(batch)
+    # birth, malformed and the sample waiting for sc-2's birth: on receipt
+    assert acked == [["sl/v1/tn/sc-1/birth:{\"kin", "sl/v1/tn/sc-1/telemetry:junk", "sl/v1/tn/sc-2/telemetry:{\"ts\""]]
+    assert r.stats.received == 4 and r.stats.malformed == 1 and [x.seq for x in r.batch] == [0, 1]
+    async with asyncio.TaskGroup() as tg:
+        writer = tg.create_task(r.writer())
+        await r.maybe_flush(force=True)
+        await eventually(lambda: len(acked) == 2)
+        writer.cancel()
+    assert [x.seq for x in store.batches[0]] == [0, 1] and len(acked[1]) == 2
+
+
+async def test_a_busy_store_holds_the_intake_a_stuck_one_fills_the_spool(tmp_path: Path) -> None:
+    class SlowStore(FlakyStore):
+        delay = 0.1
+
+        async def write(self, samples: Sequence[Sample]) -> None:
+            await asyncio.sleep(self.delay)
+            await super().write(samples)
+
+    store = SlowStore()
+    r = recorder(store, tmp_path, batch_size=2, write_queue=1, queue_wait_s=2.0)
+    r.on_birth(birth("sc-1"))
+    async with asyncio.TaskGroup() as tg:
+        writer = tg.create_task(r.writer())
+        for seq in range(8):
+            await r.take([tele("sc-1", seq)])  # waits while the queue is full: the intake is held
+        await r.maybe_flush(force=True)
+        await eventually(lambda: r.writes.empty() and r.in_flight is None, within_s=5)
+        writer.cancel()
+    assert r.stats.batches_spooled == 0 and [x.seq for b in store.batches for x in b] == list(range(8))
+    store.delay = 10
+    r = recorder(store, tmp_path, batch_size=2, write_queue=1, queue_wait_s=0.05)
+    r.on_birth(birth("sc-1"))
+    async with asyncio.TaskGroup() as tg:
+        writer = tg.create_task(r.writer())
+        for seq in range(8):
+            await r.take([tele("sc-1", seq)])
+        writer.cancel()
+    assert r.spool.batches >= 1  # the store stayed behind: its batches went to disk
+
+
+async def test_a_refusing_broker_is_a_plain_error_of_run_recorder(tmp_path: Path) -> None:
+    from tests.gateways.test_mqtt_intake import scripted_broker
+
+    async with scripted_broker(lambda kind, _: b"\x20\x02\x00\x05" if kind == 1 else None) as (port, _):
+        cfg = BusConfig(host="127.0.0.1", port=port, client_id="rec-refused")
+        with pytest.raises(IntakeError, match="not authorized"):
+            await run_recorder(bus=cfg, store=FlakyStore(), spool_dir=tmp_path / "spool", clock=SystemClock())
 
 
 @pytest.mark.integration
