@@ -1,7 +1,13 @@
 """The bus listener: keeps the live device cache, the devices table, alarms and command results up to date.
 
-One subscription to `sl/v1/+/+/{birth,status,state,event,cmd/res}`. Every payload is checked against the contract's
-JSON Schema first; a malformed one is logged (naming the device and what is wrong), counted, and changes nothing.
+One subscription to `sl/v1/+/+/{birth,status,state,event,cmd/res}` and to the gateways' presence
+`sl/v1/_gateway/+/presence`. Every payload is checked against the contract's JSON Schema first; a malformed one is
+logged (naming the device and what is wrong), counted, and changes nothing.
+
+The status shown for a device follows the contract's consumer rule (`controllers.presence.device_status`): a device
+whose gateway is offline is offline (`gateway_offline`) whatever its own retained status says, until the gateway is
+back and announces it again. Each change of the shown status is written to the devices table, published on the
+stream and raises or clears `comm_loss`, whether a device's own status or its gateway's presence changed it.
 """
 
 from __future__ import annotations
@@ -29,11 +35,21 @@ from controllers import alarms
 from controllers.bus import BusMessage, BusPort
 from controllers.clock import Clock
 from controllers.commands import CommandResult
-from controllers.topics import Suffix, TopicError, parse, subscription
+from controllers.presence import GATEWAY_OFFLINE, GATEWAY_RESTARTED, device_status, gateway_of, presence_of
+from controllers.topics import (
+    Suffix,
+    TopicError,
+    gateway_subscription,
+    is_gateway_topic,
+    parse,
+    parse_gateway,
+    subscription,
+)
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (Suffix.BIRTH, Suffix.STATUS, Suffix.STATE, Suffix.EVENT, Suffix.CMD_RES)
+PRESENCE = "presence"  # the schema of a gateway's presence topic
 
 
 @cache
@@ -46,13 +62,14 @@ class PayloadError(ValueError):
     """A payload that is not JSON or does not follow the contract's schema."""
 
 
-def decode(suffix: Suffix, payload: bytes) -> dict[str, Any]:
-    """The JSON object of a payload, validated. Raises PayloadError naming the first failing path."""
+def decode(suffix: Suffix | str, payload: bytes) -> dict[str, Any]:
+    """The JSON object of a payload, validated against the schema of `suffix`. Raises PayloadError naming the first
+    failing path."""
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"not JSON: {exc}") from None
-    error = next(iter(_validator(suffix.value).iter_errors(data)), None)
+    error = next(iter(_validator(str(suffix)).iter_errors(data)), None)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         raise PayloadError(f"at {where}: {error.message[:200]}")
@@ -88,7 +105,7 @@ class BusListener:
 
     async def run(self) -> None:
         """Consume the bus until cancelled (the bus itself reconnects and resubscribes)."""
-        async with self._bus.subscribe(*(subscription(s) for s in SUFFIXES)) as messages:
+        async with self._bus.subscribe(*(subscription(s) for s in SUFFIXES), gateway_subscription()) as messages:
             self.connected = True
             try:
                 async for message in messages:
@@ -110,6 +127,9 @@ class BusListener:
             self.handled += 1
 
     async def _handle(self, message: BusMessage) -> None:
+        if is_gateway_topic(message.topic):
+            await self._on_presence(message)
+            return
         try:
             where = parse(message.topic)
             if where.suffix not in self._handlers:
@@ -125,17 +145,21 @@ class BusListener:
             log.warning("device_site_changed", extra={"device": dev.id, "site": dev.site})
         await self._handlers[where.suffix](dev, data, now)
 
-    async def _upsert(self, dev: LiveDevice, now: datetime) -> None:
+    async def _upsert(self, dev: LiveDevice, now: datetime, *, seen: bool = True) -> None:
+        """Write the device's row. `seen`: the device itself reported now (not its gateway's presence)."""
         birth = dev.birth or {}
         async with self._sessions() as session:
             row = await session.get(Device, dev.id)
             if row is None:
                 if dev.kind is None:
                     return  # kind is known from birth or state; until then only the cache holds the device
-                row = Device(id=dev.id, site=dev.site, kind=dev.kind, status=dev.status, first_seen=now,
-                             last_seen=now)
+                first = now if seen else (dev.last_seen or now)
+                row = Device(id=dev.id, site=dev.site, kind=dev.kind, status=dev.status, first_seen=first,
+                             last_seen=first)
                 session.add(row)
-            row.site, row.status, row.last_seen = dev.site, dev.status, now
+            row.site, row.status = dev.site, dev.status
+            if seen:
+                row.last_seen = now
             if dev.kind:
                 row.kind = dev.kind
             if birth:
@@ -147,15 +171,47 @@ class BusListener:
             await session.commit()
 
     async def _on_birth(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
-        dev.birth, dev.kind = data, data["kind"]
+        dev.birth, dev.kind, dev.gateway = data, data["kind"], gateway_of(data)
         await self._upsert(dev, now)
         self._hub.publish("device", dev.site, dev.id, dev.to_json())
+        # A birth from the gateway's current session may end a `gateway_restarted`; one from an earlier may start it.
+        await self._show_status(dev, now, seen=True)
 
     async def _on_status(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
-        dev.status, dev.status_reason = data["status"], data.get("reason")
-        await self._upsert(dev, now)
-        self._hub.publish("status", dev.site, dev.id, {"status": dev.status, "reason": dev.status_reason})
-        await self._alarms.apply(dev.site, dev.id, alarms.from_status(dev.status), now)
+        dev.own_status, dev.own_reason = data["status"], data.get("reason")
+        await self._show_status(dev, now, seen=True, always=True)
+
+    async def _on_presence(self, message: BusMessage) -> None:
+        try:
+            gateway_id = parse_gateway(message.topic)
+            presence = presence_of(decode(PRESENCE, message.payload))
+        except (TopicError, ValueError) as exc:  # PayloadError is a ValueError
+            self.refused += 1
+            log.warning("bus_payload_refused", extra={"topic": message.topic, "reason": str(exc)})
+            return
+        self._cache.set_presence(gateway_id, presence)
+        devices = self._cache.behind(gateway_id)
+        log.info("gateway_presence", extra={"gateway": gateway_id, "status": presence.status,
+                                            "session": presence.session, "devices": len(devices)})
+        now = self._clock.now()
+        for dev in devices:
+            await self._show_status(dev, now, seen=False)
+
+    async def _show_status(self, dev: LiveDevice, now: datetime, *, seen: bool, always: bool = False) -> None:
+        """Apply the contract's rule to what the device and its gateway said; when the status to show changed (or
+        `always`, for the device's own status message): write it, publish it, raise or clear comm_loss."""
+        presence = self._cache.presence(dev.gateway.id) if dev.gateway else None
+        status, reason = device_status(dev.own_status, dev.own_reason, dev.gateway, presence,
+                                       (dev.status, dev.status_reason))
+        if not always and (status, reason) == (dev.status, dev.status_reason):
+            return
+        dev.status, dev.status_reason = status, reason
+        await self._upsert(dev, now, seen=seen)
+        gateway = dev.gateway.id if dev.gateway else None
+        self._hub.publish("status", dev.site, dev.id, {"status": status, "reason": reason, "gateway": gateway})
+        if status in ("online", "offline"):
+            detail = f"{reason}: {gateway}" if reason in (GATEWAY_OFFLINE, GATEWAY_RESTARTED) else reason
+            await self._alarms.apply(dev.site, dev.id, alarms.from_status(status, detail), now)
 
     async def _on_state(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
         first_kind = dev.kind is None

@@ -5,7 +5,8 @@ currently hold active, and get back which alarms to raise and which to clear. Ke
 condition ends (and raising it once) is the caller's bookkeeping over these verdicts; acknowledgement is the API's.
 
 Sources, in the topic contract's terms:
-- `status` offline → `comm_loss` (online clears it);
+- `status` offline → `comm_loss` (online clears it); a device behind a gateway that is offline is offline
+  (`controllers.presence`);
 - `state.values`: the device's own `alarms` list (the full current set, so absence clears), and conditions read from
   the state itself (a conflict or local flash cause, an open door, mains lost, a tripped breaker);
 - `event`: alarm events `{alarm, active}` and the Indiana hi-res codes 182 power failure / 184 power restored.
@@ -100,12 +101,14 @@ class Verdict:
         return to_raise, to_clear
 
 
-def from_status(status: str) -> Verdict:
-    """`offline` raises comm_loss, `online` clears it. Raises ValueError for another status."""
+def from_status(status: str, detail: str | None = None) -> Verdict:
+    """`offline` raises comm_loss (with `detail`, e.g. why: `gateway_offline`), `online` clears it. Raises
+    ValueError for another status."""
     if status not in ("online", "offline"):
         raise ValueError(f"status must be online or offline, not {status!r}")
     active = frozenset({AlarmKind.COMM_LOSS}) if status == "offline" else frozenset()
-    return Verdict(active, frozenset({AlarmKind.COMM_LOSS}))
+    details = {AlarmKind.COMM_LOSS: detail} if detail and active else None
+    return Verdict(active, frozenset({AlarmKind.COMM_LOSS}), details)
 
 
 def from_state(kind: DeviceKind | str, values: Mapping[str, Any]) -> Verdict:

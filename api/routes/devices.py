@@ -19,6 +19,7 @@ from api.state import ApiState
 from controllers.clock import to_rfc3339
 from controllers.commands import COMMANDS_BY_KIND, AnyCommand, parse_command
 from controllers.devices import ID_PATTERN, DeviceKind
+from controllers.presence import gateway_of
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
@@ -30,7 +31,9 @@ class DeviceOut(BaseModel):
     site: str
     kind: DeviceKind | None
     status: Literal["online", "offline", "unknown"]
-    status_reason: str | None = None
+    status_reason: str | None = Field(default=None, description="why offline: the device's own reason, or "
+                                      "gateway_offline / gateway_restarted when its gateway is (topic contract v1)")
+    gateway: str | None = Field(default=None, description="the gateway that speaks for it (Modbus devices)")
     name: str | None = None
     transport: str | None = None
     model: str | None = None
@@ -84,11 +87,13 @@ def _merge(api: ApiState, row: Device | None, device_id: str) -> DeviceOut | Non
     location = birth.get("location") or (
         {"lat": row.lat, "lon": row.lon} if row and row.lat is not None and row.lon is not None else None)
     last_seen = live.last_seen if live and live.last_seen else (row.last_seen if row else None)
+    gateway = live.gateway if live and live.gateway else gateway_of(birth)
     return DeviceOut(
         id=device_id, site=live.site if live else row.site if row else "",
         kind=(live.kind if live and live.kind else row.kind if row else None),
         status=(live.status if live else row.status if row else "unknown"),
         status_reason=live.status_reason if live else None,
+        gateway=gateway.id if gateway else None,
         name=birth.get("name") or (live.registry.get("name") if live else None) or (row.name if row else None),
         transport=birth.get("transport") or (
             row.transport if row else None), model=birth.get("model"), firmware=birth.get("firmware"),

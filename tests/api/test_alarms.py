@@ -11,6 +11,8 @@ def test_status_verdicts() -> None:
     assert from_status("offline").changes(set()) == ({AlarmKind.COMM_LOSS}, set())
     assert from_status("online").changes({AlarmKind.COMM_LOSS}) == (set(), {AlarmKind.COMM_LOSS})
     assert from_status("offline").changes({AlarmKind.COMM_LOSS}) == (set(), set()), "raised once"
+    assert from_status("offline", "gateway_offline: gw").detail == {AlarmKind.COMM_LOSS: "gateway_offline: gw"}
+    assert from_status("online", "ignored").detail is None
 
 
 def test_state_verdicts() -> None:
