@@ -16,7 +16,8 @@ const T = {
         coordinated: "phối hợp", free: "tự do", manual_hold: "giữ kịch bản", preempt: "ưu tiên", dark: "tắt",
         confirm_flash: "Chuyển nút giao sang nhấp nháy vàng trong 30 phút?", walk: "đi bộ",
         override: "ghi đè", program: "chương trình", locked: "Tài khoản tạm khoá, thử lại sau",
-        ack: "Xác nhận", acked_by: "đã xác nhận bởi" },
+        ack: "Xác nhận", acked_by: "đã xác nhận bởi",
+        gateway_offline: "gateway mất kết nối", gateway_restarted: "chờ gateway khởi động lại" },
   en: { connecting: "Connecting…", live: "Live", down: "Disconnected", logout: "Log out",
         login_title: "Sign in", user: "User name", password: "Password", login: "Sign in",
         filter: "Filter by name, id, site…", online: "online", offline: "offline", unknown: "unknown",
@@ -28,7 +29,8 @@ const T = {
         coordinated: "coordinated", free: "free", manual_hold: "pattern hold", preempt: "preempt", dark: "dark",
         confirm_flash: "Put this intersection in yellow flash for 30 minutes?", walk: "walk",
         override: "override", program: "program", locked: "Account locked, try again later",
-        ack: "Acknowledge", acked_by: "acknowledged by" },
+        ack: "Acknowledge", acked_by: "acknowledged by",
+        gateway_offline: "gateway offline", gateway_restarted: "waiting for its gateway" },
 };
 const ALARM_LABELS = {
   comm_loss: ["Mất liên lạc", "Communication loss"], conflict_flash: ["Nhấp nháy do xung đột pha", "Conflict flash"],
@@ -137,7 +139,10 @@ function applyEvent(type, data) {
   }
   const dev = S.devices.get(data.device) || { id: data.device, site: data.site, status: "unknown", alarms: [] };
   if (type === "device") Object.assign(dev, data.data, { alarms: dev.alarms });
-  else if (type === "status") { dev.status = data.data.status; }
+  else if (type === "status") {
+    dev.status = data.data.status; dev.status_reason = data.data.reason;
+    if ("gateway" in data.data) dev.gateway = data.data.gateway;
+  }
   else if (type === "state") { dev.state = data.data; dev.kind = data.data.kind; dev.last_seen = data.data.ts; }
   else if (type === "alarm") {
     const set = new Set(dev.alarms || []);
@@ -270,6 +275,10 @@ function render() {
     const card = el("article", { class: `card ${dev.status}` });
     card.append(el("h3", { text: dev.name || dev.id }),
       el("div", { class: "meta" }, el("span", { class: `badge ${dev.status}`, text: t(dev.status) }),
+        // Why it is offline: its own reason, or its gateway's (gateway_offline, gateway_restarted), translated.
+        dev.status === "offline" && dev.status_reason
+          ? el("span", { class: "reason", text: `${t(dev.status_reason)}${dev.status_reason.startsWith("gateway_") && dev.gateway ? ` (${dev.gateway})` : ""} ` })
+          : null,
         el("span", { class: "badge", text: t(dev.kind || "unknown") }),
         el("span", { text: ` ${dev.site}/${dev.id} · ${t("last_seen")} ${fmtTime(dev.last_seen)}` })));
     const active = [...S.alarms.values()].filter((a) => a.device_id === dev.id);

@@ -37,7 +37,7 @@ class Served:
         return {"Authorization": f"Bearer {token}"}
 
 
-async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int) -> None:
+async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int, gateway_down: bool) -> None:
     await migrate(db_url)
     engine = create_engine(db_url)
     password_hash = hash_password(PASSWORD)
@@ -55,14 +55,21 @@ async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int) ->
         await bus.publish(f"sl/v1/tn/{cab}/birth", cabinet_birth(now), retain=True)
         await bus.publish(f"sl/v1/tn/{cab}/status", {"status": "online"}, retain=True)
         await bus.publish(f"sl/v1/tn/{cab}/state", cabinet_state(now), retain=True)
+    if gateway_down:  # a Modbus signal whose gateway died: its own retained status still says online
+        await bus.publish("sl/v1/tn/tsc-gw/birth", signal_birth(now, gateway={"id": "edge01-a", "session": "s1"}),
+                          retain=True)
+        await bus.publish("sl/v1/tn/tsc-gw/status", {"status": "online"}, retain=True)
+        await bus.publish("sl/v1/tn/tsc-gw/state", signal_state(now), retain=True)
+        await bus.publish("sl/v1/_gateway/edge01-a/presence", {"status": "offline", "session": "s1"}, retain=True)
 
 
 @contextmanager
-def serve_api(db_url: str, *, devices: int = 1) -> Iterator[Served]:
-    """Start the API on a free loopback port; stop it on exit. Devices tsc-000.., lc-000.. are retained."""
+def serve_api(db_url: str, *, devices: int = 1, gateway_down: bool = False) -> Iterator[Served]:
+    """Start the API on a free loopback port; stop it on exit. Devices tsc-000.., lc-000.. are retained; with
+    `gateway_down`, also tsc-gw behind the gateway edge01-a, whose presence is offline."""
     # Start at the real time: a browser-side client (the status page under Node) computes `until` from its own clock.
     bus, clock = FakeBus(), FakeClock(start=datetime.now(UTC))
-    asyncio.run(_prepare(db_url, bus, clock, devices))
+    asyncio.run(_prepare(db_url, bus, clock, devices, gateway_down))
     settings = ApiSettings(db_url=db_url, environment="development", login_rate_per_min=10_000)
     app = create_app(ApiDeps(settings=settings, bus=bus, telemetry=FakeTelemetry(), clock=clock))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY

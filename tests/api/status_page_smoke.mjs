@@ -64,6 +64,7 @@ try {
   console.log(JSON.stringify({
     devices: nodes.devices.children.length, conn: nodes.conn.className, who: nodes.who.textContent, circuits,
     summary: nodes.summary.textContent, posted: calls.filter(([m]) => m === "POST").map(([, u]) => u),
+    reasons: nodes.devices.all((e) => e.className === "reason").map((e) => e.textContent.trim()),
   }));
   process.exit(0);
 } catch (err) {
