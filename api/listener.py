@@ -195,7 +195,12 @@ class BusListener:
                                             "session": presence.session, "devices": len(devices)})
         now = self._clock.now()
         for dev in devices:
-            await self._show_status(dev, now, seen=False)
+            try:
+                await self._show_status(dev, now, seen=False)
+            except (SQLAlchemyError, OSError) as exc:  # as in `handle`, but one device's write never stops the rest
+                self.failed += 1
+                log.error("bus_message_failed", extra={"topic": message.topic, "device": dev.id,
+                                                       "error": f"{type(exc).__name__}: {exc}"})
 
     async def _show_status(self, dev: LiveDevice, now: datetime, *, seen: bool, always: bool = False) -> None:
         """Apply the contract's rule to what the device and its gateway said; when the status to show changed (or

@@ -169,3 +169,28 @@ async def test_after_an_api_restart_retained_messages_in_any_order_give_the_same
         await eventually(lambda: live.status == "online" and not state.alarms.active_kinds("tsc-101"))
         dev = (await client.get("/api/v1/devices/tsc-101", headers=headers)).json()
         assert (dev["status"], dev["status_reason"], dev["alarms"]) == ("online", None, [])
+
+
+async def test_a_db_failure_for_one_device_never_stops_the_others(harness: Harness) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    await harness.bus.publish(GW, presence("online", "s1"), retain=True)
+    await modbus_signal(harness.bus, harness, "tsc-101", "s1")
+    await modbus_signal(harness.bus, harness, "tsc-102", "s1")
+    await harness.settle()
+    listener = harness.state.listener
+    original = listener._upsert
+
+    async def broken_for_101(dev: Any, now: Any, *, seen: bool = True) -> None:
+        if dev.id == "tsc-101":
+            raise OperationalError("UPDATE devices", {}, Exception("database is locked"))
+        await original(dev, now, seen=seen)
+
+    listener._upsert = broken_for_101  # type: ignore[method-assign]
+    await harness.bus.publish(GW, presence("offline", "s1"), retain=True)
+    await harness.settle()
+    listener._upsert = original  # type: ignore[method-assign]
+    assert listener.failed == 1
+    assert (await device(harness, "tsc-101"))["status"] == "offline"  # the live cache has it
+    dev = await device(harness, "tsc-102")
+    assert (dev["status"], dev["alarms"]) == ("offline", ["comm_loss"])
