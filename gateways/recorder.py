@@ -133,9 +133,10 @@ _FIELD = re.compile(r"[a-z][a-z0-9_]{0,63}").fullmatch
 _known_fields: set[str] = set()  # field names already seen valid (bounded)
 
 
-def _fast_telemetry(payload: bytes) -> Telemetry | None:
-    """The hot path of `validate_telemetry`: the payload if it is plainly valid, None when in any doubt (the
-    schema model then decides and names the problem). Accepts nothing the model refuses."""
+def _fast_sample(payload: bytes, device: tuple[DeviceKind, str, str]) -> Sample | None:
+    """The hot path of the recorder: the Sample of a plainly valid payload from `device` (kind, site, id), or None
+    when in any doubt (the schema model then decides and names the problem). Accepts nothing the model refuses.
+    Validation and construction in one function: a call per message is a measurable share of this path."""
     try:
         o = from_json(payload)
     except ValueError:
@@ -173,7 +174,21 @@ def _fast_telemetry(payload: bytes) -> Telemetry | None:
         when = datetime.fromisoformat(ts)  # the pattern guarantees the Z: UTC
     except ValueError:
         return None
-    return when, seq, historical, values
+    sample: Sample = _new(Sample)
+    _set_kind(sample, device[0])
+    _set_site(sample, device[1])
+    _set_device(sample, device[2])
+    _set_ts(sample, when)
+    _set_seq(sample, seq)
+    _set_values(sample, values)
+    _set_historical(sample, historical)
+    return sample
+
+
+def _fast_telemetry(payload: bytes) -> Telemetry | None:
+    """`_fast_sample` as a validated payload (ts, seq, historical, values); None when the model must decide."""
+    sample = _fast_sample(payload, (DeviceKind.SIGNAL_CONTROLLER, "", ""))
+    return None if sample is None else (sample.ts, sample.seq, sample.historical, sample.values)
 
 
 def validate_telemetry(payload: bytes) -> Telemetry:
@@ -292,14 +307,14 @@ class Recorder:
         batch_msgs = self.batch_msgs
         acks: list[Message] = []
         births = 0
+        fast = _fast_sample
         for message in messages:
             device = recordable.get(message.topic)
             if device is not None:
-                payload = _fast_telemetry(message.payload)
-                if payload is not None:
+                sample = fast(message.payload, device)
+                if sample is not None:
                     batch_msgs.append(message)
-                    batch.append(_sample(device[0], device[1], device[2], payload[0], payload[1], payload[3],
-                                         payload[2]))
+                    batch.append(sample)
                     continue
             births += self._on_other(message, acks)
         self.stats.received += len(messages) - births
