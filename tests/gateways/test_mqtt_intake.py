@@ -315,6 +315,21 @@ async def test_a_connack_refusal_ends_the_intake_with_the_reason(v5: bool, conna
         assert f"mqtt_intake_refused client_id=intake-t broker=127.0.0.1:{port}" in caplog.text
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize(("v5", "expected"), [(False, r"0x05 \(not authorized\)"), (True, r"0x87 \(not authorized\)")])
+async def test_a_real_broker_refusing_anonymous_clients(tmp_path_factory: pytest.TempPathFactory, v5: bool,
+                                                        expected: str) -> None:
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto-closed"))
+    broker.conf_path.write_text(broker.conf_path.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+    broker.start()
+    try:
+        async with MqttIntake(fast(broker.port, mqtt_v5=v5), ["t/#"]) as intake:
+            with pytest.raises(IntakeError, match=f"broker refused the connection: {expected}"):
+                await intake.wait_connected(5)
+    finally:
+        broker.stop()
+
+
 async def test_server_unavailable_is_retried_not_fatal() -> None:
     answers = iter([b"\x20\x02\x00\x03", b"\x20\x02\x00\x03", CONNACK_OK])
 
