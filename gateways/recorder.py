@@ -69,7 +69,7 @@ Timestamp = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:
 
 
 class TelemetryPayload(BaseModel):
-    """contracts/mqtt/schemas/telemetry.schema.json as a model (fast enough for the hot path)."""
+    """contracts/mqtt/schemas/telemetry.schema.json as a model: the judge of every payload the fast path doubts."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     ts: Timestamp
