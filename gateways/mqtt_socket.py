@@ -28,10 +28,12 @@ READ_SIZE = 65536
 
 
 class BufferedSocket:
-    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop, *, max_buffer: int = 1 << 20) -> None:
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop, *, max_buffer: int = 1 << 20,
+                 loop_thread: int | None = None) -> None:
         self._sock = sock
         self._loop = loop
-        self._thread = threading.get_ident()
+        # The event loop's thread: paho opens the socket in aiomqtt's executor thread, not there.
+        self._thread = loop_thread if loop_thread is not None else threading.get_ident()
         self._rbuf = b""
         self._rpos = 0
         self._wbuf = bytearray()
@@ -103,12 +105,14 @@ class BufferedSocket:
 
 
 def install(paho_client: Any, loop: asyncio.AbstractEventLoop) -> None:
-    """Make `paho_client` wrap every socket it opens in a BufferedSocket (call before connecting).
+    """Make `paho_client` wrap every socket it opens in a BufferedSocket (call before connecting, on the event
+    loop's thread).
 
     Relies on paho 2.x keeping its socket in `_sock` and announcing a new one through `on_socket_open` (both pinned
     by uv.lock): the wrapper replaces `_sock` there, before aiomqtt registers its reader.
     """
     announced = paho_client.on_socket_open
+    loop_thread = threading.get_ident()  # called on the event loop's thread
 
     def on_socket_open(client: Any, userdata: Any, sock: Any) -> None:
         wrapped = sock
@@ -117,7 +121,7 @@ def install(paho_client: Any, loop: asyncio.AbstractEventLoop) -> None:
             # costs ~88 ms without it).
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            wrapped = BufferedSocket(sock, loop)
+            wrapped = BufferedSocket(sock, loop, loop_thread=loop_thread)
         client._sock = wrapped
         if announced is not None:
             announced(client, userdata, wrapped)

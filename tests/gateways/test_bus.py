@@ -53,6 +53,7 @@ async def round_trip(host: str, port: int) -> None:
         assert client is not None
         raw = client._client.socket()
         assert isinstance(raw, BufferedSocket)  # reads buffered, writes gathered (gateways.mqtt_socket)
+        assert raw.sends > 0  # the publishes went through the gathering buffer, not straight to the socket
         assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
