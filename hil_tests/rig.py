@@ -37,6 +37,17 @@ class Rig:
         self.env = {**os.environ, **env}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
+    @property
+    def api(self) -> str:
+        """Base URL of the rig's API process."""
+        return f"http://127.0.0.1:{self.env['SIGNALIGHT_API_PORT']}"
+
+    def __enter__(self) -> Rig:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
     def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run a `signalight` command to completion."""
         return subprocess.run([sys.executable, "-m", "signalight", *args], env=self.env, capture_output=True,

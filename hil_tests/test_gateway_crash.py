@@ -35,12 +35,8 @@ def rig(tmp_path: Path, mosquitto: Mosquitto) -> Any:
     api_port = free_port()
     env = rig_env(tmp_path, mosquitto.host, mosquitto.port, api_port)
     env["SIGNALIGHT_MQTT_KEEPALIVE_S"] = str(KEEPALIVE_S)
-    r = Rig(tmp_path, env)
-    r.api = f"http://127.0.0.1:{api_port}"  # type: ignore[attr-defined]
-    try:
+    with Rig(tmp_path, env) as r:
         yield r
-    finally:
-        r.stop_all()
 
 
 def bus_view(broker: Mosquitto, count: int) -> dict[str, tuple[str, str | None]]:
@@ -82,7 +78,7 @@ def test_a_killed_gateway_makes_its_devices_offline_until_it_is_back(rig: Rig, m
     mqtt = set(devices) - modbus
     assert len(modbus) == 3 and len(mqtt) == 1
 
-    api: str = rig.api  # type: ignore[attr-defined]
+    api: str = rig.api
 
     def client() -> httpx.Client:
         token = eventually(lambda: httpx.post(f"{api}/api/v1/auth/token", timeout=5, data={

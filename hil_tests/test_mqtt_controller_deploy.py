@@ -21,12 +21,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 @pytest.fixture
 def rig(tmp_path: Path, mosquitto: Mosquitto) -> Any:
     api_port = free_port()
-    r = Rig(tmp_path, rig_env(tmp_path, mosquitto.host, mosquitto.port, api_port))
-    r.api = f"http://127.0.0.1:{api_port}"  # type: ignore[attr-defined]
-    try:
+    with Rig(tmp_path, rig_env(tmp_path, mosquitto.host, mosquitto.port, api_port)) as r:
         yield r
-    finally:
-        r.stop_all()
 
 
 def test_api_deploys_to_an_mqtt_controller(rig: Rig, mosquitto: Mosquitto, request: pytest.FixtureRequest) -> None:

@@ -57,16 +57,12 @@ def _signal_values(broker: Mosquitto, device: str) -> dict[str, Any]:
 def rig(tmp_path: Path, mosquitto: Mosquitto) -> Any:
     api_port = free_port()
     env = rig_env(tmp_path, mosquitto.host, mosquitto.port, api_port)
-    r = Rig(tmp_path, env)
-    r.api = f"http://127.0.0.1:{api_port}"  # type: ignore[attr-defined]
-    try:
+    with Rig(tmp_path, env) as r:
         yield r
-    finally:
-        r.stop_all()
 
 
 def _client(rig: Rig, user: str, request: pytest.FixtureRequest) -> httpx.Client:
-    api: str = rig.api  # type: ignore[attr-defined]
+    api: str = rig.api
     token = eventually(lambda: httpx.post(f"{api}/api/v1/auth/token", timeout=5,
                                           data={"username": user, "password": PASSWORD}).json()
                        .get("access_token"), 30, f"a token for {user}", rig)

@@ -51,12 +51,8 @@ def rig(tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB) -> Any:
         "SIGNALIGHT_INFLUX_URL": influxdb.url,
         "SIGNALIGHT_INFLUX_DATABASE": influxdb.database,
     })
-    r = Rig(tmp_path, env)
-    r.api = f"http://127.0.0.1:{api_port}"  # type: ignore[attr-defined]
-    try:
+    with Rig(tmp_path, env) as r:
         yield r
-    finally:
-        r.stop_all()
 
 
 def test_devices_commands_and_telemetry_across_processes(rig: Rig, mosquitto: Mosquitto, influxdb: InfluxDB,
@@ -78,7 +74,7 @@ def test_devices_commands_and_telemetry_across_processes(rig: Rig, mosquitto: Mo
     modbus_cabinet = next(d for d, v in devices.items()
                           if v["kind"] == "lighting_cabinet" and v["transport"] == "modbus")
 
-    api: str = rig.api  # type: ignore[attr-defined]
+    api: str = rig.api
     token = eventually(lambda: httpx.post(f"{api}/api/v1/auth/token", timeout=5,
                                           data={"username": "ops", "password": "s3cret-pass-word"}).json()
                        .get("access_token"), 30, "a token from the API", rig)
