@@ -23,7 +23,7 @@ from controllers.plans.rules_rings import Structure
 def group_times_s(pattern: Pattern, structure: Structure) -> list[float]:
     """Duration (s) of each barrier group; a missing split counts as 0 (rule split_min reports it)."""
     return [
-        max(sum(pattern.split_of(n) or 0.0 for n in phases) for phases in group if phases)
+        max((sum(pattern.split_of(n) or 0.0 for n in phases) for phases in group if phases), default=0.0)
         for group in structure.groups
     ]
 
@@ -54,7 +54,8 @@ def split_starts_s(pattern: Pattern, structure: Structure) -> dict[int, float]:
 
 def cycle_zero_s(pattern: Pattern, structure: Structure) -> float:
     """Local cycle zero in s from the start of the first group: the green start of the coordinated phase that
-    turns green first (the coordinated phases share one group, so "first" is within that group)."""
+    turns green first (the coordinated phases share one group, so "first" is within that group). For a plan
+    the validator accepted (coordinated phases in its rings); raises KeyError for a phase in no ring."""
     starts = split_starts_s(pattern, structure)
     return min(starts[n] for n in pattern.coord_phases)
 
