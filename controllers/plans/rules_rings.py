@@ -94,9 +94,9 @@ def check_structure(parts: PlanParts, rules: ValidatorConfig, out: Findings) -> 
         if any(b <= a for a, b in itertools.pairwise(visits)):
             report(f"rings[{r}]", f"barrier groups in order {order}, each at most once", f"{visits}",
                    vi=f"Vòng {r + 1} phải đi qua các nhóm rào {order} theo thứ tự, mỗi nhóm nhiều nhất một "
-                      f"lần (được bỏ qua một nhóm); thực tế {visits}",
+                      f"lần (có thể bỏ qua một nhóm và nghỉ trong nhóm đó); thực tế {visits}",
                    en=f"ring {r + 1} must run through barrier groups {order} in order, each at most once "
-                      f"(it may skip one); it runs {visits}")
+                      f"(it may skip a group and rest through it); it runs {visits}")
     for g, group in enumerate(barriers):
         for a in group:
             for b in group:
