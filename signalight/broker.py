@@ -1,10 +1,15 @@
-"""The embedded MQTT broker of the all-in-one demo: amqtt in this process (MQTT 3.1.1), on loopback only."""
+"""The embedded MQTT broker of the all-in-one demo: amqtt in this process (MQTT 3.1.1), on loopback only.
+
+It enforces the broker files `signalight broker init` writes (`signalight.broker_plugins`): the demo's processes log
+in with their generated credentials, each limited to its own topics; anonymous clients may only read `sl/v1/#`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from amqtt.broker import Broker
@@ -28,11 +33,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextlib.asynccontextmanager
-async def embedded_broker(host: str, port: int) -> AsyncIterator[None]:
-    """An amqtt broker listening on host:port for the duration of the block; anonymous (loopback demo only)."""
+async def embedded_broker(host: str, port: int, *, password_file: Path, acl_file: Path,
+                          allow_anonymous: bool = False) -> AsyncIterator[None]:
+    """An amqtt broker listening on host:port for the duration of the block, admitting the clients of
+    `password_file` to the topics of `acl_file` (and, with `allow_anonymous`, clients without a username to the
+    file's anonymous rules). Raises OSError (port), PasswordFileError / AclError (files) at start."""
     config: dict[str, Any] = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        "plugins": {
+            "signalight.broker_plugins.PasswordFileAuth": {
+                "password_file": str(password_file), "acl_file": str(acl_file), "allow_anonymous": allow_anonymous},
+            "signalight.broker_plugins.AclFileTopics": {"acl_file": str(acl_file)},
+        },
     }
     broker = Broker(config)
     await broker.start()
