@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+class SnapshotSubscriptions(dict[str, list[tuple[Any, int]]]):
+    """amqtt 0.12's table of subscriptions, iterated over snapshots.
+
+    amqtt iterates this dict and awaits inside the loop: per delivered message, the topic plugins' RECEIVE check
+    (any topic plugin turns it on); on every connect, the retained messages of each filter. A client subscribing or
+    leaving meanwhile changes the dict's size, the broadcast task dies with RuntimeError and the message is lost for
+    every subscriber after that point. Snapshots (of the keys, and of each filter's subscriber list) make the loops
+    immune; nothing in amqtt writes through what they return.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().keys()))
+
+    def items(self) -> list[tuple[str, list[tuple[Any, int]]]]:  # type: ignore[override]
+        return [(k, list(v)) for k, v in super().items()]
+
+
 @contextlib.asynccontextmanager
 async def embedded_broker(host: str, port: int, *, password_file: Path, acl_file: Path,
                           allow_anonymous: bool = False) -> AsyncIterator[None]:
@@ -47,6 +65,14 @@ async def embedded_broker(host: str, port: int, *, password_file: Path, acl_file
         },
     }
     broker = Broker(config)
+    # The one reach into amqtt's internals (see SnapshotSubscriptions); checked, so an amqtt that renames it fails
+    # loudly here instead of losing messages quietly. Without it the demo's start-up (tests/signalight/test_demo.py)
+    # logs "RuntimeError: dictionary changed size during iteration" from amqtt's broadcast loop.
+    table = getattr(broker, "_subscriptions", None)
+    if type(table) is not dict:
+        raise RuntimeError(f"amqtt {version('amqtt')}: Broker._subscriptions is not a dict; review "
+                           "signalight.broker.SnapshotSubscriptions")
+    broker._subscriptions = SnapshotSubscriptions(table)
     await broker.start()
     try:
         yield

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from api.db import migrate
 from api.users import create_user
 from controllers.clock import SystemClock
-from controllers.devices import DeviceKind, Transport
+from controllers.devices import Transport
 from firmware_sim.clock import VirtualClock
 from firmware_sim.fleet import FleetConfig, build_fleet, run_fleet
 from gateways.gateway import run_gateway
@@ -57,10 +57,13 @@ def _pick_port(host: str, wanted: int, what: str) -> int:
 def fleet_registry(fleet: FleetConfig) -> list[DeviceEntry]:
     """The devices the simulated fleet will have (ids, sites, kinds, transports), before anything listens: the
     broker's identities must exist before the fleet's MQTT devices log in. Built by the simulator itself
-    (deterministic), so the names cannot drift; Modbus ports are not bound yet, hence entries without them."""
+    (deterministic), so the names cannot drift. The broker's rules need no Modbus address, which is not known until
+    the ports are bound: those entries carry a placeholder one and serve nothing but the rules."""
     built = build_fleet(fleet, VirtualClock(fleet.speed))
-    return [DeviceEntry.model_construct(id=e["id"], site=e["site"], kind=DeviceKind(e["kind"]),
-                                        transport=Transport(e["transport"]))
+    unbound = {"host": fleet.modbus_host, "port": 1, "unit_id": 0, "profile": "unbound"}
+    return [DeviceEntry.model_validate({"id": e["id"], "site": e["site"], "kind": e["kind"],
+                                        "transport": e["transport"],
+                                        **(unbound if e["transport"] == Transport.MODBUS else {})})
             for e in built.entries.values()]
 
 
