@@ -84,17 +84,27 @@ def sim(
     control_port: Annotated[int, typer.Option(min=0, max=65535, help="fault-injection HTTP port; 0 = free")] = 0,
     manifest: Annotated[Path | None, typer.Option(help="where to write the fleet manifest")] = None,
     scenario: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="fault scenario (YAML)")] = None,
+    credentials: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, help='MQTT logins of the devices, {device_id: {"username", "password"}} '
+        "(`signalight broker init` writes devices.json)")] = None,
 ) -> None:
     """Simulated devices on real protocols (Modbus TCP servers, MQTT clients); writes the fleet manifest."""
     from signalight.processes import run_sim
     from signalight.runtime import run
 
     s = settings()
+    if credentials is not None:
+        from signalight.broker_files import CredentialsError, load_credentials
+
+        try:
+            load_credentials(credentials)
+        except (OSError, CredentialsError) as exc:
+            fail(str(exc))
     path = manifest or s.manifest or s.data_dir / "manifest.json"
     run(lambda: run_sim(s, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets,
                         mqtt_controllers=mqtt_controllers, seed=seed, speed=speed, modbus_port=modbus_port,
                         control_port=control_port,
-                        manifest=path, scenario=scenario), name="sim")
+                        manifest=path, scenario=scenario, credentials=credentials), name="sim")
 
 
 @app.command()

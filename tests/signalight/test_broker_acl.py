@@ -216,3 +216,16 @@ def test_cli_broker_init(tmp_path: Path) -> None:
                                  "--gateway", "only=a"])
     assert result.exit_code == 0 and "no gateway serves 1 Modbus device(s): tn-sig-002" in result.output
     assert len(load_manifest(manifest)) == 5
+
+
+def test_the_simulator_takes_the_devices_file(tmp_path: Path) -> None:
+    from firmware_sim.__main__ import parse_args
+
+    out = tmp_path / "broker"
+    write_broker_files(build_plan(parse_manifest(registry())), out)
+    devices = json.loads((out / "devices.json").read_text())
+    config = parse_args(["--credentials", str(out / "devices.json")])
+    assert config.mqtt_credentials == {k: (v["username"], v["password"]) for k, v in devices.items()}
+    (tmp_path / "bad.json").write_text('{"x": 1}')
+    result = CliRunner().invoke(app, ["sim", "--credentials", str(tmp_path / "bad.json")])
+    assert result.exit_code == 2 and "bad.json" in result.output
