@@ -17,7 +17,7 @@ Least privilege (contracts/mqtt/topics-v1.md):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -296,6 +296,3 @@ class AclTable:
     def can_subscribe(self, username: str | None, flt: str) -> bool:
         """Whether the filter can bring the client anything it may read (each message is checked again)."""
         return self._of(username).may_subscribe(_strip_share(flt))
-
-    def usernames(self) -> Iterable[str]:
-        return (u for u in self._rules if u is not None)
