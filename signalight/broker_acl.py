@@ -188,7 +188,7 @@ def render_acl(plan: AclPlan, header: str = "") -> str:
     out.extend(rule.line() for rule in plan.anonymous)
     for ident in plan.identities:
         out.append("")
-        out.append(f"# {ident.role.value} {ident.key}"
+        out.append(f"# {ident.role.value}" + (f" {ident.key}" if ident.key != ident.role.value else "")
                    + (f" shard={ident.gateway.shard}" if ident.gateway and ident.gateway.shard else ""))
         out.append(f"user {ident.username}")
         out.extend(rule.line() for rule in ident.rules)
