@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -28,6 +29,8 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
     p.add_argument("--mqtt-port", type=int, default=1883)
     p.add_argument("--mqtt-username")
     p.add_argument("--mqtt-password")
+    p.add_argument("--credentials", type=Path,
+                   help='per-device MQTT logins, JSON {device_id: {"username": ..., "password": ...}}')
     p.add_argument("--modbus-host", default="127.0.0.1")
     p.add_argument("--modbus-port", type=int, default=0, help="first Modbus TCP port; 0 = free ports")
     p.add_argument("--units-per-port", type=int, default=32)
@@ -35,10 +38,17 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
     p.add_argument("--control-port", type=int, default=0, help="HTTP fault endpoint; 0 = free port, -1 = off")
     p.add_argument("--scenario", type=Path)
     a = p.parse_args(argv)
+    logins: dict[str, tuple[str, str]] = {}
+    if a.credentials is not None:
+        try:
+            logins = {k: (v["username"], v["password"]) for k, v in json.loads(a.credentials.read_text()).items()}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            p.error(f"--credentials {a.credentials}: {exc!r}")
     config = FleetConfig(site=a.site, intersections=a.intersections, cabinets=a.cabinets,
                          modbus_cabinets=a.modbus_cabinets, mqtt_controllers=a.mqtt_controllers, seed=a.seed,
                          speed=a.speed, mqtt_host=a.mqtt_host,
                          mqtt_port=a.mqtt_port, mqtt_username=a.mqtt_username, mqtt_password=a.mqtt_password,
+                         mqtt_credentials=logins,
                          modbus_host=a.modbus_host, modbus_port=a.modbus_port, units_per_port=a.units_per_port,
                          manifest_path=a.manifest, control_port=None if a.control_port < 0 else a.control_port,
                          scenario=a.scenario)

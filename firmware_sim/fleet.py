@@ -48,6 +48,8 @@ class FleetConfig:
     mqtt_port: int = 1883
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    # per-device MQTT login {device_id: (username, password)}; wins over mqtt_username/mqtt_password
+    mqtt_credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
     modbus_host: str = "127.0.0.1"
     modbus_port: int = 0              # first port; 0 = free ports chosen by the OS
     units_per_port: int = 32          # Modbus devices (unit ids 1..N) behind one TCP server
@@ -153,8 +155,9 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
 
 def _link(fleet: Fleet, face: MqttFace) -> MqttCabinetLink:
     c = fleet.config
-    return MqttCabinetLink(face, host=c.mqtt_host, port=c.mqtt_port, username=c.mqtt_username,
-                           password=c.mqtt_password, clock=fleet.clock,
+    username, password = c.mqtt_credentials.get(face.device_id, (c.mqtt_username, c.mqtt_password))
+    return MqttCabinetLink(face, host=c.mqtt_host, port=c.mqtt_port, username=username,
+                           password=password, clock=fleet.clock,
                            rng=random.Random(f"{c.seed}:{face.device_id}:net"))
 
 

@@ -84,17 +84,27 @@ def sim(
     control_port: Annotated[int, typer.Option(min=0, max=65535, help="fault-injection HTTP port; 0 = free")] = 0,
     manifest: Annotated[Path | None, typer.Option(help="where to write the fleet manifest")] = None,
     scenario: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="fault scenario (YAML)")] = None,
+    credentials: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, help='MQTT logins of the devices, {device_id: {"username", "password"}} '
+        "(`signalight broker init` writes devices.json)")] = None,
 ) -> None:
     """Simulated devices on real protocols (Modbus TCP servers, MQTT clients); writes the fleet manifest."""
     from signalight.processes import run_sim
     from signalight.runtime import run
 
     s = settings()
+    if credentials is not None:
+        from signalight.broker_files import CredentialsError, load_credentials
+
+        try:
+            load_credentials(credentials)
+        except (OSError, CredentialsError) as exc:
+            fail(str(exc))
     path = manifest or s.manifest or s.data_dir / "manifest.json"
     run(lambda: run_sim(s, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets,
                         mqtt_controllers=mqtt_controllers, seed=seed, speed=speed, modbus_port=modbus_port,
                         control_port=control_port,
-                        manifest=path, scenario=scenario), name="sim")
+                        manifest=path, scenario=scenario, credentials=credentials), name="sim")
 
 
 @app.command()
@@ -244,3 +254,67 @@ def fault(
     except httpx.HTTPError as exc:
         fail(f"cannot reach the simulator at {url}: {exc}")
     typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+broker_app = typer.Typer(help="The MQTT broker's logins and access rules (Mosquitto).", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
+
+
+@broker_app.command("init")
+def broker_init(
+    out: Annotated[Path | None, typer.Option(help="folder for the broker files [{data_dir}/broker]")] = None,
+    manifest: Annotated[Path | None, typer.Option(help="device registry [SIGNALIGHT_MANIFEST]")] = None,
+    gateway: Annotated[list[str] | None, typer.Option(
+        help="a gateway process ID or ID=SHARD (repeat); default one per shard the registry names, "
+             "gateway-{shard}, or gateway-all")] = None,
+    rotate: Annotated[bool, typer.Option(help="new passwords for every identity")] = False,
+    rotate_identity: Annotated[list[str] | None, typer.Option(
+        help="a new password for this identity only (repeat): a device id, api, recorder or gateway:{id}")] = None,
+    anonymous_read: Annotated[bool, typer.Option(help="let anonymous clients read sl/v1/# (never publish)")]
+    = False,
+    config_dir: Annotated[str, typer.Option(help="where the broker sees these files")] = "/mosquitto/config",
+    tls_port: Annotated[int, typer.Option(min=1, max=65535)] = 8883,
+    tls_cert: Annotated[str, typer.Option(help="server certificate, as the broker sees it")]
+    = "/mosquitto/certs/server.crt",
+    tls_key: Annotated[str, typer.Option(help="server key, as the broker sees it")] = "/mosquitto/certs/server.key",
+    tls_client_ca: Annotated[str | None, typer.Option(help="CA of client certificates (asks clients for one)")]
+    = None,
+    require_client_cert: Annotated[bool, typer.Option(help="refuse TLS clients without a certificate")] = False,
+    plain_port: Annotated[int, typer.Option(min=0, max=65535, help="plain MQTT listener for our processes on a "
+                                            "private network; 0: TLS only")] = 1883,
+) -> None:
+    """Generate the broker's password_file, acl_file, mosquitto.conf and the credentials of every process and MQTT
+    device from the registry. Rerunning keeps existing passwords (unless rotated)."""
+    from gateways.manifest import ManifestError, load_manifest
+    from signalight.broker_acl import AclError, GatewaySpec, build_plan
+    from signalight.broker_files import ConfOptions, CredentialsError, TlsListener, write_broker_files
+
+    s = settings(manifest=manifest)
+    if s.manifest is None:
+        fail("no device registry: pass --manifest or set SIGNALIGHT_MANIFEST")
+    folder = out if out is not None else s.data_dir / "broker"
+    try:
+        devices = load_manifest(s.manifest)
+        specs = [GatewaySpec.parse(g) for g in gateway or []]
+        plan = build_plan(devices, specs, anonymous_read=anonymous_read)
+        known = set(plan.by_key())
+        unknown = sorted(set(rotate_identity or []) - known)
+        if unknown:
+            fail(f"--rotate-identity: no identity {', '.join(unknown)} (known: api, recorder, gateway:{{id}}, "
+                 "device ids of MQTT devices)")
+        conf = ConfOptions(config_dir=config_dir, plain_port=plain_port or None,
+                           tls=TlsListener(port=tls_port, certfile=tls_cert, keyfile=tls_key, cafile=tls_client_ca,
+                                           require_certificate=require_client_cert))
+        written = write_broker_files(plan, folder, rotate=True if rotate else set(rotate_identity or []),
+                                     conf=conf, header=f"generated by `signalight broker init` from {s.manifest}")
+    except (OSError, ManifestError, AclError, CredentialsError, ValueError) as exc:
+        fail(str(exc))
+    for what, keys in (("created", written.created), ("kept", written.kept), ("rotated", written.rotated),
+                       ("removed", written.removed)):
+        if keys:
+            typer.echo(f"{what}: {len(keys)} ({', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''})")
+    if plan.unowned:
+        typer.secho(f"warning: no gateway serves {len(plan.unowned)} Modbus device(s): {', '.join(plan.unowned[:8])}"
+                    " (add --gateway ID=SHARD)", err=True, fg=typer.colors.YELLOW)
+    typer.echo(f"broker files in {folder}: password_file, acl_file, mosquitto.conf, credentials.json, devices.json, "
+               "env/*.env (reload Mosquitto with SIGHUP to apply)")

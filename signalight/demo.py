@@ -10,18 +10,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import SecretStr
 
 from api.db import migrate
 from api.users import create_user
 from controllers.clock import SystemClock
-from firmware_sim.fleet import FleetConfig, run_fleet
+from controllers.devices import Transport
+from firmware_sim.clock import VirtualClock
+from firmware_sim.fleet import FleetConfig, build_fleet, run_fleet
 from gateways.gateway import run_gateway
-from gateways.manifest import load_manifest
+from gateways.manifest import DeviceEntry, load_manifest
 from gateways.recorder import run_recorder
 from signalight.broker import embedded_broker, free_port, port_is_free
+from signalight.broker_acl import GatewaySpec, build_plan, gateway_key
+from signalight.broker_files import load_credentials, write_broker_files
 from signalight.processes import bus_config, instance_name, run_api_process, telemetry_store
 from signalight.settings import Settings
 
@@ -29,6 +35,7 @@ log = logging.getLogger("signalight.demo")
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"  # the documented demo login; the API creates no default user outside demo mode
+DEMO_GATEWAY = GatewaySpec("demo-gateway", None)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,34 @@ def _pick_port(host: str, wanted: int, what: str) -> int:
     return port
 
 
+def fleet_registry(fleet: FleetConfig) -> list[DeviceEntry]:
+    """The devices the simulated fleet will have (ids, sites, kinds, transports), before anything listens: the
+    broker's identities must exist before the fleet's MQTT devices log in. Built by the simulator itself
+    (deterministic), so the names cannot drift. The broker's rules need no Modbus address, which is not known until
+    the ports are bound: those entries carry a placeholder one and serve nothing but the rules."""
+    built = build_fleet(fleet, VirtualClock(fleet.speed))
+    unbound = {"host": fleet.modbus_host, "port": 1, "unit_id": 0, "profile": "unbound"}
+    return [DeviceEntry.model_validate({"id": e["id"], "site": e["site"], "kind": e["kind"],
+                                        "transport": e["transport"],
+                                        **(unbound if e["transport"] == Transport.MODBUS else {})})
+            for e in built.entries.values()]
+
+
+def demo_broker_files(s: Settings, fleet: FleetConfig) -> tuple[Path, dict[str, dict[str, str]]]:
+    """Write the embedded broker's files into `{data_dir}/broker` (passwords kept across runs), give the fleet's
+    MQTT devices their logins, and return the folder and our processes' credentials."""
+    folder = s.data_dir / "broker"
+    plan = build_plan(fleet_registry(fleet), [DEMO_GATEWAY], anonymous_read=True)
+    write_broker_files(plan, folder, header="signalight demo: anonymous clients may read sl/v1/#, never publish")
+    devices = load_credentials(folder / "devices.json")
+    fleet.mqtt_credentials = {k: (v["username"], v["password"]) for k, v in devices.items()}
+    return folder, load_credentials(folder / "credentials.json")
+
+
+def as_identity(s: Settings, login: dict[str, str]) -> Settings:
+    return s.model_copy(update={"mqtt_username": login["username"], "mqtt_password": SecretStr(login["password"])})
+
+
 async def run_demo(s: Settings, options: DemoOptions) -> None:
     """Run until cancelled (Ctrl-C)."""
     mqtt_port = _pick_port(s.mqtt_host, s.mqtt_port, "MQTT")
@@ -63,22 +98,28 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
     fleet = FleetConfig(site=s.site, intersections=options.intersections, cabinets=options.cabinets,
                         modbus_cabinets=options.modbus_cabinets, speed=options.speed, mqtt_host=s.mqtt_host,
                         mqtt_port=mqtt_port, manifest_path=manifest_path, control_port=0)
+    broker_dir, logins = demo_broker_files(s, fleet)
     control: dict[str, Any] = {}
 
     def on_sim_ready(manifest: dict[str, Any]) -> None:
         control.update(manifest.get("control") or {})
         sim_ready.set()
 
-    async with embedded_broker(s.mqtt_host, mqtt_port), telemetry_store(s) as store, asyncio.TaskGroup() as tg:
-        tg.create_task(run_recorder(bus=bus_config(s, "signalight-demo-recorder", clean_session=False), store=store,
-                                    spool_dir=s.data_dir / "spool", clock=SystemClock()), name="recorder")
-        tg.create_task(run_api_process(s, started=api_ready.set), name="api")
+    async with embedded_broker(s.mqtt_host, mqtt_port, password_file=broker_dir / "password_file",
+                               acl_file=broker_dir / "acl_file", allow_anonymous=True), \
+            telemetry_store(s) as store, asyncio.TaskGroup() as tg:
+        recorder = as_identity(s, logins["recorder"])
+        tg.create_task(run_recorder(bus=bus_config(recorder, "signalight-demo-recorder", clean_session=False),
+                                    store=store, spool_dir=s.data_dir / "spool", clock=SystemClock()),
+                       name="recorder")
+        tg.create_task(run_api_process(as_identity(s, logins["api"]), started=api_ready.set), name="api")
         await asyncio.wait_for(api_ready.wait(), 60)
         tg.create_task(run_fleet(fleet, on_ready=on_sim_ready), name="sim")
         await asyncio.wait_for(sim_ready.wait(), 60)
         devices = load_manifest(manifest_path)
-        tg.create_task(run_gateway(bus=bus_config(s, instance_name("gateway")), devices=devices,
-                                   clock=SystemClock()), name="gateway")
+        gateway = as_identity(s, logins[gateway_key(DEMO_GATEWAY.gateway_id)])
+        tg.create_task(run_gateway(bus=bus_config(gateway, instance_name("gateway")), devices=devices,
+                                   clock=SystemClock(), gateway_id=DEMO_GATEWAY.gateway_id), name="gateway")
         modbus = [d for d in devices if d.transport == "modbus"]
         ports = sorted({d.port for d in modbus if d.port is not None})
         typer.echo(
@@ -87,6 +128,7 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
             f"  API docs         http://{s.api_host}:{api_port}/docs\n"
             f"  MQTT broker      mqtt://{s.mqtt_host}:{mqtt_port}   "
             f"(try: mosquitto_sub -p {mqtt_port} -t 'sl/v1/#' -v)\n"
+            f"  broker logins    {broker_dir} (anonymous clients may only read)\n"
             f"  Modbus devices   {len(modbus)} on {s.mqtt_host} port(s) {', '.join(map(str, ports)) or '-'}\n"
             f"  fleet            {len(devices)} devices, manifest {manifest_path}\n"
             f"  fault injection  {control.get('url', 'off')}\n"

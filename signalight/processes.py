@@ -110,8 +110,11 @@ async def serve_http(app: Any, host: str, port: int, *, started: Callable[[], No
 
 async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabinets: int, seed: int, speed: float,
                   modbus_port: int, control_port: int, manifest: Path, scenario: Path | None,
-                  mqtt_controllers: int = 0) -> None:
+                  mqtt_controllers: int = 0, credentials: Path | None = None) -> None:
     from firmware_sim.fleet import FleetConfig, run_fleet
+    from signalight.broker_files import load_credentials
+
+    logins = load_credentials(credentials) if credentials is not None else {}
 
     manifest.parent.mkdir(parents=True, exist_ok=True)
     config = FleetConfig(
@@ -120,6 +123,7 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
         mqtt_username=s.mqtt_username,
         mqtt_password=_plain(s.mqtt_password),
         modbus_port=modbus_port, manifest_path=manifest, control_port=control_port, scenario=scenario,
+        mqtt_credentials={k: (v["username"], v["password"]) for k, v in logins.items()},
     )
 
     def ready(m: dict[str, Any]) -> None:

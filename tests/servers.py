@@ -6,7 +6,9 @@ Debian's packages, installed by `make test` (scripts/install-services.sh) when t
 
 Fixtures (import them into a conftest.py):
 - `mosquitto`: a `Mosquitto` (host, port; stop(), start(), restart()); persistence on, so persistent sessions
-  and retained messages survive a restart, as in production.
+  and retained messages survive a restart, as in production. `Mosquitto(folder, password_file=..., acl_file=...)`
+  admits only the logins of a password file to the topics of an ACL file (`signalight broker init` writes both);
+  `reload()` makes it read them again.
 - `influxdb`: an `InfluxDB` 1.x server (url, database; stop(), start()); the database exists.
 - `postgres_server` (session): one private PostgreSQL cluster; `postgres_url`: a fresh database on it, as a
   SQLAlchemy asyncpg URL.
@@ -26,8 +28,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,7 +68,8 @@ def _stop(proc: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None
 class Mosquitto:
     """A private Mosquitto broker (MQTT 3.1.1 and 5) on 127.0.0.1."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, *, password_file: Path | None = None,
+                 acl_file: Path | None = None) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.folder = folder
@@ -73,7 +77,9 @@ class Mosquitto:
         self.conf_path = folder / "mosquitto.conf"
         self.conf_path.write_text(
             f"listener {self.port} {self.host}\n"
-            "allow_anonymous true\n"
+            + ("allow_anonymous true\n" if password_file is None else
+               f"allow_anonymous false\npassword_file {password_file}\n")
+            + (f"acl_file {acl_file}\n" if acl_file is not None else "")
             # started as root, Mosquitto would drop to the `mosquitto` user, who cannot write in pytest's 0700 tmp
             + ("user root\n" if os.geteuid() == 0 else "")
             + "set_tcp_nodelay true\n"
@@ -106,6 +112,11 @@ class Mosquitto:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password and ACL files again (new logins, rotated passwords)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)
 
     @property
     def url(self) -> str:
@@ -243,6 +254,26 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def make_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Mosquitto]]:
+    """`make_mosquitto(password_file=..., acl_file=...)`: a started private Mosquitto with those options (for files
+    a test generates first), stopped at teardown."""
+    _require(MOSQUITTO, "Mosquitto")
+    started: list[Mosquitto] = []
+
+    def make(**options: Any) -> Mosquitto:
+        broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"), **options)
+        started.append(broker)
+        broker.start()
+        return broker
+
+    try:
+        yield make
+    finally:
+        for broker in started:
+            broker.stop()
 
 
 @pytest.fixture

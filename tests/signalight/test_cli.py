@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from signalight.cli import app
 
-COMMANDS = ["demo", "sim", "gateway", "recorder", "api", "admin", "db", "dashboards", "fault"]
+COMMANDS = ["demo", "sim", "gateway", "recorder", "api", "admin", "db", "dashboards", "fault", "broker"]
 
 
 def test_top_level_help_lists_every_command() -> None:
