@@ -182,3 +182,52 @@ def test_breaker_trip_shows_the_circuit_off_and_faulty() -> None:
     assert circuit["contactor_closed"] is True and circuit["program_level_pct"] == 100.0
     assert circuit["faults"] == ["breaker_trip", "dark_lamp"]
     assert "breaker_trip" in face.state_values()["alarms"]
+
+
+IDLE, RECEIVING, VERIFYING, DONE, ERROR = range(5)                       # program_status
+E_NONE, E_CRC, E_LENGTH, E_PARSE, E_INVALID = range(5)                   # program_error
+
+
+def _stage(regs: Any, payload: bytes, crc32: int) -> None:
+    words = [int.from_bytes((payload + b"\0")[i:i + 2], "big") for i in range(0, len(payload), 2)]
+    points = regs.map.points
+    assert regs.write(points["program_length_bytes"].address,
+                      [len(payload), crc32 >> 16, crc32 & 0xFFFF]) is None
+    at = regs.map.areas["program_staging"].address
+    for i in range(0, len(words), 123):
+        assert regs.write(at + i, words[i:i + 123]) is None
+
+
+def test_modbus_transfer_stages_checks_the_crc_and_runs_the_document() -> None:
+    from firmware_sim.cabinet_regs import CabinetRegisters
+    cab = LightingCabinet("tn-cab-001", LAT, LON, random.Random(2))
+    regs = CabinetRegisters(cab)
+    regs.refresh(NOON_LOCAL)
+    payload = canonical_bytes(LightingV1.model_validate(example()))
+    good = zlib.crc32(payload)
+    commit = regs.map.points["program_commit"].address
+    _stage(regs, payload, good ^ 0x10)                      # a CRC that does not match the bytes
+    assert regs.image.get("program_status") == RECEIVING
+    assert regs.write(commit, [1]) is None
+    assert (regs.image.get("program_status"), regs.image.get("program_error")) == (ERROR, E_CRC)
+    assert regs.image.raw("program_crc32") == 0              # still the factory program
+    _stage(regs, payload, good)
+    assert regs.write(commit, [1]) is None
+    assert (regs.image.get("program_status"), regs.image.get("program_error")) == (DONE, E_NONE)
+    assert regs.image.raw("program_crc32") == good and cab.program_crc32 == good
+    assert regs.write(commit, [7]) == 3                      # illegal data value, nothing changed
+    assert regs.image.get("program_status") == DONE
+
+
+def test_modbus_transfer_refuses_an_invalid_document() -> None:
+    from firmware_sim.cabinet_regs import CabinetRegisters
+    cab = LightingCabinet("tn-cab-001", LAT, LON, random.Random(2))
+    regs = CabinetRegisters(cab)
+    regs.refresh(NOON_LOCAL)
+    bad = canonical(example())
+    bad["programs"][0]["steps"][1]["level_pct"] = 150
+    payload = json.dumps(bad, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    _stage(regs, payload, zlib.crc32(payload))
+    assert regs.write(regs.map.points["program_commit"].address, [1]) is None
+    assert (regs.image.get("program_status"), regs.image.get("program_error")) == (ERROR, E_INVALID)
+    assert cab.program_crc32 is None
