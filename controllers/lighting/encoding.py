@@ -29,6 +29,11 @@ class EncodedLighting:
     crc32: int
     registers: tuple[int, ...]
 
+    @property
+    def length(self) -> int:
+        """Payload length in bytes (the registers may hold one padding byte more)."""
+        return len(self.payload)
+
 
 def canonical_bytes(doc: LightingV1) -> bytes:
     """The document's canonical payload: the same document always gives the same bytes."""
