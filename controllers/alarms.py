@@ -38,6 +38,7 @@ class AlarmKind(StrEnum):
     CLOCK_DRIFT = "clock_drift"
     CONTACTOR_STUCK = "contactor_stuck"
     PATTERN_MISMATCH = "pattern_mismatch"
+    PROGRAM_DEPLOY_FAILED = "program_deploy_failed"
 
 
 class Severity(StrEnum):
@@ -69,10 +70,13 @@ ALARMS: dict[AlarmKind, AlarmInfo] = {
     AlarmKind.CLOCK_DRIFT: AlarmInfo(Severity.MINOR, "Lệch đồng hồ", "Clock drift"),
     AlarmKind.CONTACTOR_STUCK: AlarmInfo(Severity.MAJOR, "Kẹt công tắc tơ", "Contactor stuck"),
     AlarmKind.PATTERN_MISMATCH: AlarmInfo(Severity.MINOR, "Chạy khác lịch", "Pattern differs from schedule"),
+    AlarmKind.PROGRAM_DEPLOY_FAILED: AlarmInfo(Severity.MAJOR, "Nạp chương trình chiếu sáng thất bại",
+                                               "Lighting program deploy failed"),
 }
 
 #: Raised by the central side, never by a device's own report, so a device's state never clears them.
-CENTRAL_KINDS = frozenset({AlarmKind.COMM_LOSS, AlarmKind.PLAN_DEPLOY_FAILED, AlarmKind.PATTERN_MISMATCH})
+CENTRAL_KINDS = frozenset({AlarmKind.COMM_LOSS, AlarmKind.PLAN_DEPLOY_FAILED, AlarmKind.PATTERN_MISMATCH,
+                           AlarmKind.PROGRAM_DEPLOY_FAILED})
 #: Kinds a device may report in `state.values.alarms` (that list is the full current set).
 DEVICE_REPORTED = frozenset(AlarmKind) - CENTRAL_KINDS
 #: Kinds read from the state's own fields, per device kind (authoritative even without an `alarms` list).
