@@ -113,11 +113,12 @@ class AuditEntry(Base):
 
 
 class Alarm(Base):
-    """One occurrence of an alarm condition on one device; at most one active per (device, kind)."""
+    """One occurrence of an alarm condition on one device (`circuit` 0) or one circuit of a lighting cabinet;
+    at most one active per (device, kind, circuit)."""
 
     __tablename__ = "alarms"
     __table_args__ = (
-        Index("ux_alarms_active", "device_id", "kind", unique=True,
+        Index("ux_alarms_active", "device_id", "kind", "circuit", unique=True,
               sqlite_where=text("active"), postgresql_where=text("active")),
     )
 
@@ -132,6 +133,7 @@ class Alarm(Base):
     acked_at: Mapped[datetime | None] = mapped_column(default=None)
     acked_by: Mapped[str | None] = mapped_column(String(128), default=None)
     detail: Mapped[str | None] = mapped_column(String(512), default=None)
+    circuit: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Site(Base):

@@ -85,6 +85,11 @@ STATE_DERIVED: dict[DeviceKind, frozenset[AlarmKind]] = {
     DeviceKind.LIGHTING_CABINET: frozenset({AlarmKind.DOOR_OPEN, AlarmKind.POWER_FAIL, AlarmKind.BREAKER_TRIP}),
 }
 
+#: A lighting cabinet's faults that belong to one circuit: raised per circuit (naming it) by the center's judgement
+#: (`controllers.lighting.faults`), never as one alarm for the whole cabinet.
+CIRCUIT_KINDS = frozenset({AlarmKind.LAMP_FAILURE, AlarmKind.BREAKER_TRIP, AlarmKind.DAY_BURNER, AlarmKind.DARK_LAMP,
+                           AlarmKind.CONTACTOR_STUCK})
+
 #: Indiana hi-res enumeration codes that raise or clear an alarm.
 EVENT_POWER_FAILURE = 182
 EVENT_POWER_RESTORED = 184
@@ -143,11 +148,9 @@ def from_state(kind: DeviceKind | str, values: Mapping[str, Any]) -> Verdict:
             decides.add(AlarmKind.POWER_FAIL)
             if values["mains_ok"] is False:
                 active.add(AlarmKind.POWER_FAIL)
-        circuits = values.get("circuits")
-        if isinstance(circuits, list):
-            decides.add(AlarmKind.BREAKER_TRIP)
-            if any(isinstance(c, dict) and c.get("breaker_tripped") for c in circuits):
-                active.add(AlarmKind.BREAKER_TRIP)
+        # Circuit faults are raised per circuit (CIRCUIT_KINDS), not for the cabinet as a whole.
+        active -= CIRCUIT_KINDS
+        decides -= CIRCUIT_KINDS
     return Verdict(frozenset(active), frozenset(decides))
 
 

@@ -147,8 +147,12 @@ async def test_a_busy_cabinet_is_retried_and_a_refusal_raises_an_alarm(harness: 
                  stage=DeployStage.ROLLED_BACK, message="programs[0].steps[0]: bad")
     failed = await deployment(harness, dep["id"], "rolled_back")
     assert failed["error"] == "invalid_program" and failed["attempts"] == 2
-    async with harness.state.sessions() as session:
-        alarms = list((await session.execute(select(Alarm).where(Alarm.active))).scalars())
+    alarms: list[Alarm] = []
+    async with asyncio.timeout(5):      # the alarm follows the deployment's final status
+        while not alarms:
+            async with harness.state.sessions() as session:
+                alarms = list((await session.execute(select(Alarm).where(Alarm.active))).scalars())
+            await asyncio.sleep(0.005)  # waits for DB writes in aiosqlite threads, not for a timer
     assert [(a.device_id, a.kind) for a in alarms] == [(CABINET, "program_deploy_failed")]
     assert "city v1: invalid_program" in (alarms[0].detail or "")
 
@@ -187,3 +191,37 @@ async def test_routes_are_in_the_openapi_document(harness: Harness) -> None:
                  "/api/v1/lighting/documents/{document_id}/versions/{version}/deploy",
                  "/api/v1/cabinets/{device_id}/circuits/{circuit}/override", "/api/v1/cabinets/{device_id}/lighting"):
         assert path in paths, path
+
+
+async def test_circuit_faults_are_alarms_naming_cabinet_and_circuit(harness: Harness) -> None:
+    now = harness.clock.now()
+    birth = {"ts": "2026-11-23T07:00:00.000Z", "bd_seq": 2, "kind": "lighting_cabinet", "model": "sim-lc",
+             "firmware": "1.0", "capabilities": ["switch"], "transport": "mqtt", "circuits": 2,
+             "loads": [{"circuit": 1, "luminaires": 20, "rated_w": 100}, {"circuit": 2, "luminaires": 12,
+                                                                          "rated_w": 150}]}
+    await harness.bus.publish(f"sl/v1/tn/{CABINET}/birth", birth, retain=True)
+    full_2 = 12 * 150 / (230 * 0.95)
+
+    async def report(seq: int, current_2: float, breaker_1: bool) -> None:
+        circuits = [{"circuit": 1, "on": not breaker_1, "level_pct": 0 if breaker_1 else 100,
+                     "current_a": 0 if breaker_1 else 2000 / (230 * 0.95), "breaker_tripped": breaker_1,
+                     "program_level_pct": 100},
+                    {"circuit": 2, "on": True, "level_pct": 100, "current_a": current_2, "program_level_pct": 100}]
+        await harness.bus.publish(f"sl/v1/tn/{CABINET}/state", {
+            "ts": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "seq": seq, "kind": "lighting_cabinet",
+            "values": {"circuits": circuits, "mains_ok": True, "door_open": False,
+                       "alarms": ["breaker_trip", "lamp_failure"]}}, retain=True)
+        await harness.settle()
+
+    await report(2, full_2 * 8 / 12, True)
+    resp = await harness.client.get("/api/v1/alarms", headers=harness.token("crew"))
+    active = {(a["kind"], a["circuit"]): a for a in resp.json() if a["active"]}
+    assert set(active) == {("breaker_trip", 1), ("lamp_failure", 2)}
+    lamp = active[("lamp_failure", 2)]
+    assert lamp["device_id"] == CABINET and lamp["label"]["vi"] == "Hỏng đèn · mạch 2"
+    assert "~4 of 12 luminaires out" in lamp["detail"]
+    await report(3, full_2, False)          # repaired: both clear, nothing raised for the cabinet as a whole
+    async with harness.state.sessions() as session:
+        rows = list((await session.execute(select(Alarm).where(Alarm.device_id == CABINET))).scalars())
+    assert sorted((a.kind, a.circuit, a.active) for a in rows) == [("breaker_trip", 1, False),
+                                                                   ("lamp_failure", 2, False)]

@@ -1,4 +1,4 @@
-"""Street lighting: document versions, per-cabinet deployments, circuit overrides.
+"""Street lighting: document versions, per-cabinet deployments, circuit overrides, alarms per circuit.
 
 Revision ID: 0008
 Revises: 0005 on this branch; the lanes agreed 0008 follows 0007 (command-trust): set `down_revision = "0007"`
@@ -20,6 +20,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Alarms of a lighting cabinet's circuits name the circuit (0: the whole device).
+    op.add_column("alarms", sa.Column("circuit", sa.Integer(), nullable=False, server_default=sa.text("0")))
+    op.drop_index("ux_alarms_active", table_name="alarms")
+    op.create_index("ux_alarms_active", "alarms", ["device_id", "kind", "circuit"], unique=True,
+                    sqlite_where=sa.text("active"), postgresql_where=sa.text("active"))
     op.create_table(
         "lighting_versions",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -72,6 +77,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute(sa.text("DELETE FROM alarms WHERE circuit <> 0"))
+    op.drop_index("ux_alarms_active", table_name="alarms")
+    op.create_index("ux_alarms_active", "alarms", ["device_id", "kind"], unique=True,
+                    sqlite_where=sa.text("active"), postgresql_where=sa.text("active"))
+    with op.batch_alter_table("alarms") as batch:
+        batch.drop_column("circuit")
     op.drop_table("circuit_overrides")
     op.drop_table("lighting_deployments")
     op.drop_index("ux_lighting_versions_document_version", table_name="lighting_versions")
