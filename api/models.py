@@ -327,3 +327,14 @@ class CircuitOverride(Base):
     command_id: Mapped[str | None] = mapped_column(String(64), default=None)
     status: Mapped[str] = mapped_column(String(16), index=True)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduled jobs now: one holder at a time, renewed before `expires_at`, so several API
+    replicas or `signalight scheduler` processes run each job once."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]

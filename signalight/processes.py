@@ -154,3 +154,28 @@ async def run_api_process(s: Settings, *, started: Callable[[], None] | None = N
     async with Bus(bus_config(s, instance_name("api"))) as bus, telemetry_store(s) as store:
         deps = ApiDeps(settings=api_settings(s), bus=bus, telemetry=store, clock=SystemClock())
         await serve_http(create_app(deps), s.api_host, s.api_port, started=started)
+
+
+async def run_scheduler_process(s: Settings) -> None:
+    """The scheduled jobs (daily lighting energy report); several may run, a DB lease elects the runner."""
+    import asyncio
+    from zoneinfo import ZoneInfo
+
+    from api.db import create_engine, migrate, session_factory
+    from api.lighting_scheduler import LightingScheduler
+
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    api = api_settings(s)
+    await migrate(api.db_url)
+    engine = create_engine(api.db_url)
+    try:
+        async with telemetry_store(s) as store:
+            scheduler = LightingScheduler(session_factory(engine), store, SystemClock(), ZoneInfo(api.timezone))
+            jobs = scheduler.build()
+            jobs.start()
+            try:
+                await asyncio.Event().wait()    # until the runtime cancels us (SIGTERM / Ctrl-C)
+            finally:
+                jobs.shutdown(wait=False)
+    finally:
+        await engine.dispose()

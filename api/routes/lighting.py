@@ -8,19 +8,22 @@ command:cabinet); whoever may read devices reads the rest. A refused document an
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import uuid
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api import audit
 from api.deps import ApiDep, SessionDep, client_addr, require
 from api.lighting_deploys import TERMINAL, deployment_json
+from api.lighting_energy import circuit_count, day_bounds
 from api.lighting_runtime import LightingDep
 from api.lighting_store import Refused, check, get_version, list_documents, list_versions, save_version, version_json
 from api.models import CircuitOverride, Device, LightingDeployment, LightingVersion
@@ -31,6 +34,7 @@ from controllers.clock import to_rfc3339
 from controllers.commands import CircuitRelease, CommandStatus, Switch
 from controllers.devices import DeviceKind
 from controllers.lighting import AstralSun, LightingV1, circuit_night, diff_lighting, night_of
+from controllers.telemetry import StoreError
 
 router = APIRouter(prefix="/api/v1", tags=["lighting"])
 
@@ -318,3 +322,100 @@ async def cabinet_lighting(device_id: DeviceId, api: ApiDep, session: SessionDep
     reported = values.get("lighting") if isinstance(values.get("lighting"), dict) else None
     return {"device_id": device_id, "site": device.site, "circuits": circuits, "program": program,
             "reported_program": reported, "overrides": list(overrides.values())}
+
+
+# ----- energy and burning hours ------------------------------------------------------------------------------
+
+MAX_REPORT_DAYS = 400
+
+
+def _report_fields(circuits: int) -> list[str]:
+    fields = ["day_energy_kwh", "day_power_integral_kwh"]
+    for n in range(1, circuits + 1):
+        fields += [f"circuit{n}_day_{name}" for name in ("energy_kwh", "burning_h", "switches", "full_kwh",
+                                                        "savings_kwh")]
+    return fields
+
+
+async def _energy_days(api: ApiDep, device: Device, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    """The stored daily reports of `device` for local days start..end (inclusive), oldest first."""
+    if end < start or (end - start).days >= MAX_REPORT_DAYS:
+        raise Problem(422, f"a report covers 1..{MAX_REPORT_DAYS} days, from ≤ to",
+                      errors=[{"path": "to", "message": f"from {start} to {end}"}])
+    store = api.deps.telemetry
+    if store is None:
+        raise Problem(503, "no telemetry store is configured for this API")
+    circuits = circuit_count(device)
+    lo, _ = day_bounds(start, api.settings.tz)
+    _, hi = day_bounds(end, api.settings.tz)
+    try:
+        series = await store.query(kind=DeviceKind.LIGHTING_CABINET, device=device.id,
+                                   fields=_report_fields(circuits), start=lo, end=hi)
+    except StoreError as exc:
+        raise Problem(503, f"telemetry store unavailable: {exc}", headers={"Retry-After": "10"}) from None
+    days: dict[str, dict[str, Any]] = {}
+    for s in series:
+        for ts, value in s.points:
+            if value is None:
+                continue
+            day = ts.astimezone(api.settings.tz).date().isoformat()
+            days.setdefault(day, {"day": day, "circuits": {}})
+            if s.field.startswith("circuit"):
+                number, _, name = s.field.removeprefix("circuit").partition("_day_")
+                days[day]["circuits"].setdefault(int(number), {"circuit": int(number)})[name] = value
+            else:
+                days[day][s.field.removeprefix("day_")] = value
+    out = []
+    for day in sorted(days):
+        row = days[day]
+        row["circuits"] = [row["circuits"][n] for n in sorted(row["circuits"])]
+        out.append(row)
+    return out
+
+
+@router.get("/cabinets/{device_id}/energy", responses={404: {}, 422: {}, 503: {}})
+async def cabinet_energy(device_id: DeviceId, api: ApiDep, session: SessionDep,
+                         _: require(Scope.TELEMETRY_READ),  # type: ignore[valid-type]
+                         from_: Annotated[dt.date, Query(alias="from")],
+                         to: Annotated[dt.date, Query()]) -> dict[str, Any]:
+    """Energy (kWh, from the meter), the meter's check (∫P dt), burning hours, switchings and dimming savings per
+    day and circuit, and per month, from the daily reports the scheduler stores."""
+    device = await _cabinet(session, device_id)
+    days = await _energy_days(api, device, from_, to)
+    months: dict[str, dict[str, float]] = {}
+    for day in days:
+        month = months.setdefault(day["day"][:7], {"energy_kwh": 0.0, "burning_h": 0.0, "savings_kwh": 0.0})
+        month["energy_kwh"] += day.get("energy_kwh", 0.0)
+        for c in day["circuits"]:
+            month["burning_h"] += c.get("burning_h", 0.0)
+            month["savings_kwh"] += c.get("savings_kwh", 0.0)
+    return {"device_id": device_id, "from": from_.isoformat(), "to": to.isoformat(), "days": days,
+            "months": [{"month": m, **{k: round(v, 3) for k, v in totals.items()}} for m, totals in
+                       sorted(months.items())]}
+
+
+@router.get("/lighting/energy.csv", responses={422: {}, 503: {}},
+            response_class=Response)
+async def energy_csv(api: ApiDep, session: SessionDep, _: require(Scope.TELEMETRY_READ),  # type: ignore[valid-type]
+                     from_: Annotated[dt.date, Query(alias="from")], to: Annotated[dt.date, Query()],
+                     site: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    """Per cabinet, day and circuit (an empty circuit is the cabinet's meter): kWh, burning hours, switchings,
+    full-power kWh and savings, as CSV for the city's accounting."""
+    query = select(Device).where(Device.kind == DeviceKind.LIGHTING_CABINET.value)
+    if site is not None:
+        query = query.where(Device.site == site)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["day", "site", "device_id", "circuit", "energy_kwh", "power_integral_kwh", "burning_h",
+                     "switches", "full_kwh", "savings_kwh"])
+    for device in (await session.execute(query.order_by(Device.id))).scalars():
+        for day in await _energy_days(api, device, from_, to):
+            writer.writerow([day["day"], device.site, device.id, "", day.get("energy_kwh", ""),
+                             day.get("power_integral_kwh", ""), "", "", "", ""])
+            for c in day["circuits"]:
+                writer.writerow([day["day"], device.site, device.id, c["circuit"], c.get("energy_kwh", ""), "",
+                                 c.get("burning_h", ""), int(c["switches"]) if "switches" in c else "",
+                                 c.get("full_kwh", ""), c.get("savings_kwh", "")])
+    name = f"lighting-energy-{from_.isoformat()}-{to.isoformat()}.csv"
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

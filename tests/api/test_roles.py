@@ -90,6 +90,10 @@ CASES = [
               {"level_pct": 40, "duration_min": 60, "reason": "bảo trì {role}"}),
     RouteCase("DELETE", "/api/v1/cabinets/lc-001/circuits/1/override", Scope.COMMAND_CABINET),
     RouteCase("GET", "/api/v1/cabinets/lc-001/lighting", Scope.DEVICES_READ),
+    RouteCase("GET", "/api/v1/cabinets/lc-001/energy", Scope.TELEMETRY_READ,
+              params={"from": "2026-11-01", "to": "2026-11-30"}),
+    RouteCase("GET", "/api/v1/lighting/energy.csv", Scope.TELEMETRY_READ,
+              params={"from": "2026-11-01", "to": "2026-11-30"}),
 ]
 
 

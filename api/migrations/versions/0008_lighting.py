@@ -1,4 +1,5 @@
-"""Street lighting: document versions, per-cabinet deployments, circuit overrides, alarms per circuit.
+"""Street lighting: document versions, per-cabinet deployments, circuit overrides, alarms per circuit,
+the scheduler's leader lease.
 
 Revision ID: 0008
 Revises: 0005 on this branch; the lanes agreed 0008 follows 0007 (command-trust): set `down_revision = "0007"`
@@ -60,6 +61,12 @@ def upgrade() -> None:
         sa.Column("finished_at", UtcDateTime(), nullable=True),
     )
     op.create_table(
+        "scheduler_leases",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("holder", sa.String(128), nullable=False),
+        sa.Column("expires_at", UtcDateTime(), nullable=False),
+    )
+    op.create_table(
         "circuit_overrides",
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("device_id", sa.String(64), nullable=False, index=True),
@@ -84,6 +91,7 @@ def downgrade() -> None:
     with op.batch_alter_table("alarms") as batch:
         batch.drop_column("circuit")
     op.drop_table("circuit_overrides")
+    op.drop_table("scheduler_leases")
     op.drop_table("lighting_deployments")
     op.drop_index("ux_lighting_versions_document_version", table_name="lighting_versions")
     op.drop_table("lighting_versions")
