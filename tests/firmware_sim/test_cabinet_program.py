@@ -231,3 +231,34 @@ def test_modbus_transfer_refuses_an_invalid_document() -> None:
     assert regs.write(regs.map.points["program_commit"].address, [1]) is None
     assert (regs.image.get("program_status"), regs.image.get("program_error")) == (ERROR, E_INVALID)
     assert cab.program_crc32 is None
+
+
+@pytest.mark.parametrize("night", [datetime(2026, 12, 4, 9, 0, tzinfo=UTC), datetime(2027, 2, 6, 9, 0, tzinfo=UTC)])
+def test_circuits_switch_at_the_centers_times_within_one_tick(night: datetime) -> None:
+    """Stepped at the fleet's cabinet tick (1 s), the firmware switches each circuit within one tick of the
+    center's `switching_times` (a Friday night and a Tết night)."""
+    from controllers.lighting import switching_times
+
+    doc = canonical(example())
+    cab = LightingCabinet("tn-cab-001", LAT, LON, random.Random(2))
+    cab.deploy(doc, crc(doc), night)
+    center, sun = LightingV1.model_validate(doc), AstralSun(LAT, LON, "Asia/Ho_Chi_Minh")
+    expected = [s.at for s in switching_times(center, 1, (night + timedelta(hours=7)).date(), sun)]
+    assert len(expected) == (3 if night.month == 12 else 2)
+
+    def changes(start: datetime, end: datetime, step_s: float) -> list[datetime]:
+        found, t, level = [], start, None
+        while t < end:
+            cab.step(t, step_s)
+            if level is not None and cab.circuits[0].level_pct != level:
+                found.append(t)
+            level = cab.circuits[0].level_pct
+            t += timedelta(seconds=step_s)
+        return found
+
+    # the whole night at one minute: exactly the expected number of changes...
+    assert len(changes(night, night + timedelta(hours=24), 60.0)) == len(expected)
+    # ...and around each, at the fleet's tick: within one tick of the center's time
+    for at in expected:
+        (seen,) = changes(at - timedelta(seconds=90), at + timedelta(seconds=90), 1.0)
+        assert abs((seen - at).total_seconds()) <= 1.0, (seen, at)
