@@ -6,17 +6,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from api.lighting_energy import day_bounds, hold_lease
+from api.lighting_energy import TelemetryStore, day_bounds, hold_lease
 from api.lighting_scheduler import LightingScheduler
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample
 from gateways.stores.embedded import EmbeddedStore
+from gateways.stores.influx import InfluxStore
 from tests.api.conftest import Harness
+from tests.servers import InfluxDB
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 CABINET = "lc-001"
@@ -47,34 +51,51 @@ def night_samples(day: dt.date) -> list[Sample]:
     return samples
 
 
-async def test_daily_job_equals_the_meter_and_runs_once_across_schedulers(harness: Harness, tmp_path: Path) -> None:
-    store = EmbeddedStore(tmp_path / "telemetry.sqlite")
+@pytest.fixture(params=["embedded", pytest.param("influxdb", marks=pytest.mark.integration)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TelemetryStore]:
+    """The two real telemetry stores the job runs on: embedded SQLite and InfluxDB (v1 HTTP API)."""
+    if request.param == "embedded":
+        embedded = EmbeddedStore(tmp_path / "telemetry.sqlite")
+        try:
+            yield embedded
+        finally:
+            await embedded.aclose()
+        return
+    influx: InfluxDB = request.getfixturevalue("influxdb")
+    database = f"energy_{uuid.uuid4().hex[:8]}"
+    remote = InfluxStore(influx.url, database)
     try:
-        samples = night_samples(DAY)
-        for i in range(0, len(samples), 1000):
-            await store.write(samples[i:i + 1000])
-        now = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(0, 20), tzinfo=HCM)
-        first = LightingScheduler(harness.state.sessions, store, harness.clock, HCM, holder="a")
-        second = LightingScheduler(harness.state.sessions, store, harness.clock, HCM, holder="b")
-        assert DAY in await first.run_energy_once(now)
-        assert await second.run_energy_once(now) == [], "one runner while the lease is held"
-        start, _ = day_bounds(DAY, HCM)
-        (energy, integral, burning, switches, savings) = await store.query(
-            kind=DeviceKind.LIGHTING_CABINET, device=CABINET, fields=[
-                "day_energy_kwh", "day_power_integral_kwh", "circuit1_day_burning_h", "circuit1_day_switches",
-                "circuit1_day_savings_kwh"], start=start, end=start + dt.timedelta(seconds=1))
-        meter = energy.points[0][1]
-        expected = 2.0 * 230 * 0.95 * 12 / 1000      # 12 h at 2 A
-        assert meter == pytest.approx(expected, rel=0.01)
-        assert integral.points[0][1] == pytest.approx(meter, rel=0.01), "meter and ∫P dt agree within 1 %"
-        assert burning.points[0][1] == pytest.approx(12.0, abs=0.01)
-        assert switches.points[0][1] == 2.0
-        assert savings.points == []       # the fake birth declares no loads: no full-power figure, no savings
-        # the lease frees when its holder stops renewing it
-        later = now + dt.timedelta(hours=2)
-        assert await hold_lease(harness.state.sessions, "lighting_energy", "b", later, 60.0)
+        await remote.create_database()
+        yield remote
     finally:
-        await store.aclose()
+        await remote.aclose()
+
+
+async def test_daily_job_equals_the_meter_and_runs_once_across_schedulers(harness: Harness,
+                                                                          store: TelemetryStore) -> None:
+    samples = night_samples(DAY)
+    for i in range(0, len(samples), 1000):
+        await store.write(samples[i:i + 1000])
+    now = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(0, 20), tzinfo=HCM)
+    first = LightingScheduler(harness.state.sessions, store, harness.clock, HCM, holder="a")
+    second = LightingScheduler(harness.state.sessions, store, harness.clock, HCM, holder="b")
+    assert DAY in await first.run_energy_once(now)
+    assert await second.run_energy_once(now) == [], "one runner while the lease is held"
+    start, _ = day_bounds(DAY, HCM)
+    (energy, integral, burning, switches, savings) = await store.query(
+        kind=DeviceKind.LIGHTING_CABINET, device=CABINET, fields=[
+            "day_energy_kwh", "day_power_integral_kwh", "circuit1_day_burning_h", "circuit1_day_switches",
+            "circuit1_day_savings_kwh"], start=start, end=start + dt.timedelta(seconds=1))
+    meter = energy.points[0][1]
+    expected = 2.0 * 230 * 0.95 * 12 / 1000      # 12 h at 2 A
+    assert meter == pytest.approx(expected, rel=0.01)
+    assert integral.points[0][1] == pytest.approx(meter, rel=0.01), "meter and ∫P dt agree within 1 %"
+    assert burning.points[0][1] == pytest.approx(12.0, abs=0.01)
+    assert switches.points[0][1] == 2.0
+    assert savings.points == []       # the fake birth declares no loads: no full-power figure, no savings
+    # the lease frees when its holder stops renewing it
+    later = now + dt.timedelta(hours=2)
+    assert await hold_lease(harness.state.sessions, "lighting_energy", "b", later, 60.0)
 
 
 async def test_energy_route_days_months_and_csv(harness: Harness) -> None:
