@@ -18,9 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.alarm_store import AlarmStore
 from api.models import Device, SchedulerLease
+from controllers.alarms import AlarmKind, Verdict
 from controllers.devices import DeviceKind
-from controllers.lighting.energy import CabinetDay, cabinet_day
+from controllers.lighting.energy import PROFILE_DAYS, CabinetDay, cabinet_day, energy_anomaly
 from controllers.lighting.faults import loads_from_birth
 from controllers.telemetry import Sample, Series, StoreError
 
@@ -60,10 +62,34 @@ def raw_fields(circuits: int) -> list[str]:
 class EnergyJob:
     """Computes and stores the daily reports of every lighting cabinet in the config DB."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], store: TelemetryStore, tz: ZoneInfo) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], store: TelemetryStore, tz: ZoneInfo,
+                 alarms: AlarmStore | None = None) -> None:
         self._sessions = sessions
         self._store = store
         self._tz = tz
+        self._alarms = alarms
+
+    async def _profile(self, device: Device, day: dt.date) -> list[float]:
+        """The cabinet's reported kWh of the PROFILE_DAYS days before `day`."""
+        start, _ = day_bounds(day - dt.timedelta(days=PROFILE_DAYS), self._tz)
+        end, _ = day_bounds(day, self._tz)
+        (series,) = await self._store.query(kind=DeviceKind.LIGHTING_CABINET, device=device.id,
+                                            fields=["day_energy_kwh"], start=start, end=end)
+        return [v for _, v in series.points if v is not None]
+
+    async def _judge(self, device: Device, report: CabinetDay, now: dt.datetime) -> None:
+        """Raise or clear `energy_anomaly` on the cabinet from the day against its own profile."""
+        if self._alarms is None:
+            return
+        try:
+            detail = energy_anomaly(report.energy_kwh, await self._profile(device, report.day))
+        except StoreError as exc:
+            log.warning("energy_profile_unavailable", extra={"device": device.id, "error": str(exc)})
+            return
+        kind = AlarmKind.ENERGY_ANOMALY
+        detail = f"{report.day.isoformat()}: {detail}" if detail else None
+        await self._alarms.apply(device.site, device.id, Verdict(
+            frozenset({kind}) if detail else frozenset(), frozenset({kind}), {kind: detail} if detail else None), now)
 
     async def run_day(self, day: dt.date) -> list[CabinetDay]:
         """Reports of local `day` for every cabinet, written to the store. A cabinet whose telemetry cannot be
@@ -85,6 +111,7 @@ class EnergyJob:
                 continue
             report = cabinet_day(device.id, day, {s.field: s.points for s in series}, range(1, circuits + 1),
                                  loads_from_birth(device.birth))
+            await self._judge(device, report, end)
             reports.append(report)
             samples.append(Sample(kind=DeviceKind.LIGHTING_CABINET, site=device.site, device=device.id, ts=start,
                                   seq=0, values=dict(report.values())))

@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.alarm_store import AlarmStore
 from api.lighting_energy import ENERGY_LEASE, EnergyJob, TelemetryStore, hold_lease
 from controllers.clock import Clock
 from controllers.telemetry import StoreError
@@ -36,8 +37,8 @@ def holder_id() -> str:
 
 class LightingScheduler:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], store: TelemetryStore, clock: Clock,
-                 tz: ZoneInfo, *, holder: str | None = None) -> None:
-        self.job = EnergyJob(sessions, store, tz)
+                 tz: ZoneInfo, *, holder: str | None = None, alarms: AlarmStore | None = None) -> None:
+        self.job = EnergyJob(sessions, store, tz, alarms)
         self._sessions = sessions
         self._clock = clock
         self._tz = tz

@@ -39,6 +39,7 @@ class AlarmKind(StrEnum):
     CONTACTOR_STUCK = "contactor_stuck"
     PATTERN_MISMATCH = "pattern_mismatch"
     PROGRAM_DEPLOY_FAILED = "program_deploy_failed"
+    ENERGY_ANOMALY = "energy_anomaly"
 
 
 class Severity(StrEnum):
@@ -72,11 +73,12 @@ ALARMS: dict[AlarmKind, AlarmInfo] = {
     AlarmKind.PATTERN_MISMATCH: AlarmInfo(Severity.MINOR, "Chạy khác lịch", "Pattern differs from schedule"),
     AlarmKind.PROGRAM_DEPLOY_FAILED: AlarmInfo(Severity.MAJOR, "Nạp chương trình chiếu sáng thất bại",
                                                "Lighting program deploy failed"),
+    AlarmKind.ENERGY_ANOMALY: AlarmInfo(Severity.MINOR, "Tiêu thụ điện bất thường", "Energy anomaly"),
 }
 
 #: Raised by the central side, never by a device's own report, so a device's state never clears them.
 CENTRAL_KINDS = frozenset({AlarmKind.COMM_LOSS, AlarmKind.PLAN_DEPLOY_FAILED, AlarmKind.PATTERN_MISMATCH,
-                           AlarmKind.PROGRAM_DEPLOY_FAILED})
+                           AlarmKind.PROGRAM_DEPLOY_FAILED, AlarmKind.ENERGY_ANOMALY})
 #: Kinds a device may report in `state.values.alarms` (that list is the full current set).
 DEVICE_REPORTED = frozenset(AlarmKind) - CENTRAL_KINDS
 #: Kinds read from the state's own fields, per device kind (authoritative even without an `alarms` list).

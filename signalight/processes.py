@@ -161,7 +161,9 @@ async def run_scheduler_process(s: Settings) -> None:
     import asyncio
     from zoneinfo import ZoneInfo
 
+    from api.alarm_store import AlarmStore
     from api.db import create_engine, migrate, session_factory
+    from api.hub import EventHub
     from api.lighting_scheduler import LightingScheduler
 
     s.data_dir.mkdir(parents=True, exist_ok=True)
@@ -169,8 +171,12 @@ async def run_scheduler_process(s: Settings) -> None:
     await migrate(api.db_url)
     engine = create_engine(api.db_url)
     try:
+        sessions = session_factory(engine)
+        # Its alarms go to the DB (the API lists them from there); this process has no stream clients of its own.
+        alarms = AlarmStore(sessions, EventHub(buffer=16, client_queue=1))
+        await alarms.load()
         async with telemetry_store(s) as store:
-            scheduler = LightingScheduler(session_factory(engine), store, SystemClock(), ZoneInfo(api.timezone))
+            scheduler = LightingScheduler(sessions, store, SystemClock(), ZoneInfo(api.timezone), alarms=alarms)
             jobs = scheduler.build()
             jobs.start()
             try:

@@ -94,3 +94,22 @@ def cabinet_day(device: str, day: dt.date, series: Mapping[str, Sequence[Point]]
         full = load.luminaires * load.rated_w * burning / 1000.0 if load is not None else None
         out.append(CircuitDay(n, share, burning, switches, full, None if full is None else full - share))
     return CabinetDay(device, day, meter, integral, out)
+
+
+ANOMALY_RATIO = 0.25      # a street's consumption varies a few % with the season; a quarter off is a fault
+ANOMALY_MIN_KWH = 0.5     # below this the day is too small to judge
+PROFILE_DAYS = 7
+
+
+def energy_anomaly(actual_kwh: float, previous_kwh: Sequence[float]) -> str | None:
+    """A sentence when the day's energy is more than ANOMALY_RATIO off the median of the previous days (the
+    cabinet's own profile: same program, same season), None when it is within, or too little to judge."""
+    usable = sorted(v for v in previous_kwh if math.isfinite(v) and v > 0)
+    if len(usable) < 3:
+        return None
+    mid = len(usable) // 2
+    expected = usable[mid] if len(usable) % 2 else (usable[mid - 1] + usable[mid]) / 2
+    if expected < ANOMALY_MIN_KWH or abs(actual_kwh - expected) <= ANOMALY_RATIO * expected:
+        return None
+    return (f"{actual_kwh:.2f} kWh against {expected:.2f} kWh expected ({(actual_kwh / expected - 1) * 100:+.0f} %, "
+            f"median of the previous {len(usable)} days)")

@@ -135,3 +135,29 @@ async def test_the_apscheduler_runs_the_job_daily_after_midnight_local(harness: 
         assert jobs.get_job("lighting_energy_catch_up") is not None
     finally:
         await store.aclose()
+
+
+async def test_a_day_far_off_the_cabinets_profile_raises_energy_anomaly(harness: Harness, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from api.lighting_energy import EnergyJob
+    from api.models import Alarm
+
+    store = EmbeddedStore(tmp_path / "telemetry.sqlite")
+    try:
+        for back in range(1, 8):       # a week at ~10 kWh a night, then a night at ~5.2 kWh: half the street dark
+            start, _ = day_bounds(DAY - dt.timedelta(days=back), HCM)
+            await store.write([Sample(kind=DeviceKind.LIGHTING_CABINET, site="tn", device=CABINET, ts=start, seq=0,
+                                      values={"day_energy_kwh": 10.0 + back / 10})])
+        samples = night_samples(DAY)
+        for i in range(0, len(samples), 1000):
+            await store.write(samples[i:i + 1000])
+        job = EnergyJob(harness.state.sessions, store, HCM, harness.state.alarms)
+        (report,) = await job.run_day(DAY)
+        assert report.energy_kwh == pytest.approx(5.24, abs=0.01)
+        async with harness.state.sessions() as session:
+            alarms = list((await session.execute(select(Alarm).where(Alarm.kind == "energy_anomaly"))).scalars())
+        assert [(a.device_id, a.active) for a in alarms] == [(CABINET, True)]
+        assert alarms[0].detail and alarms[0].detail.startswith("2026-11-22: 5.24 kWh against 10.40 kWh expected")
+    finally:
+        await store.aclose()

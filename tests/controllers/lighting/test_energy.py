@@ -51,3 +51,14 @@ def test_a_night_of_two_circuits() -> None:
     assert c1.savings_kwh == pytest.approx(5.0 - c1.energy_kwh)
     values = report.values()
     assert values["circuit2_day_burning_h"] == 10.0 and "day_energy_kwh" in values
+
+
+def test_energy_anomaly_against_the_cabinets_own_profile() -> None:
+    from controllers.lighting.energy import energy_anomaly
+
+    week = [10.0, 10.2, 9.9, 10.1, 10.0, 9.8, 10.3]
+    assert energy_anomaly(10.4, week) is None
+    assert energy_anomaly(14.0, week) == "14.00 kWh against 10.00 kWh expected (+40 %, median of the previous 7 days)"
+    assert energy_anomaly(6.0, week) is not None                  # half the street dark
+    assert energy_anomaly(20.0, [10.0, 10.0]) is None             # too little history to judge
+    assert energy_anomaly(1.0, [0.2, 0.2, 0.2]) is None           # too little energy to judge
