@@ -86,8 +86,6 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
         devices = load_manifest(manifest_path)
         tg.create_task(run_gateway(bus=bus_config(s, instance_name("gateway")), devices=devices,
                                    clock=SystemClock()), name="gateway")
-        tg.create_task(seed_lighting(f"http://{s.api_host}:{api_port}", s.site,
-                                     sum(d.kind == "lighting_cabinet" for d in devices)), name="seed_lighting")
         modbus = [d for d in devices if d.transport == "modbus"]
         ports = sorted({d.port for d in modbus if d.port is not None})
         typer.echo(
@@ -102,6 +100,9 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
             f"  config DB        {s.db_url}\n"
             f"  telemetry store  embedded, {s.data_dir / 'telemetry.sqlite'}\n"
         )
+        # The city's lighting calendar (weekdays, weekends, Tết), deployed to the cabinets through the API.
+        tg.create_task(seed_lighting(f"http://{s.api_host}:{api_port}", s.site,
+                                     sum(d.kind == "lighting_cabinet" for d in devices)), name="seed_lighting")
 
 
 async def seed_lighting(api_url: str, site: str, cabinets: int) -> None:
