@@ -32,10 +32,6 @@ log = logging.getLogger("signalight.demo")
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"  # the documented demo login; the API creates no default user outside demo mode
-#: The demo's city lighting: weekday and weekend dimming, Tết and national holidays at full brightness, a park on
-#: its photocell (contracts/lighting/README.md).
-LIGHTING_EXAMPLE = Path(__file__).resolve().parents[1] / "contracts" / "lighting" / "examples" / \
-    "thai-nguyen-city.json"
 
 
 @dataclass(frozen=True)
@@ -103,6 +99,12 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
         # The city's lighting calendar (weekdays, weekends, Tết), deployed to the cabinets through the API.
         tg.create_task(seed_lighting(f"http://{s.api_host}:{api_port}", s.site,
                                      sum(d.kind == "lighting_cabinet" for d in devices)), name="seed_lighting")
+
+
+#: The demo's city lighting: weekday and weekend dimming, Tết and national holidays at full brightness, a park on
+#: its photocell (contracts/lighting/README.md).
+LIGHTING_EXAMPLE = Path(__file__).resolve().parents[1] / "contracts" / "lighting" / "examples" / \
+    "thai-nguyen-city.json"
 
 
 async def seed_lighting(api_url: str, site: str, cabinets: int) -> None:
