@@ -8,6 +8,7 @@ same reports: the unique index on active (device, kind) makes a second raise a n
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +26,13 @@ log = logging.getLogger(__name__)
 
 def alarm_json(alarm: Alarm) -> dict[str, Any]:
     info = ALARMS.get(AlarmKind(alarm.kind)) if alarm.kind in AlarmKind.__members__.values() else None
+    label = {"vi": info.label_vi, "en": info.label_en} if info else {"vi": alarm.kind, "en": alarm.kind}
+    if alarm.circuit:
+        label = {"vi": f"{label['vi']} · mạch {alarm.circuit}", "en": f"{label['en']} · circuit {alarm.circuit}"}
     return {
         "id": alarm.id, "device_id": alarm.device_id, "site": alarm.site, "kind": alarm.kind,
-        "severity": alarm.severity, "active": alarm.active,
-        "label": {"vi": info.label_vi, "en": info.label_en} if info else {"vi": alarm.kind, "en": alarm.kind},
+        "circuit": alarm.circuit or None, "severity": alarm.severity, "active": alarm.active,
+        "label": label,
         "raised_at": to_rfc3339(alarm.raised_at),
         "cleared_at": to_rfc3339(alarm.cleared_at) if alarm.cleared_at else None,
         "acked_at": to_rfc3339(alarm.acked_at) if alarm.acked_at else None,
@@ -47,15 +51,20 @@ class AlarmStore:
         self._sessions = sessions
         self._hub = hub
         self._active: dict[str, set[AlarmKind]] = {}
+        self._circuits: dict[str, set[tuple[AlarmKind, int]]] = {}
 
     async def load(self) -> None:
         """Read the active alarms from the DB (call once at start)."""
         async with self._sessions() as session:
-            rows = (await session.execute(select(Alarm.device_id, Alarm.kind).where(Alarm.active))).all()
-        self._active = {}
-        for device_id, kind in rows:
+            rows = (await session.execute(select(Alarm.device_id, Alarm.kind, Alarm.circuit).where(
+                Alarm.active))).all()
+        self._active, self._circuits = {}, {}
+        for device_id, kind, circuit in rows:
             if kind in AlarmKind.__members__.values():
-                self._active.setdefault(device_id, set()).add(AlarmKind(kind))
+                if circuit:
+                    self._circuits.setdefault(device_id, set()).add((AlarmKind(kind), circuit))
+                else:
+                    self._active.setdefault(device_id, set()).add(AlarmKind(kind))
 
     def active_kinds(self, device_id: str) -> set[AlarmKind]:
         return set(self._active.get(device_id, ()))
@@ -70,7 +79,7 @@ class AlarmStore:
             for kind in sorted(to_raise):
                 detail = (verdict.detail or {}).get(kind)
                 row = Alarm(device_id=device_id, site=site, kind=kind.value, severity=ALARMS[kind].severity.value,
-                            active=True, raised_at=now, detail=detail[:512] if detail else None)
+                            active=True, raised_at=now, detail=detail[:512] if detail else None, circuit=0)
                 session.add(row)
                 session.add(_audit(now, "alarm.raise", device_id, kind, detail))
                 try:
@@ -78,7 +87,8 @@ class AlarmStore:
                 except IntegrityError:  # already raised by another replica: same condition, one alarm
                     await session.rollback()
                     existing = (await session.execute(select(Alarm).where(
-                        Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.active))).scalar_one_or_none()
+                        Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.circuit == 0,
+                        Alarm.active))).scalar_one_or_none()
                     if existing is None:
                         raise
                     row = existing
@@ -87,9 +97,10 @@ class AlarmStore:
                 self._hub.publish("alarm", site, device_id, alarm_json(row))
             for kind in sorted(to_clear):
                 rows = (await session.execute(select(Alarm).where(
-                    Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.active))).scalars().all()
+                    Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.circuit == 0,
+                    Alarm.active))).scalars().all()
                 await session.execute(update(Alarm).where(
-                    Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.active).values(
+                    Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.circuit == 0, Alarm.active).values(
                     active=False, cleared_at=now))
                 if rows:
                     session.add(_audit(now, "alarm.clear", device_id, kind, None))
@@ -98,4 +109,56 @@ class AlarmStore:
                 log.info("alarm_cleared", extra={"device": device_id, "site": site, "alarm": kind.value})
                 for row in rows:
                     await session.refresh(row)
+                    self._hub.publish("alarm", site, device_id, alarm_json(row))
+
+    def active_circuit_alarms(self, device_id: str) -> set[tuple[AlarmKind, int]]:
+        """(kind, circuit) of the device's active circuit alarms."""
+        return set(self._circuits.get(device_id, ()))
+
+    async def apply_circuits(self, site: str, device_id: str, faults: Mapping[int, Mapping[str, str]],
+                             now: datetime) -> None:
+        """Raise and clear circuit alarms: `faults` is every circuit the report covers, each with its active
+        fault kinds and a detail (`controllers.lighting.faults.circuit_faults`); circuits not in it are left as
+        they are. Each alarm names its circuit; raised once, cleared when its circuit reports it gone."""
+        current = self._circuits.setdefault(device_id, set())
+        active = {(AlarmKind(kind), circuit) for circuit, kinds in faults.items() for kind in kinds
+                  if kind in AlarmKind.__members__.values()}
+        to_raise = active - current
+        to_clear = {(kind, circuit) for kind, circuit in current if circuit in faults and (kind, circuit) not in active}
+        if not to_raise and not to_clear:
+            return
+        async with self._sessions() as session:
+            for kind, circuit in sorted(to_raise):
+                detail = faults[circuit].get(kind.value)
+                row = Alarm(device_id=device_id, site=site, kind=kind.value, severity=ALARMS[kind].severity.value,
+                            active=True, raised_at=now, detail=detail[:512] if detail else None, circuit=circuit)
+                session.add(row)
+                session.add(_audit(now, "alarm.raise", device_id, kind, detail))
+                try:
+                    await session.commit()
+                except IntegrityError:  # already raised by another replica
+                    await session.rollback()
+                    existing = (await session.execute(select(Alarm).where(
+                        Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.circuit == circuit,
+                        Alarm.active))).scalar_one_or_none()
+                    if existing is None:
+                        raise
+                    row = existing
+                current.add((kind, circuit))
+                log.warning("alarm_raised", extra={"device": device_id, "site": site, "alarm": kind.value,
+                                                   "circuit": circuit})
+                self._hub.publish("alarm", site, device_id, alarm_json(row))
+            for kind, circuit in sorted(to_clear):
+                rows = (await session.execute(select(Alarm).where(
+                    Alarm.device_id == device_id, Alarm.kind == kind.value, Alarm.circuit == circuit,
+                    Alarm.active))).scalars().all()
+                for row in rows:
+                    row.active, row.cleared_at = False, now
+                if rows:
+                    session.add(_audit(now, "alarm.clear", device_id, kind, f"circuit {circuit}"))
+                await session.commit()
+                current.discard((kind, circuit))
+                log.info("alarm_cleared", extra={"device": device_id, "site": site, "alarm": kind.value,
+                                                 "circuit": circuit})
+                for row in rows:
                     self._hub.publish("alarm", site, device_id, alarm_json(row))

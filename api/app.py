@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api import plans_runtime, problems
+from api import lighting_runtime, plans_runtime, problems
 from api.alarm_store import AlarmStore
 from api.db import create_engine, migrate, session_factory
 from api.dispatch import CommandDispatcher
@@ -39,6 +39,7 @@ from api.routes import (
     devices,
     health,
     intersections,
+    lighting,
     plans,
     registry,
     stream,
@@ -99,6 +100,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
                                  started_at=deps.clock.now(),
                                  login_limiter=SlidingWindow(settings.login_rate_per_min, 60.0))
         app.state.plans = runtime = plans_runtime.build(app.state.api)
+        app.state.lighting = lighting_rt = lighting_runtime.build(app.state.api)
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(supervise("bus_listener", listener.run, deps.clock)),
@@ -106,7 +108,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
                          tg.create_task(supervise("deploy_results", runtime.deploys.run, deps.clock)),
                          tg.create_task(supervise("deploy_sweeper", runtime.deploys.run_sweeper, deps.clock)),
                          tg.create_task(supervise("control_renewer", runtime.control.run, deps.clock)),
-                         tg.create_task(supervise("schedule_compliance", runtime.compliance.run, deps.clock))]
+                         tg.create_task(supervise("schedule_compliance", runtime.compliance.run, deps.clock)),
+                         tg.create_task(supervise("lighting_deploy_results", lighting_rt.deploys.run, deps.clock)),
+                         tg.create_task(supervise("lighting_deploy_sweeper", lighting_rt.deploys.run_sweeper,
+                                                  deps.clock))]
                 log.info("api_started", extra={"environment": settings.environment, "site": settings.site})
                 try:
                     yield
@@ -129,7 +134,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
     for module in (auth, devices, registry, telemetry, commands, alarms, stream, intersections, audit, users, tokens,
-                   health, plans, control):
+                   health, plans, control, lighting):
         app.include_router(module.router)
 
     @app.get("/metrics", include_in_schema=False)

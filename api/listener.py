@@ -32,9 +32,12 @@ from api.hub import EventHub
 from api.live import DeviceCache, LiveDevice
 from api.models import Device
 from controllers import alarms
+from controllers.alarms import Verdict
 from controllers.bus import BusMessage, BusPort
 from controllers.clock import Clock
 from controllers.commands import CommandResult
+from controllers.devices import DeviceKind
+from controllers.lighting.faults import circuit_faults, loads_from_birth
 from controllers.presence import GATEWAY_OFFLINE, GATEWAY_RESTARTED, device_status, gateway_of, presence_of
 from controllers.topics import (
     Suffix,
@@ -225,9 +228,16 @@ class BusListener:
             await self._upsert(dev, now)
         self._hub.publish("state", dev.site, dev.id, data)
         await self._alarms.apply(dev.site, dev.id, alarms.from_state(data["kind"], data["values"]), now)
+        if data["kind"] == DeviceKind.LIGHTING_CABINET.value:
+            faults = circuit_faults(data["values"], loads_from_birth(dev.birth))
+            await self._alarms.apply_circuits(dev.site, dev.id, faults, now)
 
     async def _on_event(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
         verdict = alarms.from_event(data)
+        if verdict is not None and dev.kind == DeviceKind.LIGHTING_CABINET.value:
+            # A cabinet's circuit faults are judged per circuit from its state, not from its summary events.
+            verdict = Verdict(verdict.active - alarms.CIRCUIT_KINDS, verdict.decides - alarms.CIRCUIT_KINDS,
+                              verdict.detail)
         if verdict is not None:
             await self._alarms.apply(dev.site, dev.id, verdict, now)
 

@@ -113,11 +113,12 @@ class AuditEntry(Base):
 
 
 class Alarm(Base):
-    """One occurrence of an alarm condition on one device; at most one active per (device, kind)."""
+    """One occurrence of an alarm condition on one device (`circuit` 0) or one circuit of a lighting cabinet;
+    at most one active per (device, kind, circuit)."""
 
     __tablename__ = "alarms"
     __table_args__ = (
-        Index("ux_alarms_active", "device_id", "kind", unique=True,
+        Index("ux_alarms_active", "device_id", "kind", "circuit", unique=True,
               sqlite_where=text("active"), postgresql_where=text("active")),
     )
 
@@ -132,6 +133,7 @@ class Alarm(Base):
     acked_at: Mapped[datetime | None] = mapped_column(default=None)
     acked_by: Mapped[str | None] = mapped_column(String(128), default=None)
     detail: Mapped[str | None] = mapped_column(String(512), default=None)
+    circuit: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Site(Base):
@@ -261,3 +263,78 @@ class ControlSession(Base):
     last_sent_at: Mapped[datetime | None] = mapped_column(default=None)
     renewals: Mapped[int] = mapped_column(Integer, default=0)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LightingVersion(Base):
+    """One stored version of a lighting document (contracts/lighting, format v1): programs, calendars and the
+    circuit assignment. Only documents the validator accepted are stored; `crc32` is of the transfer encoding."""
+
+    __tablename__ = "lighting_versions"
+    __table_args__ = (Index("ux_lighting_versions_document_version", "document_id", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(String(48), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(80))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    crc32: Mapped[int] = mapped_column(BigInteger)
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    comment: Mapped[str | None] = mapped_column(String(512), default=None)
+    author: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class LightingDeployment(Base):
+    """One deploy of a lighting version to one cabinet, part of a batch (one request to a cabinet, a list or a
+    site): pending → transferring → verifying → activating → active, failed / rolled_back, or refused (the
+    document fails the validator at this cabinet's coordinates: never sent)."""
+
+    __tablename__ = "lighting_deployments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(64), index=True)
+    document_id: Mapped[str] = mapped_column(String(48), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    crc32: Mapped[int] = mapped_column(BigInteger)
+    command_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(String(32), default=None)
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    source_addr: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CircuitOverride(Base):
+    """A circuit held on, off or dimmed by a person until `until`, then back to its program: who, why, until.
+    status: active | released | expired | failed (the cabinet refused the switch)."""
+
+    __tablename__ = "circuit_overrides"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    circuit: Mapped[int] = mapped_column(Integer)
+    level_pct: Mapped[float] = mapped_column(Float)
+    until: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(256))
+    set_by: Mapped[str] = mapped_column(String(128))
+    source_addr: Mapped[str | None] = mapped_column(String(64), default=None)
+    set_at: Mapped[datetime]
+    command_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduled jobs now: one holder at a time, renewed before `expires_at`, so several API
+    replicas or `signalight scheduler` processes run each job once."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]

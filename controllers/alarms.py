@@ -38,6 +38,8 @@ class AlarmKind(StrEnum):
     CLOCK_DRIFT = "clock_drift"
     CONTACTOR_STUCK = "contactor_stuck"
     PATTERN_MISMATCH = "pattern_mismatch"
+    PROGRAM_DEPLOY_FAILED = "program_deploy_failed"
+    ENERGY_ANOMALY = "energy_anomaly"
 
 
 class Severity(StrEnum):
@@ -69,10 +71,14 @@ ALARMS: dict[AlarmKind, AlarmInfo] = {
     AlarmKind.CLOCK_DRIFT: AlarmInfo(Severity.MINOR, "Lệch đồng hồ", "Clock drift"),
     AlarmKind.CONTACTOR_STUCK: AlarmInfo(Severity.MAJOR, "Kẹt công tắc tơ", "Contactor stuck"),
     AlarmKind.PATTERN_MISMATCH: AlarmInfo(Severity.MINOR, "Chạy khác lịch", "Pattern differs from schedule"),
+    AlarmKind.PROGRAM_DEPLOY_FAILED: AlarmInfo(Severity.MAJOR, "Nạp chương trình chiếu sáng thất bại",
+                                               "Lighting program deploy failed"),
+    AlarmKind.ENERGY_ANOMALY: AlarmInfo(Severity.MINOR, "Tiêu thụ điện bất thường", "Energy anomaly"),
 }
 
 #: Raised by the central side, never by a device's own report, so a device's state never clears them.
-CENTRAL_KINDS = frozenset({AlarmKind.COMM_LOSS, AlarmKind.PLAN_DEPLOY_FAILED, AlarmKind.PATTERN_MISMATCH})
+CENTRAL_KINDS = frozenset({AlarmKind.COMM_LOSS, AlarmKind.PLAN_DEPLOY_FAILED, AlarmKind.PATTERN_MISMATCH,
+                           AlarmKind.PROGRAM_DEPLOY_FAILED, AlarmKind.ENERGY_ANOMALY})
 #: Kinds a device may report in `state.values.alarms` (that list is the full current set).
 DEVICE_REPORTED = frozenset(AlarmKind) - CENTRAL_KINDS
 #: Kinds read from the state's own fields, per device kind (authoritative even without an `alarms` list).
@@ -80,6 +86,11 @@ STATE_DERIVED: dict[DeviceKind, frozenset[AlarmKind]] = {
     DeviceKind.SIGNAL_CONTROLLER: frozenset({AlarmKind.CONFLICT_FLASH, AlarmKind.LOCAL_FLASH}),
     DeviceKind.LIGHTING_CABINET: frozenset({AlarmKind.DOOR_OPEN, AlarmKind.POWER_FAIL, AlarmKind.BREAKER_TRIP}),
 }
+
+#: A lighting cabinet's faults that belong to one circuit: raised per circuit (naming it) by the center's judgement
+#: (`controllers.lighting.faults`), never as one alarm for the whole cabinet.
+CIRCUIT_KINDS = frozenset({AlarmKind.LAMP_FAILURE, AlarmKind.BREAKER_TRIP, AlarmKind.DAY_BURNER, AlarmKind.DARK_LAMP,
+                           AlarmKind.CONTACTOR_STUCK})
 
 #: Indiana hi-res enumeration codes that raise or clear an alarm.
 EVENT_POWER_FAILURE = 182
@@ -139,11 +150,9 @@ def from_state(kind: DeviceKind | str, values: Mapping[str, Any]) -> Verdict:
             decides.add(AlarmKind.POWER_FAIL)
             if values["mains_ok"] is False:
                 active.add(AlarmKind.POWER_FAIL)
-        circuits = values.get("circuits")
-        if isinstance(circuits, list):
-            decides.add(AlarmKind.BREAKER_TRIP)
-            if any(isinstance(c, dict) and c.get("breaker_tripped") for c in circuits):
-                active.add(AlarmKind.BREAKER_TRIP)
+        # Circuit faults are raised per circuit (CIRCUIT_KINDS), not for the cabinet as a whole.
+        active -= CIRCUIT_KINDS
+        decides -= CIRCUIT_KINDS
     return Verdict(frozenset(active), frozenset(decides))
 
 

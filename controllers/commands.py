@@ -53,6 +53,17 @@ class DeployPlan(_Args):
     deployment_id: str | None = Field(default=None, max_length=64)
 
 
+class DeployProgram(_Args):
+    """Download a lighting document (contracts/lighting, format signalight.lighting/v1) to a cabinet. Only the
+    lighting-deploy path sends it, after the validator accepted the document; the generic command route refuses
+    it."""
+
+    name: Literal["deploy_program"] = "deploy_program"
+    document: dict[str, Any]
+    crc32: int = Field(ge=0, le=0xFFFFFFFF, description="CRC-32 of the document's transfer encoding")
+    deployment_id: str | None = Field(default=None, max_length=64)
+
+
 class Switch(_Args):
     name: Literal["switch"] = "switch"
     circuit: int = Field(ge=1, le=16)
@@ -67,8 +78,9 @@ class CircuitRelease(_Args):
 
 SignalCommand = Annotated[HoldPattern | Flash | Free | SignalRelease | ResetConflict | DeployPlan,
                           Field(discriminator="name")]
-CabinetCommand = Annotated[Switch | CircuitRelease, Field(discriminator="name")]
-AnyCommand = HoldPattern | Flash | Free | SignalRelease | ResetConflict | DeployPlan | Switch | CircuitRelease
+CabinetCommand = Annotated[Switch | CircuitRelease | DeployProgram, Field(discriminator="name")]
+AnyCommand = (HoldPattern | Flash | Free | SignalRelease | ResetConflict | DeployPlan | Switch | CircuitRelease
+              | DeployProgram)
 
 _ADAPTERS: dict[DeviceKind, TypeAdapter[Any]] = {
     DeviceKind.SIGNAL_CONTROLLER: TypeAdapter(SignalCommand),
@@ -121,6 +133,7 @@ class ErrorCode(StrEnum):
     INVALID_PLAN = "invalid_plan"
     READBACK_MISMATCH = "readback_mismatch"
     ACTIVATION_TIMEOUT = "activation_timeout"
+    INVALID_PROGRAM = "invalid_program"
 
 
 class DeployStage(StrEnum):

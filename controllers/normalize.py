@@ -71,6 +71,10 @@ def signal_state(values: Mapping[str, Any]) -> dict[str, Any]:
     out["phases"] = phase_colours(values)
     out["peds"] = ped_states(values)
     out["alarms"] = sorted(set(values.get("alarm_flags") or []))
+    crc = values.get("program_crc32")
+    if isinstance(crc, int) and not isinstance(crc, bool):
+        # The running lighting document, as MQTT cabinets report it (0 in the register: the factory program).
+        out["lighting"] = {"crc32": crc or None}
     return out
 
 
@@ -114,6 +118,10 @@ def cabinet_state(values: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     if isinstance(lux, int | float) and math.isfinite(lux):
         out["photocell_lux"] = max(0.0, float(lux))
     out["alarms"] = sorted(set(values.get("alarm_flags") or []))
+    crc = values.get("program_crc32")
+    if isinstance(crc, int) and not isinstance(crc, bool):
+        # The running lighting document, as MQTT cabinets report it (0 in the register: the factory program).
+        out["lighting"] = {"crc32": crc or None}
     return out
 
 

@@ -6,6 +6,11 @@ retained), `state` (retained). State is republished on change, telemetry every 1
 on change. Commands are validated against the cmd JSON Schema; a malformed one with an id is answered with
 error "malformed", without one it is logged and dropped. An expired command is refused; a repeated id gets the
 stored result of the first execution (the last `RESULTS_KEPT` results are remembered).
+`deploy_program {document, crc32, deployment_id?}`: the CRC-32 of the document's transfer encoding (canonical
+compact sorted JSON) must equal `crc32`; the firmware checks the document and runs it at once: a progress answer
+`stage: verifying`, then the final `stage: active` with the state (its `lighting` block names the running
+document), or `ok: false, stage: rolled_back` with `crc_mismatch` / `invalid_program`, the previous program
+running on.
 Reconnects forever with exponential backoff and jitter; TCP_NODELAY on the socket; QoS 1 everywhere.
 """
 
@@ -13,12 +18,15 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
 from firmware_sim.cabinet import LightingCabinet
+from firmware_sim.cabinet_program import ProgramError
 from firmware_sim.clock import SimClock, parse_rfc3339, rfc3339
+from firmware_sim.plan_transfer import canonical_bytes
 from firmware_sim.schemas import SchemaError, check
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,7 @@ class CabinetMqttFace:
         self.results: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.last_state: dict[str, Any] | None = None
         self.last_alarms: set[str] = set()
+        self.progress: list[dict[str, Any]] = []     # progress answers of the command being handled
 
     @property
     def device_id(self) -> str:
@@ -62,9 +71,11 @@ class CabinetMqttFace:
         """Alarm events the link could not publish: dropped, as the state sent on reconnect carries the alarms."""
 
     def commands(self, payload: bytes) -> list[dict[str, Any]]:
-        """The cmd/res answers to a `cmd` payload (none when it cannot be answered)."""
+        """The cmd/res answers to a `cmd` payload (none when it cannot be answered): a deploy_program's progress
+        answer first, then its final one."""
+        self.progress: list[dict[str, Any]] = []
         res = self.handle_command(payload)
-        return [] if res is None else [res]
+        return [*self.progress, *([] if res is None else [res])]
 
     def _next_seq(self) -> int:
         self.seq = (self.seq + 1) % 256
@@ -73,18 +84,25 @@ class CabinetMqttFace:
     def birth(self) -> dict[str, Any]:
         self.bd_seq = (self.bd_seq + 1) % 256
         return {"ts": rfc3339(self.clock.now()), "bd_seq": self.bd_seq, "kind": "lighting_cabinet", "model": MODEL,
-                "firmware": FIRMWARE, "transport": "mqtt", "capabilities": ["switch", "release", "dim"],
-                "circuits": len(self.cab.circuits), "location": {"lat": self.cab.lat, "lon": self.cab.lon},
+                "firmware": FIRMWARE, "transport": "mqtt",
+                "capabilities": ["switch", "release", "dim", "deploy_program"],
+                "circuits": len(self.cab.circuits),
+                "loads": [{"circuit": c.number, "luminaires": c.luminaires, "rated_w": c.rated_w}
+                          for c in self.cab.circuits], "location": {"lat": self.cab.lat, "lon": self.cab.lon},
                 "name": self.cab.device_id}
 
     def state_values(self) -> dict[str, Any]:
         cab, now = self.cab, self.clock.now()
+        faults = cab.circuit_faults()
         circuits = [{"circuit": c.number, "on": c.on, "level_pct": c.level_pct, "current_a": round(c.current_a, 2),
                      "control": "override" if c.overridden else "program",
                      "override_until": rfc3339(c.override_until) if c.overridden and c.override_until else None,
-                     "breaker_tripped": c.breaker_tripped} for c in cab.circuits]
+                     "breaker_tripped": c.breaker_tripped, "contactor_closed": c.contactor,
+                     "program_level_pct": c.program_level_pct, "faults": faults[c.number]} for c in cab.circuits]
+        lighting = {"crc32": cab.program_crc32, "name": cab.program.name if cab.program else None,
+                    "activated_at": rfc3339(cab.program_activated_at) if cab.program_activated_at else None}
         return {"circuits": circuits, "door_open": cab.door_open, "mains_ok": cab.mains_ok,
-                "photocell_lux": round(cab.photocell_lux, 1), "alarms": cab.alarms(now)}
+                "photocell_lux": round(cab.photocell_lux, 1), "alarms": cab.alarms(now), "lighting": lighting}
 
     def state(self) -> dict[str, Any]:
         values = self.state_values()
@@ -153,6 +171,8 @@ class CabinetMqttFace:
                 self.cab.switch(int(args["circuit"]), float(args["level_pct"]), until)
             elif name == "release":
                 self.cab.release(args.get("circuit"))
+            elif name == "deploy_program":
+                return self._deploy(cmd_id, args)
             else:
                 return self._result(cmd_id, False, "unknown_command", f"a lighting cabinet does not do {name!r}")
         except ValueError as exc:
@@ -160,9 +180,28 @@ class CabinetMqttFace:
         self.cab.step(self.clock.now(), 0.0)
         return self._result(cmd_id, True, None, None, state=self.state_values())
 
+    def _deploy(self, cmd_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        self.progress.append(self._result(cmd_id, True, None, None, remember=False, final=False, stage="verifying"))
+        document = args["document"]
+        crc = zlib.crc32(canonical_bytes(document))
+        if crc != args["crc32"]:
+            return self._result(cmd_id, False, "crc_mismatch",
+                                f"received CRC-32 {crc:#010x}, announced {args['crc32']:#010x}", stage="rolled_back")
+        try:
+            self.cab.deploy(document, crc, self.clock.now())
+        except ProgramError as exc:
+            return self._result(cmd_id, False, "invalid_program", str(exc)[:1024], stage="rolled_back")
+        self.cab.step(self.clock.now(), 0.0)
+        return self._result(cmd_id, True, None, None, state=self.state_values(), stage="active")
+
     def _result(self, cmd_id: str, ok: bool, error: str | None, message: str | None, *,
-                state: dict[str, Any] | None = None, remember: bool = True) -> dict[str, Any]:
+                state: dict[str, Any] | None = None, remember: bool = True, final: bool = True,
+                stage: str | None = None) -> dict[str, Any]:
         res: dict[str, Any] = {"id": cmd_id, "ok": ok, "ts": rfc3339(self.clock.now())}
+        if not final:
+            res["final"] = False
+        if stage is not None:
+            res["stage"] = stage
         if error:
             res["error"] = error
         if message:

@@ -2,7 +2,8 @@
 
 The command block (cmd_code .. cmd_token) executes when a write covers `cmd_token`; the result goes to
 cmd_result_token / cmd_result_code. Arguments out of range give result invalid_args (the write itself is
-accepted, as the map's result registers are how this device reports command errors).
+accepted, as the map's result registers are how this device reports command errors). `program_commit` ends a
+lighting document transfer (`cabinet_transfer`); a value other than 0/1 there is refused (illegal data value).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import logging
 from datetime import datetime, timedelta
 
 from firmware_sim.cabinet import LUX_ON, LightingCabinet
+from firmware_sim.cabinet_transfer import ProgramTransfer
 from firmware_sim.regmap import RegisterImage, load_map
 
 log = logging.getLogger(__name__)
 
 PROFILE = "lighting-cabinet-v1"
 ILLEGAL_ADDRESS = 2
+ILLEGAL_VALUE = 3
 ALARM_BITS = ("door_open", "power_fail", "breaker_trip", "lamp_failure", "contactor_stuck", "clock_drift",
               "day_burner", "dark_lamp")
 OK, INVALID_ARGS, UNKNOWN = 1, 2, 6
@@ -32,6 +35,7 @@ class CabinetRegisters:
         self.image.set("firmware", firmware)
         self.image.set("model", model)
         self.image.set("circuits", len(cab.circuits))
+        self.transfer = ProgramTransfer(cab, self.image, lambda: self.now)
 
     def refresh(self, now: datetime) -> None:
         """Copy the cabinet's state at virtual time `now` into the image."""
@@ -63,14 +67,26 @@ class CabinetRegisters:
         img.set("clock_offset_s", cab.clock_offset_s)
         alarms = cab.alarms(now)
         img.set("alarm_flags", sum(1 << i for i, name in enumerate(ALARM_BITS) if name in alarms))
+        img.set("program_crc32", cab.program_crc32 or 0)
+        img.set("program_status", self.transfer.status)
+        img.set("program_error", self.transfer.error)
 
     def write(self, address: int, values: list[int]) -> int | None:
         """A master wrote holding registers; returns a Modbus exception code or None."""
         holding = self.image.tables["holding"]
         if not set(range(address, address + len(values))) <= self._writable:
             return ILLEGAL_ADDRESS          # a gap in the map, or past its end: refused, nothing written
+        before = holding[address:address + len(values)]
         holding[address:address + len(values)] = values
         touched = set(range(address, address + len(values)))
+        if self.map.points["program_commit"].address in touched:
+            try:
+                self.transfer.commit(self.image.raw("program_commit"))
+            except ValueError as exc:
+                holding[address:address + len(values)] = before
+                log.warning("write_refused device=%s address=%d error=%s", self.cab.device_id, address, exc)
+                return ILLEGAL_VALUE
+        self.transfer.touched(touched)
         if self.map.points["cmd_token"].address in touched:
             code = self._command()
             self.image.set("cmd_result_token", self.image.raw("cmd_token"))

@@ -33,6 +33,7 @@ from gateways.modbus.coordinator import DeviceCoordinator
 from gateways.modbus.link import ModbusLink
 from gateways.modbus.plan_deploy import PlanDeployer
 from gateways.modbus.profile import load_profile
+from gateways.modbus.program_deploy import ProgramDeployer
 from gateways.modbus.reader import DeviceReader
 from gateways.mqtt_link import MqttDeviceLink, run_mqtt_link
 from gateways.presence import GatewayPresence, default_gateway_id
@@ -68,6 +69,10 @@ class GatewayDevice:
         if entry.kind is DeviceKind.SIGNAL_CONTROLLER and "plan_staging" in profile.areas:
             self.deployer = PlanDeployer(self.reader, clock, self.publisher.publish_cmd_result, self.refresh_state)
             self.long_commands["deploy_plan"] = self.deployer.execute
+        if entry.kind is DeviceKind.LIGHTING_CABINET and "program_staging" in profile.areas:
+            self.deployer = ProgramDeployer(self.reader, clock, self.publisher.publish_cmd_result,
+                                            self.refresh_state)
+            self.long_commands["deploy_program"] = self.deployer.execute
 
     async def execute(self, command: AnyCommand) -> dict[str, Any]:
         """Run `command`, then read the state back and publish it. Raises CommandFailed."""

@@ -148,6 +148,16 @@ def api() -> None:
     run(lambda: run_api_process(s), name="api")
 
 
+@app.command()
+def scheduler() -> None:
+    """Run the scheduled jobs (daily lighting energy and burning hours); one runner even with several."""
+    from signalight.processes import run_scheduler_process
+    from signalight.runtime import run
+
+    s = settings()
+    run(lambda: run_scheduler_process(s), name="scheduler")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the config database migrations (Alembic) up to the newest."""

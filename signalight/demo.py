@@ -8,11 +8,13 @@ Started in the order that loses nothing: broker, recorder and API (subscribed) b
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import typer
 from pydantic import SecretStr
 
@@ -135,3 +137,39 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
             f"  config DB        {s.db_url}\n"
             f"  telemetry store  embedded, {s.data_dir / 'telemetry.sqlite'}\n"
         )
+        # The city's lighting calendar (weekdays, weekends, Tết), deployed to the cabinets through the API.
+        tg.create_task(seed_lighting(f"http://{s.api_host}:{api_port}", s.site,
+                                     sum(d.kind == "lighting_cabinet" for d in devices)), name="seed_lighting")
+
+
+#: The demo's city lighting: weekday and weekend dimming, Tết and national holidays at full brightness, a park on
+#: its photocell (contracts/lighting/README.md).
+LIGHTING_EXAMPLE = Path(__file__).resolve().parents[1] / "contracts" / "lighting" / "examples" / \
+    "thai-nguyen-city.json"
+
+
+async def seed_lighting(api_url: str, site: str, cabinets: int) -> None:
+    """Store the city lighting document as version 1 and deploy it to every cabinet of the site, once the API
+    knows them all, through the API as an engineer would. A demo restarted on its data keeps what it has. Best
+    effort: a failure is logged and the demo runs on (its cabinets keep their factory program)."""
+    try:
+        async with httpx.AsyncClient(base_url=api_url, timeout=15) as client:
+            token = (await client.post("/api/v1/auth/token", data={"username": DEMO_USER,
+                                                                   "password": DEMO_PASSWORD})).json()
+            client.headers["Authorization"] = f"Bearer {token['access_token']}"
+            if (await client.get("/api/v1/lighting/documents")).json():
+                return
+            doc = json.loads(LIGHTING_EXAMPLE.read_text(encoding="utf-8"))
+            created = await client.post("/api/v1/lighting/documents/city", json=doc,
+                                        params={"comment": "demo default calendar"})
+            created.raise_for_status()
+            for _ in range(120):  # the cabinets' births reach the API within seconds of the fleet starting
+                listed = (await client.get("/api/v1/devices")).json()
+                if sum(1 for d in listed if d["kind"] == "lighting_cabinet" and d.get("state")) >= cabinets:
+                    break
+                await asyncio.sleep(0.5)
+            deployed = await client.post("/api/v1/lighting/documents/city/versions/1/deploy", json={"site": site})
+            deployed.raise_for_status()
+            log.info("demo_lighting_deployed", extra={"batch": deployed.json()["batch_id"], "cabinets": cabinets})
+    except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:  # an answer of an unexpected shape too
+        log.warning("demo_lighting_not_seeded", extra={"error": f"{type(exc).__name__}: {exc}"})

@@ -158,3 +158,34 @@ async def run_api_process(s: Settings, *, started: Callable[[], None] | None = N
     async with Bus(bus_config(s, instance_name("api"))) as bus, telemetry_store(s) as store:
         deps = ApiDeps(settings=api_settings(s), bus=bus, telemetry=store, clock=SystemClock())
         await serve_http(create_app(deps), s.api_host, s.api_port, started=started)
+
+
+async def run_scheduler_process(s: Settings) -> None:
+    """The scheduled jobs (daily lighting energy report); several may run, a DB lease elects the runner."""
+    import asyncio
+    from zoneinfo import ZoneInfo
+
+    from api.alarm_store import AlarmStore
+    from api.db import create_engine, migrate, session_factory
+    from api.hub import EventHub
+    from api.lighting_scheduler import LightingScheduler
+
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    api = api_settings(s)
+    await migrate(api.db_url)
+    engine = create_engine(api.db_url)
+    try:
+        sessions = session_factory(engine)
+        # Its alarms go to the DB (the API lists them from there); this process has no stream clients of its own.
+        alarms = AlarmStore(sessions, EventHub(buffer=16, client_queue=1))
+        await alarms.load()
+        async with telemetry_store(s) as store:
+            scheduler = LightingScheduler(sessions, store, SystemClock(), ZoneInfo(api.timezone), alarms=alarms)
+            jobs = scheduler.build()
+            jobs.start()
+            try:
+                await asyncio.Event().wait()    # until the runtime cancels us (SIGTERM / Ctrl-C)
+            finally:
+                jobs.shutdown(wait=False)
+    finally:
+        await engine.dispose()

@@ -35,6 +35,7 @@ class AlarmOut(BaseModel):
     acked_at: str | None
     acked_by: str | None
     detail: str | None
+    circuit: int | None = None  # the lighting cabinet's circuit the alarm is about (None: the whole device)
 
 
 @router.get("", response_model=list[AlarmOut])

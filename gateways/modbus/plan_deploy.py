@@ -18,13 +18,21 @@ later failure is answered without a stage (it may still activate). Times are sec
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, Protocol
 
 from controllers.bus import BusError
 from controllers.clock import Clock
-from controllers.commands import AnyCommand, CommandEnvelope, CommandResult, DeployPlan, DeployStage, ErrorCode
-from controllers.plans import EncodedPlan, PlanV1, encode_plan, validate_plan
+from controllers.commands import (
+    AnyCommand,
+    CommandEnvelope,
+    CommandResult,
+    DeployPlan,
+    DeployProgram,
+    DeployStage,
+    ErrorCode,
+)
+from controllers.plans import PlanV1, encode_plan, validate_plan
 from gateways.modbus.codec import encode
 from gateways.modbus.link import ModbusError
 from gateways.modbus.reader import DeviceReader
@@ -47,6 +55,19 @@ PLAN_ERRORS: dict[str, tuple[ErrorCode, str]] = {
 }
 
 Publish = Callable[[dict[str, Any]], Awaitable[None]]
+Deploy = DeployPlan | DeployProgram
+
+
+class Encoded(Protocol):
+    """A document ready for transfer (a timing plan or a lighting document)."""
+
+    @property
+    def crc32(self) -> int: ...
+    @property
+    def registers(self) -> tuple[int, ...]: ...
+    @property
+    def length(self) -> int: ...
+
 ReadState = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -63,10 +84,20 @@ class DeployFailed(Exception):
 class PlanDeployer:
     """Runs `deploy_plan` commands on one Modbus signal controller, one at a time.
 
+    `NAMES` are the register-map names of the transaction (the lighting deployer runs the same transaction on
+    its own registers).
+
     `publish` sends a cmd/res payload (progress reports; a failure to send one is logged, the deploy goes on);
     `read_state` polls the device and returns its normalized state. `step_timeout_s` bounds each status wait,
     `activation_margin_s` is added to 2 x cycle_s for the activation wait, `poll_interval_s` paces the waits.
     """
+
+    NAMES: ClassVar[Mapping[str, str]] = {
+        "staging": "plan_staging", "length": "plan_length_bytes", "crc_staged": "plan_crc32_staged",
+        "commit": "plan_commit", "status": "plan_status", "error": "plan_error", "running": "plan_crc32",
+    }  # fmt: skip
+    ERRORS: ClassVar[Mapping[str, tuple[ErrorCode, str]]] = PLAN_ERRORS
+    DEVICE, THING = "controller", "plan"
 
     def __init__(self, reader: DeviceReader, clock: Clock, publish: Publish, read_state: ReadState, *,
                  step_timeout_s: float = 10.0, activation_margin_s: float = 10.0,
@@ -79,7 +110,7 @@ class PlanDeployer:
         self.activation_margin_s = activation_margin_s
         self.poll_interval_s = poll_interval_s
         self.busy = False
-        area = reader.profile.areas["plan_staging"]
+        area = reader.profile.areas[self.NAMES["staging"]]
         self.staging_at = area.address
         self.staging_registers = area.registers or 0
         self._device = reader.entry.id
@@ -91,7 +122,7 @@ class PlanDeployer:
                                  message=f"{command.name} is not a plan deploy").to_payload()
         return await self.run(command, envelope)
 
-    async def run(self, command: DeployPlan, envelope: CommandEnvelope) -> dict[str, Any]:
+    async def run(self, command: Deploy, envelope: CommandEnvelope) -> dict[str, Any]:
         """Execute `command` (sent as `envelope`), publishing progress; returns the final cmd/res payload."""
         deployment = command.deployment_id or envelope.id
         if self.busy:
@@ -119,8 +150,10 @@ class PlanDeployer:
                              ts=self.clock.now(),
                              stage=DeployStage.ROLLED_BACK if exc.rolled_back else None).to_payload()
 
-    def check(self, command: DeployPlan) -> EncodedPlan:
+    def check(self, command: Deploy) -> Encoded:
         """The plan's transfer encoding, after the checks that need no device. Raises DeployFailed."""
+        if not isinstance(command, DeployPlan):
+            raise DeployFailed(ErrorCode.UNKNOWN_COMMAND, f"{command.name} is not a plan deploy")
         report = validate_plan(command.plan)
         if not report.ok:
             where = "; ".join(f"{i.rule} at {i.path}" for i in report.errors)
@@ -136,20 +169,20 @@ class PlanDeployer:
                                f"plan's transfer encoding ({encoded.crc32:08x})")
         return encoded
 
-    async def _deploy(self, command: DeployPlan, envelope: CommandEnvelope, deployment: str) -> dict[str, Any]:
+    async def _deploy(self, command: Deploy, envelope: CommandEnvelope, deployment: str) -> dict[str, Any]:
         encoded = self.check(command)
         try:
-            running = await self._read("plan_crc32", "cycle_s")
+            running = await self._read(*self.running_points())
         except ModbusError as exc:
             raise DeployFailed(ErrorCode.WRITE_FAILED, f"cannot reach {self._device}, nothing sent: {exc}") from None
-        if running.get("plan_crc32") == encoded.crc32:
+        if running.get(self.NAMES["running"]) == encoded.crc32:
             log.info("plan_deploy_already_running device=%s deployment_id=%s", self._device, deployment)
             return await self.read_state()
         log.info("plan_deploy_start device=%s deployment_id=%s bytes=%d crc32=%08x", self._device, deployment,
                  encoded.length, encoded.crc32)
         await self._progress(envelope, deployment, DeployStage.TRANSFERRING)
         try:
-            await self._write_point("plan_commit", 0)
+            await self._write_point(self.NAMES["commit"], 0)
             await self._transfer(encoded)
             await self._read_back(encoded)
         except DeployFailed:
@@ -161,30 +194,38 @@ class PlanDeployer:
         await self._progress(envelope, deployment, DeployStage.VERIFYING)
         await self._commit(deployment)
         await self._progress(envelope, deployment, DeployStage.ACTIVATING)
-        cycle = running.get("cycle_s")
-        wait_s = 2 * (float(cycle) if isinstance(cycle, int | float) and cycle > 0 else MAX_CYCLE_S)
-        await self._await_activation(encoded.crc32, wait_s + self.activation_margin_s)
+        await self._await_activation(encoded.crc32, self.activation_wait_s(running) + self.activation_margin_s)
         return await self.read_state()
 
-    async def _transfer(self, encoded: EncodedPlan) -> None:
-        header = self._point_registers("plan_length_bytes", encoded.length) + self._point_registers(
-            "plan_crc32_staged", encoded.crc32)
-        await self._write(self.reader.profile.point("plan_length_bytes").address, header)
+    def running_points(self) -> tuple[str, ...]:
+        """Points read before a transfer: the running CRC, and what `activation_wait_s` needs."""
+        return (self.NAMES["running"], "cycle_s")
+
+    def activation_wait_s(self, running: dict[str, Any]) -> float:
+        """How long an accepted plan may take to run: two cycles (it waits for a cycle boundary)."""
+        cycle = running.get("cycle_s")
+        return 2 * (float(cycle) if isinstance(cycle, int | float) and cycle > 0 else MAX_CYCLE_S)
+
+    async def _transfer(self, encoded: Encoded) -> None:
+        length, crc_staged = self.NAMES["length"], self.NAMES["crc_staged"]
+        header = self._point_registers(length, encoded.length) + self._point_registers(crc_staged, encoded.crc32)
+        await self._write(self.reader.profile.point(length).address, header)
         regs = list(encoded.registers)
         for i in range(0, len(regs), WRITE_CHUNK):
             # One request per chunk: the link lock is released in between, so the device's polls interleave.
             await self._write(self.staging_at + i, regs[i:i + WRITE_CHUNK])
 
-    async def _read_back(self, encoded: EncodedPlan) -> None:
-        staged = await self._read("plan_length_bytes", "plan_crc32_staged")
+    async def _read_back(self, encoded: Encoded) -> None:
+        length, crc_staged = self.NAMES["length"], self.NAMES["crc_staged"]
+        staged = await self._read(length, crc_staged)
         regs = list(encoded.registers)
         got: list[int] = []
         for i in range(0, len(regs), READ_CHUNK):
             got += await self.reader.link.read("holding", self.staging_at + i, min(READ_CHUNK, len(regs) - i),
                                                unit_id=self.reader.unit_id, device=self._device)
-        if staged.get("plan_length_bytes") != encoded.length or staged.get("plan_crc32_staged") != encoded.crc32:
+        if staged.get(length) != encoded.length or staged.get(crc_staged) != encoded.crc32:
             raise DeployFailed(ErrorCode.READBACK_MISMATCH, f"device {self._device} holds length "
-                               f"{staged.get('plan_length_bytes')} crc32 {staged.get('plan_crc32_staged')}, "
+                               f"{staged.get(length)} crc32 {staged.get(crc_staged)}, "
                                f"sent {encoded.length} and {encoded.crc32}")
         bad = [i for i, (a, b) in enumerate(zip(regs, got, strict=False)) if a != b]
         if bad or len(got) != len(regs):
@@ -195,7 +236,7 @@ class PlanDeployer:
     async def _commit(self, deployment: str) -> None:
         """plan_commit 1, then plan_status until done. Raises DeployFailed."""
         try:
-            await self._write_point("plan_commit", 1)
+            await self._write_point(self.NAMES["commit"], 1)
         except ModbusError as exc:
             # The write may have reached the device: abort, and say the outcome is not known for sure.
             await self._abort(deployment)
@@ -205,16 +246,16 @@ class PlanDeployer:
         last = ""
         while True:
             try:
-                values = await self._read("plan_status", "plan_error")
+                values = await self._read(self.NAMES["status"], self.NAMES["error"])
             except ModbusError as exc:
                 values, last = {}, str(exc)
-            status = values.get("plan_status")
+            status = values.get(self.NAMES["status"])
             if status == "done":
                 return
             if status == "error":
-                code, meaning = PLAN_ERRORS.get(str(values.get("plan_error")), PLAN_ERRORS["none"])
-                raise DeployFailed(code, f"controller {self._device} refused the plan: "
-                                   f"{values.get('plan_error')} ({meaning})")
+                error = str(values.get(self.NAMES["error"]))
+                code, meaning = self.ERRORS.get(error, self.ERRORS["none"])
+                raise DeployFailed(code, f"{self.DEVICE} {self._device} refused the {self.THING}: {error} ({meaning})")
             if self.clock.monotonic() >= deadline:
                 await self._abort(deployment)
                 raise DeployFailed(ErrorCode.TIMEOUT, f"controller {self._device} did not verify the plan within "
@@ -226,7 +267,7 @@ class PlanDeployer:
         last = ""
         while True:
             try:
-                if (await self._read("plan_crc32")).get("plan_crc32") == crc:
+                if (await self._read(self.NAMES["running"])).get(self.NAMES["running"]) == crc:
                     return
             except ModbusError as exc:
                 last = str(exc)
@@ -238,7 +279,7 @@ class PlanDeployer:
     async def _abort(self, deployment: str) -> None:
         """plan_commit 0, best effort: an unreachable device never committed what it did not fully receive."""
         try:
-            await self._write_point("plan_commit", 0)
+            await self._write_point(self.NAMES["commit"], 0)
         except ModbusError as exc:
             log.warning("plan_deploy_abort_failed device=%s deployment_id=%s error=%s", self._device, deployment,
                         exc)

@@ -22,8 +22,9 @@ def test_state_verdicts() -> None:
     assert normal.changes({AlarmKind.CONFLICT_FLASH, AlarmKind.COMM_LOSS}) == (set(), {AlarmKind.CONFLICT_FLASH})
     reported = from_state("lighting_cabinet", {"circuits": [{"circuit": 1, "on": True, "level_pct": 100,
                                                              "breaker_tripped": True}],
-                                               "alarms": ["lamp_failure"]})
-    assert reported.changes(set()) == ({AlarmKind.BREAKER_TRIP, AlarmKind.LAMP_FAILURE}, set())
+                                               "alarms": ["lamp_failure", "door_open"]})
+    # circuit faults are raised per circuit (controllers.lighting.faults), never for the whole cabinet
+    assert reported.changes(set()) == ({AlarmKind.DOOR_OPEN}, set())
     partial = from_state("lighting_cabinet", {"circuits": []})
     assert partial.changes({AlarmKind.DOOR_OPEN, AlarmKind.LAMP_FAILURE}) == (set(), set()), \
         "a state without door_open or an alarms list says nothing about them"

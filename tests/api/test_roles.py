@@ -75,6 +75,25 @@ CASES = [
     RouteCase("GET", "/api/v1/tokens", Scope.USERS_ADMIN),
     RouteCase("POST", "/api/v1/tokens", Scope.USERS_ADMIN, {"name": "rig-{role}", "role": "viewer"}),
     RouteCase("DELETE", "/api/v1/tokens/999", Scope.USERS_ADMIN),
+    # Street lighting: engineers write and deploy documents, crews and operators override circuits.
+    RouteCase("POST", "/api/v1/lighting/validate", Scope.DEVICES_READ, {}),
+    RouteCase("GET", "/api/v1/lighting/documents", Scope.DEVICES_READ),
+    RouteCase("POST", "/api/v1/lighting/documents/city", Scope.PLANS_WRITE, {}),
+    RouteCase("GET", "/api/v1/lighting/documents/city/versions", Scope.DEVICES_READ),
+    RouteCase("GET", "/api/v1/lighting/documents/city/diff", Scope.DEVICES_READ, params={"from": "1", "to": "2"}),
+    RouteCase("GET", "/api/v1/lighting/documents/city/versions/1", Scope.DEVICES_READ),
+    RouteCase("GET", "/api/v1/lighting/documents/city/versions/1/export", Scope.DEVICES_READ),
+    RouteCase("POST", "/api/v1/lighting/documents/city/versions/1/deploy", Scope.PLANS_WRITE, {}),
+    RouteCase("GET", "/api/v1/lighting/batches/nope", Scope.DEVICES_READ),
+    RouteCase("GET", "/api/v1/lighting/deployments/nope", Scope.DEVICES_READ),
+    RouteCase("PUT", "/api/v1/cabinets/lc-001/circuits/1/override", Scope.COMMAND_CABINET,
+              {"level_pct": 40, "duration_min": 60, "reason": "bảo trì {role}"}),
+    RouteCase("DELETE", "/api/v1/cabinets/lc-001/circuits/1/override", Scope.COMMAND_CABINET),
+    RouteCase("GET", "/api/v1/cabinets/lc-001/lighting", Scope.DEVICES_READ),
+    RouteCase("GET", "/api/v1/cabinets/lc-001/energy", Scope.TELEMETRY_READ,
+              params={"from": "2026-11-01", "to": "2026-11-30"}),
+    RouteCase("GET", "/api/v1/lighting/energy.csv", Scope.TELEMETRY_READ,
+              params={"from": "2026-11-01", "to": "2026-11-30"}),
 ]
 
 

@@ -65,6 +65,17 @@ def test_demo_runs_everything_in_one_process(tmp_path: Path, request: pytest.Fix
         kinds = sorted(str(d["kind"]) for d in listed)
         assert kinds.count("signal_controller") == 4 and kinds.count("lighting_cabinet") == 6
 
+        # the demo's default city lighting calendar is stored and deployed to its cabinets
+        def lighting() -> dict[str, object] | None:
+            docs = client.get("/api/v1/lighting/documents").json()
+            if docs != [{"document_id": "city", "latest_version": 1}]:
+                return None
+            cabinet = next(str(d["id"]) for d in listed if d["kind"] == "lighting_cabinet")
+            view: dict[str, object] = client.get(f"/api/v1/cabinets/{cabinet}/lighting").json()
+            return view if view.get("program") else None
+
+        assert eventually(lighting, 60, "the demo's lighting calendar deployed")
+
         # an external MQTT client sees the retained state of every device
         out = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port), "-t", "sl/v1/+/+/state",
                               "-v", "-C", str(DEVICES), "-W", "10", "--retained-only"],
