@@ -116,7 +116,9 @@ def issue_token(secret: str, *, subject: str, role: Role, typ: str, now: datetim
 def decode_token(secret: str, token: str, *, typ: str, now: datetime) -> TokenClaims:
     """Verified claims. Raises TokenError saying why the token is refused."""
     try:
-        raw = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"verify_exp": False, "require": ["exp"]})
+        # Times are checked below against the injected clock; PyJWT would compare `iat` with the wall clock.
+        raw = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                         options={"verify_exp": False, "verify_iat": False, "require": ["exp"]})
         claims = TokenClaims.model_validate(raw)
     except (jwt.PyJWTError, ValidationError) as exc:
         raise TokenError(f"invalid token: {type(exc).__name__}") from None

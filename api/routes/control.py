@@ -12,13 +12,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from api.deps import ApiDep, SessionDep, client_addr, require
+from api.deps import ApiDep, DevicesReader, SessionDep, SignalCommander, client_addr
 from api.manual_control import session_json
 from api.models import Device, Intersection
 from api.plans_runtime import PlansDep
 from api.problems import Problem
 from api.routes.intersections import ObjectId
-from api.security import Scope
 from controllers.devices import DeviceKind
 
 router = APIRouter(prefix="/api/v1/intersections", tags=["control"])
@@ -58,7 +57,7 @@ async def _controller(session: SessionDep, intersection_id: str) -> tuple[Inters
 @router.post("/{intersection_id}/control", status_code=202, responses={404: {}, 409: {}, 422: {}})
 async def start_control(intersection_id: ObjectId, body: ControlIn, request: Request, api: ApiDep,
                         session: SessionDep, plans: PlansDep,
-                        user: require(Scope.COMMAND_SIGNAL)) -> dict[str, Any]:  # type: ignore[valid-type]
+                        user: SignalCommander) -> dict[str, Any]:
     """Start manual control until `until` (renewed as backup timers), or `release` it at once."""
     _, device = await _controller(session, intersection_id)
     if body.action == "release":
@@ -83,7 +82,7 @@ async def _release(intersection_id: str, device: Device, request: Request, sessi
 
 @router.delete("/{intersection_id}/control", responses={404: {}, 409: {}})
 async def release_control(intersection_id: ObjectId, request: Request, session: SessionDep, plans: PlansDep,
-                          user: require(Scope.COMMAND_SIGNAL)) -> dict[str, Any]:  # type: ignore[valid-type]
+                          user: SignalCommander) -> dict[str, Any]:
     """Release manual control: the controller returns to its schedule now."""
     _, device = await _controller(session, intersection_id)
     return await _release(intersection_id, device, request, session, plans, user.name)
@@ -91,7 +90,7 @@ async def release_control(intersection_id: ObjectId, request: Request, session: 
 
 @router.get("/{intersection_id}/control", responses={404: {}})
 async def get_control(intersection_id: ObjectId, session: SessionDep, plans: PlansDep,
-                      _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+                      _: DevicesReader) -> dict[str, Any]:
     """The active manual-control session, or `{"active": null}`."""
     if await session.get(Intersection, intersection_id) is None:
         raise Problem(404, f"no intersection {intersection_id!r}")

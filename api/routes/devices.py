@@ -194,8 +194,8 @@ async def post_command(device_id: str, body: Annotated[CommandIn, Body()], reque
                                          source_addr=client_addr(request), ttl_s=body.ttl_s,
                                          idempotency_key=idempotency_key)
     except IntegrityError:  # a concurrent retry with the same key committed first: that one is the command
-        await session.rollback()
-        first = await _first_with_key(session, user, idempotency_key or "", device.id, command)
+        await session.rollback()  # expires `device`: use the path's id, which is its id
+        first = await _first_with_key(session, user, idempotency_key or "", device_id, command)
         if first is None:
             raise
         response.headers["Idempotent-Replayed"] = "true"
