@@ -146,7 +146,8 @@ async def get_principal(security_scopes: SecurityScopes, request: Request, api: 
 
 
 def require(*scopes: Scope) -> type[Principal]:
-    """`Annotated[Principal, Security(...)]` for a route needing `scopes` (all of them)."""
+    """`Annotated[Principal, Security(...)]` for a route needing `scopes` (all of them). A call in an annotation
+    does not type-check (`# type: ignore[valid-type]`): prefer the aliases below, or declare a new one."""
     return Annotated[Principal, Security(get_principal, scopes=[s.value for s in scopes])]  # type: ignore[return-value]
 
 

@@ -45,9 +45,13 @@ async def upsert_user(session: AsyncSession, name: str, password: str, role: Rol
     """Create the user, or reset the password and role of an existing one. True when created.
 
     A reset bumps the user's token version (every token issued before is refused) and leaves `active` alone: a
-    password reset never re-enables a disabled account."""
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password reset never re-enables a disabled account. The same password and role again change nothing (the demo
+    re-creates its user at every start; its logins survive that)."""
     user = (await session.execute(select(User).where(User.name == name))).scalar_one_or_none()
+    if user is not None and user.role == role.value and await asyncio.to_thread(
+            verify_password, user.password_hash, password):
+        return False
+    password_hash = await asyncio.to_thread(hash_password, password)
     if user is None:
         session.add(User(name=name, password_hash=password_hash, role=role.value, active=True, created_at=now,
                          failed_logins=0, token_version=0))

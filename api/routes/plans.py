@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
@@ -77,22 +77,50 @@ async def _read_plan_body(request: Request) -> Any:
             {"path": "body", "message": f"not JSON: {exc}", "type": "json_invalid"}]) from None
 
 
-@router.post("/plans/validate", responses={422: {"description": "refused: problem+json with `errors`"}})
+class PlanAccepted(BaseModel):
+    ok: bool = Field(description="always true: a refused plan is a 422")
+    warnings: list[dict[str, Any]] = Field(description="rules a value exceeds without contradiction (caps, MUTCD)")
+
+
+class PlanVersionOut(BaseModel):
+    intersection_id: str
+    version: int
+    name: str
+    crc32: int = Field(description="CRC-32 of the plan's transfer encoding")
+    crc32_hex: str
+    author: str
+    comment: str | None
+    created_at: str
+    warnings: list[dict[str, Any]]
+
+
+class PlanVersionWithPlan(PlanVersionOut):
+    plan: dict[str, Any] = Field(description="the signalight.plan/v1 plan")
+
+
+class PlanVersions(BaseModel):
+    intersection_id: str
+    active_version: int | None = Field(description="the version the controller runs; None before any deploy")
+    versions: list[PlanVersionOut]
+
+
+@router.post("/plans/validate", response_model=PlanAccepted,
+             responses={422: {"description": "refused: problem+json with `errors`"}})
 async def validate(plan: Annotated[Any, Body(description="a signalight.plan/v1 plan")],
-                   _: DevicesReader) -> dict[str, Any]:
+                   _: DevicesReader) -> PlanAccepted:
     """Check a plan against every rule at once: 200 `{ok: true, warnings}` or 422 with `errors` and `warnings`."""
     report = validate_plan(plan)
     data = report.model_dump(mode="json")
     if not report.ok:
         raise _refused(data["errors"], data["warnings"], f"plan refused: {len(report.errors)} rule(s) failed")
-    return {"ok": True, "warnings": data["warnings"]}
+    return PlanAccepted(ok=True, warnings=data["warnings"])
 
 
 @router.post("/intersections/{intersection_id}/plans", status_code=201, openapi_extra=_PLAN_BODY,
-             responses={404: {}, 422: {"description": "refused, nothing stored"}})
+             response_model=PlanVersionOut, responses={404: {}, 422: {"description": "refused, nothing stored"}})
 async def create_version(intersection_id: ObjectId, request: Request, api: ApiDep, session: SessionDep,
                          user: PlansWriter,
-                         comment: Annotated[str | None, Query(max_length=MAX_COMMENT)] = None) -> dict[str, Any]:
+                         comment: Annotated[str | None, Query(max_length=MAX_COMMENT)] = None) -> PlanVersionOut:
     """Store a new version (JSON body, or a .json file as multipart `file` to import). Only plans the validator
     accepts are stored; the plan's `intersection_id` must be this intersection."""
     await _intersection(session, intersection_id)
@@ -113,17 +141,17 @@ async def create_version(intersection_id: ObjectId, request: Request, api: ApiDe
     await audit.record(session, now=api.clock.now(), actor=user.name, source_addr=client_addr(request),
                        action="plan.create", target=intersection_id, outcome="ok",
                        detail={"version": saved.version, "crc32": f"{saved.crc32:08x}"})
-    return version_json(saved)
+    return PlanVersionOut.model_validate(version_json(saved))
 
 
-@router.get("/intersections/{intersection_id}/plans", responses={404: {}})
-async def list_plan_versions(intersection_id: ObjectId, session: SessionDep,
-                             _: DevicesReader) -> dict[str, Any]:
+@router.get("/intersections/{intersection_id}/plans", response_model=PlanVersions, responses={404: {}})
+async def list_plan_versions(intersection_id: ObjectId, session: SessionDep, _: DevicesReader) -> PlanVersions:
     """Versions, newest first, and which one the controller runs (`active_version`, None before any deploy)."""
     await _intersection(session, intersection_id)
     active = await active_deployment(session, intersection_id)
-    return {"intersection_id": intersection_id, "active_version": active.version if active else None,
-            "versions": [version_json(r) for r in await list_versions(session, intersection_id)]}
+    return PlanVersions(intersection_id=intersection_id, active_version=active.version if active else None,
+                        versions=[PlanVersionOut.model_validate(version_json(r))
+                                  for r in await list_versions(session, intersection_id)])
 
 
 @router.get("/intersections/{intersection_id}/plans/diff", responses={404: {}})
@@ -142,14 +170,15 @@ async def diff_versions(intersection_id: ObjectId, session: SessionDep,
             "changes": [c.model_dump(mode="json") for c in changes]}
 
 
-@router.get("/intersections/{intersection_id}/plans/{version}", responses={404: {}})
+@router.get("/intersections/{intersection_id}/plans/{version}", response_model=PlanVersionWithPlan,
+            responses={404: {}})
 async def get_plan_version(intersection_id: ObjectId, version: Version, session: SessionDep,
-                           _: DevicesReader) -> dict[str, Any]:
+                           _: DevicesReader) -> PlanVersionWithPlan:
     """The plan and its metadata (author, created_at, crc32, comment, warnings)."""
     row = await get_version(session, intersection_id, version)
     if row is None:
         raise Problem(404, f"intersection {intersection_id!r} has no plan version {version}")
-    return version_json(row, with_plan=True)
+    return PlanVersionWithPlan.model_validate(version_json(row, with_plan=True))
 
 
 @router.get("/intersections/{intersection_id}/plans/{version}/export", responses={404: {}})
