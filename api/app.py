@@ -37,6 +37,7 @@ from api.routes import (
     commands,
     control,
     devices,
+    docs,
     health,
     intersections,
     lighting,
@@ -122,13 +123,13 @@ def create_app(deps: ApiDeps) -> FastAPI:
             await engine.dispose()
             log.info("api_stopped")
 
-    app = FastAPI(title="signalight control API", version="1", lifespan=lifespan,
+    app = FastAPI(title="signalight control API", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Traffic signals and street lighting: devices, commands, alarms, live stream.")
     problems.install(app)
     metrics = Metrics()
     metrics.registry.register(StateCollector(lambda: getattr(app.state, "api", None)))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth)
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
@@ -136,6 +137,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     for module in (auth, devices, registry, telemetry, commands, alarms, stream, intersections, audit, users, tokens,
                    health, plans, control, lighting):
         app.include_router(module.router)
+    app.include_router(docs.router)  # Swagger UI from the package, under the page's CSP
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

@@ -1,12 +1,16 @@
 """Settings of the control API, as a typed pydantic model.
 
 The composition root (`signalight`) builds `ApiSettings` from its own pydantic-settings (environment `SIGNALIGHT_*`,
-TOML); the API only validates. Outside development and demo the API refuses a placeholder or short secret, so a
-production deployment cannot run with a key that is published in this repository.
+TOML); the API only validates. No environment signs tokens with a key published in this repository: a placeholder
+or a key from the docs is refused everywhere, and a short one outside development and demo. Left unset, the key is
+random per process; the composition root gives development and demo a random key per data directory
+(`api.token_key`), so tokens survive a restart there.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -16,10 +20,10 @@ from controllers.localtime import known_timezone
 
 #: Secrets that must never protect a real deployment (they appear in docs, tests and the demo).
 MIN_SECRET_LEN = 32
-#: The development and demo key: public, so refused in production (long enough that JWT libraries accept it).
-DEV_SECRET = "signalight-development-key-not-for-production"
+#: The key development and demo once shared, published here: refused everywhere.
+FORMER_DEV_SECRET = "signalight-development-key-not-for-production"
 PLACEHOLDER_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "dev-secret", "demo", "password",
-                                 DEV_SECRET})
+                                 FORMER_DEV_SECRET})
 
 Environment = Literal["development", "demo", "production"]
 
@@ -30,7 +34,8 @@ class ApiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     db_url: str = Field(default="sqlite+aiosqlite:///signalight.db", description="SQLAlchemy async URL")
-    secret_key: str = Field(default=DEV_SECRET, description="HS256 key of access and refresh tokens", repr=False)
+    secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(48), repr=False,
+                            description="HS256 key of access and refresh tokens (default: random per process)")
     environment: Environment = "development"
     site: str = Field(default="demo", description="default site of this deployment")
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -57,16 +62,42 @@ class ApiSettings(BaseModel):
     compliance_grace_cycles: float = Field(default=2.0, ge=0, le=100,
                                            description="cycles a schedule mismatch may last before the alarm")
 
+    login_backoff_s: float = Field(default=1.0, gt=0, le=60, description="first wait after login_max_failures "
+                                   "failures of one account from one address; doubles with each further failure, "
+                                   "up to login_lockout_s")
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses or networks (CIDR) of reverse "
+                                       "proxies whose X-Forwarded-For names the client; from anyone else it is "
+                                       "ignored")
+    account_cache_s: float = Field(default=2.0, ge=0, le=60, description="how long a replica trusts its cached "
+                                   "account state (active, role, token version); changes made through this replica "
+                                   "apply at once, those through another within this time")
+    api_token_ttl_days: int = Field(default=90, ge=1, le=365, description="expiry of an API token made without ttl")
+    max_json_depth: int = Field(default=64, ge=8, le=1000, description="deeper JSON request bodies get 422")
+
     _known_timezone = field_validator("timezone")(known_timezone)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> ApiSettings:
-        if self.environment in ("development", "demo"):
-            return self
         if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError(
-                f"secret_key is a placeholder; set SIGNALIGHT_SECRET_KEY to a random value of at least "
-                f"{MIN_SECRET_LEN} characters (environment={self.environment})")
+                f"secret_key is a published placeholder; set SIGNALIGHT_SECRET_KEY to a random value of at least "
+                f"{MIN_SECRET_LEN} characters, or leave it unset in development and demo (environment="
+                f"{self.environment})")
+        if self.environment in ("development", "demo"):
+            return self
+        if "secret_key" not in self.model_fields_set:
+            raise ValueError(f"secret_key must be set outside development and demo: every replica signs and checks "
+                             f"tokens with the same key (environment={self.environment})")
         if len(self.secret_key) < MIN_SECRET_LEN:
             raise ValueError(
                 f"secret_key has {len(self.secret_key)} characters; at least {MIN_SECRET_LEN} are required "

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.alarm_store import AlarmStore
@@ -43,6 +44,10 @@ ORDER = {PENDING: 0, DeployStage.TRANSFERRING.value: 1, DeployStage.VERIFYING.va
          DeployStage.ACTIVATING.value: 3}
 TERMINAL = frozenset({ACTIVE, FAILED, ROLLED_BACK})
 TIMEOUT = "timeout"
+
+
+class DeployInFlight(Exception):
+    """Another deployment to this intersection has not finished (the database's one-in-flight index said so)."""
 
 
 def deployment_json(row: Deployment) -> dict[str, Any]:
@@ -70,7 +75,8 @@ class DeployTracker:
     async def start(self, session: AsyncSession, version: PlanVersion, device: Device, *, requested_by: str,
                     source_addr: str | None) -> Deployment:
         """Persist a pending deployment, then issue `deploy_plan` (persisted before publish). When the bus refuses
-        the command the deployment ends failed at once (error `not_sent`). The caller re-validated the plan."""
+        the command the deployment ends failed at once (error `not_sent`). The caller re-validated the plan.
+        Raises DeployInFlight (nothing stored or sent) while another deployment to the intersection is unfinished."""
         now = self._clock.now()
         row = Deployment(id=str(uuid.uuid4()), intersection_id=version.intersection_id, version=version.version,
                          device_id=device.id, crc32=version.crc32, status=PENDING, requested_by=requested_by,
@@ -81,7 +87,12 @@ class DeployTracker:
                                target=version.intersection_id, outcome="requested",
                                detail={"deployment_id": row.id, "version": version.version, "device": device.id,
                                        "crc32": f"{version.crc32:08x}"}))
-        await session.commit()
+        intersection_id = version.intersection_id  # the rollback below expires the ORM objects
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            raise DeployInFlight(f"a deployment to {intersection_id!r} is still in progress") from None
         command = DeployPlan(plan=version.plan, crc32=version.crc32, deployment_id=row.id)
         sent = await self._dispatcher.issue(session, device, command, issued_by=requested_by, source_addr=source_addr,
                                             ttl_s=self._settings.deploy_ttl_s)

@@ -3,10 +3,16 @@
 Tokens come as `Authorization: Bearer <token>`: a JWT from the password flow, or an API token (`slt_...`) for
 machines; the SSE stream also accepts `?access_token=` because browsers'
 EventSource cannot set headers (the status page itself uses fetch-streaming with the header).
+
+Every token is checked against its account on every request (`api.accounts`): a JWT only while its user is active
+and the token's version is the user's current one; an API token only while its creator is, with the scopes both
+hold. Routes name what they need with the aliases at the end (`user: SignalCommander`), FastAPI's own pattern, so
+signatures type-check.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -18,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import ApiToken
 from api.problems import Problem
-from api.security import API_TOKEN_PREFIX, ROLE_SCOPES, Role, Scope, TokenError, token_digest
+from api.security import API_TOKEN_PREFIX, ROLE_SCOPES, Role, Scope, TokenError, lower_role, token_digest
 from api.state import ApiState
 
 TOKEN_USE_RESOLUTION_S = 60.0
@@ -57,24 +63,58 @@ class Principal:
         return scope in self.scopes
 
 
+def _is_trusted(addr: str, proxies: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def forwarded_client(peer: str | None, forwarded_for: str | None, proxies: list[str]) -> str | None:
+    """The client's address: the peer's, unless the peer is a trusted proxy; then the right-most address of
+    `X-Forwarded-For` that is not itself a trusted proxy (a client can prepend anything; proxies append)."""
+    if peer is None or not forwarded_for or not proxies or not _is_trusted(peer, proxies):
+        return peer
+    for hop in reversed([h.strip() for h in forwarded_for.split(",")]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a malformed chain names no one we can believe
+        if not _is_trusted(hop, proxies):
+            return hop[:64]
+    return peer
+
+
 def client_addr(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """Where the request comes from, for throttling and the audit log (`X-Forwarded-For` only via trusted_proxies)."""
+    peer = request.client.host if request.client else None
+    api: ApiState | None = getattr(request.app.state, "api", None)
+    proxies = api.settings.trusted_proxies if api is not None else []
+    return forwarded_client(peer, request.headers.get("x-forwarded-for"), proxies)
+
+
+def _invalid_token(detail: str) -> Problem:
+    return Problem(401, detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 async def _machine_principal(api: ApiState, token: str) -> Principal:
-    """The principal of an API token; 401 when unknown, revoked or expired."""
+    """The principal of an API token; 401 when unknown, revoked, expired, or when its creator is disabled, gone or
+    changed since (the token never outlives nor outranks its creator's account)."""
     now = api.clock.now()
     async with api.sessions() as session:
         row = (await session.execute(select(ApiToken).where(
             ApiToken.token_hash == token_digest(token)))).scalar_one_or_none()
         if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
-            raise Problem(401, "API token unknown, revoked or expired",
-                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            raise _invalid_token("API token unknown, revoked or expired")
+        creator = await api.accounts.get(row.created_by)
+        if creator is None or not creator.active or creator.token_version != row.creator_version:
+            raise _invalid_token("API token of an account that was disabled or changed since it was made")
         # Record use at most once a minute: a busy rig must not turn every read into a write.
         if row.last_used_at is None or (now - row.last_used_at).total_seconds() > TOKEN_USE_RESOLUTION_S:
             row.last_used_at = now
             await session.commit()
-        role = Role(row.role)
+        role = lower_role(Role(row.role), creator.role)
         return Principal(f"token:{row.name}", role, ROLE_SCOPES[role],
                          row.expires_at.timestamp() if row.expires_at else None)
 
@@ -93,8 +133,11 @@ async def get_principal(security_scopes: SecurityScopes, request: Request, api: 
         try:
             claims = api.token_cache.decode(api.settings.secret_key, token, now=api.clock.now())
         except TokenError as exc:
-            raise Problem(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
-        principal = Principal(claims.sub, claims.role, ROLE_SCOPES[claims.role], float(claims.exp))
+            raise _invalid_token(str(exc)) from None
+        account = await api.accounts.get(claims.sub)
+        if account is None or not account.active or account.token_version != claims.ver:
+            raise _invalid_token("token of an account that is unknown, disabled or changed since it was issued")
+        principal = Principal(account.name, account.role, ROLE_SCOPES[account.role], float(claims.exp))
     missing = [s for s in security_scopes.scopes if Scope(s) not in principal.scopes]
     if missing:
         raise Problem(403, f"role {principal.role.value} lacks scope {', '.join(missing)}",
@@ -103,8 +146,23 @@ async def get_principal(security_scopes: SecurityScopes, request: Request, api: 
 
 
 def require(*scopes: Scope) -> type[Principal]:
-    """`Annotated[Principal, Security(...)]` for a route needing `scopes` (all of them)."""
+    """`Annotated[Principal, Security(...)]` for a route needing `scopes` (all of them). A call in an annotation
+    does not type-check (`# type: ignore[valid-type]`): prefer the aliases below, or declare a new one."""
     return Annotated[Principal, Security(get_principal, scopes=[s.value for s in scopes])]  # type: ignore[return-value]
 
 
 CurrentUser = Annotated[Principal, Security(get_principal)]
+
+# A principal holding one scope, as a parameter annotation: `user: SignalCommander`.
+DevicesReader = Annotated[Principal, Security(get_principal, scopes=[Scope.DEVICES_READ.value])]
+DevicesWriter = Annotated[Principal, Security(get_principal, scopes=[Scope.DEVICES_WRITE.value])]
+CommandsReader = Annotated[Principal, Security(get_principal, scopes=[Scope.COMMANDS_READ.value])]
+SignalCommander = Annotated[Principal, Security(get_principal, scopes=[Scope.COMMAND_SIGNAL.value])]
+CabinetCommander = Annotated[Principal, Security(get_principal, scopes=[Scope.COMMAND_CABINET.value])]
+AlarmsReader = Annotated[Principal, Security(get_principal, scopes=[Scope.ALARMS_READ.value])]
+AlarmsAcknowledger = Annotated[Principal, Security(get_principal, scopes=[Scope.ALARMS_ACK.value])]
+TelemetryReader = Annotated[Principal, Security(get_principal, scopes=[Scope.TELEMETRY_READ.value])]
+IntersectionsWriter = Annotated[Principal, Security(get_principal, scopes=[Scope.INTERSECTIONS_WRITE.value])]
+PlansWriter = Annotated[Principal, Security(get_principal, scopes=[Scope.PLANS_WRITE.value])]
+AuditReader = Annotated[Principal, Security(get_principal, scopes=[Scope.AUDIT_READ.value])]
+UsersAdmin = Annotated[Principal, Security(get_principal, scopes=[Scope.USERS_ADMIN.value])]

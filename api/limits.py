@@ -1,4 +1,5 @@
-"""Request limits: body size (413), NUL characters (422), and login attempts per client address (429).
+"""Request limits: body size (413), NUL characters (422), JSON nesting depth (422), and login attempts per client
+address (429).
 
 NUL characters are refused anywhere in a request (raw, `%00` in a URL or form, `\\u0000` in JSON): PostgreSQL
 cannot store them in text, no field of this API has a use for them, and refusing them at the door keeps that
@@ -6,7 +7,10 @@ database error from surfacing as a 500 deep inside a route.
 
 The body limit is enforced on the declared Content-Length and, for chunked bodies, while reading, so a client
 cannot make the API buffer more than `max_bytes`. Login attempts are counted in a sliding window per address, on
-the injected clock; the per-account lockout lives in `api.users.authenticate`.
+the injected clock; the backoff per (account, address) lives in `api.login_throttle`.
+
+A JSON body (`application/json`, `…+json`) nested deeper than `max_json_depth` is refused before any route parses it
+(`json.loads` would raise RecursionError, a 500); uploads inside multipart are checked where they are parsed.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.json_depth import json_depth_exceeds
 from api.problems import PROBLEM_JSON
 
 _NUL_MARKERS = (b"\x00", b"%00", b"\\u0000")
@@ -35,10 +40,16 @@ async def _send_problem(send: Send, status: int, title: str, detail: str, path: 
     await send({"type": "http.response.body", "body": body})
 
 
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_json_depth: int = 64) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,6 +85,11 @@ class BodyLimitMiddleware:
         if has_nul(body):
             await _send_problem(send, 422, "Unprocessable Content", "NUL characters are not accepted in the body",
                                 scope["path"])
+            return
+        content_type = next((v for k, v in scope.get("headers", ()) if k == b"content-type"), b"")
+        if _is_json(content_type) and json_depth_exceeds(body, self.max_json_depth):
+            await _send_problem(send, 422, "Unprocessable Content",
+                                f"JSON body nested deeper than {self.max_json_depth} levels", scope["path"])
             return
         replayed = False
 

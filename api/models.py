@@ -49,6 +49,9 @@ class User(Base):
     created_at: Mapped[datetime]
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    #: Bumped when the account is disabled, its role changes or its password is reset: every token that carries an
+    #: older version (access, refresh, and the API tokens this user created) is refused from then on.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Device(Base):
@@ -78,7 +81,8 @@ class Command(Base):
     """One command's whole life: pending → succeeded | failed | expired, persisted before it is published."""
 
     __tablename__ = "commands"
-    __table_args__ = (Index("ix_commands_status_expires", "status", "expires_at"),)
+    __table_args__ = (Index("ix_commands_status_expires", "status", "expires_at"),
+                      Index("ux_commands_idempotency", "issued_by", "idempotency_key", unique=True))
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
@@ -95,6 +99,8 @@ class Command(Base):
     error: Mapped[str | None] = mapped_column(String(32), default=None)
     message: Mapped[str | None] = mapped_column(Text, default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    #: The client's `Idempotency-Key`: a retry with the same key (by the same issuer) gets this command back.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), default=None)
 
 
 class AuditEntry(Base):
@@ -182,6 +188,8 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: The creator's `token_version` when the token was made: the token dies with a change to its creator.
+    creator_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class RefreshToken(Base):
@@ -223,6 +231,10 @@ class Deployment(Base):
     activating → active, or failed / rolled_back with the controller's reason."""
 
     __tablename__ = "deployments"
+    #: One deploy in flight per intersection (the controller takes one transfer at a time): a second insert while
+    #: one is unfinished fails in the database, so two racing requests cannot both start one.
+    __table_args__ = (Index("ux_deployments_in_flight", "intersection_id", unique=True,
+                            sqlite_where=text("finished_at IS NULL"), postgresql_where=text("finished_at IS NULL")),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     intersection_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -338,3 +350,19 @@ class SchedulerLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime]
+
+
+class LoginFailures(Base):
+    """Consecutive failed logins of one account name from one client address, and until when that pair must wait.
+
+    Keyed by the name as typed (known or not), so the answers are the same for existing and unknown users; a
+    success from the pair deletes its row. Counters are incremented in the database (upsert), never read-modified-
+    written in Python, so parallel attempts are all counted."""
+
+    __tablename__ = "login_failures"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None] = mapped_column(default=None)

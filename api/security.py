@@ -56,6 +56,14 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.ADMIN: frozenset(Scope),
 }
 
+#: Roles by reach: each holds every scope of the ones before it (checked in tests), so "outranks" is well defined.
+ROLE_RANK: dict[Role, int] = {Role.VIEWER: 0, Role.CREW: 1, Role.OPERATOR: 2, Role.ENGINEER: 3, Role.ADMIN: 4}
+
+
+def lower_role(a: Role, b: Role) -> Role:
+    """The role of the two that reaches less (what an API token may do when its creator was demoted)."""
+    return a if ROLE_RANK[a] <= ROLE_RANK[b] else b
+
 _HASHER = PasswordHasher()
 ALGORITHM = "HS256"
 
@@ -93,12 +101,14 @@ class TokenClaims(BaseModel):
     exp: int
     iat: int
     jti: str
+    ver: int = 0  # the user's token_version when issued; a token of an older version is refused
 
 
-def issue_token(secret: str, *, subject: str, role: Role, typ: str, now: datetime, ttl_s: float) -> tuple[str, str]:
-    """A signed token and its id (jti). `typ` is "access" or "refresh"."""
+def issue_token(secret: str, *, subject: str, role: Role, typ: str, now: datetime, ttl_s: float,
+                version: int = 0) -> tuple[str, str]:
+    """A signed token and its id (jti). `typ` is "access" or "refresh"; `version` is the user's token_version."""
     jti = secrets.token_urlsafe(16)
-    claims: dict[str, Any] = {"sub": subject, "role": role.value, "typ": typ, "jti": jti,
+    claims: dict[str, Any] = {"sub": subject, "role": role.value, "typ": typ, "jti": jti, "ver": version,
                               "iat": int(now.timestamp()), "exp": int((now + timedelta(seconds=ttl_s)).timestamp())}
     return jwt.encode(claims, secret, algorithm=ALGORITHM), jti
 
@@ -106,7 +116,9 @@ def issue_token(secret: str, *, subject: str, role: Role, typ: str, now: datetim
 def decode_token(secret: str, token: str, *, typ: str, now: datetime) -> TokenClaims:
     """Verified claims. Raises TokenError saying why the token is refused."""
     try:
-        raw = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"verify_exp": False, "require": ["exp"]})
+        # Times are checked below against the injected clock; PyJWT would compare `iat` with the wall clock.
+        raw = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                         options={"verify_exp": False, "verify_iat": False, "require": ["exp"]})
         claims = TokenClaims.model_validate(raw)
     except (jwt.PyJWTError, ValidationError) as exc:
         raise TokenError(f"invalid token: {type(exc).__name__}") from None

@@ -1,6 +1,6 @@
 """Response headers that make the API safer to expose: no MIME sniffing, no framing, no referrer leaks, and a strict
-Content-Security-Policy on the status page (its script and styles are same-origin files; nothing inline). The
-OpenAPI pages (/docs) load Swagger UI from a CDN, so the CSP is limited to the status page and its assets."""
+Content-Security-Policy on the status page and on /docs (their scripts and styles are same-origin files; nothing
+inline: Swagger UI is vendored in the package)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ PAGE_CSP = (b"default-src 'self'; script-src 'self'; style-src 'self'; connect-s
             b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
+def _is_page(path: str) -> bool:
+    return path in ("/", "/docs") or path.startswith(("/static/", "/docs/"))
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -21,8 +25,7 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        extra = COMMON + ([(b"content-security-policy", PAGE_CSP)] if path == "/" or path.startswith("/static/")
-                          else [])
+        extra = COMMON + ([(b"content-security-policy", PAGE_CSP)] if _is_page(path) else [])
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

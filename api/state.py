@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.accounts import AccountCache
 from api.alarm_store import AlarmStore
 from api.config import ApiSettings
 from api.dispatch import CommandDispatcher
@@ -44,6 +45,10 @@ class ApiState:
     started_at: datetime
     login_limiter: SlidingWindow = field(default_factory=lambda: SlidingWindow(20, 60.0))
     token_cache: AccessTokenCache = field(default_factory=AccessTokenCache)
+    accounts: AccountCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.accounts = AccountCache(self.sessions, self.deps.clock, self.deps.settings.account_cache_s)
 
     @property
     def settings(self) -> ApiSettings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,15 +42,22 @@ def check_user_fields(name: str, password: str, role: str, *, min_password_len: 
 
 
 async def upsert_user(session: AsyncSession, name: str, password: str, role: Role, now: datetime) -> bool:
-    """Create the user, or reset the password and role of an existing one (and unlock it). True when created."""
-    password_hash = await asyncio.to_thread(hash_password, password)
+    """Create the user, or reset the password and role of an existing one. True when created.
+
+    A reset bumps the user's token version (every token issued before is refused) and leaves `active` alone: a
+    password reset never re-enables a disabled account. The same password and role again change nothing (the demo
+    re-creates its user at every start; its logins survive that)."""
     user = (await session.execute(select(User).where(User.name == name))).scalar_one_or_none()
+    if user is not None and user.role == role.value and await asyncio.to_thread(
+            verify_password, user.password_hash, password):
+        return False
+    password_hash = await asyncio.to_thread(hash_password, password)
     if user is None:
         session.add(User(name=name, password_hash=password_hash, role=role.value, active=True, created_at=now,
-                         failed_logins=0))
+                         failed_logins=0, token_version=0))
         return True
-    user.password_hash, user.role, user.active, user.failed_logins, user.locked_until = (
-        password_hash, role.value, True, 0, None)
+    user.password_hash, user.role = password_hash, role.value
+    user.token_version = (user.token_version or 0) + 1
     return False
 
 
@@ -71,33 +78,15 @@ async def create_user(db_url: str, name: str, password: str, role: str) -> None:
 
 
 class LoginRefused(Exception):
-    """Wrong credentials or a locked account. `retry_after_s` is set while locked."""
-
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+    """Wrong credentials, an unknown user or a disabled account: one message for all, so none can be told apart."""
 
 
-async def authenticate(session: AsyncSession, name: str, password: str, now: datetime, *, max_failures: int,
-                       lockout_s: float) -> User:
-    """The user when the password is right. After `max_failures` wrong passwords in a row the account is locked
-    for `lockout_s`. Raises LoginRefused (the same message for an unknown user and a wrong password)."""
+async def authenticate(session: AsyncSession, name: str, password: str) -> User:
+    """The user when the password is right and the account active. Raises LoginRefused. The password is verified
+    (argon2, in a thread) even for an unknown user, so the time taken does not tell either. Throttling of repeated
+    failures is the caller's (`api.login_throttle`)."""
     user = (await session.execute(select(User).where(User.name == name))).scalar_one_or_none()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        raise LoginRefused("account locked after repeated failed logins",
-                           retry_after_s=(user.locked_until - now).total_seconds())
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
-    if user is None or not user.active:
+    if user is None or not user.active or not ok:
         raise LoginRefused("wrong user name or password")
-    if not ok:
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + timedelta(seconds=lockout_s)
-            user.failed_logins = 0
-            log.warning("login_locked", extra={"user": name, "lockout_s": lockout_s})
-        await session.commit()
-        raise LoginRefused("wrong user name or password")
-    if user.failed_logins or user.locked_until:
-        user.failed_logins, user.locked_until = 0, None
-        await session.commit()
     return user

@@ -73,8 +73,11 @@ def _serve_api(sock: socket.socket, db_path: str, devices: int, secret: str, rea
 
     from api.app import ApiDeps, create_app
     from api.config import ApiSettings
+    from api.users import create_user
 
     settings = ApiSettings(db_url=f"sqlite+aiosqlite:///{db_path}", environment="production", secret_key=secret)
+    # Tokens are honoured only for an active user: the benchmark's token names this one.
+    asyncio.run(create_user(settings.db_url, "bench", "bench-password", "viewer"))
     app = create_app(ApiDeps(settings=settings, bus=MemoryBus(fleet(devices)), telemetry=None, clock=SystemClock()))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
     ready.set()

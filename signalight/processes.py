@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.config import ApiSettings
 from api.state import ApiDeps
+from api.token_key import load_or_create_token_key
 from controllers.clock import SystemClock
 from gateways.bus import Bus, BusConfig
 from gateways.gateway import run_gateway
@@ -74,6 +75,9 @@ def api_settings(s: Settings) -> ApiSettings:
     extra: dict[str, Any] = {}
     if s.secret_key is not None:
         extra["secret_key"] = s.secret_key.get_secret_value()
+    elif s.environment in ("development", "demo"):
+        # A random key per data directory (production must set one): tokens survive a restart, no key is shared.
+        extra["secret_key"] = load_or_create_token_key(s.data_dir / "keys" / "token-signing.key")
     return ApiSettings(db_url=s.db_url, environment=s.environment, site=s.site, timezone=s.timezone, **extra,
                        **s.api)
 

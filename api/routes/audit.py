@@ -9,10 +9,9 @@ from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import select
 
 from api.audit import audit_json
-from api.deps import SessionDep, require
+from api.deps import AuditReader, SessionDep
 from api.models import AuditEntry
 from api.problems import Problem
-from api.security import Scope
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -29,7 +28,7 @@ class AuditOut(BaseModel):
 
 
 @router.get("", response_model=list[AuditOut])
-async def list_audit(session: SessionDep, _: require(Scope.AUDIT_READ),  # type: ignore[valid-type]
+async def list_audit(session: SessionDep, _: AuditReader,
                      actor: Annotated[str | None, Query(max_length=128)] = None,
                      action: Annotated[str | None, Query(max_length=64, description="exact, or a prefix ending "
                                                                                      "in '.' e.g. command.")] = None,

@@ -1,4 +1,8 @@
-"""`/api/v1/auth`: OAuth2 password flow issuing short-lived access tokens and refresh tokens."""
+"""`/api/v1/auth`: OAuth2 password flow issuing short-lived access tokens and refresh tokens.
+
+Tokens carry the user's token version (`ver`); a change to the account bumps it and every older token is refused.
+Token responses are `Cache-Control: no-store` (RFC 6749 §5.1): no cache or proxy may keep a copy.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import audit
+from api import audit, login_throttle
 from api.deps import ApiDep, SessionDep, client_addr
 from api.models import RefreshToken, User
 from api.problems import Problem
@@ -37,12 +41,21 @@ class RefreshRequest(BaseModel):
     refresh_token: str = Field(min_length=10, max_length=4096)
 
 
-async def _pair(api: ApiState, session: AsyncSession, name: str, role: Role, family: str | None = None) -> TokenPair:
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _refused(detail: str) -> Problem:
+    return Problem(401, detail, headers={"WWW-Authenticate": "Bearer", **NO_STORE})
+
+
+async def _pair(api: ApiState, session: AsyncSession, user: User, family: str | None = None) -> TokenPair:
     """A new access token and a new refresh token (recorded, in `family` or a new one), committed."""
     now, s = api.clock.now(), api.settings
-    access, _ = issue_token(s.secret_key, subject=name, role=role, typ="access", now=now, ttl_s=s.access_token_ttl_s)
+    name, role, version = user.name, Role(user.role), user.token_version
+    access, _ = issue_token(s.secret_key, subject=name, role=role, typ="access", now=now, ttl_s=s.access_token_ttl_s,
+                            version=version)
     refresh, jti = issue_token(s.secret_key, subject=name, role=role, typ="refresh", now=now,
-                               ttl_s=s.refresh_token_ttl_s)
+                               ttl_s=s.refresh_token_ttl_s, version=version)
     session.add(RefreshToken(jti=jti, family=family or jti, user_name=name, issued_at=now,
                              expires_at=now + timedelta(seconds=s.refresh_token_ttl_s)))
     await session.commit()
@@ -58,55 +71,72 @@ async def _revoke_family(session: AsyncSession, family: str, now: datetime) -> N
 
 
 @router.post("/token", response_model=TokenPair, responses={401: {}, 429: {}})
-async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, api: ApiDep,
-                session: SessionDep) -> TokenPair:
-    """Exchange a user name and password for tokens. 401 on wrong credentials, 429 while the account is locked."""
-    now = api.clock.now()
-    wait_s = api.login_limiter.hit(client_addr(request) or "unknown", api.clock.monotonic())
+async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, response: Response,
+                api: ApiDep, session: SessionDep) -> TokenPair:
+    """Exchange a user name and password for tokens. 401 on wrong credentials (the same for an unknown user or a
+    disabled account); 429 with `Retry-After` while this name must wait from this address after repeated failures
+    (`login_max_failures`, then a doubling backoff), or when the address tries too often (`login_rate_per_min`)."""
+    now, addr = api.clock.now(), client_addr(request)
+    wait_s = api.login_limiter.hit(addr or login_throttle.UNKNOWN_ADDRESS, api.clock.monotonic())
     if wait_s is not None:
-        raise Problem(429, "too many login attempts from this address", headers={"Retry-After": str(int(wait_s) + 1)})
+        raise Problem(429, "too many login attempts from this address",
+                      headers={"Retry-After": str(int(wait_s) + 1), **NO_STORE})
     if not USER_NAME_RE.match(form.username):  # cannot be a user: refuse like a wrong password, skip the DB
-        raise Problem(401, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"})
+        raise _refused("wrong user name or password")
+    backoff = await login_throttle.wait_s(session, form.username, addr, now)
+    if backoff is not None:
+        await audit.record(session, now=now, actor=form.username, source_addr=addr, action="login", target=None,
+                           outcome="throttled")
+        raise Problem(429, "too many failed logins for this name from this address; wait before trying again",
+                      headers={"Retry-After": str(int(backoff) + 1), **NO_STORE})
     try:
-        user = await authenticate(session, form.username, form.password, now,
-                                  max_failures=api.settings.login_max_failures,
-                                  lockout_s=api.settings.login_lockout_s)
+        user = await authenticate(session, form.username, form.password)
     except LoginRefused as exc:
-        await audit.record(session, now=now, actor=form.username[:128], source_addr=client_addr(request),
-                           action="login", target=None, outcome="locked" if exc.retry_after_s else "refused")
-        if exc.retry_after_s:
-            raise Problem(429, str(exc), headers={"Retry-After": str(int(exc.retry_after_s) + 1)}) from None
-        raise Problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
-    await audit.record(session, now=now, actor=user.name, source_addr=client_addr(request), action="login",
-                       target=None, outcome="ok")
-    return await _pair(api, session, user.name, Role(user.role))
+        failures = await login_throttle.record_failure(session, form.username, addr, now, api.settings)
+        await audit.record(session, now=now, actor=form.username, source_addr=addr, action="login", target=None,
+                           outcome="refused", detail={"failures": failures})
+        raise _refused(str(exc)) from None
+    await login_throttle.clear(session, user.name, addr, now, api.settings)
+    await audit.record(session, now=now, actor=user.name, source_addr=addr, action="login", target=None,
+                       outcome="ok")
+    response.headers.update(NO_STORE)
+    return await _pair(api, session, user)
 
 
 @router.post("/refresh", response_model=TokenPair, responses={401: {}})
-async def refresh(body: RefreshRequest, request: Request, api: ApiDep, session: SessionDep) -> TokenPair:
+async def refresh(body: RefreshRequest, request: Request, response: Response, api: ApiDep,
+                  session: SessionDep) -> TokenPair:
     """A new token pair for a refresh token, which is used up (rotation). Presenting a used refresh token again
-    revokes every token of that login (it was copied); the user must still be active (role re-read)."""
+    revokes every token of that login (it was copied): of two requests racing with one token exactly one wins, the
+    database decides. The user must still be active and unchanged since the token was issued (token version)."""
     now = api.clock.now()
     try:
         claims = decode_token(api.settings.secret_key, body.refresh_token, typ="refresh", now=now)
     except TokenError as exc:
-        raise Problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+        raise _refused(str(exc)) from None
     record = await session.get(RefreshToken, claims.jti)
     if record is None or record.revoked_at is not None:
-        raise Problem(401, "refresh token revoked", headers={"WWW-Authenticate": "Bearer"})
-    if record.used_at is not None:
-        await _revoke_family(session, record.family, now)
+        raise _refused("refresh token revoked")
+    family = record.family
+    # Use the token up in one conditional UPDATE: only one of several concurrent requests can match `used_at IS
+    # NULL` (PostgreSQL re-checks it after the winner commits; SQLite serialises writers).
+    won = await session.execute(update(RefreshToken).where(
+        RefreshToken.jti == claims.jti, RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None))
+        .values(used_at=now))
+    if won.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+        await session.rollback()
+        await _revoke_family(session, family, now)
         await audit.record(session, now=now, actor=claims.sub, source_addr=client_addr(request),
                            action="token.refresh_reuse", target=None, outcome="revoked",
-                           detail={"family": record.family[:12]})
-        raise Problem(401, "refresh token already used; this login's tokens are revoked",
-                      headers={"WWW-Authenticate": "Bearer"})
-    record.used_at = now
+                           detail={"family": family[:12]})
+        raise _refused("refresh token already used; this login's tokens are revoked")
     user = (await session.execute(select(User).where(User.name == claims.sub))).scalar_one_or_none()
-    if user is None or not user.active:
+    if user is None or not user.active or user.token_version != claims.ver:
         await session.commit()
-        raise Problem(401, "user no longer active", headers={"WWW-Authenticate": "Bearer"})
-    return await _pair(api, session, user.name, Role(user.role), family=record.family)
+        await _revoke_family(session, family, now)
+        raise _refused("the account was disabled or changed since this login")
+    response.headers.update(NO_STORE)
+    return await _pair(api, session, user, family=family)
 
 
 @router.post("/logout", status_code=204, responses={401: {}})
@@ -115,7 +145,7 @@ async def logout(body: RefreshRequest, api: ApiDep, session: SessionDep) -> Resp
     try:
         claims = decode_token(api.settings.secret_key, body.refresh_token, typ="refresh", now=api.clock.now())
     except TokenError as exc:
-        raise Problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+        raise _refused(str(exc)) from None
     record = await session.get(RefreshToken, claims.jti)
     if record is not None:
         await _revoke_family(session, record.family, api.clock.now())

@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from api.deps import SessionDep, require
+from api.deps import CommandsReader, SessionDep
 from api.dispatch import command_json
 from api.models import Command
 from api.problems import Problem
-from api.security import Scope
 from controllers.commands import CommandStatus
 from controllers.devices import ID_PATTERN
 
@@ -36,8 +35,7 @@ class CommandOut(BaseModel):
 
 
 @router.get("/{command_id}", response_model=CommandOut, responses={404: {}})
-async def get_command(command_id: str, session: SessionDep,
-                      _: require(Scope.COMMANDS_READ)) -> CommandOut:  # type: ignore[valid-type]
+async def get_command(command_id: str, session: SessionDep, _: CommandsReader) -> CommandOut:
     """pending | succeeded | failed | expired, with the device's result or error."""
     row = await session.get(Command, command_id[:64])
     if row is None:
@@ -46,7 +44,7 @@ async def get_command(command_id: str, session: SessionDep,
 
 
 @router.get("", response_model=list[CommandOut])
-async def list_commands(session: SessionDep, _: require(Scope.COMMANDS_READ),  # type: ignore[valid-type]
+async def list_commands(session: SessionDep, _: CommandsReader,
                         device: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
                         status: CommandStatus | None = None,
                         issued_by: Annotated[str | None, Query(max_length=128)] = None,

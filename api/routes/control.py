@@ -7,18 +7,17 @@ Operators and engineers (scope command:signal). The controller gets short backup
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from api.deps import ApiDep, SessionDep, client_addr, require
+from api.deps import ApiDep, DevicesReader, SessionDep, SignalCommander, client_addr
 from api.manual_control import session_json
 from api.models import Device, Intersection
 from api.plans_runtime import PlansDep
 from api.problems import Problem
 from api.routes.intersections import ObjectId
-from api.security import Scope
 from controllers.devices import DeviceKind
 
 router = APIRouter(prefix="/api/v1/intersections", tags=["control"])
@@ -44,6 +43,33 @@ class ControlIn(BaseModel):
         return self
 
 
+class ControlSessionOut(BaseModel):
+    """Manual control of an intersection, sent to the controller as backup timers renewed by the center."""
+
+    id: str
+    intersection_id: str
+    device_id: str
+    action: str
+    pattern: int | None
+    until: str
+    backup_s: float
+    status: str = Field(description="active | ended | released | superseded")
+    created_by: str
+    created_at: str
+    next_renew_at: str
+    last_sent_at: str | None
+    renewals: int
+    ended_at: str | None
+
+
+class ControlReleased(BaseModel):
+    released: ControlSessionOut | None = Field(description="the session released; None when none was active")
+
+
+class ControlActive(BaseModel):
+    active: ControlSessionOut | None
+
+
 async def _controller(session: SessionDep, intersection_id: str) -> tuple[Intersection, Device]:
     inter = await session.get(Intersection, intersection_id)
     if inter is None:
@@ -55,10 +81,11 @@ async def _controller(session: SessionDep, intersection_id: str) -> tuple[Inters
     return inter, device
 
 
-@router.post("/{intersection_id}/control", status_code=202, responses={404: {}, 409: {}, 422: {}})
+@router.post("/{intersection_id}/control", status_code=202, response_model=ControlSessionOut | ControlReleased,
+             responses={404: {}, 409: {}, 422: {}})
 async def start_control(intersection_id: ObjectId, body: ControlIn, request: Request, api: ApiDep,
                         session: SessionDep, plans: PlansDep,
-                        user: require(Scope.COMMAND_SIGNAL)) -> dict[str, Any]:  # type: ignore[valid-type]
+                        user: SignalCommander) -> ControlSessionOut | ControlReleased:
     """Start manual control until `until` (renewed as backup timers), or `release` it at once."""
     _, device = await _controller(session, intersection_id)
     if body.action == "release":
@@ -72,28 +99,28 @@ async def start_control(intersection_id: ObjectId, body: ControlIn, request: Req
     row = await plans.control.start(session, intersection_id, device, action=body.action, pattern=body.pattern,
                                     until=body.until, backup_s=body.backup_s, user=user.name,
                                     source_addr=client_addr(request))
-    return session_json(row)
+    return ControlSessionOut.model_validate(session_json(row))
 
 
 async def _release(intersection_id: str, device: Device, request: Request, session: SessionDep, plans: PlansDep,
-                   user: str) -> dict[str, Any]:
+                   user: str) -> ControlReleased:
     row = await plans.control.release(session, intersection_id, device, user=user, source_addr=client_addr(request))
-    return {"released": session_json(row) if row else None}
+    return ControlReleased(released=ControlSessionOut.model_validate(session_json(row)) if row else None)
 
 
-@router.delete("/{intersection_id}/control", responses={404: {}, 409: {}})
+@router.delete("/{intersection_id}/control", response_model=ControlReleased, responses={404: {}, 409: {}})
 async def release_control(intersection_id: ObjectId, request: Request, session: SessionDep, plans: PlansDep,
-                          user: require(Scope.COMMAND_SIGNAL)) -> dict[str, Any]:  # type: ignore[valid-type]
+                          user: SignalCommander) -> ControlReleased:
     """Release manual control: the controller returns to its schedule now."""
     _, device = await _controller(session, intersection_id)
     return await _release(intersection_id, device, request, session, plans, user.name)
 
 
-@router.get("/{intersection_id}/control", responses={404: {}})
+@router.get("/{intersection_id}/control", response_model=ControlActive, responses={404: {}})
 async def get_control(intersection_id: ObjectId, session: SessionDep, plans: PlansDep,
-                      _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+                      _: DevicesReader) -> ControlActive:
     """The active manual-control session, or `{"active": null}`."""
     if await session.get(Intersection, intersection_id) is None:
         raise Problem(404, f"no intersection {intersection_id!r}")
     row = await plans.control.active(session, intersection_id)
-    return {"active": session_json(row) if row else None}
+    return ControlActive(active=ControlSessionOut.model_validate(session_json(row)) if row else None)

@@ -5,19 +5,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from api import audit
 from api.command_models import CommandIn
-from api.deps import ApiDep, SessionDep, client_addr, require
+from api.deps import ApiDep, CommandsReader, DevicesReader, Principal, SessionDep, client_addr
 from api.dispatch import NOT_SENT
-from api.models import Device
+from api.models import Command, Device
 from api.problems import Problem, field_errors
 from api.security import Scope
 from api.state import ApiState
 from controllers.clock import to_rfc3339
-from controllers.commands import COMMANDS_BY_KIND, AnyCommand, parse_command
+from controllers.commands import COMMANDS_BY_KIND, AnyCommand, command_args, parse_command
 from controllers.devices import ID_PATTERN, DeviceKind
 from controllers.presence import gateway_of
 
@@ -56,6 +58,13 @@ class CommandAccepted(BaseModel):
     expires_at: str
     href: str
 
+
+#: Printable ASCII without spaces or commas, as the Idempotency-Key header draft (a structured-field string) allows.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,128}$"
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN,
+    description="a key the client makes per command (e.g. a UUID): a retry with the same key returns the first "
+                "command and does not send it again")]
 
 #: The longest override the API accepts: a manual hold beyond a month is a schedule change, not an override.
 MAX_OVERRIDE = timedelta(days=31)
@@ -106,7 +115,7 @@ def _merge(api: ApiState, row: Device | None, device_id: str) -> DeviceOut | Non
 
 
 @router.get("", response_model=list[DeviceOut])
-async def list_devices(api: ApiDep, _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
+async def list_devices(api: ApiDep, _: DevicesReader,
                        kind: DeviceKind | None = None, site: str | None = Query(None, pattern=ID_PATTERN),
                        status: Literal["online", "offline", "unknown"] | None = None) -> list[DeviceOut]:
     """Every device (those of the config DB are seeded at start, the bus adds the rest), live, filtered by kind,
@@ -122,7 +131,7 @@ async def list_devices(api: ApiDep, _: require(Scope.DEVICES_READ),  # type: ign
 
 
 @router.get("/{device_id}", response_model=DeviceOut, responses={404: {}})
-async def get_device(device_id: str, api: ApiDep, _: require(Scope.DEVICES_READ)) -> DeviceOut:  # type: ignore[valid-type]
+async def get_device(device_id: str, api: ApiDep, _: DevicesReader) -> DeviceOut:
     """One device: birth, status, state, last seen, active alarms."""
     live = api.cache.get(device_id)
     row = None
@@ -137,11 +146,13 @@ async def get_device(device_id: str, api: ApiDep, _: require(Scope.DEVICES_READ)
 
 @router.post("/{device_id}/commands", status_code=202, response_model=CommandAccepted,
              responses={403: {}, 404: {}, 409: {}, 422: {}, 503: {}})
-async def post_command(device_id: str, body: Annotated[CommandIn, Body()], request: Request, api: ApiDep,
-                       session: SessionDep,
-                       user: require(Scope.COMMANDS_READ)) -> CommandAccepted:  # type: ignore[valid-type]
+async def post_command(device_id: str, body: Annotated[CommandIn, Body()], request: Request, response: Response,
+                       api: ApiDep, session: SessionDep, user: CommandsReader,
+                       idempotency_key: IdempotencyKey = None) -> CommandAccepted:
     """Send a command: validated for the device's kind, persisted, then published. 202 with the command id; follow
-    `href` for the result (pending → succeeded | failed | expired)."""
+    `href` for the result (pending → succeeded | failed | expired). With `Idempotency-Key`, a retry (same issuer,
+    same key) answers the first command (`Idempotent-Replayed: true`) and sends nothing; the same key with another
+    command is a 422."""
     device = await session.get(Device, device_id)
     live = api.cache.get(device_id)
     if device is None and live is not None and live.kind is not None and live.last_seen is not None:
@@ -173,8 +184,22 @@ async def post_command(device_id: str, body: Annotated[CommandIn, Body()], reque
     problems = command_sense_errors(command, api.clock.now(), (live.birth if live else None) or device.birth or {})
     if problems:
         raise Problem(422, f"invalid arguments for {body.name}: {problems[0]['path']}", errors=problems)
-    row = await api.dispatcher.issue(session, device, command, issued_by=user.name, source_addr=client_addr(request),
-                                     ttl_s=body.ttl_s)
+    if idempotency_key is not None:
+        first = await _first_with_key(session, user, idempotency_key, device.id, command)
+        if first is not None:
+            response.headers["Idempotent-Replayed"] = "true"
+            return _accepted(first)
+    try:
+        row = await api.dispatcher.issue(session, device, command, issued_by=user.name,
+                                         source_addr=client_addr(request), ttl_s=body.ttl_s,
+                                         idempotency_key=idempotency_key)
+    except IntegrityError:  # a concurrent retry with the same key committed first: that one is the command
+        await session.rollback()  # expires `device`: use the path's id, which is its id
+        first = await _first_with_key(session, user, idempotency_key or "", device_id, command)
+        if first is None:
+            raise
+        response.headers["Idempotent-Replayed"] = "true"
+        return _accepted(first)
     outcome = "not_sent" if row.error == NOT_SENT else "sent"
     await audit.record(session, now=api.clock.now(), actor=user.name, source_addr=client_addr(request),
                        action=f"command.{row.name}", target=device.id, outcome=outcome,
@@ -182,5 +207,27 @@ async def post_command(device_id: str, body: Annotated[CommandIn, Body()], reque
     if row.error == NOT_SENT:
         raise Problem(503, f"command {row.id} was stored but the bus is unavailable; it was not sent",
                       command_id=row.id, headers={"Retry-After": "5"})
-    return CommandAccepted(id=row.id, status=row.status, device_id=device.id, name=row.name,
+    return _accepted(row)
+
+
+def _accepted(row: Command) -> CommandAccepted:
+    if row.error == NOT_SENT:
+        raise Problem(503, f"command {row.id} was stored but the bus is unavailable; it was not sent",
+                      command_id=row.id, headers={"Retry-After": "5"})
+    return CommandAccepted(id=row.id, status=row.status, device_id=row.device_id, name=row.name,
                            expires_at=to_rfc3339(row.expires_at), href=f"/api/v1/commands/{row.id}")
+
+
+async def _first_with_key(session: SessionDep, user: Principal, key: str, device_id: str,
+                          command: AnyCommand) -> Command | None:
+    """The command `user` already issued with `key`; 422 when that was another command (key reused)."""
+    row = (await session.execute(select(Command).where(
+        Command.issued_by == user.name, Command.idempotency_key == key))).scalar_one_or_none()
+    if row is None:
+        return None
+    if (row.device_id, row.name, row.args) != (device_id, command.name, command_args(command)):
+        raise Problem(422, f"Idempotency-Key {key!r} was used for command {row.id} ({row.name} to "
+                           f"{row.device_id}); use a new key for a new command", command_id=row.id,
+                      errors=[{"path": "header.Idempotency-Key", "message": "already used for another command",
+                               "type": "idempotency_key_reused"}])
+    return row

@@ -11,13 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from api import audit
 from api.config import ApiSettings
-from api.deps import ApiDep, SessionDep, client_addr, require
+from api.deps import ApiDep, DevicesReader, IntersectionsWriter, SessionDep, client_addr
 from api.models import Intersection, Site
 from api.problems import Problem
-from api.security import Scope
 from api.state import ApiState
 from controllers.clock import to_rfc3339
 from controllers.devices import ID_PATTERN
@@ -87,27 +87,28 @@ class IntersectionOut(IntersectionIn):
     controller: dict[str, Any] | None = Field(default=None, description="live status and state of the controller")
 
 
-def _site_out(row: Site) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "timezone": row.timezone, "lat": row.lat, "lon": row.lon,
-            "created_at": to_rfc3339(row.created_at)}
+def _site_out(row: Site) -> SiteOut:
+    return SiteOut(id=row.id, name=row.name, timezone=row.timezone, lat=row.lat, lon=row.lon,
+                   created_at=to_rfc3339(row.created_at))
 
 
-def _out(row: Intersection, api: ApiState) -> dict[str, Any]:
+def _out(row: Intersection, api: ApiState) -> IntersectionOut:
     live = api.cache.get(row.controller_id) if row.controller_id else None
-    return {"id": row.id, "site": row.site, "name": row.name, "lat": row.lat, "lon": row.lon,
-            "controller_id": row.controller_id, "approaches": row.approaches,
-            "created_at": to_rfc3339(row.created_at), "updated_at": to_rfc3339(row.updated_at),
-            "controller": {"status": live.status, "state": live.state} if live else None}
+    return IntersectionOut.model_validate({
+        "id": row.id, "site": row.site, "name": row.name, "lat": row.lat, "lon": row.lon,
+        "controller_id": row.controller_id, "approaches": row.approaches,
+        "created_at": to_rfc3339(row.created_at), "updated_at": to_rfc3339(row.updated_at),
+        "controller": {"status": live.status, "state": live.state} if live else None})
 
 
 @router.get("/sites", response_model=list[SiteOut], tags=["sites"])
-async def list_sites(session: SessionDep, _: require(Scope.DEVICES_READ)) -> list[dict[str, Any]]:  # type: ignore[valid-type]
+async def list_sites(session: SessionDep, _: DevicesReader) -> list[SiteOut]:
     return [_site_out(r) for r in (await session.execute(select(Site).order_by(Site.id))).scalars()]
 
 
 @router.post("/sites", response_model=SiteOut, status_code=201, tags=["sites"], responses={409: {}})
 async def create_site(body: SiteIn, request: Request, api: ApiDep, session: SessionDep,
-                      user: require(Scope.INTERSECTIONS_WRITE)) -> dict[str, Any]:  # type: ignore[valid-type]
+                      user: IntersectionsWriter) -> SiteOut:
     try:
         ApiSettings(timezone=body.timezone)
     except ValueError:
@@ -118,15 +119,19 @@ async def create_site(body: SiteIn, request: Request, api: ApiDep, session: Sess
         raise Problem(409, f"site {body.id!r} exists")
     row = Site(**body.model_dump(), created_at=api.clock.now())
     session.add(row)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:  # created by a concurrent request since the check: the first one stays
+        await session.rollback()
+        raise Problem(409, f"site {body.id!r} exists") from None
     await audit.record(session, now=api.clock.now(), actor=user.name, source_addr=client_addr(request),
                        action="site.create", target=body.id, outcome="ok")
     return _site_out(row)
 
 
 @router.get("/intersections", response_model=list[IntersectionOut])
-async def list_intersections(api: ApiDep, session: SessionDep, _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
-                             site: Annotated[str | None, Query(pattern=ID_PATTERN)] = None) -> list[dict[str, Any]]:
+async def list_intersections(api: ApiDep, session: SessionDep, _: DevicesReader,
+                             site: Annotated[str | None, Query(pattern=ID_PATTERN)] = None) -> list[IntersectionOut]:
     query = select(Intersection).order_by(Intersection.site, Intersection.id)
     if site:
         query = query.where(Intersection.site == site)
@@ -135,7 +140,7 @@ async def list_intersections(api: ApiDep, session: SessionDep, _: require(Scope.
 
 @router.get("/intersections/{intersection_id}", response_model=IntersectionOut, responses={404: {}})
 async def get_intersection(intersection_id: ObjectId, api: ApiDep, session: SessionDep,
-                           _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+                           _: DevicesReader) -> IntersectionOut:
     row = await session.get(Intersection, intersection_id)
     if row is None:
         raise Problem(404, f"no intersection {intersection_id!r}")
@@ -144,13 +149,17 @@ async def get_intersection(intersection_id: ObjectId, api: ApiDep, session: Sess
 
 @router.post("/intersections", response_model=IntersectionOut, status_code=201, responses={409: {}})
 async def create_intersection(body: IntersectionIn, request: Request, api: ApiDep, session: SessionDep,
-                              user: require(Scope.INTERSECTIONS_WRITE)) -> dict[str, Any]:  # type: ignore[valid-type]
+                              user: IntersectionsWriter) -> IntersectionOut:
     if await session.get(Intersection, body.id) is not None:
         raise Problem(409, f"intersection {body.id!r} exists")
     now = api.clock.now()
     row = Intersection(**body.model_dump(mode="json"), created_at=now, updated_at=now)
     session.add(row)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:  # created by a concurrent request since the check: the first one stays
+        await session.rollback()
+        raise Problem(409, f"intersection {body.id!r} exists") from None
     await audit.record(session, now=now, actor=user.name, source_addr=client_addr(request),
                        action="intersection.create", target=body.id, outcome="ok")
     return _out(row, api)
@@ -159,7 +168,7 @@ async def create_intersection(body: IntersectionIn, request: Request, api: ApiDe
 @router.patch("/intersections/{intersection_id}", response_model=IntersectionOut, responses={404: {}})
 async def update_intersection(intersection_id: ObjectId, body: IntersectionPatch, request: Request, api: ApiDep,
                               session: SessionDep,
-                              user: require(Scope.INTERSECTIONS_WRITE)) -> dict[str, Any]:  # type: ignore[valid-type]
+                              user: IntersectionsWriter) -> IntersectionOut:
     row = await session.get(Intersection, intersection_id)
     if row is None:
         raise Problem(404, f"no intersection {intersection_id!r}")

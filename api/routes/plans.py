@@ -12,19 +12,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from api import audit
 from api.compliance import compare
-from api.deploys import TERMINAL, deployment_json
-from api.deps import ApiDep, SessionDep, client_addr, require
+from api.deploys import TERMINAL, DeployInFlight, deployment_json
+from api.deps import ApiDep, DevicesReader, PlansWriter, SessionDep, client_addr
+from api.json_depth import json_depth_exceeds
 from api.models import Deployment, Device, Intersection
 from api.plans_runtime import PlansDep
 from api.plans_store import Refused, active_deployment, get_version, list_versions, save_version, version_json
 from api.problems import Problem
 from api.routes.intersections import ObjectId
-from api.security import Scope
 from controllers.plans import PlanV1, diff_plans, validate_plan
 from controllers.plans.schedule import ScheduleError, scheduled_at
 
@@ -65,6 +66,10 @@ async def _read_plan_body(request: Request) -> Any:
     else:
         raw = await request.body()
         where = "body"
+    limit = request.app.state.api.settings.max_json_depth
+    if json_depth_exceeds(raw, limit):  # json.loads would recurse into a RecursionError (a 500)
+        raise Problem(422, f"{where} is JSON nested deeper than {limit} levels", errors=[
+            {"path": "body", "message": f"nested deeper than {limit} levels", "type": "json_too_deep"}])
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -72,22 +77,50 @@ async def _read_plan_body(request: Request) -> Any:
             {"path": "body", "message": f"not JSON: {exc}", "type": "json_invalid"}]) from None
 
 
-@router.post("/plans/validate", responses={422: {"description": "refused: problem+json with `errors`"}})
+class PlanAccepted(BaseModel):
+    ok: bool = Field(description="always true: a refused plan is a 422")
+    warnings: list[dict[str, Any]] = Field(description="rules a value exceeds without contradiction (caps, MUTCD)")
+
+
+class PlanVersionOut(BaseModel):
+    intersection_id: str
+    version: int
+    name: str
+    crc32: int = Field(description="CRC-32 of the plan's transfer encoding")
+    crc32_hex: str
+    author: str
+    comment: str | None
+    created_at: str
+    warnings: list[dict[str, Any]]
+
+
+class PlanVersionWithPlan(PlanVersionOut):
+    plan: dict[str, Any] = Field(description="the signalight.plan/v1 plan")
+
+
+class PlanVersions(BaseModel):
+    intersection_id: str
+    active_version: int | None = Field(description="the version the controller runs; None before any deploy")
+    versions: list[PlanVersionOut]
+
+
+@router.post("/plans/validate", response_model=PlanAccepted,
+             responses={422: {"description": "refused: problem+json with `errors`"}})
 async def validate(plan: Annotated[Any, Body(description="a signalight.plan/v1 plan")],
-                   _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+                   _: DevicesReader) -> PlanAccepted:
     """Check a plan against every rule at once: 200 `{ok: true, warnings}` or 422 with `errors` and `warnings`."""
     report = validate_plan(plan)
     data = report.model_dump(mode="json")
     if not report.ok:
         raise _refused(data["errors"], data["warnings"], f"plan refused: {len(report.errors)} rule(s) failed")
-    return {"ok": True, "warnings": data["warnings"]}
+    return PlanAccepted(ok=True, warnings=data["warnings"])
 
 
 @router.post("/intersections/{intersection_id}/plans", status_code=201, openapi_extra=_PLAN_BODY,
-             responses={404: {}, 422: {"description": "refused, nothing stored"}})
+             response_model=PlanVersionOut, responses={404: {}, 422: {"description": "refused, nothing stored"}})
 async def create_version(intersection_id: ObjectId, request: Request, api: ApiDep, session: SessionDep,
-                         user: require(Scope.PLANS_WRITE),  # type: ignore[valid-type]
-                         comment: Annotated[str | None, Query(max_length=MAX_COMMENT)] = None) -> dict[str, Any]:
+                         user: PlansWriter,
+                         comment: Annotated[str | None, Query(max_length=MAX_COMMENT)] = None) -> PlanVersionOut:
     """Store a new version (JSON body, or a .json file as multipart `file` to import). Only plans the validator
     accepts are stored; the plan's `intersection_id` must be this intersection."""
     await _intersection(session, intersection_id)
@@ -108,22 +141,22 @@ async def create_version(intersection_id: ObjectId, request: Request, api: ApiDe
     await audit.record(session, now=api.clock.now(), actor=user.name, source_addr=client_addr(request),
                        action="plan.create", target=intersection_id, outcome="ok",
                        detail={"version": saved.version, "crc32": f"{saved.crc32:08x}"})
-    return version_json(saved)
+    return PlanVersionOut.model_validate(version_json(saved))
 
 
-@router.get("/intersections/{intersection_id}/plans", responses={404: {}})
-async def list_plan_versions(intersection_id: ObjectId, session: SessionDep,
-                             _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+@router.get("/intersections/{intersection_id}/plans", response_model=PlanVersions, responses={404: {}})
+async def list_plan_versions(intersection_id: ObjectId, session: SessionDep, _: DevicesReader) -> PlanVersions:
     """Versions, newest first, and which one the controller runs (`active_version`, None before any deploy)."""
     await _intersection(session, intersection_id)
     active = await active_deployment(session, intersection_id)
-    return {"intersection_id": intersection_id, "active_version": active.version if active else None,
-            "versions": [version_json(r) for r in await list_versions(session, intersection_id)]}
+    return PlanVersions(intersection_id=intersection_id, active_version=active.version if active else None,
+                        versions=[PlanVersionOut.model_validate(version_json(r))
+                                  for r in await list_versions(session, intersection_id)])
 
 
 @router.get("/intersections/{intersection_id}/plans/diff", responses={404: {}})
 async def diff_versions(intersection_id: ObjectId, session: SessionDep,
-                        _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
+                        _: DevicesReader,
                         from_: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
                         to: Annotated[int, Query(ge=1, le=MAX_VERSION)]) -> dict[str, Any]:
     """Every difference from version `from` to version `to`, each with a one-line `text`."""
@@ -137,19 +170,20 @@ async def diff_versions(intersection_id: ObjectId, session: SessionDep,
             "changes": [c.model_dump(mode="json") for c in changes]}
 
 
-@router.get("/intersections/{intersection_id}/plans/{version}", responses={404: {}})
+@router.get("/intersections/{intersection_id}/plans/{version}", response_model=PlanVersionWithPlan,
+            responses={404: {}})
 async def get_plan_version(intersection_id: ObjectId, version: Version, session: SessionDep,
-                           _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+                           _: DevicesReader) -> PlanVersionWithPlan:
     """The plan and its metadata (author, created_at, crc32, comment, warnings)."""
     row = await get_version(session, intersection_id, version)
     if row is None:
         raise Problem(404, f"intersection {intersection_id!r} has no plan version {version}")
-    return version_json(row, with_plan=True)
+    return PlanVersionWithPlan.model_validate(version_json(row, with_plan=True))
 
 
 @router.get("/intersections/{intersection_id}/plans/{version}/export", responses={404: {}})
 async def export_plan_version(intersection_id: ObjectId, version: Version, session: SessionDep,
-                              _: require(Scope.DEVICES_READ)) -> JSONResponse:  # type: ignore[valid-type]
+                              _: DevicesReader) -> JSONResponse:
     """The plan as a downloadable .json file (import it again with a multipart POST)."""
     row = await get_version(session, intersection_id, version)
     if row is None:
@@ -158,10 +192,31 @@ async def export_plan_version(intersection_id: ObjectId, version: Version, sessi
     return JSONResponse(row.plan, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+class DeploymentOut(BaseModel):
+    """One deploy of a plan version: pending → transferring → verifying → activating → active, or failed /
+    rolled_back with the controller's error and message (`api.deploys`)."""
+
+    id: str
+    intersection_id: str
+    version: int
+    device_id: str
+    crc32: int
+    command_id: str | None
+    status: str
+    error: str | None
+    message: str | None
+    requested_by: str
+    created_at: str
+    updated_at: str
+    expires_at: str
+    finished_at: str | None
+
+
 @router.post("/intersections/{intersection_id}/plans/{version}/deploy", status_code=202,
-             responses={404: {}, 409: {"description": "no controller"}, 422: {}})
+             response_model=DeploymentOut,
+             responses={404: {}, 409: {"description": "no controller, or a deploy still in flight"}, 422: {}})
 async def deploy_version(intersection_id: ObjectId, version: Version, request: Request, session: SessionDep,
-                         plans: PlansDep, user: require(Scope.PLANS_WRITE)) -> dict[str, Any]:  # type: ignore[valid-type]
+                         plans: PlansDep, user: PlansWriter) -> DeploymentOut:
     """Send the version to the intersection's controller; follow the deployment at `/api/v1/deployments/{id}`."""
     inter = await _intersection(session, intersection_id)
     row = await get_version(session, intersection_id, version)
@@ -180,35 +235,37 @@ async def deploy_version(intersection_id: ObjectId, version: Version, request: R
     if not report.ok:
         data = report.model_dump(mode="json")
         raise _refused(data["errors"], data["warnings"], f"version {version} is refused by the current rules")
-    deployment = await plans.deploys.start(session, row, device, requested_by=user.name,
-                                           source_addr=client_addr(request))
-    return deployment_json(deployment)
+    try:
+        deployment = await plans.deploys.start(session, row, device, requested_by=user.name,
+                                               source_addr=client_addr(request))
+    except DeployInFlight as exc:  # a concurrent request started one since the check above
+        raise Problem(409, str(exc)) from None
+    return DeploymentOut.model_validate(deployment_json(deployment))
 
 
-@router.get("/deployments/{deployment_id}", responses={404: {}})
-async def get_deployment(deployment_id: str, session: SessionDep,
-                         _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+@router.get("/deployments/{deployment_id}", response_model=DeploymentOut, responses={404: {}})
+async def get_deployment(deployment_id: str, session: SessionDep, _: DevicesReader) -> DeploymentOut:
     row = await session.get(Deployment, deployment_id[:64])
     if row is None:
         raise Problem(404, f"no deployment {deployment_id!r}")
-    return deployment_json(row)
+    return DeploymentOut.model_validate(deployment_json(row))
 
 
-@router.get("/intersections/{intersection_id}/deployments", responses={404: {}})
-async def list_deployments(intersection_id: ObjectId, session: SessionDep,
-                           _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
-                           limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+@router.get("/intersections/{intersection_id}/deployments", response_model=list[DeploymentOut],
+            responses={404: {}})
+async def list_deployments(intersection_id: ObjectId, session: SessionDep, _: DevicesReader,
+                           limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[DeploymentOut]:
     """Deployments of the intersection, newest first."""
     await _intersection(session, intersection_id)
     rows = (await session.execute(select(Deployment).where(Deployment.intersection_id == intersection_id)
                                   .order_by(Deployment.created_at.desc()).limit(limit))).scalars()
-    return [deployment_json(r) for r in rows]
+    return [DeploymentOut.model_validate(deployment_json(r)) for r in rows]
 
 
 
 @router.get("/intersections/{intersection_id}/schedule", responses={404: {}})
 async def schedule_now(intersection_id: ObjectId, api: ApiDep, session: SessionDep,
-                       _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+                       _: DevicesReader) -> dict[str, Any]:
     """What the deployed plan's schedule says should run now (local time of the API's `timezone`), what the
     controller reports, and whether they agree (`agree` | `mismatch` | `skipped`, as the compliance check)."""
     inter = await _intersection(session, intersection_id)

@@ -17,11 +17,10 @@ from pydantic import BaseModel
 
 import contracts
 from api import audit
-from api.deps import ApiDep, SessionDep, client_addr, require
+from api.deps import ApiDep, DevicesWriter, SessionDep, client_addr
 from api.listener import registry
 from api.models import Device
 from api.problems import Problem
-from api.security import Scope
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
@@ -44,7 +43,7 @@ def endpoint(entry: dict[str, Any]) -> str | None:
 
 @router.post("/import", response_model=ImportResult, responses={403: {}, 409: {}, 422: {}})
 async def import_manifest(request: Request, api: ApiDep, session: SessionDep,
-                          user: require(Scope.DEVICES_WRITE),  # type: ignore[valid-type]
+                          user: DevicesWriter,
                           manifest: Annotated[dict[str, Any], Body(description="a signalight.manifest/v1 document")]
                           ) -> ImportResult:
     """Create or update the devices of a fleet manifest. 422 lists every schema error with its path; 409 when a

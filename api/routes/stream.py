@@ -19,9 +19,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import ApiDep, require
+from api.deps import ApiDep, DevicesReader
 from api.hub import StreamEvent, StreamFilter
-from api.security import Scope
 from api.state import ApiState
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
@@ -43,7 +42,7 @@ def _snapshot(api: ApiState, flt: StreamFilter) -> dict[str, Any]:
 
 
 @router.get("/stream", response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
-async def stream(request: Request, api: ApiDep, user: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
+async def stream(request: Request, api: ApiDep, user: DevicesReader,
                  site: Annotated[list[str] | None, Query(max_length=100)] = None,
                  device: Annotated[list[str] | None, Query(max_length=1000)] = None,
                  last_event_id: Annotated[str | None, Header(max_length=64)] = None,

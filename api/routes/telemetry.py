@@ -11,10 +11,9 @@ from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import ApiDep, SessionDep, require
+from api.deps import ApiDep, SessionDep, TelemetryReader
 from api.models import Device
 from api.problems import Problem
-from api.security import Scope
 from api.state import ApiState
 from controllers.clock import to_rfc3339
 from controllers.devices import ID_PATTERN, DeviceKind
@@ -59,7 +58,7 @@ async def _kind(api: ApiState, session: AsyncSession, device_id: str) -> DeviceK
 
 @router.get("/{device_id}/telemetry", response_model=TelemetryOut, responses={404: {}, 422: {}, 503: {}})
 async def get_telemetry(device_id: Annotated[str, Path(pattern=ID_PATTERN)], api: ApiDep, session: SessionDep,
-                        _: require(Scope.TELEMETRY_READ),  # type: ignore[valid-type]
+                        _: TelemetryReader,
                         field: Annotated[list[str], Query(min_length=1, max_length=20)],
                         start: AwareDatetime, end: AwareDatetime,
                         interval_s: Annotated[float | None, Query(ge=1, le=86400 * 31)] = None,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -81,9 +83,10 @@ async def publish_fleet(bus: FakeBus, clock: FakeClock) -> None:
     await bus.publish("sl/v1/tn/lc-001/state", cabinet_state(now), retain=True)
 
 
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
+@contextlib.asynccontextmanager
+async def open_harness(db_url: str, **settings: Any) -> AsyncIterator[Harness]:
+    """The API on `db_url` (SQLite or PostgreSQL) with a user per role (password PASSWORD), the fleet retained on
+    the fake bus, and `settings` over the test defaults."""
     await migrate(db_url)
     engine = create_engine(db_url)
     async with session_factory(engine)() as session, session.begin():
@@ -93,15 +96,22 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     await engine.dispose()
     bus, clock = FakeBus(), FakeClock()
     await publish_fleet(bus, clock)  # retained before the API starts, as on a real broker
-    settings = ApiSettings(db_url=db_url, environment="development", command_ttl_s=30, command_result_grace_s=5)
+    api_settings = ApiSettings(**{"db_url": db_url, "environment": "development", "command_ttl_s": 30,
+                                  "command_result_grace_s": 5, **settings})
     telemetry = FakeTelemetry()
-    app = create_app(ApiDeps(settings=settings, bus=bus, telemetry=telemetry, clock=clock))
+    app = create_app(ApiDeps(settings=api_settings, bus=bus, telemetry=telemetry, clock=clock))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
             h = Harness(app, client, bus, clock, db_url, telemetry)
             await h.settle()
             yield h
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with open_harness(f"sqlite+aiosqlite:///{tmp_path / 'api.db'}") as h:
+        yield h
 
 
 @pytest.fixture(autouse=True)

@@ -191,8 +191,10 @@ async def test_readyz_and_metrics(harness: Harness) -> None:
 
 
 def test_settings_refuse_weak_secrets() -> None:
-    with pytest.raises(ValidationError, match="placeholder"):
+    with pytest.raises(ValidationError, match="must be set"):
         ApiSettings(environment="production")
+    with pytest.raises(ValidationError, match="placeholder"):
+        ApiSettings(environment="production", secret_key="changethis")
     with pytest.raises(ValidationError, match="at least 32"):
         ApiSettings(environment="production", secret_key="short-but-not-placeholder")
     with pytest.raises(ValidationError, match="time zone"):

@@ -15,6 +15,7 @@ import pytest
 from api.app import ApiDeps, create_app
 from api.config import ApiSettings
 from api.security import Role, issue_token
+from api.users import create_user
 from contracts import mqtt_schema_path
 from gateways.bus import Bus, BusConfig
 from tests.api.fakes import FakeClock, FakeTelemetry, cabinet_birth, cabinet_state, rfc3339, signal_birth, signal_state
@@ -40,6 +41,7 @@ async def test_api_on_mosquitto_and_postgresql(mosquitto: Mosquitto, postgres_ur
     api_bus = Bus(BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="test-api", publish_timeout_s=2))
     settings = ApiSettings(db_url=postgres_url, environment="production", secret_key="k" * 40)
     app = create_app(ApiDeps(settings=settings, bus=api_bus, telemetry=FakeTelemetry(), clock=clock))
+    await create_user(postgres_url, "op", "operator-password", "operator")  # a token's subject must be a user
     token, _ = issue_token(settings.secret_key, subject="op", role=Role.OPERATOR, typ="access", now=clock.now(),
                            ttl_s=3600)
     headers = {"Authorization": f"Bearer {token}"}

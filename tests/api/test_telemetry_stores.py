@@ -12,6 +12,7 @@ import pytest
 from api.app import ApiDeps, create_app
 from api.config import ApiSettings
 from api.security import Role, issue_token
+from api.users import create_user
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample
 from gateways.stores.embedded import EmbeddedStore
@@ -28,8 +29,10 @@ async def _query_through_api(tmp_path: Path, store: Any) -> None:
                               {"energy_kwh": 100.0 + i, "circuit1_level_pct": 50.0}) for i in range(12)])
     bus = FakeBus()
     await bus.publish("sl/v1/tn/lc-001/birth", cabinet_birth(t0), retain=True)
-    app = create_app(ApiDeps(ApiSettings(db_url=f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"), bus, store, clock))
-    token, _ = issue_token(ApiSettings().secret_key, subject="v", role=Role.VIEWER, typ="access", now=t0, ttl_s=600)
+    settings = ApiSettings(db_url=f"sqlite+aiosqlite:///{tmp_path / 'api.db'}")
+    await create_user(settings.db_url, "v", "viewer-password", "viewer")  # a token's subject must be a user
+    app = create_app(ApiDeps(settings, bus, store, clock))
+    token, _ = issue_token(settings.secret_key, subject="v", role=Role.VIEWER, typ="access", now=t0, ttl_s=600)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://api",
             headers={"Authorization": f"Bearer {token}"}) as client:

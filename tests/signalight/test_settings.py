@@ -73,9 +73,10 @@ def test_production_accepts_a_real_secret(monkeypatch: pytest.MonkeyPatch) -> No
     assert load_settings().environment == "production"
 
 
-def test_api_tuning_from_the_environment_reaches_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_tuning_from_the_environment_reaches_the_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from signalight.processes import api_settings
 
+    monkeypatch.setenv("SIGNALIGHT_DATA_DIR", str(tmp_path))  # development makes its token key there
     monkeypatch.setenv("SIGNALIGHT_API__CONTROL_BACKUP_S", "45")
     assert api_settings(load_settings()).control_backup_s == 45
 

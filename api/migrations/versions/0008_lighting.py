@@ -2,8 +2,7 @@
 the scheduler's leader lease.
 
 Revision ID: 0008
-Revises: 0005 on this branch; the lanes agreed 0008 follows 0007 (command-trust): set `down_revision = "0007"`
-when the branches meet (nothing here depends on 0006/0007).
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -15,7 +14,7 @@ from alembic import op
 from api.models import UtcDateTime
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
