@@ -29,7 +29,7 @@ from benchmarks.common import result_line
 from controllers.clock import SystemClock, to_rfc3339
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample
-from gateways.bus import BusConfig
+from gateways.mqtt import BusConfig
 from gateways.recorder import run_recorder
 from gateways.stores.influx import InfluxStore
 from gateways.stores.lineproto import encode_lines

@@ -25,7 +25,6 @@ from controllers.normalize import circuit_count
 from controllers.presence import GatewayRef
 from controllers.topics import Suffix, TopicError, parse, subscription
 from gateways import heap
-from gateways.bus import Bus, BusConfig
 from gateways.commands import CommandLedger, LongExecute, handle_command
 from gateways.manifest import DeviceEntry, load_manifest, owns
 from gateways.modbus.commands import ModbusCommander
@@ -34,6 +33,7 @@ from gateways.modbus.link import ModbusLink
 from gateways.modbus.plan_deploy import PlanDeployer
 from gateways.modbus.profile import load_profile
 from gateways.modbus.reader import DeviceReader
+from gateways.mqtt import Bus, BusConfig
 from gateways.mqtt_link import MqttDeviceLink, run_mqtt_link
 from gateways.presence import GatewayPresence, default_gateway_id
 from gateways.publisher import DevicePublisher

@@ -28,7 +28,7 @@ from controllers.clock import Clock, to_rfc3339
 from controllers.devices import is_valid_id
 from controllers.presence import GatewayRef, presence_of
 from controllers.topics import gateway_topic
-from gateways.bus import Bus, BusWill, encode_payload
+from gateways.mqtt import Bus, BusWill, encode_payload
 
 log = logging.getLogger(__name__)
 

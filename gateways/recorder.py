@@ -1,6 +1,6 @@
 """The recorder: telemetry from the bus into the telemetry store, batched, with a disk spool so nothing is lost.
 
-Flow: the broker → `gateways.mqtt_intake.MqttIntake` (its own lean MQTT connection: `sl/v1/+/+/birth` retained
+Flow: the broker → `gateways.mqtt.MqttIntake` (its own lean MQTT connection: `sl/v1/+/+/birth` retained
 and `sl/v1/+/+/telemetry`, QoS 1; `$share/{group}/...` for telemetry when several recorders split the load) →
 batches of messages → validate → batch (by `batch_size` samples or `flush_interval_s`, whichever first) → write.
 The intake, not the shared `Bus`: the recorder takes tens of thousands of messages a second, which paho/aiomqtt's
@@ -35,7 +35,7 @@ in-flight window: Mosquitto's `max_inflight_messages` (MQTT 3.1.1; its default o
 use >= 1000) or our `receive_maximum` (MQTT 5). To fill batches despite that window, the open batch is also flushed
 when the intake pauses for `idle_flush_s`. A clean shutdown writes or spools the open batch first, then the intake
 sends the last acks and a DISCONNECT. A broker that refuses the connection (credentials, authorization) or the
-subscription ends `run_recorder` with `IntakeError` naming the reason; a lost connection is retried forever.
+subscription ends `run_recorder` with `BrokerRefusedError` naming the reason; a lost connection is retried forever.
 """
 
 from __future__ import annotations
@@ -58,8 +58,7 @@ from controllers.clock import Clock, from_rfc3339
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample, StoreError, TelemetryWriter
 from controllers.topics import Suffix, TopicError, parse, subscription
-from gateways.bus import BusConfig
-from gateways.mqtt_intake import IntakeError, MqttIntake
+from gateways.mqtt import BrokerRefusedError, BusConfig, MqttIntake
 from gateways.spool import Spool, sample_to_json
 
 log = logging.getLogger(__name__)
@@ -92,7 +91,7 @@ class RecorderStats:
 
 
 class Message(Protocol):
-    """What the recorder reads of a message: `controllers.bus.BusMessage` and `gateways.mqtt_intake.IntakeMessage`
+    """What the recorder reads of a message: `controllers.bus.BusMessage` and `gateways.mqtt.InboundMessage`
     both fit."""
 
     @property
@@ -535,7 +534,7 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
     `bus` configures the recorder's own connection (`MqttIntake`). For telemetry to survive a recorder restart,
     configure it with clean_session=False and a fixed client_id. `shared_group`: subscribe
     `$share/{shared_group}/sl/v1/+/+/telemetry` (shared subscription; Mosquitto, not amqtt). The store is not closed
-    here: its owner closes it. Raises `IntakeError` when the broker refuses the connection or the subscription.
+    here: its owner closes it. Raises `BrokerRefusedError` when the broker refuses the connection or the subscription.
     """
     if ack_after_write:
         bus = bus.model_copy(update={"manual_ack": True})
@@ -560,7 +559,7 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
                     await recorder.take(messages)
         except BaseExceptionGroup as group:
             # The broker refusing us is a plain error for the caller, not an exception group.
-            refused = [e for e in group.exceptions if isinstance(e, IntakeError)]
+            refused = [e for e in group.exceptions if isinstance(e, BrokerRefusedError)]
             if refused:
                 raise refused[0] from None
             raise

@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from signalight.broker import free_port
+from tests.tls_certs import CertificateSet
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
@@ -65,8 +66,10 @@ def _stop(proc: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None
 class Mosquitto:
     """A private Mosquitto broker (MQTT 3.1.1 and 5) on 127.0.0.1."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, *, tls: CertificateSet | None = None,
+                 require_client_certificate: bool = False) -> None:
         self.host = "127.0.0.1"
+        self.tls = tls
         self.port = port or free_port()
         self.folder = folder
         self.log_path = folder / "mosquitto.log"
@@ -85,6 +88,11 @@ class Mosquitto:
             f"log_dest file {self.log_path}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
+        if tls is not None:
+            # The listener above speaks TLS only (listener options apply to the last listener declared).
+            with self.conf_path.open("a") as conf:
+                conf.write(f"cafile {tls.ca}\ncertfile {tls.server_cert}\nkeyfile {tls.server_key}\n"
+                           f"require_certificate {'true' if require_client_certificate else 'false'}\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -109,7 +117,7 @@ class Mosquitto:
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
 class InfluxDB:

@@ -24,8 +24,8 @@ from controllers.bus import BusMessage
 from controllers.clock import SystemClock
 from controllers.presence import device_status, gateway_of, presence_of
 from controllers.topics import gateway_topic
-from gateways.bus import BusConfig, BusWill
 from gateways.gateway import run_gateway
+from gateways.mqtt import BusConfig, BusWill
 from gateways.presence import GatewayPresence, default_gateway_id
 from tests.gateways.modbus_device import ModbusTestDevice
 from tests.gateways.test_gateway_integration import bus, cabinet_device, entry, watching

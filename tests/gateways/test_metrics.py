@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from controllers.clock import SystemClock
-from gateways.bus import BusConfig
 from gateways.gateway import run_gateway
+from gateways.mqtt import BusConfig
 from gateways.recorder import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from tests.gateways.modbus_device import ModbusTestDevice

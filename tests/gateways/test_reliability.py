@@ -19,8 +19,8 @@ import pytest
 
 from controllers.clock import SystemClock, to_rfc3339
 from controllers.devices import DeviceKind
-from gateways.bus import BusConfig
 from gateways.gateway import run_gateway
+from gateways.mqtt import BusConfig
 from gateways.recorder import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
