@@ -27,6 +27,7 @@ from controllers.topics import Suffix, TopicError, parse, subscription
 from gateways import heap
 from gateways.commands import CommandLedger, LongExecute, handle_command
 from gateways.manifest import DeviceEntry, load_manifest, owns
+from gateways.metrics import serve_gateway_metrics
 from gateways.modbus.commands import ModbusCommander
 from gateways.modbus.coordinator import DeviceCoordinator
 from gateways.modbus.link import ModbusLink
@@ -160,7 +161,6 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
         try:
             async with asyncio.TaskGroup() as tg:
                 if metrics_port is not None:
-                    from gateways.metrics import serve_gateway_metrics
                     tg.create_task(serve_gateway_metrics(metrics_port, members.values(), links.values(), mqtt_link))
                 tg.create_task(presence.watch(b), name="presence")
                 tg.create_task(_serve_commands(b, members, tg))

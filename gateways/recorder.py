@@ -58,6 +58,7 @@ from controllers.clock import Clock, from_rfc3339
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample, StoreError, TelemetryWriter
 from controllers.topics import Suffix, TopicError, parse, subscription
+from gateways.metrics import serve_recorder_metrics
 from gateways.mqtt import BrokerRefusedError, BusConfig, MqttIntake
 from gateways.spool import Spool, sample_to_json
 
@@ -553,7 +554,6 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
                 tg.create_task(recorder.replayer())
                 tg.create_task(recorder.ticker())
                 if metrics_port is not None:
-                    from gateways.metrics import serve_recorder_metrics
                     tg.create_task(serve_recorder_metrics(metrics_port, recorder))
                 async for messages in intake:
                     await recorder.take(messages)
