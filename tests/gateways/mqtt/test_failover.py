@@ -99,3 +99,33 @@ async def test_bus_and_intake_move_to_the_next_broker_and_keep_working(
         async with asyncio.timeout(5):
             message = await anext(seen)
         assert message.retain and message.payload == b'{"status":"online"}'
+
+
+async def test_a_gateway_announces_itself_online_on_the_broker_it_fails_over_to(
+        two_brokers: tuple[Mosquitto, Mosquitto]) -> None:
+    import contextlib
+    import json
+
+    from controllers.clock import SystemClock
+    from gateways.gateway import run_gateway
+
+    n1, n2 = two_brokers
+    topic = "sl/v1/_gateway/gw-fo/presence"
+    async with Bus(config((n2.url,), "fo-watch-gw")) as watch, watch.subscribe(topic) as seen:
+        await watch.wait_connected(5)
+        gw = asyncio.create_task(run_gateway(bus=config((n1.url, n2.url), "fo-gateway"), devices=[],
+                                             clock=SystemClock(), gateway_id="gw-fo"))
+        try:
+            async with Bus(config((n1.url,), "fo-watch-n1")) as on_n1, on_n1.subscribe(topic) as first:
+                async with asyncio.timeout(10):
+                    online = json.loads((await anext(first)).payload)
+                assert online["status"] == "online"
+            await asyncio.to_thread(n1.kill)
+            async with asyncio.timeout(15):
+                moved = json.loads((await anext(seen)).payload)
+            # The same process (session), online on the new broker: no offline storm from a failover.
+            assert moved["status"] == "online" and moved["session"] == online["session"]
+        finally:
+            gw.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gw
