@@ -1,6 +1,6 @@
 """The composition root: each part wired from `Settings` into a runnable coroutine.
 
-This is the only place that knows every part. The API receives the aiomqtt bus as a `BusPort` and the telemetry
+This is the only place that knows every part. The API receives the MQTT bus as a `BusPort` and the telemetry
 store as a `TelemetryQuery`, so it never imports the gateways.
 """
 
