@@ -79,6 +79,9 @@ def test_will_and_judgement_of_messages_on_its_own_topic() -> None:
     assert p.judge(msg({"status": "offline", "session": "old"})) == "reannounce"  # a late will of a past process
     assert p.judge(msg({"status": "online", "session": "other"})) == "conflict"  # two processes, one id
     assert p.judge(msg({"status": "offline", "session": "mine"})) is None  # ours: the reconnection announces again
+    # ours, as a will published late by a broker we left (failover): we are connected, so online again
+    assert p.judge(msg({"status": "offline", "session": "mine", "reason": "connection lost"})) == "reannounce"
+    assert p.judge(msg({"status": "offline", "session": "mine", "reason": "gateway stopped"})) is None
     assert p.judge(msg({"status": "online", "session": "mine"})) is None
     assert p.judge(msg({"status": "offline", "session": "old"}, retain=True)) is None  # before our announcement
     assert p.judge(BusMessage(TOPIC, b"not json")) is None

@@ -125,6 +125,13 @@ async def test_a_gateway_announces_itself_online_on_the_broker_it_fails_over_to(
                 moved = json.loads((await anext(seen)).payload)
             # The same process (session), online on the new broker: no offline storm from a failover.
             assert moved["status"] == "online" and moved["session"] == online["session"]
+            # Its own will, published late by a broker of the cluster it left, is answered with `online` again.
+            will = {"status": "offline", "session": online["session"], "reason": "connection lost"}
+            await watch.publish(topic, json.dumps(will).encode(), retain=True)
+            async with asyncio.timeout(10):
+                assert json.loads((await anext(seen)).payload)["status"] == "offline"
+                again = json.loads((await anext(seen)).payload)
+            assert again["status"] == "online" and again["session"] == online["session"]
         finally:
             gw.cancel()
             with contextlib.suppress(asyncio.CancelledError):
