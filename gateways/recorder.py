@@ -1,10 +1,10 @@
 """The recorder: telemetry from the bus into the telemetry store, batched, with a disk spool so nothing is lost.
 
-Flow: the broker → `gateways.mqtt.MqttIntake` (its own lean MQTT connection: `sl/v1/+/+/birth` retained
-and `sl/v1/+/+/telemetry`, QoS 1; `$share/{group}/...` for telemetry when several recorders split the load) →
+Flow: the broker → `gateways.mqtt.MqttIntake` (its own connection: `sl/v1/+/+/birth` retained and
+`sl/v1/+/+/telemetry`, QoS 1; `$share/{group}/...` for telemetry when several recorders split the load) →
 batches of messages → validate → batch (by `batch_size` samples or `flush_interval_s`, whichever first) → write.
-The intake, not the shared `Bus`: the recorder takes tens of thousands of messages a second, which paho/aiomqtt's
-per-packet reads and the Bus's per-message queueing cannot; the rest of the system keeps the Bus.
+The intake, not the `Bus` (both on the same connection code): the recorder takes tens of thousands of messages a
+second in batches with flow control and acks after the write, where the Bus queues message by message.
 
 A store that is behind (the write queue full) holds the intake for up to `queue_wait_s`: the intake stops reading,
 the broker keeps the rest. A batch the store cannot take now (down, slow: `StoreError` retryable, or the write queue
