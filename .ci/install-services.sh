@@ -11,6 +11,7 @@ command -v influx >/dev/null 2>&1 || need+=(influxdb-client)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v mbpoll >/dev/null 2>&1 || need+=(mbpoll)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # TLS test certificates (tests/tls_certs.py)
 
 if [ ${#need[@]} -eq 0 ]; then
     echo "services: Mosquitto, InfluxDB, PostgreSQL and the clients are installed"
