@@ -12,6 +12,7 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v mbpoll >/dev/null 2>&1 || need+=(mbpoll)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # renders /docs under its CSP (tests/api)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # TLS test certificates (tests/tls_certs.py)
 
 if [ ${#need[@]} -eq 0 ]; then
     echo "services: Mosquitto, InfluxDB, PostgreSQL and the clients are installed"

@@ -27,8 +27,8 @@ from benchmarks.fleet import start_servers
 from controllers.clock import SystemClock
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample
-from gateways.bus import BusConfig
 from gateways.gateway import run_gateway
+from gateways.mqtt import BusConfig
 from gateways.recorder import run_recorder
 from gateways.stores.influx import InfluxStore
 from gateways.stores.lineproto import encode_lines

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from benchmarks.common import percentile, result_line
 from controllers.clock import SystemClock
-from gateways.bus import BusConfig
 from gateways.gateway import GatewayDevice, run_gateway
 from gateways.manifest import DeviceEntry
+from gateways.mqtt import BusConfig
 from tests.servers import Mosquitto
 
 UNITS_PER_PORT = 50

@@ -1,7 +1,7 @@
 """What the parts need from the MQTT bus, as a protocol.
 
 The API and the scheduler talk to gateways only over the bus; they receive a `BusPort` from the composition root
-(`signalight`), which wires the aiomqtt-based implementation of `gateways.bus`. Unit tests use an in-memory fake.
+(`signalight`), which wires the implementation of `gateways.mqtt`. Unit tests use an in-memory fake.
 """
 
 from __future__ import annotations

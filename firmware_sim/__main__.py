@@ -31,6 +31,10 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
     p.add_argument("--mqtt-password")
     p.add_argument("--credentials", type=Path,
                    help='per-device MQTT logins, JSON {device_id: {"username": ..., "password": ...}}')
+    p.add_argument("--mqtt-urls", default="", help="broker failover list: mqtt://h:p,mqtts://h:p (wins over host/port)")
+    p.add_argument("--mqtt-tls-ca", type=Path)
+    p.add_argument("--mqtt-tls-cert", type=Path)
+    p.add_argument("--mqtt-tls-key", type=Path)
     p.add_argument("--modbus-host", default="127.0.0.1")
     p.add_argument("--modbus-port", type=int, default=0, help="first Modbus TCP port; 0 = free ports")
     p.add_argument("--units-per-port", type=int, default=32)
@@ -51,7 +55,8 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
                          mqtt_credentials=logins,
                          modbus_host=a.modbus_host, modbus_port=a.modbus_port, units_per_port=a.units_per_port,
                          manifest_path=a.manifest, control_port=None if a.control_port < 0 else a.control_port,
-                         scenario=a.scenario)
+                         scenario=a.scenario, mqtt_urls=tuple(u for u in a.mqtt_urls.split(",") if u.strip()),
+                         mqtt_tls_ca=a.mqtt_tls_ca, mqtt_tls_cert=a.mqtt_tls_cert, mqtt_tls_key=a.mqtt_tls_key)
     try:
         config.check()
     except ValueError as exc:

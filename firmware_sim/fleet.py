@@ -27,7 +27,7 @@ from firmware_sim.controller_mqtt import ControllerMqttFace
 from firmware_sim.controller_regs import ControllerRegisters
 from firmware_sim.engine import Engine
 from firmware_sim.modbus_host import ModbusPort, ModbusUnit
-from firmware_sim.mqtt_link import MqttCabinetLink, MqttFace
+from firmware_sim.mqtt_link import MqttCabinetLink, MqttFace, broker_endpoints
 from firmware_sim.signal_controller import SignalController
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,10 @@ class FleetConfig:
     mqtt_password: str | None = None
     # per-device MQTT login {device_id: (username, password)}; wins over mqtt_username/mqtt_password
     mqtt_credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
+    mqtt_urls: tuple[str, ...] = ()   # broker failover list (mqtt://h:p, mqtts://h:p); wins over mqtt_host/port
+    mqtt_tls_ca: Path | None = None
+    mqtt_tls_cert: Path | None = None
+    mqtt_tls_key: Path | None = None
     modbus_host: str = "127.0.0.1"
     modbus_port: int = 0              # first port; 0 = free ports chosen by the OS
     units_per_port: int = 32          # Modbus devices (unit ids 1..N) behind one TCP server
@@ -73,6 +77,7 @@ class FleetConfig:
             raise ValueError(f"units_per_port must be 1..247, got {self.units_per_port}")
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", self.site):
             raise ValueError(f"site must match [a-z0-9][a-z0-9_-]{{0,63}} (topic contract v1), got {self.site!r}")
+        broker_endpoints(self.mqtt_urls, self.mqtt_host, self.mqtt_port, False)  # ValueError naming a bad url
         for name in ("mqtt_port", "modbus_port", "control_port"):
             port = getattr(self, name)
             if (port is not None and not 0 <= port <= 65535) or (name == "mqtt_port" and port == 0):
@@ -158,7 +163,8 @@ def _link(fleet: Fleet, face: MqttFace) -> MqttCabinetLink:
     username, password = c.mqtt_credentials.get(face.device_id, (c.mqtt_username, c.mqtt_password))
     return MqttCabinetLink(face, host=c.mqtt_host, port=c.mqtt_port, username=username,
                            password=password, clock=fleet.clock,
-                           rng=random.Random(f"{c.seed}:{face.device_id}:net"))
+                           rng=random.Random(f"{c.seed}:{face.device_id}:net"), urls=c.mqtt_urls,
+                           tls_ca=c.mqtt_tls_ca, tls_cert=c.mqtt_tls_cert, tls_key=c.mqtt_tls_key)
 
 
 def partial_answering(fleet: Fleet, device_id: str) -> Callable[[], bool]:

@@ -14,6 +14,10 @@ import json
 import logging
 import random
 import socket
+import ssl
+import urllib.parse
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import aiomqtt
@@ -57,6 +61,29 @@ class MqttFace(Protocol):
     def commands(self, payload: bytes) -> list[dict[str, Any]]: ...
 
 
+def broker_endpoints(urls: Sequence[str], host: str, port: int, tls: bool) -> list[tuple[str, int, bool]]:
+    """(host, port, tls) of each `mqtt://host:port` / `mqtts://host:port` in `urls`, or of host:port alone.
+    Raises ValueError naming a url that is not one."""
+    if not urls:
+        return [(host, port, tls)]
+    out = []
+    for url in urls:
+        parts = urllib.parse.urlsplit(url.strip())
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"broker url {url!r}: expected mqtt://host:port or mqtts://host:port")
+        out.append((parts.hostname, parts.port or (8883 if parts.scheme == "mqtts" else 1883),
+                    parts.scheme == "mqtts"))
+    return out
+
+
+def tls_context(ca: Path | None, cert: Path | None, key: Path | None) -> ssl.SSLContext:
+    """Verify the broker against `ca` (the system's CAs without one); present `cert`/`key` when given."""
+    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key) if key else None)
+    return context
+
+
 class _Dropped(Exception):
     """The device lost its link on purpose (fault injection)."""
 
@@ -65,8 +92,13 @@ class MqttCabinetLink:
     """One device's MQTT session (the name is historic: signal controllers use it too)."""
 
     def __init__(self, face: MqttFace, *, host: str, port: int, username: str | None,
-                 password: str | None, clock: SimClock, rng: random.Random) -> None:
+                 password: str | None, clock: SimClock, rng: random.Random, urls: Sequence[str] = (),
+                 tls_ca: Path | None = None, tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
         self.face, self.host, self.port = face, host, port
+        # Failover: the brokers in turn, the next one after every loss (a cluster's nodes share sessions).
+        self.brokers = broker_endpoints(urls, host, port, tls_ca is not None or tls_cert is not None)
+        self._tls = (tls_context(tls_ca, tls_cert, tls_key) if any(tls for _, _, tls in self.brokers) else None)
+        self._broker = 0
         self.username, self.password = username, password
         self.clock, self.rng = clock, rng
         self.client_id = face.device_id
@@ -87,17 +119,21 @@ class MqttCabinetLink:
         while True:
             while self._down():
                 await _poll_pause()
+            host, port, tls = self.brokers[self._broker]
             try:
-                async with aiomqtt.Client(self.host, self.port, identifier=self.client_id, username=self.username,
+                async with aiomqtt.Client(host, port, identifier=self.client_id, username=self.username,
                                           password=self.password, will=will, clean_session=True, keepalive=30,
                                           timeout=PUBLISH_TIMEOUT_S, socket_options=NODELAY,
+                                          tls_context=self._tls if tls else None,
                                           max_queued_incoming_messages=INBOX_MAX,
                                           max_queued_outgoing_messages=OUTBOX_MAX) as client:
                     backoff = BACKOFF_MIN_S
                     await self._session(client)
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
-                log.warning("mqtt_disconnected device=%s error=%s retry_s=%.1f", self.client_id, exc, backoff)
+                self._broker = (self._broker + 1) % len(self.brokers)
+                log.warning("mqtt_disconnected device=%s broker=%s:%d error=%s retry_s=%.1f", self.client_id, host,
+                            port, exc, backoff)
             except _Dropped:
                 self.connected.clear()
                 log.warning("mqtt_link_dropped device=%s", self.client_id)

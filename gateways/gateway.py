@@ -25,9 +25,9 @@ from controllers.normalize import circuit_count
 from controllers.presence import GatewayRef
 from controllers.topics import Suffix, TopicError, parse, subscription
 from gateways import heap
-from gateways.bus import Bus, BusConfig
 from gateways.commands import CommandLedger, LongExecute, handle_command
 from gateways.manifest import DeviceEntry, load_manifest, owns
+from gateways.metrics import serve_gateway_metrics
 from gateways.modbus.commands import ModbusCommander
 from gateways.modbus.coordinator import DeviceCoordinator
 from gateways.modbus.link import ModbusLink
@@ -35,6 +35,7 @@ from gateways.modbus.plan_deploy import PlanDeployer
 from gateways.modbus.profile import load_profile
 from gateways.modbus.program_deploy import ProgramDeployer
 from gateways.modbus.reader import DeviceReader
+from gateways.mqtt import Bus, BusConfig
 from gateways.mqtt_link import MqttDeviceLink, run_mqtt_link
 from gateways.presence import GatewayPresence, default_gateway_id
 from gateways.publisher import DevicePublisher
@@ -165,7 +166,6 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
         try:
             async with asyncio.TaskGroup() as tg:
                 if metrics_port is not None:
-                    from gateways.metrics import serve_gateway_metrics
                     tg.create_task(serve_gateway_metrics(metrics_port, members.values(), links.values(), mqtt_link))
                 tg.create_task(presence.watch(b), name="presence")
                 tg.create_task(_serve_commands(b, members, tg))

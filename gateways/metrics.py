@@ -2,6 +2,9 @@
 
 Collectors read the live counters at scrape time, so the hot paths only bump plain integers. `serve_metrics` runs
 until cancelled; it answers any GET with the text exposition format, with a 5 s timeout per request.
+
+What is read is described by small protocols (what a gateway device, a Modbus link, the MQTT device watch and the
+recorder show), so this module imports none of them: the gateway and the recorder import it, not the reverse.
 """
 
 from __future__ import annotations
@@ -9,13 +12,123 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
+
+class PollCounters(Protocol):
+    @property
+    def polls(self) -> int: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def missed(self) -> int: ...
+    @property
+    def last_lateness_s(self) -> float: ...
+    @property
+    def lateness_max_s(self) -> float: ...
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class _Polled(Protocol):
+    @property
+    def stats(self) -> PollCounters: ...
+    @property
+    def online(self) -> bool: ...
+
+
+class _Publishing(Protocol):
+    @property
+    def published(self) -> int: ...
+
+
+class GatewayMember(Protocol):
+    """A device a gateway polls (`gateways.gateway.GatewayDevice`)."""
+
+    @property
+    def entry(self) -> _Identified: ...
+    @property
+    def coordinator(self) -> _Polled: ...
+    @property
+    def publisher(self) -> _Publishing: ...
+
+
+class LinkCounters(Protocol):
+    """A Modbus link (`gateways.modbus.link.ModbusLink`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def requests(self) -> int: ...
+
+
+class WatchCounters(Protocol):
+    @property
+    def messages(self) -> int: ...
+    @property
+    def malformed(self) -> int: ...
+    @property
+    def gaps(self) -> int: ...
+    @property
+    def rebirths(self) -> int: ...
+
+
+class DeviceWatch(Protocol):
+    """The gateway's watch over MQTT devices (`gateways.mqtt_link.MqttDeviceLink`)."""
+
+    @property
+    def devices(self) -> Mapping[tuple[str, str], WatchCounters]: ...
+
+
+class RecorderCounters(Protocol):
+    @property
+    def received(self) -> int: ...
+    @property
+    def malformed(self) -> int: ...
+    @property
+    def samples_written(self) -> int: ...
+    @property
+    def batches_spooled(self) -> int: ...
+    @property
+    def batches_replayed(self) -> int: ...
+    @property
+    def write_failures(self) -> int: ...
+
+
+class _SpoolGauges(Protocol):
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def dropped_samples(self) -> int: ...
+
+
+class _Queue(Protocol):
+    def qsize(self) -> int: ...
+
+
+class RecorderView(Protocol):
+    """What the metrics read of a recorder (`gateways.recorder.Recorder`)."""
+
+    @property
+    def stats(self) -> RecorderCounters: ...
+    @property
+    def spool(self) -> _SpoolGauges: ...
+    @property
+    def batch(self) -> Sized: ...
+    @property
+    def writes(self) -> _Queue: ...
+    @property
+    def pending(self) -> Mapping[tuple[str, str], Sized]: ...
+
 
 #: (name, help, kind, function returning [(labels, value)]) — kind is "counter" or "gauge".
 Reading = tuple[str, str, str, Callable[[], Iterable[tuple[dict[str, str], float]]]]
@@ -71,13 +184,10 @@ async def serve_metrics(port: int, registry: CollectorRegistry, host: str = "0.0
         await server.serve_forever()
 
 
-def gateway_readings(members: Iterable[object], links: Iterable[object]) -> list[Reading]:
+def gateway_readings(members: Iterable[GatewayMember], links: Iterable[LinkCounters]) -> list[Reading]:
     """Readings of a gateway: per-device polls, failures, lateness, online; per-link requests."""
-    from gateways.gateway import GatewayDevice
-    from gateways.modbus.link import ModbusLink
-
-    ms = [m for m in members if isinstance(m, GatewayDevice)]
-    ls = [lk for lk in links if isinstance(lk, ModbusLink)]
+    ms = list(members)
+    ls = list(links)
 
     def per_device(attr: str) -> Callable[[], list[tuple[dict[str, str], float]]]:
         return lambda: [({"device": m.entry.id}, float(getattr(m.coordinator.stats, attr))) for m in ms]
@@ -100,11 +210,7 @@ def gateway_readings(members: Iterable[object], links: Iterable[object]) -> list
     ]
 
 
-def mqtt_link_readings(link: object) -> list[Reading]:
-    from gateways.mqtt_link import MqttDeviceLink
-
-    assert isinstance(link, MqttDeviceLink)
-
+def mqtt_link_readings(link: DeviceWatch) -> list[Reading]:
     def per_device(attr: str) -> Callable[[], list[tuple[dict[str, str], float]]]:
         return lambda: [({"device": d}, float(getattr(st, attr))) for (_, d), st in link.devices.items()]
 
@@ -117,20 +223,15 @@ def mqtt_link_readings(link: object) -> list[Reading]:
     ]
 
 
-async def serve_gateway_metrics(port: int, members: Iterable[object], links: Iterable[object],
-                                mqtt_link: object | None = None) -> None:
-    readings = gateway_readings(list(members), list(links))
+async def serve_gateway_metrics(port: int, members: Iterable[GatewayMember], links: Iterable[LinkCounters],
+                                mqtt_link: DeviceWatch | None = None) -> None:
+    readings = gateway_readings(members, links)
     if mqtt_link is not None:
         readings += mqtt_link_readings(mqtt_link)
     await serve_metrics(port, registry_of(readings))
 
 
-def recorder_readings(recorder: object) -> list[Reading]:
-    from gateways.recorder import Recorder
-
-    assert isinstance(recorder, Recorder)
-    r = recorder
-
+def recorder_readings(r: RecorderView) -> list[Reading]:
     def stat(attr: str) -> Callable[[], list[tuple[dict[str, str], float]]]:
         return lambda: [({}, float(getattr(r.stats, attr)))]
 
@@ -156,5 +257,5 @@ def recorder_readings(recorder: object) -> list[Reading]:
     ]
 
 
-async def serve_recorder_metrics(port: int, recorder: object) -> None:
+async def serve_recorder_metrics(port: int, recorder: RecorderView) -> None:
     await serve_metrics(port, registry_of(recorder_readings(recorder)))

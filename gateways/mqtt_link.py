@@ -21,8 +21,8 @@ import contracts
 from controllers.bus import BusError, BusMessage
 from controllers.clock import Clock
 from controllers.topics import Suffix, TopicError, parse, subscription, topic
-from gateways.bus import Bus
 from gateways.manifest import DeviceEntry
+from gateways.mqtt import Bus
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,10 @@ its MQTT connection, and published by itself on a clean stop. Each birth it publ
 `{host}-{shard}` (`default_gateway_id`). `session` is new for every process.
 
 A Last Will can land late (a dead connection is noticed only after 1.5 × the keepalive): when the previous process's
-`offline` overwrites this process's `online`, `watch` publishes `online` again. An `online` of another session while
-this process runs means two processes were given one gateway id; that is logged (`gateway_id_conflict`).
+`offline` overwrites this process's `online`, `watch` publishes `online` again; so it does for this process's own
+will, which a broker it left in a failover (`mqtt_urls`) may publish after it has announced itself on the next one.
+An `online` of another session while this process runs means two processes were given one gateway id; that is logged
+(`gateway_id_conflict`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from controllers.clock import Clock, to_rfc3339
 from controllers.devices import is_valid_id
 from controllers.presence import GatewayRef, presence_of
 from controllers.topics import gateway_topic
-from gateways.bus import Bus, BusWill, encode_payload
+from gateways.mqtt import Bus, BusWill, encode_payload
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +106,14 @@ class GatewayPresence:
             presence = presence_of(data) if isinstance(data, dict) else None
         except ValueError:
             presence = None
-        if presence is None or presence.session == self.session:
-            return None  # our own announcement, or our own will (the reconnection announces again)
+        if presence is None:
+            return None
+        if presence.session == self.session:
+            # Our own will arriving while we are connected: a broker we have left published it late (a failover to
+            # another broker, or a dead connection noticed only after 1.5 keepalives). Our own announcements and
+            # our clean-stop `offline` ask nothing.
+            lost = presence.status == "offline" and isinstance(data, dict) and data.get("reason") == WILL_REASON
+            return "reannounce" if lost else None
         return "reannounce" if presence.status == "offline" else "conflict"
 
     async def watch(self, bus: Bus) -> None:

@@ -1,10 +1,10 @@
 """The recorder: telemetry from the bus into the telemetry store, batched, with a disk spool so nothing is lost.
 
-Flow: the broker → `gateways.mqtt_intake.MqttIntake` (its own lean MQTT connection: `sl/v1/+/+/birth` retained
-and `sl/v1/+/+/telemetry`, QoS 1; `$share/{group}/...` for telemetry when several recorders split the load) →
+Flow: the broker → `gateways.mqtt.MqttIntake` (its own connection: `sl/v1/+/+/birth` retained and
+`sl/v1/+/+/telemetry`, QoS 1; `$share/{group}/...` for telemetry when several recorders split the load) →
 batches of messages → validate → batch (by `batch_size` samples or `flush_interval_s`, whichever first) → write.
-The intake, not the shared `Bus`: the recorder takes tens of thousands of messages a second, which paho/aiomqtt's
-per-packet reads and the Bus's per-message queueing cannot; the rest of the system keeps the Bus.
+The intake, not the `Bus` (both on the same connection code): the recorder takes tens of thousands of messages a
+second in batches with flow control and acks after the write, where the Bus queues message by message.
 
 A store that is behind (the write queue full) holds the intake for up to `queue_wait_s`: the intake stops reading,
 the broker keeps the rest. A batch the store cannot take now (down, slow: `StoreError` retryable, or the write queue
@@ -19,9 +19,9 @@ device whose birth has not been seen yet waits (up to `pending_per_device` sampl
 counted beyond that) and is recorded as soon as the birth arrives.
 
 Malformed telemetry (bad topic, JSON or schema, an impossible date) is counted, logged with the device and the
-reason, and dropped. Validation is contracts/mqtt/schemas/telemetry.schema.json as the `TelemetryPayload` model; a
-hand-written fast path accepts the plainly valid payloads (never one the model refuses) and leaves every doubtful
-one to the model, which words the reason.
+reason, and dropped. The judge is contracts/mqtt/schemas/telemetry.schema.json itself (`gateways.telemetry_contract`);
+a hand-written fast path accepts the plainly valid payloads (never one the judge refuses, with the same result) and
+leaves every doubtful one to the judge, which words the reason.
 
 What a crash loses: nothing that reached the broker, given a persistent session (clean_session=False, fixed client
 id). The recorder acknowledges each QoS 1 telemetry message only once its sample is written to the store or spooled
@@ -35,13 +35,12 @@ in-flight window: Mosquitto's `max_inflight_messages` (MQTT 3.1.1; its default o
 use >= 1000) or our `receive_maximum` (MQTT 5). To fill batches despite that window, the open batch is also flushed
 when the intake pauses for `idle_flush_s`. A clean shutdown writes or spools the open batch first, then the intake
 sends the last acks and a DISCONNECT. A broker that refuses the connection (credentials, authorization) or the
-subscription ends `run_recorder` with `IntakeError` naming the reason; a lost connection is retried forever.
+subscription ends `run_recorder` with `BrokerRefusedError` naming the reason; a lost connection is retried forever.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections import deque
@@ -49,34 +48,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from pydantic_core import from_json
-
-from controllers.clock import Clock, from_rfc3339
+from controllers.clock import Clock
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample, StoreError, TelemetryWriter
 from controllers.topics import Suffix, TopicError, parse, subscription
-from gateways.bus import BusConfig
-from gateways.mqtt_intake import IntakeError, MqttIntake
+from gateways.metrics import serve_recorder_metrics
+from gateways.mqtt import BrokerRefusedError, BusConfig, MqttIntake
 from gateways.spool import Spool, sample_to_json
+from gateways.telemetry_contract import Telemetry, decode_payload, judge_telemetry
 
 log = logging.getLogger(__name__)
-
-FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-Timestamp = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")]
-
-
-class TelemetryPayload(BaseModel):
-    """contracts/mqtt/schemas/telemetry.schema.json as a model: the judge of every payload the fast path doubts."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    ts: Timestamp
-    seq: int = Field(ge=0, le=255)
-    historical: bool = False
-    values: dict[FieldName, float | int | bool] = Field(min_length=1)
-
 
 @dataclass
 class RecorderStats:
@@ -92,7 +75,7 @@ class RecorderStats:
 
 
 class Message(Protocol):
-    """What the recorder reads of a message: `controllers.bus.BusMessage` and `gateways.mqtt_intake.IntakeMessage`
+    """What the recorder reads of a message: `controllers.bus.BusMessage` and `gateways.mqtt.InboundMessage`
     both fit."""
 
     @property
@@ -101,9 +84,6 @@ class Message(Protocol):
     @property
     def payload(self) -> bytes: ...
 
-
-#: A validated telemetry payload: (ts, seq, historical, values).
-Telemetry = tuple[datetime, int, bool, dict[str, float | int | bool]]
 
 _SAMPLE_FIELDS = ("kind", "site", "device", "ts", "seq", "values", "historical")
 assert tuple(f.name for f in fields(Sample)) == _SAMPLE_FIELDS, "Sample changed: update _sample"
@@ -135,10 +115,10 @@ _known_fields: set[str] = set()  # field names already seen valid (bounded)
 
 def _fast_sample(payload: bytes, device: tuple[DeviceKind, str, str]) -> Sample | None:
     """The hot path of the recorder: the Sample of a plainly valid payload from `device` (kind, site, id), or None
-    when in any doubt (the schema model then decides and names the problem). Accepts nothing the model refuses.
+    when in any doubt (the contract's judge then decides and names the problem). Accepts nothing the judge refuses.
     Validation and construction in one function: a call per message is a measurable share of this path."""
     try:
-        o = from_json(payload)
+        o = decode_payload(payload)
     except ValueError:
         return None
     if o.__class__ is not dict:
@@ -164,7 +144,7 @@ def _fast_sample(payload: bytes, device: tuple[DeviceKind, str, str]) -> Sample 
             _known_fields.update(values)
     try:
         # One C loop checks every value: a string, null, list or object raises TypeError; a NaN or an infinity
-        # makes the sum non-finite (so may a sum too large for a float: the model decides those few).
+        # makes the sum non-finite (so may a sum too large for a float: the judge decides those few).
         total = sum(values.values())
     except TypeError:
         return None
@@ -192,21 +172,13 @@ def _fast_telemetry(payload: bytes) -> Telemetry | None:
 
 
 def validate_telemetry(payload: bytes) -> Telemetry:
-    """A telemetry payload checked against contracts/mqtt/schemas/telemetry.schema.json. Raises ValueError naming
-    the problem (`loc: message`, as the schema model words it)."""
+    """A telemetry payload checked against contracts/mqtt/schemas/telemetry.schema.json: the fast path for the
+    plainly valid, the contract's judge (`gateways.telemetry_contract`) for the rest. Raises ValueError naming the
+    problem (`path: message`)."""
     fast = _fast_telemetry(payload)
     if fast is not None:
         return fast
-    try:
-        p = TelemetryPayload.model_validate_json(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ValueError(f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
-    try:
-        when = from_rfc3339(p.ts)
-    except ValueError as exc:
-        raise ValueError(f"ts: {exc}") from None
-    return when, p.seq, p.historical, dict(p.values)
+    return judge_telemetry(payload)
 
 
 def parse_telemetry(message: Message, kinds: dict[tuple[str, str], DeviceKind] | None = None) -> tuple[
@@ -272,7 +244,7 @@ class Recorder:
     def on_birth(self, message: Message) -> None:
         try:
             t = parse(message.topic)
-            kind = DeviceKind(json.loads(message.payload)["kind"])
+            kind = DeviceKind(decode_payload(message.payload)["kind"])
         except (TopicError, ValueError, KeyError, TypeError) as exc:
             log.warning("recorder_bad_birth topic=%s reason=%s", message.topic, exc)
             return
@@ -535,7 +507,7 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
     `bus` configures the recorder's own connection (`MqttIntake`). For telemetry to survive a recorder restart,
     configure it with clean_session=False and a fixed client_id. `shared_group`: subscribe
     `$share/{shared_group}/sl/v1/+/+/telemetry` (shared subscription; Mosquitto, not amqtt). The store is not closed
-    here: its owner closes it. Raises `IntakeError` when the broker refuses the connection or the subscription.
+    here: its owner closes it. Raises `BrokerRefusedError` when the broker refuses the connection or the subscription.
     """
     if ack_after_write:
         bus = bus.model_copy(update={"manual_ack": True})
@@ -554,13 +526,12 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
                 tg.create_task(recorder.replayer())
                 tg.create_task(recorder.ticker())
                 if metrics_port is not None:
-                    from gateways.metrics import serve_recorder_metrics
                     tg.create_task(serve_recorder_metrics(metrics_port, recorder))
                 async for messages in intake:
                     await recorder.take(messages)
         except BaseExceptionGroup as group:
             # The broker refusing us is a plain error for the caller, not an exception group.
-            refused = [e for e in group.exceptions if isinstance(e, IntakeError)]
+            refused = [e for e in group.exceptions if isinstance(e, BrokerRefusedError)]
             if refused:
                 raise refused[0] from None
             raise

@@ -1,6 +1,6 @@
 """The composition root: each part wired from `Settings` into a runnable coroutine.
 
-This is the only place that knows every part. The API receives the aiomqtt bus as a `BusPort` and the telemetry
+This is the only place that knows every part. The API receives the MQTT bus as a `BusPort` and the telemetry
 store as a `TelemetryQuery`, so it never imports the gateways.
 """
 
@@ -44,6 +44,7 @@ def bus_config(s: Settings, client_id: str, *, clean_session: bool = True) -> Bu
         host=s.mqtt_host, port=s.mqtt_port, client_id=client_id, username=s.mqtt_username,
         password=_plain(s.mqtt_password),
         clean_session=clean_session, mqtt_v5=s.mqtt_v5, keepalive_s=s.mqtt_keepalive_s,
+        urls=tuple(s.mqtt_urls), tls_ca=s.mqtt_tls_ca, tls_cert=s.mqtt_tls_cert, tls_key=s.mqtt_tls_key,
     )
 
 
@@ -128,6 +129,8 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
         mqtt_password=_plain(s.mqtt_password),
         modbus_port=modbus_port, manifest_path=manifest, control_port=control_port, scenario=scenario,
         mqtt_credentials={k: (v["username"], v["password"]) for k, v in logins.items()},
+        mqtt_urls=tuple(s.mqtt_urls), mqtt_tls_ca=s.mqtt_tls_ca, mqtt_tls_cert=s.mqtt_tls_cert,
+        mqtt_tls_key=s.mqtt_tls_key,
     )
 
     def ready(m: dict[str, Any]) -> None:

@@ -8,6 +8,8 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from gateways.mqtt import BrokerRefusedError
+
 log = logging.getLogger("signalight")
 
 
@@ -43,5 +45,10 @@ def run(main: Callable[[], Awaitable[None]], *, name: str) -> None:
                 loop.remove_signal_handler(sig)
         log.info("stopped", extra={"part": name})
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(runner())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(runner())
+    except* BrokerRefusedError as refused:
+        # Bad credentials, not authorized: retrying cannot cure it, and a traceback would bury the reason.
+        log.error("broker_refused", extra={"part": name, "error": str(refused.exceptions[0])})
+        raise SystemExit(1) from None

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -46,6 +47,27 @@ class Settings(BaseSettings):
     mqtt_v5: bool = Field(default=False, description="MQTT 5 (Mosquitto, EMQX); the embedded broker speaks 3.1.1")
     mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive; the broker publishes a "
                                   "silent client's Last Will (a gateway's presence offline) after 1.5 times this")
+    mqtt_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="brokers in order of preference, mqtt://host:port or mqtts://host:port "
+        "(SIGNALIGHT_MQTT_URLS comma-separated, a list in TOML); every client connects to the first that answers and "
+        "moves to the next on loss; wins over mqtt_host/mqtt_port")
+    mqtt_tls_ca: FilePath | None = Field(default=None, description="PEM CA file the brokers' certificates are "
+                                         "verified against; with it, mqtt_host:mqtt_port is spoken over TLS")
+    mqtt_tls_cert: FilePath | None = Field(default=None, description="PEM client certificate (brokers that "
+                                           "require one)")
+    mqtt_tls_key: FilePath | None = Field(default=None, description="PEM private key of mqtt_tls_cert")
+
+    @field_validator("mqtt_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        from gateways.mqtt.config import parse_broker_url  # the composition root may know the bus's own parser
+
+        urls = [u.strip() for u in value.split(",") if u.strip()] if isinstance(value, str) else value
+        if isinstance(urls, list):
+            for url in urls:
+                if isinstance(url, str):
+                    parse_broker_url(url)  # ValueError naming the url and what is wrong
+        return urls
 
     # the API
     api_host: str = "127.0.0.1"

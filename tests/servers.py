@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 
 from signalight.broker import free_port
+from tests.tls_certs import CertificateSet
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
@@ -69,8 +70,10 @@ class Mosquitto:
     """A private Mosquitto broker (MQTT 3.1.1 and 5) on 127.0.0.1."""
 
     def __init__(self, folder: Path, port: int | None = None, *, password_file: Path | None = None,
-                 acl_file: Path | None = None) -> None:
+                 acl_file: Path | None = None, tls: CertificateSet | None = None,
+                 require_client_certificate: bool = False) -> None:
         self.host = "127.0.0.1"
+        self.tls = tls
         self.port = port or free_port()
         self.folder = folder
         self.log_path = folder / "mosquitto.log"
@@ -91,6 +94,11 @@ class Mosquitto:
             f"log_dest file {self.log_path}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
+        if tls is not None:
+            # The listener above speaks TLS only (listener options apply to the last listener declared).
+            with self.conf_path.open("a") as conf:
+                conf.write(f"cafile {tls.ca}\ncertfile {tls.server_cert}\nkeyfile {tls.server_key}\n"
+                           f"require_certificate {'true' if require_client_certificate else 'false'}\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -120,7 +128,7 @@ class Mosquitto:
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
 class InfluxDB:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from controllers.clock import SystemClock
-from gateways.bus import BusConfig
+from gateways.mqtt import BusConfig
 from gateways.recorder import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 

@@ -17,10 +17,10 @@ import pytest
 
 import contracts
 from controllers.clock import SystemClock, to_rfc3339
-from gateways.bus import BusConfig
 from gateways.gateway import run_gateway
 from gateways.manifest import DeviceEntry
 from gateways.modbus.profile import load_profile
+from gateways.mqtt import BusConfig
 from tests.gateways.helpers import eventually
 from tests.gateways.modbus_device import Memory, ModbusTestDevice
 from tests.servers import Mosquitto

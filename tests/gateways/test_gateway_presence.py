@@ -24,8 +24,8 @@ from controllers.bus import BusMessage
 from controllers.clock import SystemClock
 from controllers.presence import device_status, gateway_of, presence_of
 from controllers.topics import gateway_topic
-from gateways.bus import BusConfig, BusWill
 from gateways.gateway import run_gateway
+from gateways.mqtt import BusConfig, BusWill
 from gateways.presence import GatewayPresence, default_gateway_id
 from tests.gateways.modbus_device import ModbusTestDevice
 from tests.gateways.test_gateway_integration import bus, cabinet_device, entry, watching
@@ -79,6 +79,9 @@ def test_will_and_judgement_of_messages_on_its_own_topic() -> None:
     assert p.judge(msg({"status": "offline", "session": "old"})) == "reannounce"  # a late will of a past process
     assert p.judge(msg({"status": "online", "session": "other"})) == "conflict"  # two processes, one id
     assert p.judge(msg({"status": "offline", "session": "mine"})) is None  # ours: the reconnection announces again
+    # ours, as a will published late by a broker we left (failover): we are connected, so online again
+    assert p.judge(msg({"status": "offline", "session": "mine", "reason": "connection lost"})) == "reannounce"
+    assert p.judge(msg({"status": "offline", "session": "mine", "reason": "gateway stopped"})) is None
     assert p.judge(msg({"status": "online", "session": "mine"})) is None
     assert p.judge(msg({"status": "offline", "session": "old"}, retain=True)) is None  # before our announcement
     assert p.judge(BusMessage(TOPIC, b"not json")) is None

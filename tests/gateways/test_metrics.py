@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from controllers.clock import SystemClock
-from gateways.bus import BusConfig
 from gateways.gateway import run_gateway
+from gateways.mqtt import BusConfig
 from gateways.recorder import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from tests.gateways.modbus_device import ModbusTestDevice
@@ -68,3 +68,13 @@ async def test_gateway_and_recorder_metrics(mosquitto: Mosquitto, signal_device:
         assert 'signalight_gateway_device_online{device="sc-1"} 1.0' in gw
         assert "signalight_gateway_poll_lateness_seconds" in gw and "signalight_gateway_modbus_requests_total" in gw
     await store.aclose()
+
+
+def test_metrics_imports_neither_the_gateway_nor_the_recorder() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, gateways.metrics; bad = [m for m in ('gateways.gateway', 'gateways.recorder', "
+            "'gateways.mqtt_link', 'gateways.modbus.link') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -13,9 +13,9 @@ import pytest
 from controllers.bus import BusMessage
 from controllers.clock import SystemClock
 from firmware_sim.fleet import FleetConfig
-from gateways.bus import BusConfig
 from gateways.gateway import run_gateway
 from gateways.manifest import DeviceEntry, load_manifest
+from gateways.mqtt import BusConfig
 from gateways.mqtt_link import MqttDeviceLink
 from tests.firmware_sim.fleet_runner import running_fleet
 from tests.gateways.test_gateway_integration import watching

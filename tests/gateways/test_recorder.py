@@ -15,15 +15,15 @@ import aiomqtt
 import pytest
 
 from controllers.bus import BusMessage
-from controllers.clock import SystemClock, from_rfc3339, to_rfc3339
+from controllers.clock import SystemClock, to_rfc3339
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample, StoreError
-from gateways.bus import BusConfig
-from gateways.mqtt_intake import IntakeError, IntakeMessage
-from gateways.recorder import Recorder, TelemetryPayload, _fast_telemetry, _sample, run_recorder
+from gateways.mqtt import BrokerRefusedError, BusConfig, InboundMessage
+from gateways.recorder import Recorder, _fast_telemetry, _sample, run_recorder
 from gateways.spool import Spool
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
+from gateways.telemetry_contract import judge_telemetry
 from tests.gateways.helpers import eventually
 from tests.servers import InfluxDB, Mosquitto
 
@@ -186,13 +186,13 @@ PAYLOADS = [
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
-def test_the_fast_validator_accepts_only_what_the_schema_model_accepts(payload: bytes) -> None:
+def test_the_fast_validator_accepts_only_what_the_contract_accepts(payload: bytes) -> None:
     fast = _fast_telemetry(payload)
     if fast is None:
-        return  # the schema model decides (and names the problem)
-    model = TelemetryPayload.model_validate_json(payload)
-    assert fast == (from_rfc3339(model.ts), model.seq, model.historical, model.values)
-    assert [type(v) for v in fast[3].values()] == [type(v) for v in model.values.values()]
+        return  # the judge decides (and names the problem)
+    judged = judge_telemetry(payload)
+    assert fast == judged
+    assert [type(v) for v in fast[3].values()] == [type(v) for v in judged[3].values()]
 
 
 def test_the_fast_validator_takes_the_usual_payloads() -> None:
@@ -221,8 +221,8 @@ async def test_telemetry_is_acked_after_the_write_the_rest_on_receipt(tmp_path: 
     store = FlakyStore()
     r = recorder(store, tmp_path, ack=lambda ms: acked.append([m.topic + ":" + m.payload.decode()[:5] for m in ms]))
 
-    def msg(m: BusMessage, mid: int) -> IntakeMessage:
-        return IntakeMessage(m.topic, m.payload, m.retain, 1, mid, 1)
+    def msg(m: BusMessage, mid: int) -> InboundMessage:
+        return InboundMessage(m.topic, m.payload, m.retain, 1, mid, 1)
 
     batch = [msg(birth("sc-1"), 1), msg(tele("sc-1", 0), 2), msg(BusMessage("sl/v1/tn/sc-1/telemetry", b"junk"), 3),
              msg(tele("sc-2", 0), 4), msg(tele("sc-1", 1), 5)]
@@ -269,11 +269,11 @@ async def test_a_busy_store_holds_the_intake_a_stuck_one_fills_the_spool(tmp_pat
 
 
 async def test_a_refusing_broker_is_a_plain_error_of_run_recorder(tmp_path: Path) -> None:
-    from tests.gateways.test_mqtt_intake import scripted_broker
+    from tests.gateways.mqtt.test_intake import scripted_broker
 
     async with scripted_broker(lambda kind, _: b"\x20\x02\x00\x05" if kind == 1 else None) as (port, _):
         cfg = BusConfig(host="127.0.0.1", port=port, client_id="rec-refused")
-        with pytest.raises(IntakeError, match="not authorized"):
+        with pytest.raises(BrokerRefusedError, match="not authorized"):
             await run_recorder(bus=cfg, store=FlakyStore(), spool_dir=tmp_path / "spool", clock=SystemClock())
 
 
@@ -380,7 +380,7 @@ async def test_broker_keeps_telemetry_while_the_recorder_restarts(
 
 async def test_recorder_on_the_embedded_amqtt_broker(tmp_path: Path) -> None:
     """The demo's path: amqtt (MQTT 3.1.1), persistent session, acks after write, embedded store."""
-    from tests.gateways.test_bus import amqtt_broker
+    from tests.gateways.mqtt.test_bus import amqtt_broker
 
     store = EmbeddedStore(tmp_path / "t.db")
     async with amqtt_broker() as (host, port):

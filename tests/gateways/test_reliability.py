@@ -19,8 +19,8 @@ import pytest
 
 from controllers.clock import SystemClock, to_rfc3339
 from controllers.devices import DeviceKind
-from gateways.bus import BusConfig
 from gateways.gateway import run_gateway
+from gateways.mqtt import BusConfig
 from gateways.recorder import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
@@ -156,11 +156,28 @@ async def test_recorder_sigkill_loses_nothing_that_reached_the_broker(mosquitto:
         return [v for _, v in series.points if v is not None]
 
     root = Path(__file__).parents[2]
-    proc = await asyncio.create_subprocess_exec(*args, cwd=root, stderr=asyncio.subprocess.DEVNULL)
+    drains: list[asyncio.Task[None]] = []
+
+    async def subscribed(proc: asyncio.subprocess.Process) -> None:
+        """Wait until the recorder process says it is subscribed (a new persistent session keeps only what is
+        published after that), then keep draining its log so that it never blocks on a full pipe."""
+        assert proc.stderr is not None
+        stream = proc.stderr
+        async with asyncio.timeout(30):
+            while b"mqtt_intake_connected" not in (line := await stream.readline()):
+                assert line, "the recorder process ended before subscribing"
+
+        async def drain() -> None:
+            while await stream.read(65536):
+                pass
+
+        drains.append(asyncio.create_task(drain()))
+
+    proc = await asyncio.create_subprocess_exec(*args, cwd=root, stderr=asyncio.subprocess.PIPE)
     try:
+        await subscribed(proc)
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pub:
             await publish_births(pub, ["sc-k"])
-            await asyncio.sleep(2)  # the recorder has connected and subscribed
             for i in range(0, 100):
                 await pub.publish("sl/v1/tn/sc-k/telemetry", sample(i), qos=1)
             for _ in range(100):
@@ -174,7 +191,8 @@ async def test_recorder_sigkill_loses_nothing_that_reached_the_broker(mosquitto:
             await asyncio.wait_for(proc.wait(), 10)
             for i in range(200, 300):
                 await pub.publish("sl/v1/tn/sc-k/telemetry", sample(i), qos=1)
-        proc = await asyncio.create_subprocess_exec(*args, cwd=root, stderr=asyncio.subprocess.DEVNULL)
+        proc = await asyncio.create_subprocess_exec(*args, cwd=root, stderr=asyncio.subprocess.PIPE)
+        await subscribed(proc)
         for _ in range(150):
             got = await stored()
             if got and got[-1] == 299.0 and len(got) >= 200:
@@ -192,6 +210,8 @@ async def test_recorder_sigkill_loses_nothing_that_reached_the_broker(mosquitto:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             await asyncio.wait_for(proc.wait(), 10)
+        for task in drains:
+            task.cancel()
         await store.aclose()
 
 

@@ -16,9 +16,9 @@ import pytest
 
 from controllers.clock import SystemClock, to_rfc3339
 from firmware_sim.fleet import FleetConfig
-from gateways.bus import BusConfig
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
+from gateways.mqtt import BusConfig
 from tests.firmware_sim.fleet_runner import running_fleet
 from tests.gateways.test_gateway_integration import watching
 from tests.servers import Mosquitto

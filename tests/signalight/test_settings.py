@@ -99,3 +99,36 @@ def test_gateway_id_and_keepalive_reach_the_gateway_process(monkeypatch: pytest.
     s = load_settings()
     assert s.gateway_id == "edge01-a" and bus_config(s, "c").keepalive_s == 10
     assert load_settings(gateway_id=None).gateway_id == "edge01-a"  # an absent option does not override
+
+
+def test_broker_urls_and_tls_reach_every_bus_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from signalight.processes import bus_config
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read here")
+    monkeypatch.setenv("SIGNALIGHT_MQTT_URLS", "mqtt://n1:1883, mqtts://n2:8883")
+    monkeypatch.setenv("SIGNALIGHT_MQTT_TLS_CA", str(ca))
+    monkeypatch.setenv("SIGNALIGHT_MQTT_USERNAME", "gw")
+    monkeypatch.setenv("SIGNALIGHT_MQTT_PASSWORD", "pw")
+    s = load_settings()
+    assert s.mqtt_urls == ["mqtt://n1:1883", "mqtts://n2:8883"]
+    cfg = bus_config(s, "c")
+    assert cfg.brokers == "mqtt://n1:1883,mqtts://n2:8883" and cfg.tls_ca == ca
+    assert (cfg.username, cfg.password) == ("gw", "pw")
+    conf = tmp_path / "signalight.toml"
+    conf.write_text('mqtt_urls = ["mqtt://a:1", "mqtt://b:2"]\n')
+    monkeypatch.delenv("SIGNALIGHT_MQTT_URLS")
+    monkeypatch.setenv("SIGNALIGHT_CONFIG", str(conf))
+    assert load_settings().mqtt_urls == ["mqtt://a:1", "mqtt://b:2"]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("SIGNALIGHT_MQTT_URLS", "mqtt://n1:1883,http://n2", "http://n2.*scheme"),
+    ("SIGNALIGHT_MQTT_URLS", "mqtt://n1:99999", "mqtt://n1:99999"),
+    ("SIGNALIGHT_MQTT_TLS_CA", "/nonexistent/ca.pem", "mqtt_tls_ca"),
+])
+def test_bad_broker_settings_are_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
+                                       expected: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=expected):
+        load_settings()

@@ -15,13 +15,9 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from gateways.bus import BusConfig, BusWill
-from gateways.mqtt_intake import (
-    IntakeError,
-    IntakeMessage,
-    MqttIntake,
+from gateways.mqtt import BusConfig, BusWill
+from gateways.mqtt.codec import (
     ProtocolError,
-    _Connection,
     connect_frame,
     decode_varint,
     encode_varint,
@@ -30,6 +26,8 @@ from gateways.mqtt_intake import (
     puback_frames,
     subscribe_frame,
 )
+from gateways.mqtt.connection import BrokerRefusedError, Connection, InboundMessage
+from gateways.mqtt.intake import MqttIntake
 from tests.gateways.helpers import eventually
 from tests.servers import Mosquitto, free_port
 
@@ -49,7 +47,7 @@ CONNACK_OK_V5 = b"\x20\x03\x00\x00\x00"
 
 
 class FakeTransport(asyncio.Transport):
-    """What `_Connection` writes, and whether it was aborted or paused."""
+    """What a `Connection` writes, and whether it was aborted or paused."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,22 +79,22 @@ class FakeTransport(asyncio.Transport):
 
 
 def connection(*, v5: bool = False, manual_ack: bool = True, generation: int = 1,
-               max_pending: int = 1_000_000) -> tuple[MqttIntake, _Connection, FakeTransport]:
+               max_pending: int = 1_000_000) -> tuple[MqttIntake, Connection, FakeTransport]:
     """An intake with one (fake) connection that got its CONNACK."""
     cfg = BusConfig(host="127.0.0.1", port=1, client_id="t", mqtt_v5=v5, manual_ack=manual_ack)
     intake = MqttIntake(cfg, ["sl/#"], max_pending=max_pending)
-    conn = _Connection(intake, generation)
+    conn = Connection(cfg, intake, generation, name="mqtt_intake")
     transport = FakeTransport()
     conn.connection_made(transport)
-    intake._conn = conn
+    intake._keeper.conn = conn
     conn.data_received(CONNACK_OK_V5 if v5 else CONNACK_OK)
     assert conn.connack.done() and not transport.aborted
     return intake, conn, transport
 
 
 def taken(intake: MqttIntake) -> list[tuple[str, bytes, bool, int, int]]:
-    out = [(m.topic, m.payload, m.retain, m.qos, m.mid) for m in intake._pending]
-    intake._pending = []
+    out = [(m.topic, m.payload, m.retain, m.qos, m.mid) for m in intake.inbox]
+    intake.inbox = []
     return out
 
 
@@ -118,7 +116,7 @@ async def test_several_frames_in_one_chunk_in_order() -> None:
                        + publish("a/3", b"z" * 300, mid=65535, retain=True))
     assert taken(intake) == [("a/1", b"x", False, 1, 1), ("a/2", b"", False, 0, 0),
                              ("a/3", b"z" * 300, True, 1, 65535)]
-    assert all(m.generation == 1 for m in intake._pending)
+    assert all(m.generation == 1 for m in intake.inbox)
 
 
 async def test_frames_split_at_every_byte_are_joined() -> None:
@@ -191,7 +189,7 @@ async def test_a_malformed_frame_drops_the_connection_with_a_clear_log(
 
 async def test_publish_before_connack_is_a_protocol_error() -> None:
     cfg = BusConfig(host="127.0.0.1", port=1, client_id="t")
-    conn = _Connection(MqttIntake(cfg, ["a"]), 1)
+    conn = Connection(cfg, MqttIntake(cfg, ["a"]), 1)
     transport = FakeTransport()
     conn.connection_made(transport)
     conn.data_received(publish("a", b"1", mid=1))
@@ -201,15 +199,17 @@ async def test_publish_before_connack_is_a_protocol_error() -> None:
 async def test_acks_go_out_in_one_write_and_only_to_the_connection_that_delivered() -> None:
     intake, conn, transport = connection(generation=4)
     conn.data_received(b"".join(publish("a", b"", mid=m) for m in range(1, 6)) + publish("q0", b"", qos=0))
-    messages = list(intake._pending)
+    messages = list(intake.inbox)
     transport.writes.clear()
-    old = IntakeMessage("a", b"", False, 1, 99, 3)  # delivered by an earlier connection
+    old = InboundMessage("a", b"", False, 1, 99, 3)  # delivered by an earlier connection
     intake.ack([*messages, old])
+    conn.flush()  # writes of one event-loop iteration leave together, at its end
     assert transport.writes == [puback_frames([1, 2, 3, 4, 5])]
     assert transport.writes[0] == b"".join(b"\x40\x02\x00" + bytes([m]) for m in range(1, 6))
     assert intake.acked == 5
-    intake._conn = None  # the connection dropped: its messages are no longer acked (the broker redelivers)
+    intake._keeper.conn = None  # the connection dropped: its messages are no longer acked (the broker redelivers)
     intake.ack(messages)
+    conn.flush()
     assert len(transport.writes) == 1
 
 
@@ -217,6 +217,7 @@ async def test_without_manual_ack_qos1_is_acked_on_receipt_per_chunk() -> None:
     _, conn, transport = connection(manual_ack=False)
     transport.writes.clear()
     conn.data_received(publish("a", b"", mid=1) + publish("b", b"", qos=0) + publish("c", b"", mid=2))
+    conn.flush()
     assert transport.writes == [puback_frames([1, 2])]
 
 
@@ -224,7 +225,7 @@ async def test_flow_control_pauses_reading_and_resumes_when_the_consumer_catches
     intake, conn, transport = connection(max_pending=10)
     intake.max_batch = 4
     conn.data_received(b"".join(publish("a", b"%d" % i, mid=i + 1) for i in range(12)))
-    assert transport.paused and intake.pauses == 1 and len(intake._pending) == 12
+    assert transport.paused and intake.pauses == 1 and len(intake.inbox) == 12
     got = [await anext(intake), await anext(intake)]  # 8 in hand or taken: still above half the bound
     assert transport.paused
     got.append(await anext(intake))
@@ -309,10 +310,10 @@ async def test_a_connack_refusal_ends_the_intake_with_the_reason(v5: bool, conna
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     async with scripted_broker(lambda kind, _: connack if kind == 1 else None) as (port, _), \
             MqttIntake(fast(port, mqtt_v5=v5), ["a"]) as intake:
-        with pytest.raises(IntakeError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        with pytest.raises(BrokerRefusedError, match=expected.replace("(", r"\(").replace(")", r"\)")):
             async with asyncio.timeout(5):
                 await anext(intake)
-        assert f"mqtt_intake_refused client_id=intake-t broker=127.0.0.1:{port}" in caplog.text
+        assert f"mqtt_intake_refused client_id=intake-t broker=mqtt://127.0.0.1:{port}" in caplog.text
 
 
 @pytest.mark.integration
@@ -324,7 +325,7 @@ async def test_a_real_broker_refusing_anonymous_clients(tmp_path_factory: pytest
     broker.start()
     try:
         async with MqttIntake(fast(broker.port, mqtt_v5=v5), ["t/#"]) as intake:
-            with pytest.raises(IntakeError, match=f"broker refused the connection: {expected}"):
+            with pytest.raises(BrokerRefusedError, match=f"broker refused the connection: {expected}"):
                 await intake.wait_connected(5)
     finally:
         broker.stop()
@@ -352,7 +353,7 @@ async def test_a_suback_failure_ends_the_intake_naming_the_filter(v5: bool, suba
         return {1: CONNACK_OK_V5 if v5 else CONNACK_OK, 8: suback}.get(kind)
 
     async with scripted_broker(reply) as (port, _), MqttIntake(fast(port, mqtt_v5=v5), ["a", "b"]) as intake:
-        with pytest.raises(IntakeError, match=expected):
+        with pytest.raises(BrokerRefusedError, match=expected):
             await intake.wait_connected(5)
 
 
@@ -375,16 +376,16 @@ async def test_exit_sends_a_clean_disconnect() -> None:
             port, received):
         async with MqttIntake(fast(port), ["a"]) as intake:
             await intake.wait_connected(5)
-            sock = intake._conn.transport.get_extra_info("socket") if intake._conn and intake._conn.transport \
-                else None
+            conn = intake.connection
+            sock = conn.transport.get_extra_info("socket") if conn and conn.transport else None
             assert sock is not None and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
         await eventually(lambda: received[-1:] == [14])
         assert received == [1, 8, 14]
 
 
 # --- real brokers ------------------------------------------------------------------------------------------------
-async def collect(intake: MqttIntake, n: int, *, ack: bool = True, within_s: float = 10) -> list[IntakeMessage]:
-    got: list[IntakeMessage] = []
+async def collect(intake: MqttIntake, n: int, *, ack: bool = True, within_s: float = 10) -> list[InboundMessage]:
+    got: list[InboundMessage] = []
     async with asyncio.timeout(within_s):
         async for batch in intake:
             got.extend(batch)
@@ -410,7 +411,7 @@ async def test_unacked_messages_are_redelivered_after_a_reconnect(mosquitto: Mos
     async with MqttIntake(cfg, ["t/#"]) as intake:
         again = await collect(intake, 10)
         await asyncio.sleep(0.3)
-        assert not intake._pending
+        assert not intake.inbox
     assert [m.payload for m in again] == [b"%d" % i for i in range(10, 20)]
 
 
@@ -423,8 +424,8 @@ async def test_acks_of_a_dropped_connection_are_not_sent_and_the_broker_redelive
             for i in range(5):
                 await pub.publish("t/x", b"%d" % i, qos=1)
         first = await collect(intake, 5, ack=False)
-        assert intake._conn is not None and intake._conn.transport is not None
-        intake._conn.transport.abort()  # the link drops before the consumer acks
+        assert intake.connection is not None and intake.connection.transport is not None
+        intake.connection.transport.abort()  # the link drops before the consumer acks
         await eventually(lambda: intake.connects == 2, within_s=10)
         again = await collect(intake, 5)
         intake.ack(first)  # late: belongs to the dead connection, so nothing is sent for it
@@ -454,7 +455,7 @@ async def test_flow_control_loses_nothing(mosquitto: Mosquitto) -> None:
     async with aiomqtt.Client(mosquitto.host, mosquitto.port, max_inflight_messages=1000) as pub:
         await asyncio.gather(*(pub.publish("t/x", b"%d" % i, qos=1) for i in range(3000)))
     async with MqttIntake(cfg, ["t/#"], max_pending=50, max_batch=20) as intake:
-        got: list[IntakeMessage] = []
+        got: list[InboundMessage] = []
         async with asyncio.timeout(30):
             async for batch in intake:
                 assert len(batch) <= 20
@@ -506,15 +507,15 @@ async def test_a_clean_exit_does_not_fire_the_will(mosquitto: Mosquitto) -> None
                 await anext(aiter(watch.messages))
         async with MqttIntake(fast(mosquitto.port, will=will, keepalive_s=5), ["t/#"]) as intake:
             await intake.wait_connected(5)
-            assert intake._conn is not None and intake._conn.transport is not None
-            intake._conn.transport.abort()  # vanishing without DISCONNECT: the broker publishes the will
+            assert intake.connection is not None and intake.connection.transport is not None
+            intake.connection.transport.abort()  # vanishing without DISCONNECT: the broker publishes the will
             async with asyncio.timeout(5):
                 message = await anext(aiter(watch.messages))
             assert message.payload == b"offline"
 
 
 async def test_on_the_embedded_amqtt_broker() -> None:
-    from tests.gateways.test_bus import amqtt_broker
+    from tests.gateways.mqtt.test_bus import amqtt_broker
 
     async with amqtt_broker() as (host, port):
         cfg = BusConfig(host=host, port=port, client_id="intake-amqtt", clean_session=False, manual_ack=True)
