@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api import audit
@@ -34,7 +34,14 @@ class AlarmOut(BaseModel):
     cleared_at: str | None
     acked_at: str | None
     acked_by: str | None
+    ack_note: str | None = None
     detail: str | None
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=500, description="what was seen or done, kept with the alarm")
 
 
 @router.get("", response_model=list[AlarmOut])
@@ -76,7 +83,8 @@ async def get_alarm(alarm_id: AlarmId, session: SessionDep,
 
 @router.post("/{alarm_id}/ack", response_model=AlarmOut, responses={404: {}, 409: {}})
 async def ack_alarm(alarm_id: AlarmId, request: Request, api: ApiDep, session: SessionDep,
-                    user: require(Scope.ALARMS_ACK)) -> dict[str, Any]:  # type: ignore[valid-type]
+                    user: require(Scope.ALARMS_ACK),  # type: ignore[valid-type]
+                    body: Annotated[AckIn | None, Body()] = None) -> dict[str, Any]:
     """Acknowledge: records who and when. An alarm is acknowledged once; a second ack is 409 naming who did."""
     row = await session.get(Alarm, alarm_id)
     if row is None:
@@ -85,9 +93,11 @@ async def ack_alarm(alarm_id: AlarmId, request: Request, api: ApiDep, session: S
         raise Problem(409, f"alarm {alarm_id} was already acknowledged by {row.acked_by}")
     now = api.clock.now()
     row.acked_at, row.acked_by = now, user.name
+    row.ack_note = body.note if body and body.note else None
     await session.commit()
     await audit.record(session, now=now, actor=user.name, source_addr=client_addr(request), action="alarm.ack",
-                       target=row.device_id, outcome="ok", detail={"alarm_id": row.id, "kind": row.kind})
+                       target=row.device_id, outcome="ok",
+                       detail={"alarm_id": row.id, "kind": row.kind, "note": row.ack_note})
     data = alarm_json(row)
     api.hub.publish("alarm", row.site, row.device_id, data)
     return data

@@ -100,13 +100,14 @@ function App() {
 }
 
 async function boot() {
+  restore();  // before the first paint: a signed-out shell never says "Connecting…"
   try {
     const h = await (await fetch("/healthz")).json();
     if (h.timezone) state.tz = h.timezone;
   } catch { /* keep the default zone; the stream will say whether the API is there */ }
+  const signedIn = restore();
   render(html`<${App} />`, document.getElementById("app"));
-  if (restore()) startLive();
-  changed();
+  if (signedIn) startLive();
 }
 
 boot();

@@ -59,7 +59,7 @@ export function IntersectionList() {
       <span class="muted">${t("intersections_count", { n: rows.length })}</span>
     </div>
     <${Loading} res=${res}>
-      ${rows.length === 0 ? html`<p class="muted">${res.data.length ? t("no_match") : t("no_intersections")}</p>` : html`
+      ${rows.length === 0 ? html`<p class="muted">${(res.data || []).length ? t("no_match") : t("no_intersections")}</p>` : html`
       <table class="grid-table" data-testid="intersections">
         <thead><tr>
           <th scope="col">${t("col_intersection")}</th><th scope="col">${t("col_mode")}</th>
