@@ -75,6 +75,7 @@ const vi = {
   site: "Khu vực", raised: "Phát sinh", cleared: "Hết", acked: "Đã xác nhận", ack: "Xác nhận", ack_note: "Ghi chú xác nhận",
   acked_by: "{user} xác nhận lúc {time}", no_alarms: "Không có cảnh báo.", severity: "Mức độ", status: "Trạng thái",
   alarm_active: "đang có", alarm_cleared: "đã hết", detail: "Chi tiết",
+  sev_critical: "nghiêm trọng", sev_major: "lớn", sev_minor: "nhỏ",
   devices: "Thiết bị", circuit_n: "Mạch {n}", on: "Bật", off: "Tắt", level: "Mức",
   not_found: "Không tìm thấy trang này.", intersection_missing: "Không có nút giao {id}.",
 };
@@ -151,6 +152,7 @@ const en = {
   site: "Site", raised: "Raised", cleared: "Cleared", acked: "Acknowledged", ack: "Acknowledge", ack_note: "Acknowledgement note",
   acked_by: "acknowledged by {user} at {time}", no_alarms: "No alarms.", severity: "Severity", status: "Status",
   alarm_active: "active", alarm_cleared: "cleared", detail: "Detail",
+  sev_critical: "critical", sev_major: "major", sev_minor: "minor",
   devices: "Devices", circuit_n: "Circuit {n}", on: "On", off: "Off", level: "Level",
   not_found: "There is no such page.", intersection_missing: "No intersection {id}.",
 };

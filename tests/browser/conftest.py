@@ -54,7 +54,7 @@ def open_page(browser: Browser) -> Iterator[OpenPage]:
         init = f"localStorage.setItem('sl.lang', '{lang}');"
         if heartbeat_s is not None:
             init += f"localStorage.setItem('sl.heartbeat_s', '{heartbeat_s}');"
-        context.add_init_script(init)
+        context.add_init_script(f"try {{ {init} }} catch (e) {{ /* a page without storage */ }}")
         page = context.new_page()
         page.set_default_timeout(15000)
         opened.append((page, watch(page)))

@@ -49,6 +49,7 @@ def watch(page: Page) -> PageProblems:
 def shot(page: Page, name: str) -> Path:
     """Save a full-page screenshot as var/screenshots/<name>.png (a test artifact, looked at by a person)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("() => window.scrollTo(0, 0)")  # else the sticky header is drawn where the page was scrolled
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path

@@ -61,7 +61,7 @@ def _start_api(rig: Rig, attempts: int = 3) -> None:
     so a bind failure picks another port (the other processes reach the API only through `rig.api`)."""
     for _ in range(attempts):
         rig.start("api", "api")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded 2-core machine imports slowly
         while time.monotonic() < deadline:
             if "address already in use" in rig.log("api"):
                 rig.stop("api")
@@ -79,12 +79,14 @@ def _start_api(rig: Rig, attempts: int = 3) -> None:
 
 
 @contextmanager
-def live_site(folder: Path, *, speed: float = 1.0, intersections: int = 2) -> Iterator[LiveSite]:
-    """Start the site and seed it; stop every process afterwards (their logs stay in `folder`)."""
+def live_site(folder: Path, *, speed: float = 1.0, intersections: int = 2,
+              settings: dict[str, str] | None = None) -> Iterator[LiveSite]:
+    """Start the site and seed it; stop every process afterwards (their logs stay in `folder`). `settings` are
+    extra SIGNALIGHT_* variables of every process (e.g. a short control backup timer)."""
     (folder / "mosquitto").mkdir(exist_ok=True)
     broker = Mosquitto(folder / "mosquitto")
     broker.start()
-    env = rig_env(folder, broker.host, broker.port, free_port())
+    env = rig_env(folder, broker.host, broker.port, free_port()) | (settings or {})
     try:
         with Rig(folder, env) as rig:
             rig.cli("db", "upgrade")

@@ -4,7 +4,7 @@
 import { html, useState } from "../lib.js";
 import { state, can } from "../store.js";
 import { api } from "../session.js";
-import { t, fmtDateTime } from "../i18n.js";
+import { t, tMaybe, fmtDateTime } from "../i18n.js";
 import { useApi, Loading, alarmLabel, problemText } from "./common.js";
 import { loadAlarms } from "../live.js";
 
@@ -47,7 +47,8 @@ export function AlarmsPage() {
               && (!kind || a.kind === kind) && (!site || a.site === site) && (!device || a.device_id === device))];
     rows.sort((a, b) => b.id - a.id);
   }
-  const kinds = [...new Set([...(res.data || []), ...state.alarms.values()].map((a) => a.kind))].sort();
+  const labels = new Map([...(res.data || []), ...state.alarms.values()].map((a) => [a.kind, alarmLabel(a)]));
+  const kinds = [...labels.keys()].sort();
   const refresh = () => { res.reload(); loadAlarms(); };
   return html`<section aria-labelledby="alarms-title">
     <h1 id="alarms-title">${t("alarms")}</h1>
@@ -57,7 +58,7 @@ export function AlarmsPage() {
     </div>
     <div class="toolbar">
       <label>${t("kind")}<select value=${kind} onChange=${(e) => setKind(e.target.value)}>
-        <option value="">${t("all")}</option>${kinds.map((k) => html`<option key=${k} value=${k}>${k}</option>`)}</select></label>
+        <option value="">${t("all")}</option>${kinds.map((k) => html`<option key=${k} value=${k}>${labels.get(k)}</option>`)}</select></label>
       <label>${t("site")}<input value=${site} onChange=${(e) => setSite(e.target.value.trim())} size="10" /></label>
       <label>${t("device")}<input value=${device} onChange=${(e) => setDevice(e.target.value.trim())} size="14" /></label>
     </div>
@@ -66,7 +67,7 @@ export function AlarmsPage() {
         <th scope="col">${t("kind")}</th><th scope="col">${t("device")}</th><th scope="col">${t("severity")}</th>
         <th scope="col">${t("raised")}</th><th scope="col">${t("status")}</th><th scope="col">${t("detail")}</th><th scope="col">${t("acked")}</th>
       </tr></thead><tbody>${rows.map((a) => html`<tr key=${a.id} data-alarm=${a.id}>
-        <th scope="row"><span class="badge badge-alarm">${alarmLabel(a)}</span></th><td>${a.site}/${a.device_id}</td><td>${a.severity}</td>
+        <th scope="row"><span class="badge badge-alarm">${alarmLabel(a)}</span></th><td>${a.site}/${a.device_id}</td><td>${tMaybe(`sev_${a.severity}`) || a.severity}</td>
         <td>${fmtDateTime(a.raised_at)}</td>
         <td>${a.active ? t("alarm_active") : `${t("alarm_cleared")} ${fmtDateTime(a.cleared_at, { seconds: false })}`}</td>
         <td>${a.detail || t("none")}</td><td><${AckCell} alarm=${a} onAcked=${refresh} /></td></tr>`)}</tbody></table>`}<//>

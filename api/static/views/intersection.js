@@ -31,10 +31,10 @@ function Facts({ values, sched, control }) {
   return html`<dl class="facts">
     <div><dt>${t("col_mode")}</dt><dd data-testid="mode" class=${values && values.mode === "flash" ? "mode flash" : "mode"}>${modeText(values)}</dd></div>
     ${values && values.mode === "flash" && html`<div><dt>${t("flash_cause")}</dt><dd data-testid="flash-cause">${tMaybe(`flash_${values.flash_cause || "none"}`)}</dd></div>`}
-    <div><dt>${t("running")}</dt><dd data-testid="pattern">${values ? `${t("pattern")} ${values.pattern}` : t("none")}</dd></div>
+    <div><dt>${t("running")}</dt><dd data-testid="pattern">${values && values.pattern ? `${t("pattern")} ${values.pattern}` : t("none")}</dd></div>
     <div><dt>${t("scheduled")}</dt><dd data-testid="scheduled">${scheduled}${sched && sched.status !== "skipped" ? html` <span class=${`badge badge-${sched.status}`}>${tMaybe(`compliance_${sched.status}`)}</span>` : ""}</dd></div>
     <div><dt>${t("col_source")}</dt><dd data-testid="source">${values && values.control_source ? t(`source_${values.control_source}`) : t("none")}</dd></div>
-    <div><dt>${t("cycle_timer")}</dt><dd>${values ? `${fmtNum(values.cycle_timer_s, 1)} / ${fmtNum(values.cycle_s)} s` : t("none")}</dd></div>
+    <div><dt>${t("cycle_timer")}</dt><dd>${values && values.cycle_s ? `${fmtNum(values.cycle_timer_s, 1)} / ${fmtNum(values.cycle_s)} s` : t("none")}</dd></div>
     ${central && html`<div class="backup"><dt>${t("backup_timer")}</dt><dd data-testid="backup">${t("backup_left", { s: fmtDuration(values.backup_remaining_s) })}</dd></div>`}
     ${control && html`<div class="holder"><dt>${t("control_panel")}</dt><dd data-testid="holder">${t("held_by", { user: control.created_by, until: fmtDateTime(control.until, { seconds: false }) })}</dd></div>`}
   </dl>`;

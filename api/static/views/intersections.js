@@ -70,7 +70,7 @@ export function IntersectionList() {
         <tbody>${rows.map((r) => html`<tr key=${r.id} data-id=${r.id}>
           <th scope="row"><a href=${`#/i/${encodeURIComponent(r.id)}`}>${r.name}</a><div class="muted small">${r.id} · ${r.site}</div></th>
           <td class=${r.values && r.values.mode === "flash" ? "mode flash" : "mode"}>${r.modeText}</td>
-          <td>${r.values ? r.values.pattern : t("none")}</td>
+          <td>${r.values && r.values.pattern ? r.values.pattern : t("none")}</td>
           <td>${r.values && r.values.control_source ? t(`source_${r.values.control_source}`) : t("none")}</td>
           <td>${r.alarms.length ? r.alarms.map((a) => html`<span key=${a.id} class="badge badge-alarm">${alarmLabel(a)}</span>`) : t("none")}</td>
           <td><${CommBadge} dev=${r.dev} /></td>
