@@ -106,7 +106,7 @@ def test_fix_save_deploy_watch_stages_to_active(site: LiveSite, open_page: OpenP
     diff = dialog.get_by_test_id("diff")
     expect(diff).to_contain_text("yellow_s")
     expect(diff.locator("td.old").first).to_have_text("4")
-    expect(diff.locator("td.new").first).to_have_text("4.5")
+    expect(diff.locator("td.new").first).to_have_text("4,5")  # a Vietnamese decimal comma
     shot(page, "plans-deploy-confirm-vi-desktop")
     dialog.get_by_role("button", name="Triển khai").click()
 
@@ -171,8 +171,8 @@ def test_side_by_side_diff_of_two_versions(site: LiveSite, open_page: OpenPage) 
     assert created.status_code == 201, created.text
     page = open_page(f"{site.url}/#/i/{iid}/plans", lang="en")
     sign_in(page, "eng", "en")
-    page.get_by_label("A", exact=True).select_option("1")
-    page.get_by_label("B", exact=True).select_option(str(created.json()["version"]))
+    page.get_by_label("From version").select_option("1")
+    page.get_by_label("To version").select_option(str(created.json()["version"]))
     diff = page.locator("section").get_by_test_id("diff").last
     row = diff.locator("tr", has_text="offset_s")
     expect(row.locator("td.old")).to_have_text("0")

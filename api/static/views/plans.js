@@ -4,14 +4,14 @@
 import { html, useState, useEffect } from "../lib.js";
 import { state, can, changed } from "../store.js";
 import { api } from "../session.js";
-import { t, fmtDateTime, tMaybe } from "../i18n.js";
+import { t, fmtDateTime, fmtNum, tMaybe } from "../i18n.js";
 import { useApi, Loading, problemText } from "./common.js";
 
 const STAGES = ["validate", "transferring", "verifying", "activating", "active"];
 const ORDER = { pending: 1, transferring: 1, verifying: 2, activating: 3, active: 5 };
 const FINAL = new Set(["active", "rolled_back", "failed"]);
 
-const show = (v) => (v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v));
+const show = (v) => (v === undefined ? "" : typeof v === "number" ? fmtNum(v, 3) : typeof v === "object" ? JSON.stringify(v) : String(v));
 
 export function DiffTable({ changes, from, to }) {
   if (!changes.length) return html`<p class="muted">${t("no_changes")}</p>`;
@@ -29,7 +29,8 @@ export function DeployProgress({ dep }) {
   return html`<section class="deploy-progress" aria-live="polite" data-testid="deploy-progress" data-status=${dep.status}>
     <h3>${t("deploy_progress", { v: dep.version })}</h3>
     <ol class="stages">${STAGES.map((s, i) => {
-      const done = !failed && (i < reached || (s === "active" && dep.status === "active"));
+      // the API validated the plan before sending it: that stage is passed whatever came after
+      const done = i === 0 || (!failed && (i < reached || (s === "active" && dep.status === "active")));
       const current = !failed && !FINAL.has(dep.status) && i === reached;
       return html`<li key=${s} class=${done ? "done" : current ? "current" : ""}>${done ? "✓ " : current ? "… " : ""}${t(`stage_${s === "validate" ? "validate" : s}`)}</li>`;
     })}</ol>
@@ -142,8 +143,8 @@ export function PlansPage({ id, query }) {
           </td></tr>`)}</tbody></table>`}
       ${versions.length > 1 && html`<h2>${t("diff")}</h2>
         <div class="toolbar">
-          <label>A<select value=${from} onChange=${(e) => setA(e.target.value)}>${versions.map((v) => html`<option key=${v.version} value=${String(v.version)}>${v.version}</option>`)}</select></label>
-          <label>B<select value=${to} onChange=${(e) => setB(e.target.value)}>${versions.map((v) => html`<option key=${v.version} value=${String(v.version)}>${v.version}</option>`)}</select></label>
+          <label>${t("diff_from")}<select value=${from} onChange=${(e) => setA(e.target.value)}>${versions.map((v) => html`<option key=${v.version} value=${String(v.version)}>${v.version}</option>`)}</select></label>
+          <label>${t("diff_to")}<select value=${to} onChange=${(e) => setB(e.target.value)}>${versions.map((v) => html`<option key=${v.version} value=${String(v.version)}>${v.version}</option>`)}</select></label>
         </div>
         ${diff.data && html`<${DiffTable} changes=${diff.data.changes} from=${from} to=${to} />`}`}
     <//>
@@ -151,7 +152,7 @@ export function PlansPage({ id, query }) {
     <${Loading} res=${deploys}>${deploys.data && (deploys.data.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`
       <table class="grid-table" data-testid="deployments"><thead><tr><th scope="col">${t("version")}</th><th scope="col">${t("status")}</th>
         <th scope="col">${t("author")}</th><th scope="col">${t("created")}</th><th scope="col">${t("detail")}</th></tr></thead>
-      <tbody>${deploys.data.map((d) => html`<tr key=${d.id}><td>${d.version}</td><td>${t(`stage_${d.status}`)}</td><td>${d.requested_by}</td>
+      <tbody>${deploys.data.map((d) => html`<tr key=${d.id}><td>${d.version}</td><td>${t(d.status === "active" ? "activated" : `stage_${d.status}`)}</td><td>${d.requested_by}</td>
         <td>${fmtDateTime(d.created_at, { seconds: false })}</td><td>${d.error ? `${d.error}: ${d.message || ""}` : t("none")}</td></tr>`)}</tbody></table>`)}<//>
   </section>`;
 }
