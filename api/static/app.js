@@ -3,7 +3,7 @@
 import { html, render, useState, useEffect, useRef } from "./lib.js";
 import { state, changed, subscribe } from "./store.js";
 import { t, fmtDateTime } from "./i18n.js";
-import { restore, signIn, signOut, api } from "./session.js";
+import { restore, signIn, signOut } from "./session.js";
 import { startLive, stopLive } from "./live.js";
 import { IntersectionList } from "./views/intersections.js";
 import { IntersectionView } from "./views/intersection.js";
@@ -111,4 +111,3 @@ async function boot() {
 }
 
 boot();
-export { api };

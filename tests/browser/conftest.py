@@ -31,11 +31,17 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture(scope="module")
+#: The shared site's API renews manual control every 3 s, so "stays released" is seen over several renewal periods.
+CONTROL_BACKUP_S = 9
+
+
+@pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
+    """One live site at real speed for the shell and manual-control tests (starting one takes most of a minute)."""
     if not Path(MOSQUITTO).exists():
         pytest.fail("Mosquitto is not installed; run `make test`", pytrace=False)
-    with live_site(tmp_path_factory.mktemp("site")) as live:
+    with live_site(tmp_path_factory.mktemp("site"),
+                   settings={"SIGNALIGHT_API__CONTROL_BACKUP_S": str(CONTROL_BACKUP_S)}) as live:
         yield live
 
 

@@ -7,25 +7,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import OpenPage, sign_in
+from tests.browser.conftest import CONTROL_BACKUP_S, OpenPage, sign_in
 from tests.browser.page_checks import assert_accessible, shot
-from tests.browser.site import LiveSite, live_site
+from tests.browser.site import LiveSite
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
-BACKUP_S = 9  # the API renews every 3 s: "stays released" is seen over several renewal periods, not one
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
-    settings = {"SIGNALIGHT_API__CONTROL_BACKUP_S": str(BACKUP_S)}
-    with live_site(tmp_path_factory.mktemp("control"), settings=settings) as s:
-        yield s
+BACKUP_S = CONTROL_BACKUP_S
 
 
 def _backup_seconds(page: Page) -> int:

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, OpenPage, sign_in
 from tests.browser.page_checks import assert_accessible, shot
-from tests.browser.site import LiveSite
+from tests.browser.site import PASSWORD, LiveSite
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -102,3 +102,24 @@ def test_after_a_session_loss_the_header_is_not_live(site: LiveSite, open_page: 
     expect(page.get_by_text("Your session ended; please sign in again.")).to_be_visible()
     shot(page, "shell-session-lost-en-desktop")
 
+
+
+def test_keyboard_only_sign_in_and_open_an_intersection(site: LiveSite, open_page: OpenPage) -> None:
+    page = open_page(site.url, lang="en")
+    expect(page.get_by_label("User name")).to_be_focused()
+    page.keyboard.type("view")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator('[data-conn="live"]')).to_be_visible()
+    link = page.get_by_role("link", name="Ngã tư Hoàng Văn Thụ – Lương Ngọc Quyến")
+    expect(link).to_be_visible()
+    for _ in range(40):
+        if link.evaluate("el => el === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    else:
+        raise AssertionError("the intersection link cannot be reached with Tab")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Ngã tư Hoàng Văn Thụ – Lương Ngọc Quyến")).to_be_visible()
+    expect(page.get_by_text("You may only watch.")).to_be_visible()  # a viewer gets no control buttons

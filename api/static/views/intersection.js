@@ -1,7 +1,7 @@
 // One intersection live: phases and peds, the ring-barrier diagram, cycle timer, running vs scheduled pattern,
 // control source, the backup timer while under manual control, the flash cause; and the manual control panel.
-import { html, useState } from "../lib.js";
-import { state, can } from "../store.js";
+import { html } from "../lib.js";
+import { state } from "../store.js";
 import { t, fmtNum, fmtDateTime, fmtDuration, tMaybe } from "../i18n.js";
 import { useApi, Loading, modeText, alarmLabel, CommBadge, signalValues } from "./common.js";
 import { RingBarrier } from "./ring_barrier.js";
@@ -24,6 +24,15 @@ function PhaseStrip({ values }) {
   </ol>`;
 }
 
+/** Vehicle detectors with a call now (bit n-1 of the controller's `detectors` mask is detector n). */
+function activeDetectors(values) {
+  const mask = values && Number.isInteger(values.detectors) ? values.detectors : null;
+  if (mask === null) return t("none");
+  const on = [];
+  for (let n = 1; n <= 16; n++) if (mask & (1 << (n - 1))) on.push(n);
+  return on.length ? on.join(", ") : t("no_calls");
+}
+
 function Facts({ values, sched, control }) {
   const expected = sched && sched.expected;
   const scheduled = expected ? (expected.action === "pattern" ? `${t("pattern")} ${expected.pattern}` : tMaybe(`ev_${expected.action}`) || expected.action) : t("none");
@@ -35,6 +44,7 @@ function Facts({ values, sched, control }) {
     <div><dt>${t("scheduled")}</dt><dd data-testid="scheduled">${scheduled}${sched && sched.status !== "skipped" ? html` <span class=${`badge badge-${sched.status}`}>${tMaybe(`compliance_${sched.status}`)}</span>` : ""}</dd></div>
     <div><dt>${t("col_source")}</dt><dd data-testid="source">${values && values.control_source ? t(`source_${values.control_source}`) : t("none")}</dd></div>
     <div><dt>${t("cycle_timer")}</dt><dd>${values && values.cycle_s ? `${fmtNum(values.cycle_timer_s, 1)} / ${fmtNum(values.cycle_s)} s` : t("none")}</dd></div>
+    <div><dt>${t("detectors")}</dt><dd data-testid="detectors">${activeDetectors(values)}</dd></div>
     ${central && html`<div class="backup"><dt>${t("backup_timer")}</dt><dd data-testid="backup">${t("backup_left", { s: fmtDuration(values.backup_remaining_s) })}</dd></div>`}
     ${control && html`<div class="holder"><dt>${t("control_panel")}</dt><dd data-testid="holder">${t("held_by", { user: control.created_by, until: fmtDateTime(control.until, { seconds: false }) })}</dd></div>`}
   </dl>`;
