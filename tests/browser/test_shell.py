@@ -56,9 +56,10 @@ def test_live_updates_patch_in_place_and_keep_focus(site: LiveSite, open_page: O
     search = page.get_by_role("searchbox")
     search.focus()
     search.press_sequentially("tn-i")
-    before = page.evaluate("() => performance.now()")
-    # the controller publishes state about twice a second: let several updates arrive
-    page.wait_for_function(f"() => performance.now() - {before} > 3000")
+    updated = row.locator("td").last
+    first = updated.inner_text()
+    # the controller publishes state about twice a second: wait until updates have reached this row
+    expect(updated).not_to_have_text(first, timeout=10000)
     assert row.get_attribute("data-marker") == "kept", "the row element was rebuilt"
     assert page.evaluate("() => document.activeElement && document.activeElement.type") == "search"
     assert search.input_value() == "tn-i"
