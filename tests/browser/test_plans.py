@@ -5,8 +5,10 @@ back" with the controller's reason; the side-by-side diff of two versions."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,3 +180,27 @@ def test_side_by_side_diff_of_two_versions(site: LiveSite, open_page: OpenPage) 
     expect(row.locator("td.old")).to_have_text("0")
     expect(row.locator("td.new")).to_have_text("12")
     shot(page, "plans-diff-en-desktop")
+
+
+def test_export_then_import_json_into_the_editor(site: LiveSite, open_page: OpenPage, tmp_path: Path) -> None:
+    iid = site.intersections[0]
+    page = open_page(f"{site.url}/#/i/{iid}/plans", lang="en")
+    sign_in(page, "eng", "en")
+    with page.expect_download() as download:
+        page.get_by_test_id("versions").locator('tr[data-version="1"]').get_by_role("button",
+                                                                                  name="Export JSON").click()
+    saved = tmp_path / "exported.json"
+    download.value.save_as(saved)
+    exported = json.loads(saved.read_text(encoding="utf-8"))
+    assert exported["intersection_id"] == iid and exported["patterns"][0]["cycle_s"] == 120
+    exported["patterns"][0]["offset_s"] = 7
+    saved.write_text(json.dumps(exported), encoding="utf-8")
+    page.get_by_text("Import JSON").set_input_files(str(saved))
+    expect(page.get_by_role("heading", name="Plan editor")).to_be_visible()
+    expect(page.get_by_test_id("validation")).to_have_text("Valid", timeout=10000)
+    expect(page.locator('input[data-path="patterns[0].offset_s"]')).to_have_value("7")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{ not json", encoding="utf-8")
+    page.goto(f"{site.url}/#/i/{iid}/plans")
+    page.get_by_text("Import JSON").set_input_files(str(broken))
+    expect(page.get_by_role("alert")).to_contain_text("The file is not valid JSON")
