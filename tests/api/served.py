@@ -68,7 +68,7 @@ async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int, ga
 def serve_api(db_url: str, *, devices: int = 1, gateway_down: bool = False) -> Iterator[Served]:
     """Start the API on a free loopback port; stop it on exit. Devices tsc-000.., lc-000.. are retained; with
     `gateway_down`, also tsc-gw behind the gateway edge01-a, whose presence is offline."""
-    # Start at the real time: a browser-side client (the status page under Node) computes `until` from its own clock.
+    # Start at the real time: a browser-side client (the web UI in tests/browser) computes `until` from its own clock.
     bus, clock = FakeBus(), FakeClock(start=datetime.now(UTC))
     # its own thread: the caller may already run an event loop (Playwright's sync API does)
     with ThreadPoolExecutor(1) as pool:

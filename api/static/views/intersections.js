@@ -69,13 +69,13 @@ export function IntersectionList() {
         </tr></thead>
         <tbody>${rows.map((r) => html`<tr key=${r.id} data-id=${r.id}>
           <th scope="row"><a href=${`#/i/${encodeURIComponent(r.id)}`}>${r.name}</a><div class="muted small">${r.id} · ${r.site}</div></th>
-          <td class=${r.values && r.values.mode === "flash" ? "mode flash" : "mode"}>${r.modeText}</td>
-          <td>${r.values && r.values.pattern ? r.values.pattern : t("none")}</td>
-          <td>${r.values && r.values.control_source ? t(`source_${r.values.control_source}`) : t("none")}</td>
-          <td>${r.alarms.length ? r.alarms.map((a) => html`<span key=${a.id} class="badge badge-alarm">${alarmLabel(a)}</span>`) : t("none")}</td>
-          <td><${CommBadge} dev=${r.dev} /></td>
-          <td>${r.sched ? html`<span class=${`badge badge-${r.sched.status}`} title=${r.sched.reason || ""}>${tMaybe(`compliance_${r.sched.status}`) || r.sched.status}</span>` : t("none")}</td>
-          <td class="small">${fmtDateTime(r.dev && r.dev.last_seen, { date: false })}</td>
+          <td data-label=${t("col_mode")} class=${r.values && r.values.mode === "flash" ? "mode flash" : "mode"}>${r.modeText}</td>
+          <td data-label=${t("col_pattern")}>${r.values && r.values.pattern ? r.values.pattern : t("none")}</td>
+          <td data-label=${t("col_source")}>${r.values && r.values.control_source ? t(`source_${r.values.control_source}`) : t("none")}</td>
+          <td data-label=${t("col_alarms")}>${r.alarms.length ? r.alarms.map((a) => html`<span key=${a.id} class="badge badge-alarm">${alarmLabel(a)}</span>`) : t("none")}</td>
+          <td data-label=${t("col_comm")}><${CommBadge} dev=${r.dev} /></td>
+          <td data-label=${t("col_compliance")}>${r.sched ? html`<span class=${`badge badge-${r.sched.status}`} title=${r.sched.reason || ""}>${tMaybe(`compliance_${r.sched.status}`) || r.sched.status}</span>` : t("none")}</td>
+          <td data-label=${t("col_updated")} class="small">${fmtDateTime(r.dev && r.dev.last_seen, { date: false })}</td>
         </tr>`)}</tbody>
       </table>`}
     <//>
