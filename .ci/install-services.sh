@@ -11,11 +11,13 @@ command -v influx >/dev/null 2>&1 || need+=(influxdb-client)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v mbpoll >/dev/null 2>&1 || need+=(mbpoll)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)  # renders /docs under its CSP (tests/api)
+# the browser tests drive Debian's Chromium through Playwright (whose own browser download is not available);
+# tests/api renders /docs in it under its CSP
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # TLS test certificates (tests/tls_certs.py)
 
 if [ ${#need[@]} -eq 0 ]; then
-    echo "services: Mosquitto, InfluxDB, PostgreSQL and the clients are installed"
+    echo "services: Mosquitto, InfluxDB, PostgreSQL, Chromium and the clients are installed"
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then

@@ -6,6 +6,11 @@ It sends the command with `until = now + backup_s` and renews it every `backup_s
 controller's backup timer ends within `backup_s` and it returns to its time-of-day schedule on its own. Release
 sends `release` at once. Sessions are persisted: an API restart resumes renewing what is still due.
 
+This module owns manual control: a `release` (or a one-off hold/flash/free) sent through the generic device-command
+route ends the device's sessions here too (`end_for_device`), or the renewals would put the hold back seconds later.
+A conflict flash is the conflict monitor's latch, not manual control: `release` cannot end it (`conflict_flash`), only
+an engineer's `reset_conflict` once the cause is gone.
+
 Leader assumption: one API process runs the renewal loop per database (the default single-process deployment).
 Two renewing replicas are safe (a renewal only extends the same until) but send every renewal twice.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,6 +44,11 @@ def session_json(row: ControlSession) -> dict[str, object]:
             "next_renew_at": to_rfc3339(row.next_renew_at),
             "last_sent_at": to_rfc3339(row.last_sent_at) if row.last_sent_at else None, "renewals": row.renewals,
             "ended_at": to_rfc3339(row.ended_at) if row.ended_at else None}
+
+
+def conflict_flash(values: dict[str, Any] | None) -> bool:
+    """Whether a controller's reported state is a conflict flash (the MMU's latch, which `release` cannot end)."""
+    return values is not None and values.get("mode") == "flash" and values.get("flash_cause") == "conflict"
 
 
 def backup_command(row: ControlSession, now: datetime) -> AnyCommand:
@@ -68,7 +78,7 @@ class ControlManager:
 
     async def start(self, session: AsyncSession, intersection_id: str, device: Device, *, action: Action,
                     pattern: int | None, until: datetime, backup_s: float | None, user: str,
-                    source_addr: str | None) -> ControlSession:
+                    source_addr: str | None, reason: str | None = None) -> ControlSession:
         """Supersede any active session of the intersection, persist the new one and send its first backup
         period. The caller checked `until` (future, within control_max_s) and `pattern` (given for hold)."""
         now = self._clock.now()
@@ -83,13 +93,13 @@ class ControlManager:
         session.add(AuditEntry(ts=now, actor=user, source_addr=source_addr, action=f"control.{action}",
                                target=intersection_id, outcome="started",
                                detail={"session_id": row.id, "device": device.id, "pattern": row.pattern,
-                                       "until": to_rfc3339(until), "backup_s": row.backup_s}))
+                                       "until": to_rfc3339(until), "backup_s": row.backup_s, "reason": reason}))
         await session.commit()
         await self._send(session, row, device, now)
         return row
 
     async def release(self, session: AsyncSession, intersection_id: str, device: Device, *, user: str,
-                      source_addr: str | None) -> ControlSession | None:
+                      source_addr: str | None, reason: str | None = None) -> ControlSession | None:
         """End the active session (if any) and send `release`; the released session or None."""
         now = self._clock.now()
         row = await self.active(session, intersection_id)
@@ -97,11 +107,31 @@ class ControlManager:
             row.status, row.ended_at = RELEASED, now
         session.add(AuditEntry(ts=now, actor=user, source_addr=source_addr, action="control.release",
                                target=intersection_id, outcome="ok",
-                               detail={"session_id": row.id if row else None, "device": device.id}))
+                               detail={"session_id": row.id if row else None, "device": device.id,
+                                       "reason": reason}))
         await session.commit()
         await self._dispatcher.issue(session, device, SignalRelease(), issued_by=user, source_addr=source_addr)
         log.info("control_released", extra={"intersection": intersection_id, "device": device.id, "user": user})
         return row
+
+    async def end_for_device(self, session: AsyncSession, device_id: str, *, released: bool, user: str,
+                             source_addr: str | None) -> list[ControlSession]:
+        """End every active session on `device_id` because a command came for it by another route: `released` for
+        a `release`, else superseded (a newer one-off command wins over the old session's renewals)."""
+        now = self._clock.now()
+        rows = list((await session.execute(select(ControlSession).where(
+            ControlSession.device_id == device_id, ControlSession.status == ACTIVE))).scalars())
+        for row in rows:
+            row.status, row.ended_at = (RELEASED if released else SUPERSEDED), now
+            session.add(AuditEntry(ts=now, actor=user, source_addr=source_addr,
+                                   action="control.release" if released else f"control.{row.action}",
+                                   target=row.intersection_id, outcome=row.status,
+                                   detail={"session_id": row.id, "device": device_id, "via": "device_command"}))
+        if rows:
+            await session.commit()
+            log.info("control_ended_by_command", extra={"device": device_id, "sessions": len(rows),
+                                                         "released": released, "user": user})
+        return rows
 
     async def _send(self, session: AsyncSession, row: ControlSession, device: Device, now: datetime) -> None:
         command = backup_command(row, now)

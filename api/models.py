@@ -138,6 +138,7 @@ class Alarm(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(default=None)
     acked_at: Mapped[datetime | None] = mapped_column(default=None)
     acked_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    ack_note: Mapped[str | None] = mapped_column(String(500), default=None)
     detail: Mapped[str | None] = mapped_column(String(512), default=None)
     circuit: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api import audit
@@ -39,8 +39,15 @@ class AlarmOut(BaseModel):
     cleared_at: str | None
     acked_at: str | None
     acked_by: str | None
+    ack_note: str | None = None
     detail: str | None
     circuit: int | None = None  # the lighting cabinet's circuit the alarm is about (None: the whole device)
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=500, description="what was seen or done, kept with the alarm")
 
 
 @router.get("", response_model=list[AlarmOut])
@@ -81,9 +88,11 @@ async def get_alarm(alarm_id: AlarmId, session: SessionDep, _: AlarmsReader) -> 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmOut, responses={403: {}, 404: {}, 409: {}})
 async def ack_alarm(alarm_id: AlarmId, request: Request, api: ApiDep, session: SessionDep,
-                    user: AlarmsAcknowledger) -> AlarmOut:
-    """Acknowledge: records who and when. An alarm is acknowledged once; a second ack is 409 naming who did.
-    A signal's alarm (any device not known as a lighting cabinet) also needs scope command:signal (403)."""
+                    user: AlarmsAcknowledger,
+                    body: Annotated[AckIn | None, Body()] = None) -> AlarmOut:
+    """Acknowledge: records who and when, and an optional note. An alarm is acknowledged once; a second ack is
+    409 naming who did. A signal's alarm (any device not known as a lighting cabinet) also needs scope
+    command:signal (403)."""
     row = await session.get(Alarm, alarm_id)
     if row is None:
         raise Problem(404, f"no alarm {alarm_id}")
@@ -99,9 +108,11 @@ async def ack_alarm(alarm_id: AlarmId, request: Request, api: ApiDep, session: S
         raise Problem(409, f"alarm {alarm_id} was already acknowledged by {row.acked_by}")
     now = api.clock.now()
     row.acked_at, row.acked_by = now, user.name
+    row.ack_note = body.note if body and body.note else None
     await session.commit()
     await audit.record(session, now=now, actor=user.name, source_addr=client_addr(request), action="alarm.ack",
-                       target=row.device_id, outcome="ok", detail={"alarm_id": row.id, "kind": row.kind})
+                       target=row.device_id, outcome="ok",
+                       detail={"alarm_id": row.id, "kind": row.kind, "note": row.ack_note})
     data = alarm_json(row)
     api.hub.publish("alarm", row.site, row.device_id, data)
     return AlarmOut.model_validate(data)

@@ -15,7 +15,9 @@ from api.command_models import CommandIn
 from api.deps import ApiDep, CommandsReader, DevicesReader, Principal, SessionDep, client_addr
 from api.dispatch import NOT_SENT
 from api.models import Command, Device
+from api.plans_runtime import PlansDep
 from api.problems import Problem, field_errors
+from api.routes.control import refuse_release_of_conflict_flash
 from api.security import Scope
 from api.state import ApiState
 from controllers.clock import to_rfc3339
@@ -147,7 +149,7 @@ async def get_device(device_id: str, api: ApiDep, _: DevicesReader) -> DeviceOut
 @router.post("/{device_id}/commands", status_code=202, response_model=CommandAccepted,
              responses={403: {}, 404: {}, 409: {}, 422: {}, 503: {}})
 async def post_command(device_id: str, body: Annotated[CommandIn, Body()], request: Request, response: Response,
-                       api: ApiDep, session: SessionDep, user: CommandsReader,
+                       api: ApiDep, session: SessionDep, plans: PlansDep, user: CommandsReader,
                        idempotency_key: IdempotencyKey = None) -> CommandAccepted:
     """Send a command: validated for the device's kind, persisted, then published. 202 with the command id; follow
     `href` for the result (pending → succeeded | failed | expired). With `Idempotency-Key`, a retry (same issuer,
@@ -189,6 +191,13 @@ async def post_command(device_id: str, body: Annotated[CommandIn, Body()], reque
         if first is not None:
             response.headers["Idempotent-Replayed"] = "true"
             return _accepted(first)
+    if kind is DeviceKind.SIGNAL_CONTROLLER and body.name in ("release", "hold_pattern", "flash", "free"):
+        # Manual control belongs to its owner, whichever route a command takes: else a session's renewals would
+        # put a released hold back within seconds.
+        if body.name == "release":
+            refuse_release_of_conflict_flash(api, device)
+        await plans.control.end_for_device(session, device.id, released=body.name == "release", user=user.name,
+                                           source_addr=client_addr(request))
     try:
         row = await api.dispatcher.issue(session, device, command, issued_by=user.name,
                                          source_addr=client_addr(request), ttl_s=body.ttl_s,

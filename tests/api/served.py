@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,9 +68,11 @@ async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int, ga
 def serve_api(db_url: str, *, devices: int = 1, gateway_down: bool = False) -> Iterator[Served]:
     """Start the API on a free loopback port; stop it on exit. Devices tsc-000.., lc-000.. are retained; with
     `gateway_down`, also tsc-gw behind the gateway edge01-a, whose presence is offline."""
-    # Start at the real time: a browser-side client (the status page under Node) computes `until` from its own clock.
+    # Start at the real time: a browser-side client (the web UI in tests/browser) computes `until` from its own clock.
     bus, clock = FakeBus(), FakeClock(start=datetime.now(UTC))
-    asyncio.run(_prepare(db_url, bus, clock, devices, gateway_down))
+    # its own thread: the caller may already run an event loop (Playwright's sync API does)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _prepare(db_url, bus, clock, devices, gateway_down)).result()
     settings = ApiSettings(db_url=db_url, environment="development", login_rate_per_min=10_000)
     app = create_app(ApiDeps(settings=settings, bus=bus, telemetry=FakeTelemetry(), clock=clock))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY

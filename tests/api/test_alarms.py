@@ -63,8 +63,12 @@ async def test_alarm_raised_once_acked_and_cleared(harness: Harness) -> None:
     assert dev["alarms"] == ["door_open"]
 
     assert (await harness.client.post(f"/api/v1/alarms/{alarm['id']}/ack", headers=viewer)).status_code == 403
-    acked = await harness.client.post(f"/api/v1/alarms/{alarm['id']}/ack", headers=crew)
+    too_long = await harness.client.post(f"/api/v1/alarms/{alarm['id']}/ack", headers=crew, json={"note": "x" * 501})
+    assert too_long.status_code == 422, "a refused note changes nothing"
+    acked = await harness.client.post(f"/api/v1/alarms/{alarm['id']}/ack", headers=crew,
+                                      json={"note": "cửa bị cạy, đã khoá lại"})
     assert acked.status_code == 200 and acked.json()["acked_by"] == "crew"
+    assert acked.json()["ack_note"] == "cửa bị cạy, đã khoá lại"
     again = await harness.client.post(f"/api/v1/alarms/{alarm['id']}/ack", headers=operator)
     assert again.status_code == 409 and "crew" in again.json()["detail"]
     assert (await harness.client.post("/api/v1/alarms/999999/ack", headers=crew)).status_code == 404

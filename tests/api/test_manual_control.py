@@ -12,6 +12,7 @@ from sqlalchemy import select
 from api.models import AuditEntry, ControlSession
 from controllers.clock import from_rfc3339, to_rfc3339
 from tests.api.conftest import Harness, eventually
+from tests.api.fakes import signal_state
 from tests.api.plan_fixtures import CONTROLLER, INTERSECTION, add_intersection
 
 URL = f"/api/v1/intersections/{INTERSECTION}/control"
@@ -124,3 +125,71 @@ async def test_bad_input_and_roles(harness: Harness) -> None:
     missing = await harness.client.post("/api/v1/intersections/nope/control", json={"action": "release"},
                                         headers=ops)
     assert missing.status_code == 404
+
+
+async def test_release_through_the_device_command_route_ends_the_hold(harness: Harness) -> None:
+    await add_intersection(harness)
+    until = harness.clock.now() + timedelta(hours=1)
+    resp = await harness.client.post(URL, json={"action": "hold_pattern", "pattern": 2, "until": to_rfc3339(until),
+                                                "reason": "lễ hội"}, headers=harness.token("operator"))
+    assert resp.status_code == 202, resp.text
+    released = await harness.client.post(f"/api/v1/devices/{CONTROLLER}/commands",
+                                         json={"name": "release", "args": {}}, headers=harness.token("operator"))
+    assert released.status_code == 202, released.text
+    assert (await harness.client.get(URL, headers=harness.token("viewer"))).json() == {"active": None}
+    await _run_for(harness, int(harness.state.settings.control_backup_s))
+    assert len(_signal_cmds(harness, "hold_pattern")) == 1, "the released hold is not renewed behind the operator"
+    async with harness.state.sessions() as session:
+        row = (await session.execute(select(ControlSession))).scalar_one()
+        assert row.status == "released"
+        started = (await session.execute(select(AuditEntry).where(AuditEntry.action == "control.hold_pattern",
+                                                                  AuditEntry.outcome == "started"))).scalar_one()
+    assert started.detail["reason"] == "lễ hội"
+
+
+async def test_a_one_off_device_command_supersedes_the_session(harness: Harness) -> None:
+    await add_intersection(harness)
+    until = harness.clock.now() + timedelta(hours=1)
+    await harness.client.post(URL, json={"action": "hold_pattern", "pattern": 2, "until": to_rfc3339(until)},
+                              headers=harness.token("operator"))
+    flash = await harness.client.post(f"/api/v1/devices/{CONTROLLER}/commands",
+                                      json={"name": "flash", "args": {"until": to_rfc3339(until)}},
+                                      headers=harness.token("operator"))
+    assert flash.status_code == 202, flash.text
+    await _run_for(harness, int(harness.state.settings.control_backup_s))
+    assert len(_signal_cmds(harness, "hold_pattern")) == 1, "the superseded hold is not renewed over the flash"
+
+
+async def _conflict_flash(h: Harness) -> None:
+    await h.bus.publish(f"sl/v1/tn/{CONTROLLER}/state", signal_state(h.clock.now(), seq=2, mode="flash",
+                                                                      flash_cause="conflict"), retain=True)
+    await eventually(lambda: (h.state.cache.get(CONTROLLER).state or {}).get("values", {}).get("flash_cause")
+                     == "conflict")
+
+
+async def test_a_conflict_flash_cannot_be_released_by_any_route(harness: Harness) -> None:
+    await add_intersection(harness)
+    await _conflict_flash(harness)
+    for method, url, body in (("DELETE", URL, None), ("POST", URL, {"action": "release"}),
+                              ("POST", f"/api/v1/devices/{CONTROLLER}/commands", {"name": "release", "args": {}})):
+        resp = await harness.client.request(method, url, json=body, headers=harness.token("engineer"))
+        assert resp.status_code == 409, (url, resp.text)
+        assert "conflict flash" in resp.json()["detail"]
+    assert _signal_cmds(harness, "release") == [], "nothing sent: it would report success and change nothing"
+
+
+async def test_reset_conflict_is_for_engineers_with_a_reason(harness: Harness) -> None:
+    await add_intersection(harness)
+    await _conflict_flash(harness)
+    url = f"/api/v1/intersections/{INTERSECTION}/reset-conflict"
+    refused = await harness.client.post(url, json={"reason": "đã thay rơ-le"}, headers=harness.token("operator"))
+    assert refused.status_code == 403
+    missing = await harness.client.post(url, json={}, headers=harness.token("engineer"))
+    assert missing.status_code == 422
+    sent = await harness.client.post(url, json={"reason": "đã thay rơ-le"}, headers=harness.token("engineer"))
+    assert sent.status_code == 202, sent.text
+    assert len(_signal_cmds(harness, "reset_conflict")) == 1
+    async with harness.state.sessions() as session:
+        entry = (await session.execute(select(AuditEntry).where(
+            AuditEntry.action == "control.reset_conflict"))).scalar_one()
+    assert entry.detail["reason"] == "đã thay rơ-le" and entry.actor == "engineer"

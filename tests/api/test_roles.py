@@ -68,6 +68,8 @@ CASES = [
     RouteCase("POST", "/api/v1/intersections/tn-001/control", Scope.COMMAND_SIGNAL, {"action": "release"}),
     RouteCase("DELETE", "/api/v1/intersections/tn-001/control", Scope.COMMAND_SIGNAL),
     RouteCase("GET", "/api/v1/intersections/tn-001/control", Scope.DEVICES_READ),
+    RouteCase("POST", "/api/v1/intersections/tn-001/reset-conflict", Scope.INTERSECTIONS_WRITE,
+              {"reason": "load switch replaced"}),
     RouteCase("GET", "/api/v1/users", Scope.USERS_ADMIN),
     RouteCase("POST", "/api/v1/users", Scope.USERS_ADMIN,
               {"name": "new-{role}", "password": "long-enough-password", "role": "viewer"}),
