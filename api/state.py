@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.alarm_store import AlarmStore
+from api.command_signing import CommandSigner
 from api.config import ApiSettings
 from api.dispatch import CommandDispatcher
 from api.hub import EventHub
@@ -23,12 +24,14 @@ from controllers.telemetry import TelemetryQuery
 @dataclass
 class ApiDeps:
     """What the composition root hands the API: settings, the bus, the telemetry store (None: no telemetry routes
-    answer 503) and the one clock."""
+    answer 503), the one clock and the command signer (None: a key made up for this process, which no executor
+    trusts; refused in production)."""
 
     settings: ApiSettings
     bus: BusPort
     telemetry: TelemetryQuery | None
     clock: Clock
+    signer: CommandSigner | None = None
 
 
 @dataclass

@@ -97,6 +97,9 @@ def gateway_readings(members: Iterable[object], links: Iterable[object]) -> list
          lambda: [({"device": m.entry.id}, float(m.publisher.published)) for m in ms]),
         ("signalight_gateway_modbus_requests_total", "Modbus requests per link", "counter",
          lambda: [({"link": lk.name}, float(lk.requests)) for lk in ls]),
+        ("signalight_gateway_commands_refused_total", "Commands refused (unsigned, forged, expired, replayed, "
+         "malformed ...)", "counter",
+         lambda: [({"device": m.entry.id, "reason": r}, float(n)) for m in ms for r, n in m.ledger.refused.items()]),
     ]
 
 

@@ -11,13 +11,14 @@ import pytest
 
 from api.app import ApiDeps, create_app
 from api.config import ApiSettings
+from api.db import migrate
 from api.security import Role, issue_token
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
 from tests.api.conftest import eventually
-from tests.api.fakes import FakeBus, FakeClock, cabinet_birth
+from tests.api.fakes import FakeBus, FakeClock, cabinet_birth, register_devices
 from tests.servers import InfluxDB
 
 
@@ -28,7 +29,10 @@ async def _query_through_api(tmp_path: Path, store: Any) -> None:
                               {"energy_kwh": 100.0 + i, "circuit1_level_pct": 50.0}) for i in range(12)])
     bus = FakeBus()
     await bus.publish("sl/v1/tn/lc-001/birth", cabinet_birth(t0), retain=True)
-    app = create_app(ApiDeps(ApiSettings(db_url=f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"), bus, store, clock))
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
+    await migrate(db_url)
+    await register_devices(db_url, {"lc-001": "lighting_cabinet"})
+    app = create_app(ApiDeps(ApiSettings(db_url=db_url), bus, store, clock))
     token, _ = issue_token(ApiSettings().secret_key, subject="v", role=Role.VIEWER, typ="access", now=t0, ttl_s=600)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://api",
