@@ -53,13 +53,21 @@ class CommandSigner:
 
 
 def write_private_key(path: Path, signer_key: Ed25519PrivateKey) -> None:
-    """Write the key as PEM, created with mode 0600 (never readable by others, even for an instant)."""
+    """Write the key as PEM with mode 0600 (never readable by others, even for an instant), atomically: the file
+    appears whole or not at all. Raises FileExistsError when `path` exists (another process made it first)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = signer_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_signer(path: Path) -> CommandSigner:
@@ -87,8 +95,11 @@ def load_or_create_signer(path: Path, *, create: bool) -> CommandSigner:
     """The key at `path`; when it does not exist and `create` (development, demo), a new one written there."""
     if create and not path.exists():
         key = Ed25519PrivateKey.generate()
-        write_private_key(path, key)
-        log.warning("command_signing_key_created", extra={"path": str(path), "kid": CommandSigner(key).kid})
+        try:
+            write_private_key(path, key)
+            log.warning("command_signing_key_created", extra={"path": str(path), "kid": CommandSigner(key).kid})
+        except FileExistsError:
+            pass  # another process of this deployment made it at the same moment: use theirs
     return load_signer(path)
 
 

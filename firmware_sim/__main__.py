@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
     p.add_argument("--manifest", type=Path)
     p.add_argument("--control-port", type=int, default=0, help="HTTP fault endpoint; 0 = free port, -1 = off")
     p.add_argument("--scenario", type=Path)
+    p.add_argument("--command-keys", type=Path, help="trusted command keys, JSON {kid: base64 Ed25519 public key}; "
+                   "without it the MQTT devices refuse every command")
     a = p.parse_args(argv)
     config = FleetConfig(site=a.site, intersections=a.intersections, cabinets=a.cabinets,
                          modbus_cabinets=a.modbus_cabinets, mqtt_controllers=a.mqtt_controllers, seed=a.seed,
@@ -41,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
                          mqtt_port=a.mqtt_port, mqtt_username=a.mqtt_username, mqtt_password=a.mqtt_password,
                          modbus_host=a.modbus_host, modbus_port=a.modbus_port, units_per_port=a.units_per_port,
                          manifest_path=a.manifest, control_port=None if a.control_port < 0 else a.control_port,
-                         scenario=a.scenario)
+                         scenario=a.scenario, command_keys=a.command_keys)
     try:
         config.check()
     except ValueError as exc:

@@ -2,16 +2,21 @@
 
 In-process MQTT broker (amqtt), simulated fleet (signal controllers on Modbus TCP, cabinets on MQTT and one on
 Modbus), the gateway, the recorder into the embedded telemetry store, a SQLite config DB and the API with its web UI.
-Started in the order that loses nothing: broker, recorder and API (subscribed) before the devices speak.
+Started in the order that loses nothing: broker, recorder and API (subscribed) before the devices speak. Commands are
+signed with the demo data dir's key (made on first run), which the gateway and the simulated devices trust; the
+fleet's manifest is imported into the API's registry as an engineer would (births do not create devices).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import typer
 
 from api.db import migrate
@@ -22,6 +27,7 @@ from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
 from gateways.recorder import run_recorder
 from signalight.broker import embedded_broker, free_port, port_is_free
+from signalight.command_keys import executor_keys
 from signalight.processes import bus_config, instance_name, run_api_process, telemetry_store
 from signalight.settings import Settings
 
@@ -37,6 +43,18 @@ class DemoOptions:
     cabinets: int = 6
     modbus_cabinets: int = 1
     speed: float = 1.0
+
+
+async def import_manifest(api_url: str, manifest_path: Path) -> None:
+    """Put the fleet into the API's device registry through its import route, as the demo user."""
+    manifest = json.loads(await asyncio.to_thread(manifest_path.read_text, encoding="utf-8"))
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        login = await client.post("/api/v1/auth/token", data={"username": DEMO_USER, "password": DEMO_PASSWORD})
+        login.raise_for_status()
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        resp = await client.post("/api/v1/devices/import", json=manifest, headers=headers)
+        resp.raise_for_status()
+    log.info("demo_devices_imported", extra={"devices": len(manifest.get("devices", []))})
 
 
 def _pick_port(host: str, wanted: int, what: str) -> int:
@@ -57,12 +75,14 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
 
     await migrate(s.db_url)
     await create_user(s.db_url, DEMO_USER, DEMO_PASSWORD, "admin")
+    command_keys = executor_keys(s)  # makes the demo's signing key and its trusted-keys file on first run
 
     sim_ready = asyncio.Event()
     api_ready = asyncio.Event()
     fleet = FleetConfig(site=s.site, intersections=options.intersections, cabinets=options.cabinets,
                         modbus_cabinets=options.modbus_cabinets, speed=options.speed, mqtt_host=s.mqtt_host,
-                        mqtt_port=mqtt_port, manifest_path=manifest_path, control_port=0)
+                        mqtt_port=mqtt_port, manifest_path=manifest_path, control_port=0,
+                        command_keys=s.command_verify_keys)
     control: dict[str, Any] = {}
 
     def on_sim_ready(manifest: dict[str, Any]) -> None:
@@ -77,8 +97,10 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
         tg.create_task(run_fleet(fleet, on_ready=on_sim_ready), name="sim")
         await asyncio.wait_for(sim_ready.wait(), 60)
         devices = load_manifest(manifest_path)
+        await import_manifest(f"http://{s.api_host}:{api_port}", manifest_path)
         tg.create_task(run_gateway(bus=bus_config(s, instance_name("gateway")), devices=devices,
-                                   clock=SystemClock()), name="gateway")
+                                   clock=SystemClock(), command_keys=command_keys, replay_dir=s.data_dir / "gateway"),
+                       name="gateway")
         modbus = [d for d in devices if d.transport == "modbus"]
         ports = sorted({d.port for d in modbus if d.port is not None})
         typer.echo(
