@@ -119,7 +119,7 @@ async def _refuse(exc: PayloadRejected | CommandRefused, raw: Any, *, device: st
     if isinstance(exc, PayloadRejected):
         reason, code, message = f"payload_{exc.reason}", ErrorCode.MALFORMED, str(exc)
     else:
-        reason, code, message = exc.reason, exc.code, exc.message
+        reason, code, message = exc.reason, exc.code, str(exc)  # "reason: what"
     command_id = raw.get("id") if isinstance(raw, dict) else None
     ledger.refused[reason] += 1
     log.warning("command_refused device=%s id=%s reason=%s message=%s", device,

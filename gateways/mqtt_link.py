@@ -4,7 +4,8 @@ For each owned MQTT device it tracks `birth` (`bd_seq`) and the device `seq` acr
 After a birth, a `seq` other than previous + 1 (mod 256) means messages were lost: the link publishes `rebirth` so
 the device sends birth and state again (at most once per `rebirth_every_s` per device, so a flapping link cannot
 flood the bus). Retained messages (delivered on subscribe) are old news and do not count. A payload that is not
-JSON or fails its schema is counted and dropped with a log naming the device and the reason; nothing crashes.
+JSON (decoded with bounds: `controllers.bounded_json`) or fails its schema is counted and dropped with a log naming
+the device and the reason; nothing crashes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import jsonschema
 
 import contracts
+from controllers import bounded_json
 from controllers.bus import BusError, BusMessage
 from controllers.clock import Clock
 from controllers.topics import Suffix, TopicError, parse, subscription, topic
@@ -67,9 +69,9 @@ class MqttDeviceLink:
             return None
         st.messages += 1
         try:
-            payload: Any = json.loads(message.payload)
+            payload: Any = bounded_json.decode(message.payload)
             error = jsonschema.exceptions.best_match(self._validators[t.suffix].iter_errors(payload))
-        except ValueError as exc:
+        except bounded_json.PayloadRejected as exc:
             error, payload = exc, None
         if error is not None:
             st.malformed += 1

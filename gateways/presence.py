@@ -16,13 +16,13 @@ this process runs means two processes were given one gateway id; that is logged 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
 import socket
 from typing import Any, Literal
 
+from controllers import bounded_json
 from controllers.bus import BusError, BusMessage, BusPort
 from controllers.clock import Clock, to_rfc3339
 from controllers.devices import is_valid_id
@@ -100,7 +100,7 @@ class GatewayPresence:
         if message.retain or message.topic != self.topic:
             return None
         try:
-            data = json.loads(message.payload)
+            data = bounded_json.decode(message.payload)
             presence = presence_of(data) if isinstance(data, dict) else None
         except ValueError:
             presence = None
@@ -129,6 +129,6 @@ class GatewayPresence:
 
 def _session_of(message: BusMessage) -> str:
     try:
-        return str(json.loads(message.payload).get("session"))[:64]
+        return str(bounded_json.decode(message.payload).get("session"))[:64]
     except (ValueError, AttributeError):
         return "?"

@@ -41,7 +41,6 @@ subscription ends `run_recorder` with `IntakeError` naming the reason; a lost co
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections import deque
@@ -54,6 +53,7 @@ from typing import Annotated, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic_core import from_json
 
+from controllers import bounded_json
 from controllers.clock import Clock, from_rfc3339
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample, StoreError, TelemetryWriter
@@ -272,7 +272,7 @@ class Recorder:
     def on_birth(self, message: Message) -> None:
         try:
             t = parse(message.topic)
-            kind = DeviceKind(json.loads(message.payload)["kind"])
+            kind = DeviceKind(bounded_json.decode_object(message.payload)["kind"])  # PayloadRejected: a ValueError
         except (TopicError, ValueError, KeyError, TypeError) as exc:
             log.warning("recorder_bad_birth topic=%s reason=%s", message.topic, exc)
             return
