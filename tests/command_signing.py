@@ -25,3 +25,10 @@ def write_test_keys(folder: Path) -> Path:
     path = folder / "command-verify.json"
     path.write_text(verify_keys_json([TEST_SIGNER]), encoding="utf-8")
     return path
+
+
+def sim_keys() -> Any:
+    """The simulator's trusted keys (firmware_sim.command_auth.CommandKeys) holding the test key."""
+    from firmware_sim.command_auth import CommandKeys
+
+    return CommandKeys({TEST_SIGNER.kid: TEST_PRIVATE_KEY.public_key()})
