@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -45,9 +44,19 @@ class DemoOptions:
     speed: float = 1.0
 
 
-async def import_manifest(api_url: str, manifest_path: Path) -> None:
-    """Put the fleet into the API's device registry through its import route, as the demo user."""
-    manifest = json.loads(await asyncio.to_thread(manifest_path.read_text, encoding="utf-8"))
+def mqtt_devices(fleet: FleetConfig, site: str) -> dict[str, Any]:
+    """The manifest of the fleet's MQTT devices, known before the fleet runs (they need no port): imported first,
+    so their first births find them registered."""
+    from firmware_sim.clock import VirtualClock
+    from firmware_sim.fleet import build_fleet
+
+    entries = build_fleet(replace(fleet, command_keys=None), VirtualClock(fleet.speed)).entries.values()
+    return {"format": "signalight.manifest/v1", "site": site,
+            "devices": [e for e in entries if e["transport"] == "mqtt"]}
+
+
+async def import_manifest(api_url: str, manifest: dict[str, Any]) -> None:
+    """Put devices into the API's device registry through its import route, as the demo user."""
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
         login = await client.post("/api/v1/auth/token", data={"username": DEMO_USER, "password": DEMO_PASSWORD})
         login.raise_for_status()
@@ -94,10 +103,12 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
                                     spool_dir=s.data_dir / "spool", clock=SystemClock()), name="recorder")
         tg.create_task(run_api_process(s, started=api_ready.set), name="api")
         await asyncio.wait_for(api_ready.wait(), 60)
+        await import_manifest(f"http://{s.api_host}:{api_port}", mqtt_devices(fleet, s.site))
         tg.create_task(run_fleet(fleet, on_ready=on_sim_ready), name="sim")
         await asyncio.wait_for(sim_ready.wait(), 60)
         devices = load_manifest(manifest_path)
-        await import_manifest(f"http://{s.api_host}:{api_port}", manifest_path)
+        await import_manifest(f"http://{s.api_host}:{api_port}",
+                              json.loads(await asyncio.to_thread(manifest_path.read_text, encoding="utf-8")))
         tg.create_task(run_gateway(bus=bus_config(s, instance_name("gateway")), devices=devices,
                                    clock=SystemClock(), command_keys=command_keys, replay_dir=s.data_dir / "gateway"),
                        name="gateway")
