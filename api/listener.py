@@ -41,7 +41,7 @@ from api.live import DeviceCache, LiveDevice
 from api.models import Device
 from controllers import alarms
 from controllers.births import Registered, judge_birth
-from controllers.bounded_json import PayloadRejected
+from controllers.bounded_json import FirstSight, PayloadRejected
 from controllers.bounded_json import decode as decode_json
 from controllers.bus import BusMessage, BusPort
 from controllers.clock import Clock
@@ -110,6 +110,7 @@ class BusListener:
         self.unknown = 0
         self.connected = False
         self._quarantine: OrderedDict[str, dict[Suffix, BusMessage]] = OrderedDict()
+        self._first_sight = FirstSight()  # a retained poison message is logged once, however often redelivered
         self._handlers: dict[Suffix, Callable[[LiveDevice, dict[str, Any], datetime], Any]] = {
             Suffix.BIRTH: self._on_birth, Suffix.STATUS: self._on_status, Suffix.STATE: self._on_state,
             Suffix.EVENT: self._on_event, Suffix.CMD_RES: self._on_result}
@@ -154,7 +155,8 @@ class BusListener:
             data = decode(where.suffix, message.payload)
         except (TopicError, PayloadError) as exc:
             self.refused += 1
-            log.warning("bus_payload_refused", extra={"topic": message.topic, "reason": str(exc)})
+            log.log(self._first_sight.level(message.topic, message.payload), "bus_payload_refused",
+                    extra={"topic": message.topic, "reason": str(exc)})
             return
         now = self._clock.now()
         dev = self._cache.get(where.device_id)
@@ -254,7 +256,8 @@ class BusListener:
             presence = presence_of(decode(PRESENCE, message.payload))
         except (TopicError, ValueError) as exc:  # PayloadError is a ValueError
             self.refused += 1
-            log.warning("bus_payload_refused", extra={"topic": message.topic, "reason": str(exc)})
+            log.log(self._first_sight.level(message.topic, message.payload), "bus_payload_refused",
+                    extra={"topic": message.topic, "reason": str(exc)})
             return
         self._cache.set_presence(gateway_id, presence)
         devices = self._cache.behind(gateway_id)

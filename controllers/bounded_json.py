@@ -10,9 +10,12 @@ message says what was wrong.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import re
+from collections import OrderedDict
 from typing import Any
 
 #: Defaults for bus payloads: the largest legitimate payload is a `deploy_plan` command (a timing plan, ~10 KB);
@@ -107,3 +110,27 @@ def decode_object(payload: bytes | bytearray | memoryview, **bounds: int) -> dic
     if not isinstance(value, dict):
         raise PayloadRejected("not_object", f"a JSON {type(value).__name__}, not an object")
     return value
+
+
+class FirstSight:
+    """Whether a (topic, payload) pair is new to this process, over the last `max_entries` pairs seen: a consumer
+    logs a refused message at warning level the first time and at debug level after, so a retained poison message
+    redelivered on every reconnect (or a flood of one payload) is logged once, while every copy is still counted."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+
+    def __call__(self, topic: str, payload: bytes | bytearray | memoryview) -> bool:
+        key = hashlib.blake2b(topic.encode("utf-8", "replace") + b"\0" + bytes(payload), digest_size=16).digest()
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self.max_entries:
+            self._seen.popitem(last=False)
+        return True
+
+    def level(self, topic: str, payload: bytes | bytearray | memoryview) -> int:
+        """logging.WARNING the first time, logging.DEBUG after."""
+        return logging.WARNING if self(topic, payload) else logging.DEBUG

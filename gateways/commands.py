@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controllers.bounded_json import PayloadRejected, decode
+from controllers.bounded_json import FirstSight, PayloadRejected, decode
 from controllers.clock import Clock
 from controllers.command_auth import CommandRefused, SignatureCheck, check_command
 from controllers.commands import (
@@ -64,6 +64,7 @@ class CommandLedger:
         self.in_flight: set[str] = set()
         self.window = window if window is not None else ReplayWindow(None)
         self.refused: Counter[str] = Counter()
+        self.first_sight = FirstSight()  # a poison command redelivered is logged once, counted every time
 
     def knows(self, command_id: object) -> bool:
         """An authentic command with this id came here (running, answered, or in the replay window)."""
@@ -89,7 +90,8 @@ async def handle_command(payload: bytes, *, device: str, kind: DeviceKind, clock
         raw = decode(payload)
         envelope = check_command(raw, site=site, device_id=device, now=now, keys=keys)
     except (PayloadRejected, CommandRefused) as exc:
-        return await _refuse(exc, raw, device=device, clock=clock, ledger=ledger, answer=answer)
+        level = ledger.first_sight.level(device, payload)
+        return await _refuse(exc, raw, device=device, clock=clock, ledger=ledger, answer=answer, level=level)
     if envelope.id in ledger.results:
         log.info("command_repeated device=%s id=%s", device, envelope.id)
         await answer(ledger.results[envelope.id])
@@ -114,7 +116,7 @@ async def handle_command(payload: bytes, *, device: str, kind: DeviceKind, clock
 
 
 async def _refuse(exc: PayloadRejected | CommandRefused, raw: Any, *, device: str, clock: Clock, ledger: CommandLedger,
-                  answer: Answer, known: bool | None = None) -> dict[str, Any] | None:
+                  answer: Answer, known: bool | None = None, level: int = logging.WARNING) -> dict[str, Any] | None:
     """Count and log a refused command; answer it when its id can be read and is not an authentic command's."""
     if isinstance(exc, PayloadRejected):
         reason, code, message = f"payload_{exc.reason}", ErrorCode.MALFORMED, str(exc)
@@ -122,8 +124,8 @@ async def _refuse(exc: PayloadRejected | CommandRefused, raw: Any, *, device: st
         reason, code, message = exc.reason, exc.code, str(exc)  # "reason: what"
     command_id = raw.get("id") if isinstance(raw, dict) else None
     ledger.refused[reason] += 1
-    log.warning("command_refused device=%s id=%s reason=%s message=%s", device,
-                command_id if isinstance(command_id, str) else None, reason, message[:300])
+    log.log(level, "command_refused device=%s id=%s reason=%s message=%s", device,
+            command_id if isinstance(command_id, str) else None, reason, message[:300])
     if not isinstance(command_id, str) or not 8 <= len(command_id) <= 64:
         return None
     if (ledger.knows(command_id) if known is None else known):

@@ -58,6 +58,7 @@ class MqttDeviceLink:
         self.clock = clock
         self.rebirth_every_s = rebirth_every_s
         self._validators = _validators()
+        self._first_sight = bounded_json.FirstSight()  # retained poison: logged once, counted every time
 
     def handle(self, message: BusMessage) -> str | None:
         try:
@@ -76,8 +77,9 @@ class MqttDeviceLink:
         if error is not None:
             st.malformed += 1
             reason = getattr(error, "message", str(error))[:200]
-            log.warning("device_payload_malformed device=%s site=%s suffix=%s reason=%s", t.device_id, t.site,
-                        t.suffix.value, reason)
+            log.log(self._first_sight.level(message.topic, message.payload),
+                    "device_payload_malformed device=%s site=%s suffix=%s reason=%s", t.device_id, t.site,
+                    t.suffix.value, reason)
             return None
         if t.suffix is Suffix.BIRTH:
             st.bd_seq = payload["bd_seq"]

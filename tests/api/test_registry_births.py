@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
+
+import pytest
 
 from tests.api.conftest import Harness
 from tests.api.fakes import cabinet_birth, cabinet_state, signal_birth
@@ -111,3 +114,15 @@ async def test_hostile_payloads_leave_the_listener_running(harness: Harness) -> 
     await harness.bus.publish("sl/v1/tn/tsc-001/birth", signal_birth(now), retain=True)
     await harness.settle()
     assert harness.state.cache.get("tsc-001") is not None
+
+
+async def test_a_poison_message_redelivered_is_logged_once_and_counted_every_time(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    listener = harness.state.listener
+    refused = listener.refused
+    for _ in range(3):  # as a retained message is redelivered on every reconnect
+        await harness.bus.publish("sl/v1/tn/tsc-001/state", b"[" * 2000 + b"]" * 2000, retain=True)
+    await harness.settle()
+    assert listener.refused == refused + 3
+    warnings = [r for r in caplog.records if r.getMessage() == "bus_payload_refused" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "too_deep" in warnings[0].reason  # type: ignore[attr-defined]
