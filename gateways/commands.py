@@ -104,11 +104,18 @@ async def handle_command(payload: bytes, *, device: str, kind: DeviceKind, clock
         return await _refuse(refused, raw, device=device, clock=clock, ledger=ledger, answer=answer, known=False)
     ledger.in_flight.add(envelope.id)
     try:
-        # On disk before it runs: after a restart the same signed command is still refused.
-        await ledger.window.add(envelope.id, envelope.expires_at, now)
-        result = await _execute(envelope, device=device, kind=kind, clock=clock, execute=execute,
-                                long_commands=long_commands or {})
-        ledger.store(envelope.id, result)
+        try:
+            # On disk before it runs: after a restart the same signed command is still refused.
+            await ledger.window.add(envelope.id, envelope.expires_at, now)
+        except OSError as exc:
+            # Fail closed: a command whose replay cannot be prevented is not executed.
+            log.error("replay_window_write_failed device=%s id=%s error=%s", device, envelope.id, exc)
+            result = CommandResult(id=envelope.id, ok=False, error=ErrorCode.DEVICE_FAULT, ts=clock.now(),
+                                   message=f"gateway cannot record the command id: {exc}"[:1024]).to_payload()
+        else:
+            result = await _execute(envelope, device=device, kind=kind, clock=clock, execute=execute,
+                                    long_commands=long_commands or {})
+            ledger.store(envelope.id, result)
     finally:
         ledger.in_flight.discard(envelope.id)
     await answer(result)
