@@ -99,6 +99,8 @@ async def test_a_result_counts_only_for_a_command_pending_on_that_device(harness
     await harness.settle()
     assert (await harness.client.get(f"/api/v1/commands/{command_id}", headers=operator)).json()["status"] == \
         "succeeded" and dispatcher.refused_results == 3
+    metrics = (await harness.client.get("/metrics")).text
+    assert 'signalight_api_commands_total{event="result_refused"} 3.0' in metrics
 
 
 async def test_hostile_payloads_leave_the_listener_running(harness: Harness) -> None:
