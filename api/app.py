@@ -104,7 +104,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
         dispatcher = CommandDispatcher(sessions, deps.bus, deps.clock, settings, signer=command_signer(deps))
         alarm_store = AlarmStore(sessions, hub)
         await alarm_store.load()
-        listener = BusListener(deps.bus, cache, hub, sessions, dispatcher, alarm_store, deps.clock)
+        listener = BusListener(deps.bus, cache, hub, sessions, dispatcher, alarm_store, deps.clock,
+                               first_sight=deps.first_sight)
         await listener.preload()
         app.state.api = ApiState(deps=deps, engine=engine, sessions=sessions, cache=cache, hub=hub,
                                  dispatcher=dispatcher, alarms=alarm_store, listener=listener,

@@ -95,7 +95,8 @@ def decode(suffix: Suffix | str, payload: bytes) -> dict[str, Any]:
 
 class BusListener:
     def __init__(self, bus: BusPort, cache: DeviceCache, hub: EventHub, sessions: async_sessionmaker[AsyncSession],
-                 dispatcher: CommandDispatcher, alarm_store: AlarmStore, clock: Clock) -> None:
+                 dispatcher: CommandDispatcher, alarm_store: AlarmStore, clock: Clock, *,
+                 first_sight: FirstSight | None = None) -> None:
         self._bus = bus
         self._cache = cache
         self._hub = hub
@@ -110,7 +111,9 @@ class BusListener:
         self.unknown = 0
         self.connected = False
         self._quarantine: OrderedDict[str, dict[Suffix, BusMessage]] = OrderedDict()
-        self._first_sight = FirstSight()  # a retained poison message is logged once, however often redelivered
+        # A retained poison message is logged once, however often redelivered (and across restarts when the
+        # composition root gives a FirstSight that remembers).
+        self._first_sight = first_sight if first_sight is not None else FirstSight()
         self._handlers: dict[Suffix, Callable[[LiveDevice, dict[str, Any], datetime], Any]] = {
             Suffix.BIRTH: self._on_birth, Suffix.STATUS: self._on_status, Suffix.STATE: self._on_state,
             Suffix.EVENT: self._on_event, Suffix.CMD_RES: self._on_result}

@@ -16,6 +16,7 @@ from api.limits import SlidingWindow
 from api.listener import BusListener
 from api.live import DeviceCache
 from api.security import AccessTokenCache
+from controllers.bounded_json import FirstSight
 from controllers.bus import BusPort
 from controllers.clock import Clock
 from controllers.telemetry import TelemetryQuery
@@ -32,6 +33,7 @@ class ApiDeps:
     telemetry: TelemetryQuery | None
     clock: Clock
     signer: CommandSigner | None = None
+    first_sight: FirstSight | None = None  # which refused payloads were logged already (None: in memory)
 
 
 @dataclass

@@ -113,22 +113,37 @@ def decode_object(payload: bytes | bytearray | memoryview, **bounds: int) -> dic
 
 
 class FirstSight:
-    """Whether a (topic, payload) pair is new to this process, over the last `max_entries` pairs seen: a consumer
-    logs a refused message at warning level the first time and at debug level after, so a retained poison message
-    redelivered on every reconnect (or a flood of one payload) is logged once, while every copy is still counted."""
+    """Whether a (topic, payload) pair is new, over the last `max_entries` pairs seen: a consumer logs a refused
+    message at warning level the first time and at debug level after, so a retained poison message redelivered on
+    every reconnect (or a flood of one payload) is logged once, while every copy is still counted. In memory; a
+    subclass may remember across restarts (`remember` is called with each new fingerprint)."""
 
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
         self._seen: OrderedDict[bytes, None] = OrderedDict()
 
-    def __call__(self, topic: str, payload: bytes | bytearray | memoryview) -> bool:
-        key = hashlib.blake2b(topic.encode("utf-8", "replace") + b"\0" + bytes(payload), digest_size=16).digest()
+    @staticmethod
+    def fingerprint(topic: str, payload: bytes | bytearray | memoryview) -> bytes:
+        return hashlib.blake2b(topic.encode("utf-8", "replace") + b"\0" + bytes(payload), digest_size=16).digest()
+
+    def seen(self, key: bytes) -> bool:
+        """Note `key`; True when it was already known."""
         if key in self._seen:
             self._seen.move_to_end(key)
-            return False
+            return True
         self._seen[key] = None
         if len(self._seen) > self.max_entries:
             self._seen.popitem(last=False)
+        return False
+
+    def remember(self, key: bytes) -> None:
+        """A new fingerprint (for subclasses that keep them)."""
+
+    def __call__(self, topic: str, payload: bytes | bytearray | memoryview) -> bool:
+        key = self.fingerprint(topic, payload)
+        if self.seen(key):
+            return False
+        self.remember(key)
         return True
 
     def level(self, topic: str, payload: bytes | bytearray | memoryview) -> int:

@@ -58,13 +58,15 @@ class CommandLedger:
     """At-most-once bookkeeping: the ids in flight, the results of the last `remember` ids, the replay window (shared
     by the devices of a gateway), and the refusals by reason."""
 
-    def __init__(self, remember: int = 10_000, *, window: ReplayWindow | None = None) -> None:
+    def __init__(self, remember: int = 10_000, *, window: ReplayWindow | None = None,
+                 first_sight: FirstSight | None = None) -> None:
         self.remember = remember
         self.results: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.in_flight: set[str] = set()
         self.window = window if window is not None else ReplayWindow(None)
         self.refused: Counter[str] = Counter()
-        self.first_sight = FirstSight()  # a poison command redelivered is logged once, counted every time
+        # A poison command redelivered is logged once, counted every time.
+        self.first_sight = first_sight if first_sight is not None else FirstSight()
 
     def knows(self, command_id: object) -> bool:
         """An authentic command with this id came here (running, answered, or in the replay window)."""

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from controllers.bounded_json import FirstSight
 from controllers.bus import BusError
 from controllers.clock import Clock
 from controllers.command_auth import SignatureCheck
@@ -29,6 +30,7 @@ from controllers.topics import Suffix, TopicError, parse, subscription
 from gateways import heap
 from gateways.bus import Bus, BusConfig
 from gateways.commands import CommandLedger, LongExecute, NoKeys, handle_command
+from gateways.first_sight_file import FileFirstSight
 from gateways.manifest import DeviceEntry, load_manifest, owns
 from gateways.modbus.commands import ModbusCommander
 from gateways.modbus.coordinator import DeviceCoordinator
@@ -54,7 +56,7 @@ class GatewayDevice:
 
     def __init__(self, entry: DeviceEntry, link: ModbusLink, bus: Bus, clock: Clock, *,
                  offline_after: int = 3, gateway: GatewayRef | None = None, keys: SignatureCheck | None = None,
-                 window: ReplayWindow | None = None) -> None:
+                 window: ReplayWindow | None = None, first_sight: FirstSight | None = None) -> None:
         assert entry.profile is not None
         profile = load_profile(entry.profile)
         if profile.kind != entry.kind:
@@ -66,7 +68,7 @@ class GatewayDevice:
         self.coordinator = DeviceCoordinator(self.reader, self.publisher, clock, offline_after=offline_after)
         self.commander = ModbusCommander(self.reader, clock)
         self.keys: SignatureCheck = keys if keys is not None else NoKeys()
-        self.ledger = CommandLedger(window=window)
+        self.ledger = CommandLedger(window=window, first_sight=first_sight)
         # deploy_plan is not in the generic command route: it runs here when the register map has a staging area.
         self.long_commands: dict[str, LongExecute] = {}
         self.deployer: PlanDeployer | None = None
@@ -146,7 +148,11 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
     presence = GatewayPresence(gateway_id or default_gateway_id(shard), clock)
     bus = bus.model_copy(update={"will": presence.will()})
     owned = [d for d in devices if d.transport is Transport.MODBUS and owns(d, shard)]
-    mqtt_link = MqttDeviceLink([d for d in devices if d.transport is Transport.MQTT and owns(d, shard)], clock)
+    # Refused payloads are logged once, across restarts too when the gateway has a folder for its state.
+    first_sight = (FileFirstSight(replay_dir / f"{presence.gateway_id}.poison-seen") if replay_dir is not None
+                   else FirstSight())
+    mqtt_link = MqttDeviceLink([d for d in devices if d.transport is Transport.MQTT and owns(d, shard)], clock,
+                               first_sight=first_sight)
     links = modbus_links(owned)
     window = ReplayWindow(replay_dir / f"{presence.gateway_id}.command-ids" if replay_dir is not None else None)
     await asyncio.to_thread(window.load, clock.now())
@@ -158,7 +164,8 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
             assert entry.host is not None and entry.port is not None
             link = links[(entry.host, entry.port)]
             members[(entry.site, entry.id)] = GatewayDevice(entry, link, b, clock, offline_after=offline_after,
-                                                            gateway=presence.ref, keys=command_keys, window=window)
+                                                            gateway=presence.ref, keys=command_keys, window=window,
+                                                            first_sight=first_sight)
         log.info("gateway_start gateway=%s session=%s shard=%s devices=%d links=%d", presence.gateway_id,
                  presence.session, shard, len(members), len(links))
 

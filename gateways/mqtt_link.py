@@ -53,12 +53,14 @@ def _validators() -> dict[Suffix, jsonschema.protocols.Validator]:
 class MqttDeviceLink:
     """Checks the messages of the owned MQTT devices; `handle` returns the rebirth topic to publish, if any."""
 
-    def __init__(self, devices: Iterable[DeviceEntry], clock: Clock, *, rebirth_every_s: float = 10.0) -> None:
+    def __init__(self, devices: Iterable[DeviceEntry], clock: Clock, *, rebirth_every_s: float = 10.0,
+                 first_sight: bounded_json.FirstSight | None = None) -> None:
         self.devices = {(d.site, d.id): LinkState() for d in devices}
         self.clock = clock
         self.rebirth_every_s = rebirth_every_s
         self._validators = _validators()
-        self._first_sight = bounded_json.FirstSight()  # retained poison: logged once, counted every time
+        # Retained poison: logged once, counted every time.
+        self._first_sight = first_sight if first_sight is not None else bounded_json.FirstSight()
 
     def handle(self, message: BusMessage) -> str | None:
         try:

@@ -23,6 +23,7 @@ from api.config import ApiSettings
 from api.state import ApiDeps
 from controllers.clock import SystemClock
 from gateways.bus import Bus, BusConfig
+from gateways.first_sight_file import FileFirstSight
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
 from gateways.recorder import run_recorder
@@ -162,5 +163,5 @@ async def run_api_process(s: Settings, *, started: Callable[[], None] | None = N
     s.data_dir.mkdir(parents=True, exist_ok=True)
     async with Bus(bus_config(s, instance_name("api"))) as bus, telemetry_store(s) as store:
         deps = ApiDeps(settings=api_settings(s), bus=bus, telemetry=store, clock=SystemClock(),
-                       signer=api_signer(s))
+                       signer=api_signer(s), first_sight=FileFirstSight(s.data_dir / "api" / "poison-seen"))
         await serve_http(create_app(deps), s.api_host, s.api_port, started=started)
