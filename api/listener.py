@@ -6,7 +6,7 @@ logged (naming the device and what is wrong), counted, and changes nothing.
 
 Births are the registry's business (`controllers.births`): a message from a device the registry (manifest import)
 does not know creates nothing. Its birth raises `unknown_device`; its latest birth, status and state wait in a
-bounded quarantine (`UNKNOWN_KEPT` devices; beyond that they are dropped and counted) and are applied if an engineer
+bounded quarantine (`UNKNOWN_KEPT` devices; beyond that they are only counted) and are applied if an engineer
 imports the device (`adopt`). A birth cannot rename, move or shrink a registered device: the registry's values are
 kept and the difference raises `registry_mismatch`. Payloads are decoded with bounds (`controllers.bounded_json`):
 no payload can stop the listener.
@@ -61,8 +61,9 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (Suffix.BIRTH, Suffix.STATUS, Suffix.STATE, Suffix.EVENT, Suffix.CMD_RES)
 PRESENCE = "presence"  # the schema of a gateway's presence topic
-#: Unknown devices whose latest birth, status and state are kept for a later import; beyond this the oldest go
-#: (counted): a flood of forged device ids costs bounded memory and raises at most this many alarms at a time.
+#: Unknown devices whose latest birth, status and state are kept for a later import (and that raise `unknown_device`);
+#: beyond this, further unknown devices are only counted and logged: a flood of made-up device ids costs bounded
+#: memory and raises at most this many alarms until imports drain the quarantine.
 UNKNOWN_KEPT = 1000
 QUARANTINED = (Suffix.BIRTH, Suffix.STATUS, Suffix.STATE)
 
@@ -109,6 +110,7 @@ class BusListener:
         self.refused = 0
         self.failed = 0
         self.unknown = 0
+        self.unknown_dropped = 0
         self.connected = False
         self._quarantine: OrderedDict[str, dict[Suffix, BusMessage]] = OrderedDict()
         # A retained poison message is logged once, however often redelivered (and across restarts when the
@@ -187,8 +189,11 @@ class BusListener:
         kept = self._quarantine.get(device_id)
         if kept is None:
             if len(self._quarantine) >= UNKNOWN_KEPT:
-                dropped, _ = self._quarantine.popitem(last=False)
-                log.warning("unknown_device_dropped", extra={"device": dropped, "kept": UNKNOWN_KEPT})
+                # A flood of made-up device ids: neither memory nor alarms grow beyond the bound.
+                self.unknown_dropped += 1
+                log.log(self._first_sight.level("unknown_device_dropped", b""), "unknown_device_dropped",
+                        extra={"device": device_id, "kept": UNKNOWN_KEPT})
+                return
             kept = self._quarantine[device_id] = {}
             log.warning("unknown_device", extra={"device": device_id, "site": site, "topic": message.topic})
         kept[suffix] = message

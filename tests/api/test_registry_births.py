@@ -128,3 +128,16 @@ async def test_a_poison_message_redelivered_is_logged_once_and_counted_every_tim
     assert listener.refused == refused + 3
     warnings = [r for r in caplog.records if r.getMessage() == "bus_payload_refused" and r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "too_deep" in warnings[0].reason  # type: ignore[attr-defined]
+
+
+async def test_a_flood_of_made_up_devices_is_bounded(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    import api.listener
+
+    monkeypatch.setattr(api.listener, "UNKNOWN_KEPT", 3)
+    now = harness.clock.now()
+    for n in range(6):
+        await harness.bus.publish(f"sl/v1/tn/fake-{n}/birth", cabinet_birth(now), retain=True)
+    await harness.settle()
+    resp = await harness.client.get("/api/v1/alarms", params={"kind": "unknown_device", "active": "true"},
+                                    headers=harness.token("viewer"))
+    assert len(resp.json()) == 3 and harness.state.listener.unknown_dropped == 3
