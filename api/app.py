@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api import lighting_runtime, plans_runtime, problems
 from api.alarm_store import AlarmStore
+from api.command_signing import CommandSigner
 from api.db import create_engine, migrate, session_factory
 from api.dispatch import CommandDispatcher
 from api.hub import EventHub
@@ -79,6 +80,17 @@ async def supervise(name: str, loop: Callable[[], Awaitable[None]], clock: Clock
         delay = min(delay * 2, BACKOFF_MAX_S)
 
 
+def command_signer(deps: ApiDeps) -> CommandSigner:
+    """The signer the composition root gave, or outside production one made up for this process."""
+    if deps.signer is not None:
+        return deps.signer
+    if deps.settings.environment == "production":
+        raise RuntimeError("no command signing key: in production the API needs command_signing_key")
+    signer = CommandSigner.generate()
+    log.warning("command_signing_key_ephemeral", extra={"kid": signer.kid})
+    return signer
+
+
 def create_app(deps: ApiDeps) -> FastAPI:
     """The API application. Serve it with uvicorn, or drive `app.router.lifespan_context(app)` in tests."""
     settings = deps.settings
@@ -91,10 +103,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
         sessions = session_factory(engine)
         hub = EventHub(buffer=settings.stream_buffer, client_queue=settings.stream_client_queue)
         cache = DeviceCache()
-        dispatcher = CommandDispatcher(sessions, deps.bus, deps.clock, settings)
+        dispatcher = CommandDispatcher(sessions, deps.bus, deps.clock, settings, signer=command_signer(deps))
         alarm_store = AlarmStore(sessions, hub)
         await alarm_store.load()
-        listener = BusListener(deps.bus, cache, hub, sessions, dispatcher, alarm_store, deps.clock)
+        listener = BusListener(deps.bus, cache, hub, sessions, dispatcher, alarm_store, deps.clock,
+                               first_sight=deps.first_sight)
         await listener.preload()
         app.state.api = ApiState(deps=deps, engine=engine, sessions=sessions, cache=cache, hub=hub,
                                  dispatcher=dispatcher, alarms=alarm_store, listener=listener,

@@ -16,10 +16,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.command_signing import CommandSigner
 from api.config import ApiSettings
 from api.models import AuditEntry, Command, Device
 from controllers.bus import BusError, BusPort
 from controllers.clock import Clock, to_rfc3339
+from controllers.command_auth import CanonicalError
 from controllers.commands import AnyCommand, CommandEnvelope, CommandResult, CommandStatus, command_args
 from controllers.topics import Suffix, topic
 
@@ -41,14 +43,16 @@ def command_json(cmd: Command) -> dict[str, Any]:
 
 class CommandDispatcher:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: BusPort, clock: Clock,
-                 settings: ApiSettings) -> None:
+                 settings: ApiSettings, *, signer: CommandSigner | None = None) -> None:
         self._sessions = sessions
+        self._signer = signer or CommandSigner.generate()
         self._bus = bus
         self._clock = clock
         self._settings = settings
         self.sent = 0
         self.results = 0
         self.expired = 0
+        self.refused_results = 0
 
     async def issue(self, session: AsyncSession, device: Device, command: AnyCommand, *, issued_by: str,
                     source_addr: str | None, ttl_s: float | None = None,
@@ -67,8 +71,10 @@ class CommandDispatcher:
         envelope = CommandEnvelope(id=row.id, name=row.name, args=row.args, issued_by=issued_by,
                                    expires_at=row.expires_at)
         try:
-            await self._bus.publish(topic(device.site, device.id, Suffix.CMD), envelope.to_payload(), qos=1)
-        except BusError as exc:
+            # Signed for this device only: executors verify it against the cmd topic's site and device id.
+            payload = self._signer.sign(envelope.to_payload(), device.site, device.id)
+            await self._bus.publish(topic(device.site, device.id, Suffix.CMD), payload, qos=1)
+        except (BusError, CanonicalError) as exc:
             row.status, row.error, row.message, row.finished_at = (
                 CommandStatus.FAILED.value, NOT_SENT, f"bus refused the command: {exc}", self._clock.now())
             await session.commit()
@@ -78,8 +84,26 @@ class CommandDispatcher:
         log.info("command_sent", extra={"device": device.id, "command": row.id, "command_name": row.name})
         return row
 
-    async def record_result(self, device_id: str, result: CommandResult) -> Command | None:
-        """Store a cmd/res; None when no such command of this device exists or it already has a result."""
+    async def record_result(self, device_id: str, result: CommandResult, site: str | None = None) -> Command | None:
+        """Store a cmd/res; None when it is not the answer of a command pending on this device.
+
+        Only a command sent to `device_id` (and `site`, when given) that has no final result yet (pending, or
+        expired by our sweeper) takes it: a result naming an unknown id, another device's command or a finished one
+        is ignored and logged (`command_result_refused`), so a forged cmd/res cannot finish a command."""
+        async with self._sessions() as session:
+            row = await session.get(Command, result.id)
+        refusal = None
+        if row is None:
+            refusal = "unknown_command"
+        elif row.device_id != device_id or (site is not None and row.site != site):
+            refusal = "other_device"
+        elif row.status not in (CommandStatus.PENDING, CommandStatus.EXPIRED):
+            refusal = "already_final"
+        if refusal is not None:
+            self.refused_results += 1
+            log.warning("command_result_refused", extra={"device": device_id, "site": site, "command": result.id,
+                                                         "reason": refusal, "ok": result.ok})
+            return None
         if not result.final:
             # A progress report of a long command (deploy_plan): the command stays pending until its final answer.
             log.info("command_progress", extra={"device": device_id, "command": result.id,

@@ -4,6 +4,13 @@ One subscription to `sl/v1/+/+/{birth,status,state,event,cmd/res}` and to the ga
 `sl/v1/_gateway/+/presence`. Every payload is checked against the contract's JSON Schema first; a malformed one is
 logged (naming the device and what is wrong), counted, and changes nothing.
 
+Births are the registry's business (`controllers.births`): a message from a device the registry (manifest import)
+does not know creates nothing. Its birth raises `unknown_device`; its latest birth, status and state wait in a
+bounded quarantine (`UNKNOWN_KEPT` devices; beyond that they are only counted) and are applied if an engineer
+imports the device (`adopt`). A birth cannot rename, move or shrink a registered device: the registry's values are
+kept and the difference raises `registry_mismatch`. Payloads are decoded with bounds (`controllers.bounded_json`):
+no payload can stop the listener.
+
 The status shown for a device follows the contract's consumer rule (`controllers.presence.device_status`): a device
 whose gateway is offline is offline (`gateway_offline`) whatever its own retained status says, until the gateway is
 back and announces it again. Each change of the shown status is written to the devices table, published on the
@@ -14,7 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -33,6 +41,9 @@ from api.live import DeviceCache, LiveDevice
 from api.models import Device
 from controllers import alarms
 from controllers.alarms import Verdict
+from controllers.births import Registered, judge_birth
+from controllers.bounded_json import FirstSight, PayloadRejected
+from controllers.bounded_json import decode as decode_json
 from controllers.bus import BusMessage, BusPort
 from controllers.clock import Clock
 from controllers.commands import CommandResult
@@ -53,6 +64,11 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (Suffix.BIRTH, Suffix.STATUS, Suffix.STATE, Suffix.EVENT, Suffix.CMD_RES)
 PRESENCE = "presence"  # the schema of a gateway's presence topic
+#: Unknown devices whose latest birth, status and state are kept for a later import (and that raise `unknown_device`);
+#: beyond this, further unknown devices are only counted and logged: a flood of made-up device ids costs bounded
+#: memory and raises at most this many alarms until imports drain the quarantine.
+UNKNOWN_KEPT = 1000
+QUARANTINED = (Suffix.BIRTH, Suffix.STATUS, Suffix.STATE)
 
 
 @cache
@@ -69,8 +85,8 @@ def decode(suffix: Suffix | str, payload: bytes) -> dict[str, Any]:
     """The JSON object of a payload, validated against the schema of `suffix`. Raises PayloadError naming the first
     failing path."""
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = decode_json(payload)
+    except PayloadRejected as exc:
         raise PayloadError(f"not JSON: {exc}") from None
     error = next(iter(_validator(str(suffix)).iter_errors(data)), None)
     if error is not None:
@@ -83,7 +99,8 @@ def decode(suffix: Suffix | str, payload: bytes) -> dict[str, Any]:
 
 class BusListener:
     def __init__(self, bus: BusPort, cache: DeviceCache, hub: EventHub, sessions: async_sessionmaker[AsyncSession],
-                 dispatcher: CommandDispatcher, alarm_store: AlarmStore, clock: Clock) -> None:
+                 dispatcher: CommandDispatcher, alarm_store: AlarmStore, clock: Clock, *,
+                 first_sight: FirstSight | None = None) -> None:
         self._bus = bus
         self._cache = cache
         self._hub = hub
@@ -95,7 +112,13 @@ class BusListener:
         self.handled = 0
         self.refused = 0
         self.failed = 0
+        self.unknown = 0
+        self.unknown_dropped = 0
         self.connected = False
+        self._quarantine: OrderedDict[str, dict[Suffix, BusMessage]] = OrderedDict()
+        # A retained poison message is logged once, however often redelivered (and across restarts when the
+        # composition root gives a FirstSight that remembers).
+        self._first_sight = first_sight if first_sight is not None else FirstSight()
         self._handlers: dict[Suffix, Callable[[LiveDevice, dict[str, Any], datetime], Any]] = {
             Suffix.BIRTH: self._on_birth, Suffix.STATUS: self._on_status, Suffix.STATE: self._on_state,
             Suffix.EVENT: self._on_event, Suffix.CMD_RES: self._on_result}
@@ -140,31 +163,72 @@ class BusListener:
             data = decode(where.suffix, message.payload)
         except (TopicError, PayloadError) as exc:
             self.refused += 1
-            log.warning("bus_payload_refused", extra={"topic": message.topic, "reason": str(exc)})
+            log.log(self._first_sight.level(message.topic, message.payload), "bus_payload_refused",
+                    extra={"topic": message.topic, "reason": str(exc)})
             return
         now = self._clock.now()
-        dev, moved = self._cache.touch(where.site, where.device_id, now)
-        if moved:
-            log.warning("device_site_changed", extra={"device": dev.id, "site": dev.site})
+        dev = self._cache.get(where.device_id)
+        if dev is None:
+            await self._on_unknown(where.site, where.device_id, where.suffix, message, now)
+            return
+        if dev.site != where.site:
+            # Another site's topic claims a registered device: not this device's message (the registry decides).
+            self.refused += 1
+            log.warning("device_site_mismatch", extra={"device": dev.id, "site": dev.site, "topic": message.topic})
+            if where.suffix is Suffix.BIRTH:
+                await self._alarms.apply(dev.site, dev.id, alarms.from_registry(unknown=False, mismatches=["site"]),
+                                         now)
+            return
+        dev.last_seen = now
         await self._handlers[where.suffix](dev, data, now)
 
+    async def _on_unknown(self, site: str, device_id: str, suffix: Suffix, message: BusMessage,
+                          now: datetime) -> None:
+        """A message from a device the registry does not know: kept for a later import (birth, status, state),
+        the birth raising `unknown_device`; nothing is created."""
+        self.unknown += 1
+        if suffix not in QUARANTINED:
+            return
+        kept = self._quarantine.get(device_id)
+        if kept is None:
+            if len(self._quarantine) >= UNKNOWN_KEPT:
+                # A flood of made-up device ids: neither memory nor alarms grow beyond the bound.
+                self.unknown_dropped += 1
+                log.log(self._first_sight.level("unknown_device_dropped", b""), "unknown_device_dropped",
+                        extra={"device": device_id, "kept": UNKNOWN_KEPT})
+                return
+            kept = self._quarantine[device_id] = {}
+            log.warning("unknown_device", extra={"device": device_id, "site": site, "topic": message.topic})
+        kept[suffix] = message
+        if suffix is Suffix.BIRTH:
+            await self._alarms.apply(site, device_id, alarms.from_registry(unknown=True), now)
+
+    async def adopt(self, device_ids: Iterable[str]) -> int:
+        """Apply what quarantined devices said before they were imported (call after `DeviceCache.preload`);
+        the number of devices adopted."""
+        adopted = 0
+        for device_id in device_ids:
+            kept = self._quarantine.pop(device_id, None)
+            if kept is None or self._cache.get(device_id) is None:
+                continue
+            adopted += 1
+            for suffix in QUARANTINED:
+                if suffix in kept:
+                    await self.handle(kept[suffix])
+        return adopted
+
     async def _upsert(self, dev: LiveDevice, now: datetime, *, seen: bool = True) -> None:
-        """Write the device's row. `seen`: the device itself reported now (not its gateway's presence)."""
+        """Write the device's row (the registry created it). `seen`: the device itself reported now (not its
+        gateway's presence)."""
         birth = dev.birth or {}
         async with self._sessions() as session:
             row = await session.get(Device, dev.id)
             if row is None:
-                if dev.kind is None:
-                    return  # kind is known from birth or state; until then only the cache holds the device
-                first = now if seen else (dev.last_seen or now)
-                row = Device(id=dev.id, site=dev.site, kind=dev.kind, status=dev.status, first_seen=first,
-                             last_seen=first)
-                session.add(row)
-            row.site, row.status = dev.site, dev.status
+                log.warning("device_not_registered", extra={"device": dev.id})
+                return
+            row.status = dev.status
             if seen:
                 row.last_seen = now
-            if dev.kind:
-                row.kind = dev.kind
             if birth:
                 row.birth, row.model, row.firmware = birth, birth.get("model"), birth.get("firmware")
                 row.transport, row.name = birth.get("transport", row.transport), birth.get("name", row.name)
@@ -174,7 +238,20 @@ class BusListener:
             await session.commit()
 
     async def _on_birth(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
-        dev.birth, dev.kind, dev.gateway = data, data["kind"], gateway_of(data)
+        reg = dev.registry
+        judged = judge_birth(data, dev.site, Registered(site=dev.site, kind=dev.kind or data["kind"],
+                                                        name=reg.get("name"), lat=reg.get("lat"), lon=reg.get("lon"),
+                                                        birth=dev.birth))
+        await self._alarms.apply(dev.site, dev.id, alarms.from_registry(unknown=False,
+                                                                        mismatches=list(judged.mismatches)), now)
+        if judged.mismatches:
+            log.warning("birth_registry_mismatch", extra={"device": dev.id, "fields": ",".join(judged.mismatches),
+                                                          "refused": judged.refused})
+        if judged.refused:
+            self.refused += 1
+            return
+        data = judged.birth
+        dev.birth, dev.gateway = data, gateway_of(data)
         await self._upsert(dev, now)
         self._hub.publish("device", dev.site, dev.id, dev.to_json())
         # A birth from the gateway's current session may end a `gateway_restarted`; one from an earlier may start it.
@@ -190,7 +267,8 @@ class BusListener:
             presence = presence_of(decode(PRESENCE, message.payload))
         except (TopicError, ValueError) as exc:  # PayloadError is a ValueError
             self.refused += 1
-            log.warning("bus_payload_refused", extra={"topic": message.topic, "reason": str(exc)})
+            log.log(self._first_sight.level(message.topic, message.payload), "bus_payload_refused",
+                    extra={"topic": message.topic, "reason": str(exc)})
             return
         self._cache.set_presence(gateway_id, presence)
         devices = self._cache.behind(gateway_id)
@@ -222,10 +300,11 @@ class BusListener:
             await self._alarms.apply(dev.site, dev.id, alarms.from_status(status, detail), now)
 
     async def _on_state(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
-        first_kind = dev.kind is None
-        dev.state, dev.kind = data, data["kind"]
-        if first_kind:
-            await self._upsert(dev, now)
+        if dev.kind is not None and data["kind"] != dev.kind:
+            self.refused += 1
+            log.warning("state_kind_mismatch", extra={"device": dev.id, "kind": dev.kind, "claimed": data["kind"]})
+            return
+        dev.state = data
         self._hub.publish("state", dev.site, dev.id, data)
         await self._alarms.apply(dev.site, dev.id, alarms.from_state(data["kind"], data["values"]), now)
         if data["kind"] == DeviceKind.LIGHTING_CABINET.value:
@@ -248,14 +327,15 @@ class BusListener:
             self.refused += 1
             log.warning("bus_payload_refused", extra={"device": dev.id, "reason": str(exc.errors()[:1])})
             return
-        row = await self._dispatcher.record_result(dev.id, result)
+        row = await self._dispatcher.record_result(dev.id, result, site=dev.site)
         if row is not None:
             self._hub.publish("command", dev.site, dev.id, command_json(row))
 
 
 def registry(row: Device) -> dict[str, Any]:
     """What the config DB knows of a device beyond the bus: name, endpoint, Modbus profile, gateway shard."""
-    return {"name": row.name, "endpoint": row.endpoint, "profile": row.profile, "gateway_shard": row.gateway_shard}
+    return {"name": row.name, "endpoint": row.endpoint, "profile": row.profile, "gateway_shard": row.gateway_shard,
+            "lat": row.lat, "lon": row.lon}
 
 
 async def known_devices(session: AsyncSession) -> list[Device]:

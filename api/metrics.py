@@ -32,13 +32,15 @@ class StateCollector(Collector):
             devices.add_metric([status], n)
         yield devices
         bus = CounterMetricFamily("signalight_api_bus_messages", "bus messages handled", labels=["outcome"])
-        bus.add_metric(["accepted"], state.listener.received - state.listener.refused)
+        bus.add_metric(["accepted"], state.listener.received - state.listener.refused - state.listener.unknown)
         bus.add_metric(["refused"], state.listener.refused)
+        bus.add_metric(["unknown_device"], state.listener.unknown)
         yield bus
         cmds = CounterMetricFamily("signalight_api_commands", "command lifecycle events", labels=["event"])
         cmds.add_metric(["sent"], state.dispatcher.sent)
         cmds.add_metric(["result"], state.dispatcher.results)
         cmds.add_metric(["expired"], state.dispatcher.expired)
+        cmds.add_metric(["result_refused"], state.dispatcher.refused_results)
         yield cmds
         yield GaugeMetricFamily("signalight_api_stream_clients", "connected SSE clients",
                                 value=state.hub.subscriber_count)

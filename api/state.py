@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.accounts import AccountCache
 from api.alarm_store import AlarmStore
+from api.command_signing import CommandSigner
 from api.config import ApiSettings
 from api.dispatch import CommandDispatcher
 from api.hub import EventHub
@@ -16,6 +17,7 @@ from api.limits import SlidingWindow
 from api.listener import BusListener
 from api.live import DeviceCache
 from api.security import AccessTokenCache
+from controllers.bounded_json import FirstSight
 from controllers.bus import BusPort
 from controllers.clock import Clock
 from controllers.telemetry import TelemetryQuery
@@ -24,12 +26,15 @@ from controllers.telemetry import TelemetryQuery
 @dataclass
 class ApiDeps:
     """What the composition root hands the API: settings, the bus, the telemetry store (None: no telemetry routes
-    answer 503) and the one clock."""
+    answer 503), the one clock and the command signer (None: a key made up for this process, which no executor
+    trusts; refused in production)."""
 
     settings: ApiSettings
     bus: BusPort
     telemetry: TelemetryQuery | None
     clock: Clock
+    signer: CommandSigner | None = None
+    first_sight: FirstSight | None = None  # which refused payloads were logged already (None: in memory)
 
 
 @dataclass

@@ -40,6 +40,8 @@ class AlarmKind(StrEnum):
     PATTERN_MISMATCH = "pattern_mismatch"
     PROGRAM_DEPLOY_FAILED = "program_deploy_failed"
     ENERGY_ANOMALY = "energy_anomaly"
+    UNKNOWN_DEVICE = "unknown_device"
+    REGISTRY_MISMATCH = "registry_mismatch"
 
 
 class Severity(StrEnum):
@@ -74,11 +76,16 @@ ALARMS: dict[AlarmKind, AlarmInfo] = {
     AlarmKind.PROGRAM_DEPLOY_FAILED: AlarmInfo(Severity.MAJOR, "Nạp chương trình chiếu sáng thất bại",
                                                "Lighting program deploy failed"),
     AlarmKind.ENERGY_ANOMALY: AlarmInfo(Severity.MINOR, "Tiêu thụ điện bất thường", "Energy anomaly"),
+    AlarmKind.UNKNOWN_DEVICE: AlarmInfo(Severity.MAJOR, "Thiết bị lạ không có trong danh mục",
+                                        "Unknown device (not in the registry)"),
+    AlarmKind.REGISTRY_MISMATCH: AlarmInfo(Severity.MAJOR, "Thiết bị khai báo khác danh mục",
+                                           "Device announcement differs from the registry"),
 }
 
 #: Raised by the central side, never by a device's own report, so a device's state never clears them.
 CENTRAL_KINDS = frozenset({AlarmKind.COMM_LOSS, AlarmKind.PLAN_DEPLOY_FAILED, AlarmKind.PATTERN_MISMATCH,
-                           AlarmKind.PROGRAM_DEPLOY_FAILED, AlarmKind.ENERGY_ANOMALY})
+                           AlarmKind.PROGRAM_DEPLOY_FAILED, AlarmKind.ENERGY_ANOMALY,
+                           AlarmKind.UNKNOWN_DEVICE, AlarmKind.REGISTRY_MISMATCH})
 #: Kinds a device may report in `state.values.alarms` (that list is the full current set).
 DEVICE_REPORTED = frozenset(AlarmKind) - CENTRAL_KINDS
 #: Kinds read from the state's own fields, per device kind (authoritative even without an `alarms` list).
@@ -170,6 +177,20 @@ def from_event(payload: Mapping[str, Any]) -> Verdict | None:
     if code == EVENT_POWER_RESTORED:
         return Verdict(frozenset(), frozenset({AlarmKind.POWER_FAIL}))
     return None
+
+
+def from_registry(*, unknown: bool, mismatches: list[str] | None = None) -> Verdict:
+    """A birth judged against the registry: `unknown` raises unknown_device (a known one clears it); `mismatches`
+    (fields the birth claims differently from the registry, e.g. `name`, `location`, `circuits`) raise
+    registry_mismatch, none clears it."""
+    if unknown:
+        return Verdict(frozenset({AlarmKind.UNKNOWN_DEVICE}), frozenset({AlarmKind.UNKNOWN_DEVICE}),
+                       {AlarmKind.UNKNOWN_DEVICE: "birth from a device the registry does not know"})
+    kinds = frozenset({AlarmKind.UNKNOWN_DEVICE, AlarmKind.REGISTRY_MISMATCH})
+    if mismatches:
+        return Verdict(frozenset({AlarmKind.REGISTRY_MISMATCH}), kinds,
+                       {AlarmKind.REGISTRY_MISMATCH: "birth differs from the registry in " + ", ".join(mismatches)})
+    return Verdict(frozenset(), kinds)
 
 
 def label(kind: AlarmKind | str, lang: str = "vi") -> str:

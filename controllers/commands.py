@@ -134,6 +134,8 @@ class ErrorCode(StrEnum):
     READBACK_MISMATCH = "readback_mismatch"
     ACTIVATION_TIMEOUT = "activation_timeout"
     INVALID_PROGRAM = "invalid_program"
+    UNAUTHENTICATED = "unauthenticated"
+    REPLAYED = "replayed"
 
 
 class DeployStage(StrEnum):
@@ -147,7 +149,7 @@ class DeployStage(StrEnum):
 
 
 class CommandEnvelope(BaseModel):
-    """The `cmd` payload."""
+    """The `cmd` payload. `target`, `kid` and `sig` are set by the signer (`controllers.command_auth`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -156,13 +158,21 @@ class CommandEnvelope(BaseModel):
     args: dict[str, Any]
     issued_by: str = Field(min_length=1, max_length=128)
     expires_at: AwareDatetime
+    target: str | None = Field(default=None, max_length=129, description="{site}/{device_id} it is signed for")
+    kid: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$", description="signing key id")
+    sig: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{86}==$",
+                            description="Ed25519 signature, base64 (command_auth.signing_input)")
 
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires_at
 
     def to_payload(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "args": self.args, "issued_by": self.issued_by,
-                "expires_at": to_rfc3339(self.expires_at)}
+        out: dict[str, Any] = {"id": self.id, "name": self.name, "args": self.args, "issued_by": self.issued_by,
+                               "expires_at": to_rfc3339(self.expires_at)}
+        for key in ("target", "kid", "sig"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
 
 
 class CommandResult(BaseModel):

@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
     p.add_argument("--manifest", type=Path)
     p.add_argument("--control-port", type=int, default=0, help="HTTP fault endpoint; 0 = free port, -1 = off")
     p.add_argument("--scenario", type=Path)
+    p.add_argument("--command-keys", type=Path, help="trusted command keys, JSON {kid: base64 Ed25519 public key}; "
+                   "without it the MQTT devices refuse every command")
     a = p.parse_args(argv)
     logins: dict[str, tuple[str, str]] = {}
     if a.credentials is not None:
@@ -56,7 +58,8 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
                          modbus_host=a.modbus_host, modbus_port=a.modbus_port, units_per_port=a.units_per_port,
                          manifest_path=a.manifest, control_port=None if a.control_port < 0 else a.control_port,
                          scenario=a.scenario, mqtt_urls=tuple(u for u in a.mqtt_urls.split(",") if u.strip()),
-                         mqtt_tls_ca=a.mqtt_tls_ca, mqtt_tls_cert=a.mqtt_tls_cert, mqtt_tls_key=a.mqtt_tls_key)
+                         mqtt_tls_ca=a.mqtt_tls_ca, mqtt_tls_cert=a.mqtt_tls_cert, mqtt_tls_key=a.mqtt_tls_key,
+                         command_keys=a.command_keys)
     try:
         config.check()
     except ValueError as exc:

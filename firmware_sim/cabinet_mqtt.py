@@ -3,9 +3,8 @@ events, and commands with `cmd/res`.
 
 On every (re)connect: `birth` (retained, bd_seq + 1), `status online` (retained; the Last Will is `status offline`
 retained), `state` (retained). State is republished on change, telemetry every 10 s of virtual time, alarm events
-on change. Commands are validated against the cmd JSON Schema; a malformed one with an id is answered with
-error "malformed", without one it is logged and dropped. An expired command is refused; a repeated id gets the
-stored result of the first execution (the last `RESULTS_KEPT` results are remembered).
+on change. Commands are admitted as the controller's (`mqtt_commands.CommandBook`: bounded decoding, schema,
+signature by a trusted key for this cabinet, expiry, same id at most once).
 `deploy_program {document, crc32, deployment_id?}`: the CRC-32 of the document's transfer encoding (canonical
 compact sorted JSON) must equal `crc32`; the firmware checks the document and runs it at once: a progress answer
 `stage: verifying`, then the final `stage: active` with the state (its `lighting` block names the running
@@ -16,7 +15,6 @@ Reconnects forever with exponential backoff and jitter; TCP_NODELAY on the socke
 
 from __future__ import annotations
 
-import json
 import logging
 import zlib
 from collections import OrderedDict
@@ -26,8 +24,9 @@ from typing import Any
 from firmware_sim.cabinet import LightingCabinet
 from firmware_sim.cabinet_program import ProgramError
 from firmware_sim.clock import SimClock, parse_rfc3339, rfc3339
+from firmware_sim.command_auth import CommandKeys
+from firmware_sim.mqtt_commands import CommandBook
 from firmware_sim.plan_transfer import canonical_bytes
-from firmware_sim.schemas import SchemaError, check
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +38,13 @@ MODEL, FIRMWARE = "SL-LC4-MQTT", "fw-1.7.0"
 class CabinetMqttFace:
     """Payloads and command handling of one MQTT cabinet; no I/O (the link publishes what it returns)."""
 
-    def __init__(self, cab: LightingCabinet, site: str, clock: SimClock) -> None:
+    def __init__(self, cab: LightingCabinet, site: str, clock: SimClock, keys: CommandKeys | None = None) -> None:
         self.cab, self.site, self.clock = cab, site, clock
         self.prefix = f"sl/v1/{site}/{cab.device_id}"
         self.seq = -1
         self.bd_seq = -1
         self.results: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.book = CommandBook(cab.device_id, clock, site, keys)  # keys None: every command refused
         self.last_state: dict[str, Any] | None = None
         self.last_alarms: set[str] = set()
         self.progress: list[dict[str, Any]] = []     # progress answers of the command being handled
@@ -142,27 +142,10 @@ class CabinetMqttFace:
         return events
 
     def handle_command(self, payload: bytes) -> dict[str, Any] | None:
-        """The cmd/res answer to a `cmd` payload, or None when it cannot be answered (no id)."""
-        try:
-            doc = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            log.warning("cmd_dropped device=%s reason=not_json error=%s", self.cab.device_id, exc)
-            return None
-        raw_id = doc.get("id") if isinstance(doc, dict) else None
-        cmd_id = raw_id if isinstance(raw_id, str) else ""
-        try:
-            check("cmd", doc)
-        except SchemaError as exc:
-            if not 8 <= len(cmd_id) <= 64:
-                log.warning("cmd_dropped device=%s reason=malformed error=%s", self.cab.device_id, exc)
-                return None
-            return self._result(cmd_id, False, "malformed", str(exc)[:1024], remember=False)
-        if cmd_id in self.results:
-            return self.results[cmd_id]
-        now = self.clock.now()
-        if parse_rfc3339(doc["expires_at"]) <= now:
-            return self._result(cmd_id, False, "expired", f"expired at {doc['expires_at']}")
-        return self._execute(cmd_id, doc["name"], doc["args"])
+        """The cmd/res answer to a `cmd` payload, or None when it is not answered (no id, or a forgery under the id
+        of an authentic command)."""
+        answers = self.book.handle(payload, lambda cmd_id, name, args: [self._execute(cmd_id, name, args)])
+        return answers[0] if answers else None
 
     def _execute(self, cmd_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from firmware_sim.clock import SimClock, parse_rfc3339, rfc3339
+from firmware_sim.command_auth import CommandKeys
 from firmware_sim.mqtt_commands import CommandBook
 from firmware_sim.plan import PlanError, parse_plan
 from firmware_sim.plan_transfer import canonical_bytes
@@ -46,13 +47,13 @@ class ControllerMqttFace:
 
     kind = "signal_controller"
 
-    def __init__(self, ctrl: SignalController, site: str, clock: SimClock) -> None:
+    def __init__(self, ctrl: SignalController, site: str, clock: SimClock, keys: CommandKeys | None = None) -> None:
         self.ctrl, self.site, self.clock = ctrl, site, clock
         self.device_id = ctrl.device_id
         self.prefix = f"sl/v1/{site}/{ctrl.device_id}"
         self.seq = -1
         self.bd_seq = -1
-        self.book = CommandBook(ctrl.device_id, clock)
+        self.book = CommandBook(ctrl.device_id, clock, site, keys)  # keys None: every command refused
         self.last_state: dict[str, Any] | None = None
         self.active_crc = zlib.crc32(canonical_bytes(ctrl.plan_doc))
         self.pending: tuple[str, int] | None = None          # (command id, crc) of the plan waiting to activate

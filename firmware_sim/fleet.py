@@ -23,6 +23,7 @@ from firmware_sim.cabinet import LightingCabinet
 from firmware_sim.cabinet_mqtt import CabinetMqttFace
 from firmware_sim.cabinet_regs import CabinetRegisters
 from firmware_sim.clock import SimClock, VirtualClock, rfc3339
+from firmware_sim.command_auth import CommandKeys
 from firmware_sim.controller_mqtt import ControllerMqttFace
 from firmware_sim.controller_regs import ControllerRegisters
 from firmware_sim.engine import Engine
@@ -60,6 +61,7 @@ class FleetConfig:
     manifest_path: Path | None = None
     control_port: int | None = 0      # HTTP fault-injection endpoint on modbus_host; 0 = free port; None = off
     scenario: Path | None = None
+    command_keys: Path | None = None  # trusted command keys {kid: base64 public key}; None: MQTT devices obey nothing
     location: tuple[float, float] = (21.5942, 105.8482)   # Thái Nguyên city centre; devices spread ~2 km around
 
     def check(self) -> None:
@@ -94,6 +96,7 @@ class Fleet:
     cabinets: dict[str, LightingCabinet] = field(default_factory=dict)
     registers: dict[str, ControllerRegisters | CabinetRegisters] = field(default_factory=dict)
     links: dict[str, MqttCabinetLink] = field(default_factory=dict)
+    command_keys: CommandKeys | None = None
     ports: list[ModbusPort] = field(default_factory=list)
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     comm_fault: set[str] = field(default_factory=set)
@@ -103,6 +106,8 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
     """Create the devices and their Modbus ports (not yet listening). Deterministic under `config.seed`."""
     config.check()
     fleet = Fleet(config, clock)
+    if config.command_keys is not None:
+        fleet.command_keys = CommandKeys.load(config.command_keys)
     site, (lat0, lon0) = config.site, config.location
     place = random.Random(f"{config.seed}:layout")
     units: list[ModbusUnit] = []
@@ -125,7 +130,7 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
         fleet.controllers[device_id] = ctrl
         if transport == "mqtt":
             e["client_id"] = device_id
-            fleet.links[device_id] = _link(fleet, ControllerMqttFace(ctrl, site, clock))
+            fleet.links[device_id] = _link(fleet, ControllerMqttFace(ctrl, site, clock, fleet.command_keys))
             continue
         regs = ControllerRegisters(ctrl)
         fleet.registers[device_id] = regs
@@ -147,7 +152,7 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
                                     partial_answering(fleet, device_id)))
         else:
             e["client_id"] = device_id
-            fleet.links[device_id] = _link(fleet, CabinetMqttFace(cab, site, clock))
+            fleet.links[device_id] = _link(fleet, CabinetMqttFace(cab, site, clock, fleet.command_keys))
     per = config.units_per_port
     for k in range(0, len(units), per):
         group = units[k:k + per]

@@ -1,57 +1,103 @@
 """Command intake of an MQTT-speaking device (topic contract v1 `cmd` → `cmd/res`), without I/O.
 
-A payload is checked against the cmd JSON Schema; a malformed one with a usable id is answered with error
-"malformed" (not remembered), without one it is logged and dropped. An expired command is refused. A repeated id
-gets the latest stored answer of the first execution and is not executed again (the last `RESULTS_KEPT` ids are
-remembered: a device has little memory).
+A payload is decoded with bounds (`bounded_json`: a hostile payload is dropped, never a crash) and checked against
+the cmd JSON Schema (malformed with a usable id: answered `malformed`, not remembered). Then it must be signed by a
+trusted key for this device (`command_auth`; else answered `unauthenticated` with the reason), unexpired, not
+further ahead than `MAX_LIFETIME_S`, and new: a repeated id gets the latest stored answer of the first execution
+(the last `RESULTS_KEPT`), an id seen before whose answer is no longer kept is refused `replayed` (ids are kept
+until they expire, at most `SEEN_KEPT`). A refusal naming the id of an authentic command is not answered: a forgery
+must not answer for the real command. Refusals are counted by reason (`refused`) and logged.
 """
 
 from __future__ import annotations
 
-import json
+import heapq
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+from firmware_sim.bounded_json import JsonRefused, loads
 from firmware_sim.clock import SimClock, parse_rfc3339, rfc3339
+from firmware_sim.command_auth import CommandKeys
 from firmware_sim.schemas import SchemaError, check
 
 log = logging.getLogger(__name__)
 
 RESULTS_KEPT = 256
+SEEN_KEPT = 4096
+MAX_LIFETIME_S = 6 * 3600
 Execute = Callable[[str, str, dict[str, Any]], list[dict[str, Any]]]
 
 
 class CommandBook:
-    def __init__(self, device_id: str, clock: SimClock) -> None:
-        self.device_id, self.clock = device_id, clock
+    def __init__(self, device_id: str, clock: SimClock, site: str = "", keys: CommandKeys | None = None) -> None:
+        self.device_id, self.clock, self.site, self.keys = device_id, clock, site, keys
         self.results: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.seen: dict[str, datetime] = {}
+        self._expiries: list[tuple[datetime, str]] = []
+        self.refused: Counter[str] = Counter()
+
+    def _refuse(self, cmd_id: str, reason: str, error: str, message: str) -> list[dict[str, Any]]:
+        self.refused[reason] += 1
+        log.warning("cmd_refused device=%s id=%s reason=%s message=%s", self.device_id, cmd_id or None, reason,
+                    message[:300])
+        if not 8 <= len(cmd_id) <= 64 or cmd_id in self.seen:
+            return []
+        return [self.result(cmd_id, False, error, f"{reason}: {message}"[:1024], remember=False)]
+
+    def _remember(self, cmd_id: str, expires: datetime, now: datetime) -> None:
+        while self._expiries and (self._expiries[0][0] <= now or len(self.seen) >= SEEN_KEPT):
+            _, old = heapq.heappop(self._expiries)
+            self.seen.pop(old, None)
+        self.seen[cmd_id] = expires
+        heapq.heappush(self._expiries, (expires, cmd_id))
 
     def handle(self, payload: bytes, execute: Execute) -> list[dict[str, Any]]:
-        """Answers to one `cmd` payload; `execute(id, name, args)` runs a new, valid, unexpired command."""
+        """Answers to one `cmd` payload; `execute(id, name, args)` runs a new, authentic, unexpired command."""
         try:
-            doc = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            log.warning("cmd_dropped device=%s reason=not_json error=%s", self.device_id, exc)
-            return []
+            doc = loads(payload)
+        except JsonRefused as exc:
+            return self._refuse("", f"payload_{exc.reason}", "malformed", str(exc))
         raw_id = doc.get("id") if isinstance(doc, dict) else None
         cmd_id = raw_id if isinstance(raw_id, str) else ""
         try:
             check("cmd", doc)
         except SchemaError as exc:
-            if not 8 <= len(cmd_id) <= 64:
-                log.warning("cmd_dropped device=%s reason=malformed error=%s", self.device_id, exc)
-                return []
-            return [self.result(cmd_id, False, "malformed", str(exc)[:1024], remember=False)]
+            return self._refuse(cmd_id, "malformed", "malformed", str(exc))
+        problem = ("unsigned", "no trusted command keys") if self.keys is None else \
+            self.keys.check(doc, self.site, self.device_id)
+        if problem is not None:
+            return self._refuse(cmd_id, problem[0], "unauthenticated", problem[1])
         if cmd_id in self.results:
             return [self.results[cmd_id]]
-        if parse_rfc3339(doc["expires_at"]) <= self.clock.now():
+        if cmd_id in self.seen:
+            self.refused["replayed"] += 1
+            log.warning("cmd_refused device=%s id=%s reason=replayed", self.device_id, cmd_id)
+            return [self.result(cmd_id, False, "replayed", "this command id was already received", remember=False)]
+        now = self.clock.now()
+        expires = parse_rfc3339(doc["expires_at"])
+        if expires <= now:
+            self.refused["expired"] += 1
             return [self.result(cmd_id, False, "expired", f"expired at {doc['expires_at']}")]
+        if expires - now > timedelta(seconds=MAX_LIFETIME_S):
+            return self._refuse(cmd_id, "expiry_too_far", "unauthenticated", f"expires_at {doc['expires_at']}")
+        self._remember(cmd_id, expires, now)
         try:
-            return execute(cmd_id, doc["name"], doc["args"])
+            answers = execute(cmd_id, doc["name"], doc["args"])
         except ValueError as exc:
             return [self.result(cmd_id, False, "invalid_args", str(exc)[:1024])]
+        for answer in answers:
+            if answer.get("id") == cmd_id and answer.get("final", True):
+                self._keep(cmd_id, answer)
+        return answers
+
+    def _keep(self, cmd_id: str, res: dict[str, Any]) -> None:
+        self.results[cmd_id] = res
+        self.results.move_to_end(cmd_id)
+        while len(self.results) > RESULTS_KEPT:
+            self.results.popitem(last=False)
 
     def result(self, cmd_id: str, ok: bool, error: str | None, message: str | None, *,
                state: dict[str, Any] | None = None, final: bool = True, stage: str | None = None,
@@ -69,9 +115,6 @@ class CommandBook:
         if stage is not None:
             res["stage"] = stage
         if remember:
-            self.results[cmd_id] = res
-            self.results.move_to_end(cmd_id)
-            while len(self.results) > RESULTS_KEPT:
-                self.results.popitem(last=False)
+            self._keep(cmd_id, res)
         log.info("cmd device=%s id=%s ok=%s error=%s stage=%s", self.device_id, cmd_id, ok, error, stage)
         return res

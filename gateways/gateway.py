@@ -15,17 +15,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from controllers.bounded_json import FirstSight
 from controllers.bus import BusError
 from controllers.clock import Clock
+from controllers.command_auth import SignatureCheck
 from controllers.commands import AnyCommand, CircuitRelease
 from controllers.devices import DeviceKind, Transport
 from controllers.normalize import circuit_count
 from controllers.presence import GatewayRef
 from controllers.topics import Suffix, TopicError, parse, subscription
 from gateways import heap
-from gateways.commands import CommandLedger, LongExecute, handle_command
+from gateways.commands import CommandLedger, LongExecute, NoKeys, handle_command
+from gateways.first_sight_file import FileFirstSight
 from gateways.manifest import DeviceEntry, load_manifest, owns
 from gateways.metrics import serve_gateway_metrics
 from gateways.modbus.commands import ModbusCommander
@@ -39,6 +43,7 @@ from gateways.mqtt import Bus, BusConfig
 from gateways.mqtt_link import MqttDeviceLink, run_mqtt_link
 from gateways.presence import GatewayPresence, default_gateway_id
 from gateways.publisher import DevicePublisher
+from gateways.replay_window import ReplayWindow
 
 __all__ = ["DeviceEntry", "GatewayDevice", "load_manifest", "run_gateway"]
 
@@ -52,7 +57,8 @@ class GatewayDevice:
     """One owned Modbus device: its coordinator, command runner and command ledger."""
 
     def __init__(self, entry: DeviceEntry, link: ModbusLink, bus: Bus, clock: Clock, *,
-                 offline_after: int = 3, gateway: GatewayRef | None = None) -> None:
+                 offline_after: int = 3, gateway: GatewayRef | None = None, keys: SignatureCheck | None = None,
+                 window: ReplayWindow | None = None, first_sight: FirstSight | None = None) -> None:
         assert entry.profile is not None
         profile = load_profile(entry.profile)
         if profile.kind != entry.kind:
@@ -63,7 +69,8 @@ class GatewayDevice:
         self.publisher = DevicePublisher(entry, bus, clock, gateway=gateway)
         self.coordinator = DeviceCoordinator(self.reader, self.publisher, clock, offline_after=offline_after)
         self.commander = ModbusCommander(self.reader, clock)
-        self.ledger = CommandLedger()
+        self.keys: SignatureCheck = keys if keys is not None else NoKeys()
+        self.ledger = CommandLedger(window=window, first_sight=first_sight)
         # deploy_plan is not in the generic command route: it runs here when the register map has a staging area.
         self.long_commands: dict[str, LongExecute] = {}
         self.deployer: PlanDeployer | None = None
@@ -96,7 +103,7 @@ class GatewayDevice:
         try:
             await handle_command(payload, device=self.entry.id, kind=self.entry.kind, clock=self.clock,
                                  ledger=self.ledger, execute=self.execute, answer=self.publisher.publish_cmd_result,
-                                 long_commands=self.long_commands)
+                                 long_commands=self.long_commands, site=self.entry.site, keys=self.keys)
         except BusError as exc:
             # The result is stored in the ledger: a resent command id gets it without executing again.
             log.warning("command_answer_failed device=%s error=%s", self.entry.id, exc)
@@ -130,29 +137,41 @@ def modbus_links(entries: Sequence[DeviceEntry]) -> dict[tuple[str, int], Modbus
 
 
 async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: Clock, shard: str | None = None,
-                      metrics_port: int | None = None, offline_after: int = 3, gateway_id: str | None = None) -> None:
+                      metrics_port: int | None = None, offline_after: int = 3, gateway_id: str | None = None,
+                      command_keys: SignatureCheck | None = None, replay_dir: Path | None = None) -> None:
     """Run the gateway for the Modbus devices of `devices` this `shard` owns, until cancelled.
 
     `shard`: None owns every device; a name owns the devices whose manifest `shard` is that name; "i/N" also owns
     unassigned devices whose id hashes to i modulo N (see `gateways.manifest.owns`). `metrics_port`: Prometheus
     metrics over HTTP on that port (None: off). `gateway_id`: the id of this gateway's presence topic (None:
-    `default_gateway_id(shard)`); the gateway sets `bus.will` itself, so it must be unset. Raises ValueError for an
-    unusable device entry, profile or gateway id, or a `bus.will` given.
+    `default_gateway_id(shard)`); the gateway sets `bus.will` itself, so it must be unset. `command_keys`: the
+    trusted command-signing keys (None: every command is refused). `replay_dir`: where the replay window of command
+    ids lives, as `{gateway_id}.command-ids` (None: in memory only, forgotten on restart). Raises ValueError for an
+    unusable device entry, profile or gateway id, or a `bus.will` given; OSError when `replay_dir` is unusable.
     """
     if bus.will is not None:
         raise ValueError("BusConfig.will is set: a gateway's Last Will is its own presence; leave it unset")
     presence = GatewayPresence(gateway_id or default_gateway_id(shard), clock)
     bus = bus.model_copy(update={"will": presence.will()})
     owned = [d for d in devices if d.transport is Transport.MODBUS and owns(d, shard)]
-    mqtt_link = MqttDeviceLink([d for d in devices if d.transport is Transport.MQTT and owns(d, shard)], clock)
+    # Refused payloads are logged once, across restarts too when the gateway has a folder for its state.
+    first_sight = (FileFirstSight(replay_dir / f"{presence.gateway_id}.poison-seen") if replay_dir is not None
+                   else FirstSight())
+    mqtt_link = MqttDeviceLink([d for d in devices if d.transport is Transport.MQTT and owns(d, shard)], clock,
+                               first_sight=first_sight)
     links = modbus_links(owned)
+    window = ReplayWindow(replay_dir / f"{presence.gateway_id}.command-ids" if replay_dir is not None else None)
+    await asyncio.to_thread(window.load, clock.now())
+    if command_keys is None:
+        log.warning("gateway_no_command_keys gateway=%s: every command will be refused", presence.gateway_id)
     async with Bus(bus) as b:
         members: dict[tuple[str, str], GatewayDevice] = {}
         for entry in owned:
             assert entry.host is not None and entry.port is not None
             link = links[(entry.host, entry.port)]
             members[(entry.site, entry.id)] = GatewayDevice(entry, link, b, clock, offline_after=offline_after,
-                                                            gateway=presence.ref)
+                                                            gateway=presence.ref, keys=command_keys, window=window,
+                                                            first_sight=first_sight)
         log.info("gateway_start gateway=%s session=%s shard=%s devices=%d links=%d", presence.gateway_id,
                  presence.session, shard, len(members), len(links))
 

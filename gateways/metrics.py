@@ -51,6 +51,11 @@ class _Publishing(Protocol):
     def published(self) -> int: ...
 
 
+class _Refusing(Protocol):
+    @property
+    def refused(self) -> Mapping[str, int]: ...
+
+
 class GatewayMember(Protocol):
     """A device a gateway polls (`gateways.gateway.GatewayDevice`)."""
 
@@ -60,6 +65,8 @@ class GatewayMember(Protocol):
     def coordinator(self) -> _Polled: ...
     @property
     def publisher(self) -> _Publishing: ...
+    @property
+    def ledger(self) -> _Refusing: ...
 
 
 class LinkCounters(Protocol):
@@ -207,6 +214,9 @@ def gateway_readings(members: Iterable[GatewayMember], links: Iterable[LinkCount
          lambda: [({"device": m.entry.id}, float(m.publisher.published)) for m in ms]),
         ("signalight_gateway_modbus_requests_total", "Modbus requests per link", "counter",
          lambda: [({"link": lk.name}, float(lk.requests)) for lk in ls]),
+        ("signalight_gateway_commands_refused_total", "Commands refused (unsigned, forged, expired, replayed, "
+         "malformed ...)", "counter",
+         lambda: [({"device": m.entry.id, "reason": r}, float(n)) for m in ms for r, n in m.ledger.refused.items()]),
     ]
 
 

@@ -4,7 +4,8 @@ For each owned MQTT device it tracks `birth` (`bd_seq`) and the device `seq` acr
 After a birth, a `seq` other than previous + 1 (mod 256) means messages were lost: the link publishes `rebirth` so
 the device sends birth and state again (at most once per `rebirth_every_s` per device, so a flapping link cannot
 flood the bus). Retained messages (delivered on subscribe) are old news and do not count. A payload that is not
-JSON or fails its schema is counted and dropped with a log naming the device and the reason; nothing crashes.
+JSON (decoded with bounds: `controllers.bounded_json`) or fails its schema is counted and dropped with a log naming
+the device and the reason; nothing crashes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import jsonschema
 
 import contracts
+from controllers import bounded_json
 from controllers.bus import BusError, BusMessage
 from controllers.clock import Clock
 from controllers.topics import Suffix, TopicError, parse, subscription, topic
@@ -51,11 +53,14 @@ def _validators() -> dict[Suffix, jsonschema.protocols.Validator]:
 class MqttDeviceLink:
     """Checks the messages of the owned MQTT devices; `handle` returns the rebirth topic to publish, if any."""
 
-    def __init__(self, devices: Iterable[DeviceEntry], clock: Clock, *, rebirth_every_s: float = 10.0) -> None:
+    def __init__(self, devices: Iterable[DeviceEntry], clock: Clock, *, rebirth_every_s: float = 10.0,
+                 first_sight: bounded_json.FirstSight | None = None) -> None:
         self.devices = {(d.site, d.id): LinkState() for d in devices}
         self.clock = clock
         self.rebirth_every_s = rebirth_every_s
         self._validators = _validators()
+        # Retained poison: logged once, counted every time.
+        self._first_sight = first_sight if first_sight is not None else bounded_json.FirstSight()
 
     def handle(self, message: BusMessage) -> str | None:
         try:
@@ -67,15 +72,16 @@ class MqttDeviceLink:
             return None
         st.messages += 1
         try:
-            payload: Any = json.loads(message.payload)
+            payload: Any = bounded_json.decode(message.payload)
             error = jsonschema.exceptions.best_match(self._validators[t.suffix].iter_errors(payload))
-        except ValueError as exc:
+        except bounded_json.PayloadRejected as exc:
             error, payload = exc, None
         if error is not None:
             st.malformed += 1
             reason = getattr(error, "message", str(error))[:200]
-            log.warning("device_payload_malformed device=%s site=%s suffix=%s reason=%s", t.device_id, t.site,
-                        t.suffix.value, reason)
+            log.log(self._first_sight.level(message.topic, message.payload),
+                    "device_payload_malformed device=%s site=%s suffix=%s reason=%s", t.device_id, t.site,
+                    t.suffix.value, reason)
             return None
         if t.suffix is Suffix.BIRTH:
             st.bd_seq = payload["bd_seq"]

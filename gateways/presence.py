@@ -18,13 +18,13 @@ An `online` of another session while this process runs means two processes were 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
 import socket
 from typing import Any, Literal
 
+from controllers import bounded_json
 from controllers.bus import BusError, BusMessage, BusPort
 from controllers.clock import Clock, to_rfc3339
 from controllers.devices import is_valid_id
@@ -102,7 +102,7 @@ class GatewayPresence:
         if message.retain or message.topic != self.topic:
             return None
         try:
-            data = json.loads(message.payload)
+            data = bounded_json.decode(message.payload)
             presence = presence_of(data) if isinstance(data, dict) else None
         except ValueError:
             presence = None
@@ -137,6 +137,6 @@ class GatewayPresence:
 
 def _session_of(message: BusMessage) -> str:
     try:
-        return str(json.loads(message.payload).get("session"))[:64]
+        return str(bounded_json.decode(message.payload).get("session"))[:64]
     except (ValueError, AttributeError):
         return "?"

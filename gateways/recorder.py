@@ -50,6 +50,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from controllers import bounded_json
 from controllers.clock import Clock
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample, StoreError, TelemetryWriter
@@ -244,7 +245,7 @@ class Recorder:
     def on_birth(self, message: Message) -> None:
         try:
             t = parse(message.topic)
-            kind = DeviceKind(decode_payload(message.payload)["kind"])
+            kind = DeviceKind(bounded_json.decode_object(message.payload)["kind"])  # PayloadRejected: a ValueError
         except (TopicError, ValueError, KeyError, TypeError) as exc:
             log.warning("recorder_bad_birth topic=%s reason=%s", message.topic, exc)
             return

@@ -27,6 +27,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from pydantic_core import from_json
 
 import contracts
+from controllers import bounded_json
 from controllers.clock import from_rfc3339
 
 #: A validated telemetry payload: (ts, seq, historical, values).
@@ -35,7 +36,11 @@ Telemetry = tuple[datetime, int, bool, dict[str, float | int | bool]]
 
 def decode_payload(payload: bytes) -> Any:
     """JSON of an MQTT payload, as every recorder consumer decodes it. Raises ValueError for anything that is not
-    JSON (NaN and Infinity literals included; nesting deeper than 200 levels is refused by the parser)."""
+    JSON (NaN and Infinity literals included; nesting deeper than 200 levels is refused by the parser) and for a
+    payload over `bounded_json.MAX_BYTES`. Not `bounded_json.decode`: this is the recorder's hot path, and no payload
+    nested deeper than two levels can pass the telemetry schema anyway."""
+    if len(payload) > bounded_json.MAX_BYTES:
+        raise ValueError(f"{len(payload)} bytes (at most {bounded_json.MAX_BYTES})")
     return from_json(payload, allow_inf_nan=False)
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import httpx
 
 T = TypeVar("T")
+ENGINEER_PASSWORD = "rig-engineer-pass-word"
 
 
 def rig_env(folder: Path, mqtt_host: str, mqtt_port: int, api_port: int) -> dict[str, str]:
@@ -90,6 +91,16 @@ class Rig:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+
+    def import_manifest(self, manifest: dict[str, Any], timeout: float = 60) -> None:
+        """Register the manifest's devices in the API's registry as an engineer does (births create no device)."""
+        self.cli("admin", "create-user", "rig-engineer", "--role", "engineer", "--password", ENGINEER_PASSWORD)
+        token = eventually(lambda: httpx.post(f"{self.api}/api/v1/auth/token", timeout=5, data={
+            "username": "rig-engineer", "password": ENGINEER_PASSWORD}).json().get("access_token"),
+            timeout, "an engineer's token from the API", self)
+        resp = httpx.post(f"{self.api}/api/v1/devices/import", json=manifest, timeout=30,
+                          headers={"Authorization": f"Bearer {token}"})
+        assert resp.status_code == 200, resp.text
 
     def assert_running(self) -> None:
         for name, proc in self.procs.items():

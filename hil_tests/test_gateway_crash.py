@@ -72,6 +72,7 @@ def test_a_killed_gateway_makes_its_devices_offline_until_it_is_back(rig: Rig, m
     rig.start("api", "api")
     rig.start("sim", "sim", "--intersections", "2", "--cabinets", "2", "--modbus-cabinets", "1")
     manifest = eventually(lambda: read_manifest(manifest_path), 60, "the simulator's manifest", rig)
+    rig.import_manifest(manifest)
     rig.start("gateway", "gateway")
     devices = {d["id"]: d for d in manifest["devices"]}
     modbus = {d for d, v in devices.items() if v["transport"] == "modbus"}

@@ -33,6 +33,7 @@ def test_api_deploys_to_an_mqtt_controller(rig: Rig, mosquitto: Mosquitto, reque
               "--modbus-cabinets", "0")
     manifest: dict[str, Any] = eventually(lambda: read_manifest(Path(rig.env["SIGNALIGHT_MANIFEST"])), 60,
                                           "the manifest", rig)
+    rig.import_manifest(manifest)
     [device] = [d for d in manifest["devices"] if d["kind"] == "signal_controller"]
     assert device["transport"] == "mqtt" and device["client_id"] == device["id"]
     signal_id = device["id"]

@@ -91,6 +91,7 @@ def _start(rig: Rig, request: pytest.FixtureRequest) -> Setup:
     rig.start("api", "api")
     rig.start("sim", "sim", "--intersections", "1", "--cabinets", "0", "--modbus-cabinets", "0")
     manifest = eventually(lambda: read_manifest(Path(rig.env["SIGNALIGHT_MANIFEST"])), 60, "the manifest", rig)
+    rig.import_manifest(manifest)
     rig.start("gateway", "gateway")
     signal_id = next(d["id"] for d in manifest["devices"] if d["kind"] == "signal_controller")
     eng = _client(rig, "eng", request)

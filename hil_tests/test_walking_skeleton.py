@@ -66,6 +66,7 @@ def test_devices_commands_and_telemetry_across_processes(rig: Rig, mosquitto: Mo
     rig.start("sim", "sim", "--intersections", str(INTERSECTIONS), "--cabinets", str(CABINETS),
               "--modbus-cabinets", "1")
     manifest = eventually(lambda: read_manifest(manifest_path), 60, "the simulator's manifest", rig)
+    rig.import_manifest(manifest)
     rig.start("gateway", "gateway")
     devices = {d["id"]: d for d in manifest["devices"]}
     assert len(devices) == INTERSECTIONS + CABINETS

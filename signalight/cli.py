@@ -21,8 +21,11 @@ from signalight.settings import Settings, load_settings
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 admin_app = typer.Typer(help="Administration: users.", no_args_is_help=True)
 db_app = typer.Typer(help="The config database: migrations.", no_args_is_help=True)
+keys_app = typer.Typer(help="Command-signing keys: the API's private key, the executors' trusted public keys.",
+                       no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -101,6 +104,7 @@ def sim(
         except (OSError, CredentialsError) as exc:
             fail(str(exc))
     path = manifest or s.manifest or s.data_dir / "manifest.json"
+    check_keys(s, "executor")
     run(lambda: run_sim(s, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets,
                         mqtt_controllers=mqtt_controllers, seed=seed, speed=speed, modbus_port=modbus_port,
                         control_port=control_port,
@@ -123,6 +127,7 @@ def gateway(
         fail("no device registry: pass --manifest or set SIGNALIGHT_MANIFEST")
     if not s.manifest.is_file():
         fail(f"device registry {s.manifest} does not exist (run `signalight sim --manifest {s.manifest}` first?)")
+    check_keys(s, "executor")
     run(lambda: run_gateway_process(s), name="gateway")
 
 
@@ -145,6 +150,7 @@ def api() -> None:
     from signalight.runtime import run
 
     s = settings()
+    check_keys(s, "api")
     run(lambda: run_api_process(s), name="api")
 
 
@@ -156,6 +162,59 @@ def scheduler() -> None:
 
     s = settings()
     run(lambda: run_scheduler_process(s), name="scheduler")
+def check_keys(s: Settings, role: str) -> None:
+    """Exit with a clear message when the command keys this process needs are missing or unusable."""
+    from signalight.command_keys import KeySetupError, api_signer, executor_keys
+
+    try:
+        if role == "api":
+            api_signer(s)
+        else:
+            executor_keys(s)
+    except KeySetupError as exc:
+        fail(str(exc))
+
+
+@keys_app.command("generate")
+def keys_generate(
+    out: Annotated[Path | None, typer.Option(help="where to write the private key [SIGNALIGHT_COMMAND_SIGNING_KEY]")]
+    = None,
+) -> None:
+    """Create the API's Ed25519 command-signing key (PEM, mode 0600). Refuses to overwrite an existing key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from api.command_signing import CommandSigner, write_private_key
+
+    s = settings()
+    path = out or s.command_signing_key
+    assert path is not None
+    key = Ed25519PrivateKey.generate()
+    try:
+        write_private_key(path, key)
+    except FileExistsError:
+        fail(f"{path} exists; a rotation writes the new key elsewhere (--out) and switches the API to it")
+    typer.echo(f"wrote {path} (kid {CommandSigner(key).kid}); give executors its public key with "
+               f"`signalight keys export-public --key {path}`")
+
+
+@keys_app.command("export-public")
+def keys_export_public(
+    key: Annotated[Path | None, typer.Option(help="the private key [SIGNALIGHT_COMMAND_SIGNING_KEY]")] = None,
+    out: Annotated[Path | None, typer.Option(help="trusted-keys file [SIGNALIGHT_COMMAND_VERIFY_KEYS]")] = None,
+    merge: Annotated[bool, typer.Option(help="keep the keys already in the file (a rotation: old and new valid)")]
+    = True,
+) -> None:
+    """Write the key's public half into the executors' trusted-keys file `{kid: base64 public key}`."""
+    from signalight.command_keys import KeySetupError, export_public
+
+    s = settings()
+    key_path, out_path = key or s.command_signing_key, out or s.command_verify_keys
+    assert key_path is not None and out_path is not None
+    try:
+        signer = export_public(key_path, out_path, merge=merge)
+    except (KeySetupError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"{out_path}: trusts kid {signer.kid}" + (" (and the keys it held)" if merge else " only"))
 
 
 @db_app.command("upgrade")

@@ -2,7 +2,9 @@
 
 In-process MQTT broker (amqtt), simulated fleet (signal controllers on Modbus TCP, cabinets on MQTT and one on
 Modbus), the gateway, the recorder into the embedded telemetry store, a SQLite config DB and the API with its web UI.
-Started in the order that loses nothing: broker, recorder and API (subscribed) before the devices speak.
+Started in the order that loses nothing: broker, recorder and API (subscribed) before the devices speak. Commands are
+signed with the demo data dir's key (made on first run), which the gateway and the simulated devices trust; the
+fleet's manifest is imported into the API's registry as an engineer would (births do not create devices).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from gateways.recorder import run_recorder
 from signalight.broker import embedded_broker, free_port, port_is_free
 from signalight.broker_acl import GatewaySpec, build_plan, gateway_key
 from signalight.broker_files import load_credentials, write_broker_files
+from signalight.command_keys import executor_keys
 from signalight.processes import bus_config, instance_name, run_api_process, telemetry_store
 from signalight.settings import Settings
 
@@ -46,6 +49,28 @@ class DemoOptions:
     cabinets: int = 6
     modbus_cabinets: int = 1
     speed: float = 1.0
+
+
+def mqtt_devices(fleet: FleetConfig, site: str) -> dict[str, Any]:
+    """The manifest of the fleet's MQTT devices, known before the fleet runs (they need no port): imported first,
+    so their first births find them registered."""
+    from firmware_sim.clock import VirtualClock
+    from firmware_sim.fleet import build_fleet
+
+    entries = build_fleet(replace(fleet, command_keys=None), VirtualClock(fleet.speed)).entries.values()
+    return {"format": "signalight.manifest/v1", "site": site,
+            "devices": [e for e in entries if e["transport"] == "mqtt"]}
+
+
+async def import_manifest(api_url: str, manifest: dict[str, Any]) -> None:
+    """Put devices into the API's device registry through its import route, as the demo user."""
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        login = await client.post("/api/v1/auth/token", data={"username": DEMO_USER, "password": DEMO_PASSWORD})
+        login.raise_for_status()
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        resp = await client.post("/api/v1/devices/import", json=manifest, headers=headers)
+        resp.raise_for_status()
+    log.info("demo_devices_imported", extra={"devices": len(manifest.get("devices", []))})
 
 
 def _pick_port(host: str, wanted: int, what: str) -> int:
@@ -94,12 +119,14 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
 
     await migrate(s.db_url)
     await create_user(s.db_url, DEMO_USER, DEMO_PASSWORD, "admin")
+    command_keys = executor_keys(s)  # makes the demo's signing key and its trusted-keys file on first run
 
     sim_ready = asyncio.Event()
     api_ready = asyncio.Event()
     fleet = FleetConfig(site=s.site, intersections=options.intersections, cabinets=options.cabinets,
                         modbus_cabinets=options.modbus_cabinets, speed=options.speed, mqtt_host=s.mqtt_host,
-                        mqtt_port=mqtt_port, manifest_path=manifest_path, control_port=0)
+                        mqtt_port=mqtt_port, manifest_path=manifest_path, control_port=0,
+                        command_keys=s.command_verify_keys)
     broker_dir, logins = demo_broker_files(s, fleet)
     control: dict[str, Any] = {}
 
@@ -116,12 +143,17 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
                        name="recorder")
         tg.create_task(run_api_process(as_identity(s, logins["api"]), started=api_ready.set), name="api")
         await asyncio.wait_for(api_ready.wait(), 60)
+        await import_manifest(f"http://{s.api_host}:{api_port}", mqtt_devices(fleet, s.site))
         tg.create_task(run_fleet(fleet, on_ready=on_sim_ready), name="sim")
         await asyncio.wait_for(sim_ready.wait(), 60)
         devices = load_manifest(manifest_path)
+        await import_manifest(f"http://{s.api_host}:{api_port}",
+                              json.loads(await asyncio.to_thread(manifest_path.read_text, encoding="utf-8")))
         gateway = as_identity(s, logins[gateway_key(DEMO_GATEWAY.gateway_id)])
         tg.create_task(run_gateway(bus=bus_config(gateway, instance_name("gateway")), devices=devices,
-                                   clock=SystemClock(), gateway_id=DEMO_GATEWAY.gateway_id), name="gateway")
+                                   clock=SystemClock(), gateway_id=DEMO_GATEWAY.gateway_id, command_keys=command_keys,
+                                   replay_dir=s.data_dir / "gateway"),
+                       name="gateway")
         modbus = [d for d in devices if d.transport == "modbus"]
         ports = sorted({d.port for d in modbus if d.port is not None})
         typer.echo(

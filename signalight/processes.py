@@ -24,11 +24,13 @@ from api.state import ApiDeps
 from api.token_key import load_or_create_token_key
 from controllers.clock import SystemClock
 from gateways.bus import Bus, BusConfig
+from gateways.first_sight_file import FileFirstSight
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
 from gateways.recorder import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
+from signalight.command_keys import api_signer, executor_keys
 from signalight.settings import Settings
 
 log = logging.getLogger("signalight")
@@ -131,6 +133,7 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
         mqtt_credentials={k: (v["username"], v["password"]) for k, v in logins.items()},
         mqtt_urls=tuple(s.mqtt_urls), mqtt_tls_ca=s.mqtt_tls_ca, mqtt_tls_cert=s.mqtt_tls_cert,
         mqtt_tls_key=s.mqtt_tls_key,
+        command_keys=_verify_keys_path(s),
     )
 
     def ready(m: dict[str, Any]) -> None:
@@ -140,13 +143,20 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
     await run_fleet(config, on_ready=ready)
 
 
+def _verify_keys_path(s: Settings) -> Path:
+    """The trusted-keys file executors read (made in development and demo when missing). Raises KeySetupError."""
+    executor_keys(s)
+    assert s.command_verify_keys is not None
+    return s.command_verify_keys
+
+
 async def run_gateway_process(s: Settings) -> None:
     assert s.manifest is not None
     devices = load_manifest(s.manifest)
     # The client id changes at every start (pid); the gateway id of its presence does not (gateways.presence).
     await run_gateway(bus=bus_config(s, instance_name(f"gateway-{s.gateway_shard or 'all'}")), devices=devices,
                       clock=SystemClock(), shard=s.gateway_shard, metrics_port=s.metrics_port,
-                      gateway_id=s.gateway_id)
+                      gateway_id=s.gateway_id, command_keys=executor_keys(s), replay_dir=s.data_dir / "gateway")
 
 
 async def run_recorder_process(s: Settings) -> None:
@@ -163,7 +173,8 @@ async def run_recorder_process(s: Settings) -> None:
 async def run_api_process(s: Settings, *, started: Callable[[], None] | None = None) -> None:
     s.data_dir.mkdir(parents=True, exist_ok=True)
     async with Bus(bus_config(s, instance_name("api"))) as bus, telemetry_store(s) as store:
-        deps = ApiDeps(settings=api_settings(s), bus=bus, telemetry=store, clock=SystemClock())
+        deps = ApiDeps(settings=api_settings(s), bus=bus, telemetry=store, clock=SystemClock(),
+                       signer=api_signer(s), first_sight=FileFirstSight(s.data_dir / "api" / "poison-seen"))
         await serve_http(create_app(deps), s.api_host, s.api_port, started=started)
 
 

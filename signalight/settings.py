@@ -98,12 +98,23 @@ class Settings(BaseSettings):
     recorder_group: str | None = Field(default=None, description="MQTT 5 shared-subscription group of recorders")
     metrics_port: Port | None = None
 
+    # command authentication (contracts/mqtt/topics-v1.md, "Command authentication")
+    command_signing_key: Path | None = Field(default=None, description="the API's Ed25519 private key (PEM, mode "
+                                             "0600); default {data_dir}/keys/command-signing.pem; created in "
+                                             "development and demo, `signalight keys generate` in production")
+    command_verify_keys: Path | None = Field(default=None, description="executors' trusted public keys, JSON {kid: "
+                                             "base64 raw key}; default {data_dir}/keys/command-verify.json")
+
     _known_timezone = field_validator("timezone")(known_timezone)
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
         if not self.db_url:
             self.db_url = f"sqlite+aiosqlite:///{self.data_dir / 'signalight.db'}"
+        if self.command_signing_key is None:
+            self.command_signing_key = self.data_dir / "keys" / "command-signing.pem"
+        if self.command_verify_keys is None:
+            self.command_verify_keys = self.data_dir / "keys" / "command-verify.json"
         owned = {"db_url", "environment", "site", "timezone", "secret_key"} & set(self.api)
         if owned:
             raise ValueError(f"api.{sorted(owned)[0]} is set at the top level (SIGNALIGHT_{sorted(owned)[0].upper()})")

@@ -2,7 +2,8 @@
 
 The bus tells the API what devices say about themselves; the manifest says what only engineers know: where a Modbus
 device is reached (endpoint, unit, register-map profile), which gateway shard owns it, its name and location.
-Importing is idempotent: devices are created or updated by id, never deleted.
+Importing is idempotent: devices are created or updated by id, never deleted. Only the registry creates devices: a
+birth from a device not imported raises `unknown_device` and waits, bounded, to be applied at its import.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ async def import_manifest(request: Request, api: ApiDep, session: SessionDep,
     await session.commit()
     for row in rows:
         api.cache.preload(row.id, row.site, row.kind, row.status, row.birth, row.last_seen, registry(row))
+    # What the devices said before they were registered (births are only the registry's after import).
+    await api.listener.adopt(row.id for row in rows)
     await audit.record(session, now=now, actor=user.name, source_addr=client_addr(request), action="devices.import",
                        target=manifest["site"], outcome="ok", detail={"created": len(created), "updated": len(updated)})
     return ImportResult(created=created, updated=updated)

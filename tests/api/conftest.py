@@ -22,7 +22,16 @@ from api.db import create_engine, migrate, session_factory
 from api.models import User
 from api.security import Role, hash_password, issue_token
 from api.state import ApiState
-from tests.api.fakes import FakeBus, FakeClock, FakeTelemetry, cabinet_birth, cabinet_state, signal_birth, signal_state
+from tests.api.fakes import (
+    FakeBus,
+    FakeClock,
+    FakeTelemetry,
+    cabinet_birth,
+    cabinet_state,
+    register_devices,
+    signal_birth,
+    signal_state,
+)
 
 PASSWORD = "correct-horse-battery"
 
@@ -58,6 +67,13 @@ class Harness:
                                now=self.clock.now(), ttl_s=self.state.settings.access_token_ttl_s)
         return {"Authorization": f"Bearer {token}"}
 
+    async def register(self, devices: dict[str, str], site: str = "tn") -> None:
+        """Import devices `{id: kind}` into the registry through the API (births create no device)."""
+        manifest = {"format": "signalight.manifest/v1", "site": site, "devices": [
+            {"id": d, "site": site, "kind": kind, "transport": "mqtt"} for d, kind in devices.items()]}
+        resp = await self.client.post("/api/v1/devices/import", json=manifest, headers=self.token("engineer"))
+        assert resp.status_code == 200, resp.text
+
     async def settle(self) -> None:
         """Wait until the listener has handled everything published so far (DB writes run in threads)."""
         await eventually(lambda: self.state.listener.handled >= self.expected_received())
@@ -71,6 +87,10 @@ async def eventually(cond: Callable[[], bool], timeout_s: float = 5.0) -> None:
     async with asyncio.timeout(timeout_s):
         while not cond():  # noqa: ASYNC110 - polls work done in aiosqlite threads, not a timer
             await asyncio.sleep(0.005)
+
+
+#: The devices the harness's registry holds (publish_fleet's).
+FLEET = {"tsc-001": "signal_controller", "lc-001": "lighting_cabinet"}
 
 
 async def publish_fleet(bus: FakeBus, clock: FakeClock) -> None:
@@ -94,6 +114,7 @@ async def open_harness(db_url: str, **settings: Any) -> AsyncIterator[Harness]:
             session.add(User(name=role.value, password_hash=_password_hash(), role=role.value, active=True,
                              created_at=datetime.now(UTC), failed_logins=0))
     await engine.dispose()
+    await register_devices(db_url, FLEET)
     bus, clock = FakeBus(), FakeClock()
     await publish_fleet(bus, clock)  # retained before the API starts, as on a real broker
     api_settings = ApiSettings(**{"db_url": db_url, "environment": "development", "command_ttl_s": 30,

@@ -155,3 +155,16 @@ class FakeTelemetry:
             pts = [(ts, v) for ts, v in self.samples.get((device, name), []) if start <= ts < end]
             out.append(Series(device, name, [(ts, v) for ts, v in pts]))
         return out
+
+
+async def register_devices(db_url: str, devices: dict[str, str], site: str = "tn") -> None:
+    """Put devices `{id: kind}` in the registry (as a manifest import does): births create no device."""
+    from api.db import create_engine, session_factory
+    from api.models import Device
+
+    engine = create_engine(db_url)
+    now = datetime.now(UTC)
+    async with session_factory(engine)() as session, session.begin():
+        for device_id, kind in devices.items():
+            session.add(Device(id=device_id, site=site, kind=kind, status="unknown", first_seen=now, last_seen=now))
+    await engine.dispose()

@@ -20,7 +20,16 @@ from api.config import ApiSettings
 from api.db import create_engine, migrate, session_factory
 from api.models import User
 from api.security import Role, hash_password, issue_token
-from tests.api.fakes import FakeBus, FakeClock, FakeTelemetry, cabinet_birth, cabinet_state, signal_birth, signal_state
+from tests.api.fakes import (
+    FakeBus,
+    FakeClock,
+    FakeTelemetry,
+    cabinet_birth,
+    cabinet_state,
+    register_devices,
+    signal_birth,
+    signal_state,
+)
 
 PASSWORD = "fuzz-password-123"
 
@@ -47,6 +56,11 @@ async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int, ga
             session.add(User(name=role.value, password_hash=password_hash, role=role.value, active=True,
                              created_at=datetime.now(UTC), failed_logins=0))
     await engine.dispose()
+    registry = {f"tsc-{n:03d}": "signal_controller" for n in range(devices)}
+    registry.update({f"lc-{n:03d}": "lighting_cabinet" for n in range(devices)})
+    if gateway_down:
+        registry["tsc-gw"] = "signal_controller"
+    await register_devices(db_url, registry)
     now = clock.now()
     for n in range(devices):
         sig, cab = f"tsc-{n:03d}", f"lc-{n:03d}"

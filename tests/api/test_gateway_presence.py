@@ -24,6 +24,8 @@ def presence(status: str, session: str, **extra: Any) -> dict[str, Any]:
 
 async def modbus_signal(bus: FakeBus, harness: Harness, device: str, session: str) -> None:
     """A Modbus signal controller as a gateway publishes it: birth naming the gateway, status, state."""
+    if harness.state.cache.get(device) is None:
+        await harness.register({device: "signal_controller"})
     now = harness.clock.now()
     await bus.publish(f"sl/v1/tn/{device}/birth", signal_birth(now, gateway={"id": "edge01-a", "session": session}),
                       retain=True)

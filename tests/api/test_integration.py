@@ -13,12 +13,25 @@ import jsonschema
 import pytest
 
 from api.app import ApiDeps, create_app
+from api.command_signing import CommandSigner
 from api.config import ApiSettings
+from api.db import migrate
 from api.security import Role, issue_token
 from api.users import create_user
 from contracts import mqtt_schema_path
+from controllers.command_auth import CommandRefused, check_command
 from gateways.bus import Bus, BusConfig
-from tests.api.fakes import FakeClock, FakeTelemetry, cabinet_birth, cabinet_state, rfc3339, signal_birth, signal_state
+from gateways.command_keys import TrustedKeys
+from tests.api.fakes import (
+    FakeClock,
+    FakeTelemetry,
+    cabinet_birth,
+    cabinet_state,
+    register_devices,
+    rfc3339,
+    signal_birth,
+    signal_state,
+)
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -40,7 +53,11 @@ async def test_api_on_mosquitto_and_postgresql(mosquitto: Mosquitto, postgres_ur
     device = Bus(BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="test-device"))
     api_bus = Bus(BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="test-api", publish_timeout_s=2))
     settings = ApiSettings(db_url=postgres_url, environment="production", secret_key="k" * 40)
-    app = create_app(ApiDeps(settings=settings, bus=api_bus, telemetry=FakeTelemetry(), clock=clock))
+    signer = CommandSigner.generate()
+    keys = TrustedKeys({signer.kid: signer.public_raw})
+    app = create_app(ApiDeps(settings=settings, bus=api_bus, telemetry=FakeTelemetry(), clock=clock, signer=signer))
+    await migrate(postgres_url)
+    await register_devices(postgres_url, {"tsc-101": "signal_controller", "lc-101": "lighting_cabinet"})
     await create_user(postgres_url, "op", "operator-password", "operator")  # a token's subject must be a user
     token, _ = issue_token(settings.secret_key, subject="op", role=Role.OPERATOR, typ="access", now=clock.now(),
                            ttl_s=3600)
@@ -74,6 +91,12 @@ async def test_api_on_mosquitto_and_postgresql(mosquitto: Mosquitto, postgres_ur
                     cmd = json.loads((await anext(aiter(commands))).payload)
                 jsonschema.validate(cmd, cmd_schema)
                 assert cmd["id"] == resp.json()["id"] and cmd["issued_by"] == "op"
+                # Signed with the API's key for this device only.
+                assert check_command(cmd, site="tn", device_id="tsc-101", now=clock.now(), keys=keys).id == cmd["id"]
+                with pytest.raises(CommandRefused, match="wrong_target"):
+                    check_command(cmd, site="tn", device_id="lc-101", now=clock.now(), keys=keys)
+                # A result from another device's channel for this command is ignored.
+                await device.publish("sl/v1/tn/lc-101/cmd/res", {"id": cmd["id"], "ok": False, "error": "refused"})
                 await device.publish("sl/v1/tn/tsc-101/cmd/res", {"id": cmd["id"], "ok": True})
 
             async def succeeded() -> bool:

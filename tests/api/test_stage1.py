@@ -204,6 +204,7 @@ async def test_db_failure_on_one_message_keeps_the_subscription(harness: Harness
 
     listener = harness.state.listener
     original = listener._upsert
+    await harness.register({"tsc-009": "signal_controller"})
 
     async def broken(*args: object) -> None:
         raise OperationalError("UPDATE devices", {}, Exception("database is locked"))
@@ -215,8 +216,9 @@ async def test_db_failure_on_one_message_keeps_the_subscription(harness: Harness
     await harness.bus.publish("sl/v1/tn/tsc-009/birth", signal_birth(now), retain=True)
     await harness.bus.publish("sl/v1/tn/tsc-009/state", signal_state(now), retain=True)
     await harness.settle()
-    assert listener.failed == 1 and harness.state.cache.get("tsc-009") is not None
+    live = harness.state.cache.get("tsc-009")
+    assert listener.failed == 1 and live is not None and live.birth is not None
     listener._upsert = original  # type: ignore[method-assign]
     headers = await harness.login("operator")
     resp = await harness.client.post("/api/v1/devices/tsc-009/commands", json={"name": "release"}, headers=headers)
-    assert resp.status_code == 202, "a live device whose row was never written can still be commanded"
+    assert resp.status_code == 202, "a live device whose birth was never written can still be commanded"

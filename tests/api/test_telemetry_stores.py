@@ -11,6 +11,7 @@ import pytest
 
 from api.app import ApiDeps, create_app
 from api.config import ApiSettings
+from api.db import migrate
 from api.security import Role, issue_token
 from api.users import create_user
 from controllers.devices import DeviceKind
@@ -18,7 +19,7 @@ from controllers.telemetry import Sample
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
 from tests.api.conftest import eventually
-from tests.api.fakes import FakeBus, FakeClock, cabinet_birth
+from tests.api.fakes import FakeBus, FakeClock, cabinet_birth, register_devices
 from tests.servers import InfluxDB
 
 
@@ -30,6 +31,8 @@ async def _query_through_api(tmp_path: Path, store: Any) -> None:
     bus = FakeBus()
     await bus.publish("sl/v1/tn/lc-001/birth", cabinet_birth(t0), retain=True)
     settings = ApiSettings(db_url=f"sqlite+aiosqlite:///{tmp_path / 'api.db'}")
+    await migrate(settings.db_url)
+    await register_devices(settings.db_url, {"lc-001": "lighting_cabinet"})
     await create_user(settings.db_url, "v", "viewer-password", "viewer")  # a token's subject must be a user
     app = create_app(ApiDeps(settings, bus, store, clock))
     token, _ = issue_token(settings.secret_key, subject="v", role=Role.VIEWER, typ="access", now=t0, ttl_s=600)

@@ -12,6 +12,7 @@ from firmware_sim.cabinet import LightingCabinet
 from firmware_sim.cabinet_mqtt import CabinetMqttFace
 from firmware_sim.clock import ManualClock, rfc3339
 from firmware_sim.schemas import SchemaError, check
+from tests.command_signing import signed, sim_keys
 
 NIGHT = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)      # 21:00 in Thái Nguyên
 
@@ -21,13 +22,14 @@ def face(start: datetime = NIGHT) -> tuple[CabinetMqttFace, ManualClock]:
     cab = LightingCabinet("tn-cab-002", 21.59, 105.85, random.Random(3))
     cab.photocell_lux = cab.lux(clock.now())
     cab.step(clock.now(), 1.0)
-    return CabinetMqttFace(cab, "tn", clock), clock
+    return CabinetMqttFace(cab, "tn", clock, sim_keys()), clock
 
 
 def cmd(name: str, args: dict[str, object], *, expires_in_s: float = 60, cmd_id: str = "cmd-0001",
         now: datetime = NIGHT) -> bytes:
-    return json.dumps({"id": cmd_id, "name": name, "args": args, "issued_by": "ops",
-                       "expires_at": rfc3339(now + timedelta(seconds=expires_in_s))}).encode()
+    return json.dumps(signed({"id": cmd_id, "name": name, "args": args, "issued_by": "ops",
+                              "expires_at": rfc3339(now + timedelta(seconds=expires_in_s))},
+                             "tn", "tn-cab-002")).encode()
 
 
 def test_every_published_payload_validates() -> None:

@@ -12,6 +12,7 @@ from firmware_sim.clock import ManualClock, rfc3339
 from firmware_sim.controller_mqtt import EVENTS_MAX, ControllerMqttFace
 from firmware_sim.plan_transfer import canonical_bytes
 from firmware_sim.schemas import check
+from tests.command_signing import signed, sim_keys
 from tests.firmware_sim.helpers import MORNING, controller
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "contracts" / "plans" / "examples" / "tn-001-weekday.json"
@@ -29,9 +30,12 @@ def new_plan(cycle_s: int = 96) -> dict[str, Any]:
     return doc
 
 
+DEVICE = "tn-sig-001"
+
+
 def face() -> tuple[ControllerMqttFace, ManualClock]:
     clock = ManualClock(MORNING)
-    return ControllerMqttFace(controller(), "tn", clock), clock
+    return ControllerMqttFace(controller(), "tn", clock, sim_keys()), clock
 
 
 def run(f: ControllerMqttFace, clock: ManualClock, seconds: float) -> None:
@@ -42,8 +46,9 @@ def run(f: ControllerMqttFace, clock: ManualClock, seconds: float) -> None:
 
 def cmd(clock: ManualClock, name: str, args: dict[str, Any], cmd_id: str = "cmd-0001",
         expires_in_s: float = 60) -> bytes:
-    return json.dumps({"id": cmd_id, "name": name, "args": args, "issued_by": "ops",
-                       "expires_at": rfc3339(clock.now() + timedelta(seconds=expires_in_s))}).encode()
+    return json.dumps(signed({"id": cmd_id, "name": name, "args": args, "issued_by": "ops",
+                              "expires_at": rfc3339(clock.now() + timedelta(seconds=expires_in_s))},
+                             "tn", DEVICE)).encode()
 
 
 def test_payloads_validate_and_state_is_normalized() -> None:

@@ -21,6 +21,7 @@ from firmware_sim.clock import VirtualClock, rfc3339
 from firmware_sim.faults import apply_fault
 from firmware_sim.fleet import Fleet, FleetConfig
 from firmware_sim.plan_transfer import canonical_bytes
+from tests.command_signing import signed, write_test_keys
 from tests.firmware_sim.fleet_runner import running_fleet
 from tests.firmware_sim.helpers import MORNING
 from tests.firmware_sim.test_controller_mqtt_face import new_plan
@@ -40,7 +41,7 @@ async def fleet_and_observer(tmp_path: Path, broker: Mosquitto) -> AsyncIterator
     """Two controllers (the second on MQTT), no cabinets, on a Monday morning (pattern 2 of the example runs)."""
     config = FleetConfig(intersections=2, cabinets=0, modbus_cabinets=0, mqtt_controllers=1, speed=SPEED,
                          mqtt_host=broker.host, mqtt_port=broker.port, manifest_path=tmp_path / "m.json",
-                         control_port=None)
+                         control_port=None, command_keys=write_test_keys(tmp_path))
     messages: Messages = []
     async with running_fleet(config, VirtualClock(SPEED, MORNING)) as (fleet, manifest), \
             aiomqtt.Client(broker.host, broker.port, identifier="test-observer") as client, \
@@ -53,8 +54,8 @@ async def fleet_and_observer(tmp_path: Path, broker: Mosquitto) -> AsyncIterator
 
 async def send(client: aiomqtt.Client, fleet: Fleet, cmd_id: str, name: str, args: dict[str, Any]) -> None:
     expires = rfc3339(fleet.clock.now() + timedelta(minutes=10))
-    await client.publish(f"{SIG}/cmd", json.dumps({"id": cmd_id, "name": name, "args": args, "issued_by": "test",
-                                                   "expires_at": expires}), qos=1)
+    envelope = {"id": cmd_id, "name": name, "args": args, "issued_by": "test", "expires_at": expires}
+    await client.publish(f"{SIG}/cmd", json.dumps(signed(envelope, *SIG.split("/")[2:4])), qos=1)
 
 
 def answers(messages: Messages, cmd_id: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from firmware_sim.clock import rfc3339
 from firmware_sim.faults import apply_fault
 from firmware_sim.fleet import FleetConfig
 from firmware_sim.schemas import check
+from tests.command_signing import signed, write_test_keys
 from tests.firmware_sim.fleet_runner import running_fleet
 from tests.servers import Mosquitto
 
@@ -26,7 +27,8 @@ pytestmark = pytest.mark.integration
 
 def mqtt_config(tmp_path: Path, broker: Mosquitto) -> FleetConfig:
     return FleetConfig(intersections=0, cabinets=2, modbus_cabinets=0, speed=5.0, mqtt_host=broker.host,
-                       mqtt_port=broker.port, manifest_path=tmp_path / "m.json", control_port=None)
+                       mqtt_port=broker.port, manifest_path=tmp_path / "m.json", control_port=None,
+                       command_keys=write_test_keys(tmp_path))
 
 
 async def collect(client: aiomqtt.Client, into: list[tuple[str, dict[str, Any], bool]],
@@ -69,9 +71,10 @@ async def test_switch_round_trip_and_schemas(tmp_path: Path, mosquitto: Mosquitt
         now = fleet.clock.now()
         cmd_id = str(uuid.uuid4())
         until = rfc3339(now + timedelta(hours=1))
-        await client.publish("sl/v1/tn/tn-cab-002/cmd", json.dumps(
+        await client.publish("sl/v1/tn/tn-cab-002/cmd", json.dumps(signed(
             {"id": cmd_id, "name": "switch", "args": {"circuit": 2, "level_pct": 25, "until": until},
-             "issued_by": "test", "expires_at": rfc3339(datetime.now(UTC) + timedelta(minutes=5))}), qos=1)
+             "issued_by": "test", "expires_at": rfc3339(datetime.now(UTC) + timedelta(minutes=5))},
+            "tn", "tn-cab-002")), qos=1)
         _, res, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-002/cmd/res"))
         assert res["id"] == cmd_id and res["ok"] is True
         _, state, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-002/state") and

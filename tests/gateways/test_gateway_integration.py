@@ -21,6 +21,7 @@ from gateways.gateway import run_gateway
 from gateways.manifest import DeviceEntry
 from gateways.modbus.profile import load_profile
 from gateways.mqtt import BusConfig
+from tests.command_signing import TEST_KEYS, signed
 from tests.gateways.helpers import eventually
 from tests.gateways.modbus_device import Memory, ModbusTestDevice
 from tests.servers import Mosquitto
@@ -100,9 +101,11 @@ def bus(mosquitto: Mosquitto, name: str) -> BusConfig:
     return BusConfig(host=mosquitto.host, port=mosquitto.port, client_id=name, publish_timeout_s=5)
 
 
-def cmd(name: str, args: dict[str, Any], *, expires_in_s: float = 30, id_: str | None = None) -> dict[str, Any]:
-    return {"id": id_ or str(uuid.uuid4()), "name": name, "args": args, "issued_by": "test",
-            "expires_at": to_rfc3339(datetime.now(UTC) + timedelta(seconds=expires_in_s))}
+def cmd(name: str, args: dict[str, Any], *, expires_in_s: float = 30, id_: str | None = None,
+        device: str = "sc-1") -> dict[str, Any]:
+    """A command as the API sends it: signed for `device` of site tn."""
+    return signed({"id": id_ or str(uuid.uuid4()), "name": name, "args": args, "issued_by": "test",
+                   "expires_at": to_rfc3339(datetime.now(UTC) + timedelta(seconds=expires_in_s))}, "tn", device)
 
 
 @pytest.fixture
@@ -188,7 +191,8 @@ async def test_command_round_trip_expiry_and_at_most_once(
     devices = [entry("sc-1", "signal_controller", "signal-controller-v1", signal_device.port, 1),
                entry("cab-1", "lighting_cabinet", "lighting-cabinet-v1", cabinet_device.port, 7)]
     async with watching(mosquitto) as w, aiomqtt.Client(mosquitto.host, mosquitto.port) as sender:
-        gw = asyncio.create_task(run_gateway(bus=bus(mosquitto, "gw-t2"), devices=devices, clock=SystemClock()))
+        gw = asyncio.create_task(run_gateway(bus=bus(mosquitto, "gw-t2"), devices=devices, clock=SystemClock(),
+                                             command_keys=TEST_KEYS))
         try:
             await w.wait_for("sl/v1/tn/sc-1/state")
             await w.wait_for("sl/v1/tn/cab-1/state")
@@ -218,12 +222,13 @@ async def test_command_round_trip_expiry_and_at_most_once(
             await sender.publish("sl/v1/tn/sc-1/cmd", json.dumps(bad), qos=1)
             assert (await w.wait_for("sl/v1/tn/sc-1/cmd/res", lambda p: p["id"] == bad["id"]))["error"] == \
                 "invalid_args"
-            await sender.publish("sl/v1/tn/sc-1/cmd", b'{"id": "abcdefgh-1", "name": 5}', qos=1)
+            await sender.publish("sl/v1/tn/sc-1/cmd", json.dumps(signed({"id": "abcdefgh-1", "name": 5}, "tn", "sc-1")),
+                                 qos=1)
             assert (await w.wait_for("sl/v1/tn/sc-1/cmd/res", lambda p: p["id"] == "abcdefgh-1"))["error"] == \
                 "malformed"
             assert len([x for x in signal_device.writes if x[1] == 200]) == 1
             # a cabinet circuit switched
-            sw = cmd("switch", {"circuit": 2, "level_pct": 60, "until": until})
+            sw = cmd("switch", {"circuit": 2, "level_pct": 60, "until": until}, device="cab-1")
             await sender.publish("sl/v1/tn/cab-1/cmd", json.dumps(sw), qos=1)
             res = await w.wait_for("sl/v1/tn/cab-1/cmd/res", lambda p: p["id"] == sw["id"])
             assert res["ok"] is True, res
@@ -232,7 +237,7 @@ async def test_command_round_trip_expiry_and_at_most_once(
             assert c2["override_until"] is not None
             # the device refuses: the error code comes back
             cabinet_device.memory[7].result_code = 3
-            sw2 = cmd("switch", {"circuit": 1, "level_pct": 0, "until": until})
+            sw2 = cmd("switch", {"circuit": 1, "level_pct": 0, "until": until}, device="cab-1")
             await sender.publish("sl/v1/tn/cab-1/cmd", json.dumps(sw2), qos=1)
             res = await w.wait_for("sl/v1/tn/cab-1/cmd/res", lambda p: p["id"] == sw2["id"])
             assert res["ok"] is False and res["error"] == "refused"

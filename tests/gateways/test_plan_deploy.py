@@ -23,6 +23,7 @@ from firmware_sim.control import inject_fault
 from firmware_sim.faults import FaultError, apply_fault
 from firmware_sim.fleet import FleetConfig, build_fleet
 from gateways.commands import CommandLedger, handle_command
+from tests.command_signing import TEST_KEYS
 from tests.gateways.plan_rig import (
     NEW_CYCLE_S,
     NEW_YELLOW_2_S,
@@ -208,8 +209,8 @@ async def test_deploy_plan_runs_only_where_a_long_command_is_registered() -> Non
 
     plan = new_plan("tn-sig-001")
     common = {"device": "tn-sig-001", "kind": DeviceKind.SIGNAL_CONTROLLER, "clock": SystemClock(),
-              "execute": execute, "answer": answer}
-    fresh = json.dumps(cmd("deploy_plan", {"plan": plan, "crc32": 7})).encode()
+              "execute": execute, "answer": answer, "site": "tn", "keys": TEST_KEYS}
+    fresh = json.dumps(cmd("deploy_plan", {"plan": plan, "crc32": 7}, device="tn-sig-001")).encode()
     generic = await handle_command(fresh, ledger=CommandLedger(), **common)  # type: ignore[arg-type]
     assert generic is not None and generic["error"] == "unknown_command" and calls == []
     ledger = CommandLedger()
@@ -218,11 +219,11 @@ async def test_deploy_plan_runs_only_where_a_long_command_is_registered() -> Non
     assert routed is not None and routed["stage"] == "active" and len(calls) == 1
     await handle_command(fresh, ledger=ledger, long_commands={"deploy_plan": run_long}, **common)  # type: ignore[arg-type]
     assert len(calls) == 1, "a repeated id is answered from the ledger"
-    expired = json.dumps(cmd("deploy_plan", {"plan": plan, "crc32": 7}, expires_in_s=-1)).encode()
+    expired = json.dumps(cmd("deploy_plan", {"plan": plan, "crc32": 7}, expires_in_s=-1, device="tn-sig-001")).encode()
     late = await handle_command(expired, ledger=ledger, long_commands={"deploy_plan": run_long},
                                 **common)  # type: ignore[arg-type]
     assert late is not None and late["error"] == "expired" and len(calls) == 1
-    bad = json.dumps(cmd("deploy_plan", {"plan": plan})).encode()
+    bad = json.dumps(cmd("deploy_plan", {"plan": plan}, device="tn-sig-001")).encode()
     missing = await handle_command(bad, ledger=ledger, long_commands={"deploy_plan": run_long},
                                    **common)  # type: ignore[arg-type]
     assert missing is not None and missing["error"] == "invalid_args" and len(calls) == 1

@@ -19,6 +19,7 @@ from controllers.clock import SystemClock
 from controllers.plans import PlanV1, encode_plan
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
+from tests.command_signing import TEST_KEYS
 from tests.gateways.plan_rig import NEW_CYCLE_S, Rig, controller_rig, new_plan
 from tests.gateways.test_gateway_integration import Watcher, bus, cmd, watching
 from tests.servers import Mosquitto
@@ -31,7 +32,8 @@ async def gateway(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[tuple[R
     async with controller_rig(tmp_path) as rig, watching(mosquitto) as w:
         await rig.settled()
         task = asyncio.create_task(run_gateway(bus=bus(mosquitto, "gw-plan"), clock=SystemClock(),
-                                               devices=load_manifest(tmp_path / "manifest.json")))
+                                               devices=load_manifest(tmp_path / "manifest.json"),
+                                               command_keys=TEST_KEYS))
         try:
             await w.wait_for(f"sl/v1/tn/{rig.entry.id}/state", within_s=15)
             yield rig, w
@@ -51,7 +53,8 @@ async def test_deploy_through_the_gateway(mosquitto: Mosquitto, tmp_path: Path) 
         res_topic, state_topic = f"sl/v1/tn/{dev}/cmd/res", f"sl/v1/tn/{dev}/state"
         plan = new_plan(dev)
         crc = encode_plan(PlanV1.model_validate(plan)).crc32
-        deploy = cmd("deploy_plan", {"plan": plan, "crc32": crc, "deployment_id": "dep-42"}, expires_in_s=120)
+        deploy = cmd("deploy_plan", {"plan": plan, "crc32": crc, "deployment_id": "dep-42"}, expires_in_s=120,
+                     device=dev)
         await sender.publish(f"sl/v1/tn/{dev}/cmd", json.dumps(deploy), qos=1)
         final = await w.wait_for(res_topic, lambda p: p["id"] == deploy["id"] and p.get("final", True),
                                  within_s=60)
@@ -70,10 +73,10 @@ async def test_deploy_through_the_gateway(mosquitto: Mosquitto, tmp_path: Path) 
         assert again[4] == final and [p.get("stage") for p in again].count("transferring") == 1
 
         # Expired, and refused by the validator: answered at once, nothing written, the new plan still runs.
-        expired = cmd("deploy_plan", {"plan": new_plan(dev), "crc32": crc}, expires_in_s=-1)
+        expired = cmd("deploy_plan", {"plan": new_plan(dev), "crc32": crc}, expires_in_s=-1, device=dev)
         bad_plan = new_plan(dev)
         bad_plan["patterns"][0]["cycle_s"] = 20
-        refused = cmd("deploy_plan", {"plan": bad_plan, "crc32": 1})
+        refused = cmd("deploy_plan", {"plan": bad_plan, "crc32": 1}, device=dev)
         header = rig.fleet.registers[dev].image.tables["holding"][300:304]
         for c in (expired, refused):
             await sender.publish(f"sl/v1/tn/{dev}/cmd", json.dumps(c), qos=1)

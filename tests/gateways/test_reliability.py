@@ -24,6 +24,7 @@ from gateways.mqtt import BusConfig
 from gateways.recorder import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
+from tests.command_signing import TEST_KEYS
 from tests.gateways.helpers import eventually
 from tests.gateways.modbus_device import ModbusTestDevice
 from tests.gateways.test_gateway_integration import cmd, entry, signal_device, watching  # noqa: F401 (fixture)
@@ -115,7 +116,7 @@ async def test_broker_restart_gateway_and_recorder_resume_alone(
 
     async with task_of(run_recorder(bus=rec, store=store, spool_dir=tmp_path / "spool", clock=SystemClock(),
                                     flush_interval_s=0.1)), \
-            task_of(run_gateway(bus=bus, devices=devices, clock=SystemClock())):
+            task_of(run_gateway(bus=bus, devices=devices, clock=SystemClock(), command_keys=TEST_KEYS)):
         for _ in range(100):
             if await stored() >= 2:
                 break

@@ -19,6 +19,7 @@ from firmware_sim.fleet import FleetConfig
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
 from gateways.mqtt import BusConfig
+from tests.command_signing import TEST_KEYS, signed
 from tests.firmware_sim.fleet_runner import running_fleet
 from tests.gateways.test_gateway_integration import watching
 from tests.servers import Mosquitto
@@ -35,7 +36,8 @@ async def test_gateway_speaks_with_the_simulated_fleet(mosquitto: Mosquitto, tmp
         modbus = [d for d in devices if d.transport == "modbus"]
         assert len(modbus) == 5
         gw = asyncio.create_task(run_gateway(bus=BusConfig(host=mosquitto.host, port=mosquitto.port,
-                                                           client_id="gw-sim"), devices=devices, clock=SystemClock()))
+                                                           client_id="gw-sim"), devices=devices, clock=SystemClock(),
+                                             command_keys=TEST_KEYS))
         try:
             for d in modbus:
                 state = await w.wait_for(f"sl/v1/{d.site}/{d.id}/state", within_s=15)
@@ -49,14 +51,15 @@ async def test_gateway_speaks_with_the_simulated_fleet(mosquitto: Mosquitto, tmp
             until = to_rfc3339(datetime.now(UTC) + timedelta(minutes=5))
             expires = to_rfc3339(datetime.now(UTC) + timedelta(seconds=30))
             async with aiomqtt.Client(mosquitto.host, mosquitto.port) as sender:
-                flash = {"id": str(uuid.uuid4()), "name": "flash", "args": {"until": until}, "issued_by": "test",
-                         "expires_at": expires}
+                flash = signed({"id": str(uuid.uuid4()), "name": "flash", "args": {"until": until},
+                                "issued_by": "test", "expires_at": expires}, "tn", sc.id)
                 await sender.publish(f"sl/v1/tn/{sc.id}/cmd", json.dumps(flash), qos=1)
                 res = await w.wait_for(f"sl/v1/tn/{sc.id}/cmd/res", lambda p: p["id"] == flash["id"], within_s=15)
                 assert res["ok"] is True, res
                 await w.wait_for(f"sl/v1/tn/{sc.id}/state", lambda p: p["values"]["mode"] == "flash", within_s=15)
-                switch = {"id": str(uuid.uuid4()), "name": "switch", "issued_by": "test", "expires_at": expires,
-                          "args": {"circuit": 1, "level_pct": 40, "until": until}}
+                switch = signed({"id": str(uuid.uuid4()), "name": "switch", "issued_by": "test",
+                                 "expires_at": expires, "args": {"circuit": 1, "level_pct": 40, "until": until}},
+                                "tn", cab.id)
                 await sender.publish(f"sl/v1/tn/{cab.id}/cmd", json.dumps(switch), qos=1)
                 res = await w.wait_for(f"sl/v1/tn/{cab.id}/cmd/res", lambda p: p["id"] == switch["id"], within_s=15)
                 assert res["ok"] is True, res

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,22 @@ def test_demo_runs_everything_in_one_process(tmp_path: Path, request: pytest.Fix
         listed = eventually(online, 60, "all 10 demo devices online with state")
         kinds = sorted(str(d["kind"]) for d in listed)
         assert kinds.count("signal_controller") == 4 and kinds.count("lighting_cabinet") == 6
+        assert client.get("/api/v1/alarms", params={"kind": "unknown_device"}).json() == [], "imported first"
+
+        # Commands issued through the API are signed, verified and executed: a Modbus signal, an MQTT cabinet.
+        until = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        signal_id = next(d["id"] for d in listed if d["kind"] == "signal_controller")
+        cabinet_id = next(d["id"] for d in listed
+                          if d["kind"] == "lighting_cabinet" and d["birth"]["transport"] == "mqtt")  # type: ignore[index]
+        for device_id, body in ((signal_id, {"name": "flash", "args": {"until": until}}),
+                                (cabinet_id, {"name": "switch", "args": {"circuit": 1, "level_pct": 30,
+                                                                         "until": until}})):
+            sent = client.post(f"/api/v1/devices/{device_id}/commands", json=body)
+            assert sent.status_code == 202, sent.text
+            href = sent.json()["href"]
+            done = eventually(lambda href=href: client.get(href).json() if client.get(href).json()["status"]
+                              != "pending" else None, 30, f"the result of {body['name']}")
+            assert done["status"] == "succeeded", done
 
         # the demo's default city lighting calendar is stored and deployed to its cabinets
         def lighting() -> dict[str, object] | None:
