@@ -209,7 +209,7 @@ class RefreshToken(Base):
 
 
 class PlanVersion(Base):
-    """One stored version of an intersection's timing plan (issue 6). Only plans the validator accepted are
+    """One stored version of an intersection's timing plan. Only plans the validator accepted are
     stored, so every row is deployable; `crc32` is of the plan's transfer encoding (controllers.plans)."""
 
     __tablename__ = "plan_versions"

@@ -1,4 +1,4 @@
-"""The long-lived parts of issue 6 in one API process: deploy tracker, manual-control renewer, schedule checker.
+"""The long-lived parts of timing plans in one API process: deploy tracker, manual-control renewer, schedule checker.
 
 Built in the app lifespan and kept on `app.state.plans` (beside `app.state.api`); routes get it with `PlansDep`.
 """

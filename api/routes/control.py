@@ -1,4 +1,4 @@
-"""Manual control of an intersection (issue 6): hold a pattern, flash or run free until a time, then release.
+"""Manual control of an intersection: hold a pattern, flash or run free until a time, then release.
 
 Operators and engineers (scope command:signal). The controller gets short backup timers renewed by the center
 (`api.manual_control`), so it returns to its schedule by itself if the center goes silent.

@@ -1,7 +1,7 @@
 """`/api/v1/sites` and `/api/v1/intersections`: where things are and which controller runs each intersection.
 
 Engineers create and edit them (scope intersections:write); everyone who may read devices may read them. The plan
-routes of issue 6 hang under `/api/v1/intersections/{id}/plans` in their own router.
+timing-plan routes hang under `/api/v1/intersections/{id}/plans` in their own router.
 """
 
 from __future__ import annotations

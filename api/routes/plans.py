@@ -1,4 +1,4 @@
-"""Timing plans (issue 6): validate, versions per intersection (JSON or file import), export, diff, deploy.
+"""Timing plans: validate, versions per intersection (JSON or file import), export, diff, deploy.
 
 Engineers write and deploy plans (scope plans:write); whoever may read devices may read plans and deployments.
 A refused plan answers 422 problem+json whose `errors` are the validator's issues (`rule`, `path`, `required`,

@@ -12,7 +12,7 @@ ErrorRule = Literal[
     "ped_clear_min", "walk_min", "min_green", "max_lt_min", "split_min", "ring_sum", "barrier_align",
     "offset_range", "cycle_range", "same_ring_concurrency", "coord_phase_barrier", "schedule_ref",
 ]  # fmt: skip
-"""Rule ids whose failure refuses a plan (the contract of issue 6)."""
+"""Rule ids whose failure refuses a plan."""
 
 WarningRule = Literal[
     "yellow_long", "cycle_short", "max_green_gt_split", "ped_split_short", "ped_actuated_no_ped",

@@ -53,7 +53,7 @@ CASES = [
               {"id": "int-{role}", "site": "tn", "name": "Ngã tư {role}"}),
     RouteCase("PATCH", "/api/v1/intersections/tn-001", Scope.INTERSECTIONS_WRITE, {"name": "x"}),
     RouteCase("GET", "/api/v1/audit", Scope.AUDIT_READ),
-    # Plans, deployments and manual control (issue 6): unknown intersection or empty bodies — past authorization,
+    # Plans, deployments and manual control: unknown intersection or empty bodies — past authorization,
     # the allowed roles get 404 or 422.
     RouteCase("POST", "/api/v1/plans/validate", Scope.DEVICES_READ, {}),
     RouteCase("POST", "/api/v1/intersections/tn-001/plans", Scope.PLANS_WRITE, {}),

@@ -1,4 +1,4 @@
-"""Timing plan versions, deployments and manual-control sessions (issue 6).
+"""Timing plan versions, deployments and manual-control sessions.
 
 Revision ID: 0005
 Revises: 0004
