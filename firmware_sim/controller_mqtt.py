@@ -177,6 +177,13 @@ class ControllerMqttFace:
         return self.book.handle(payload, self._execute)
 
     def _execute(self, cmd_id: str, name: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+        bad = _non_finite(args, "args")
+        if bad is not None:
+            # NaN or Infinity (which Python's JSON reader lets through) never reaches the firmware.
+            error, stage = ("invalid_plan", "rolled_back") if name == "deploy_plan" else ("invalid_args", None)
+            if name == "deploy_plan":
+                self.ctrl.set_alarm("plan_deploy_failed", True)
+            return [self.book.result(cmd_id, False, error, f"{bad}: expected a finite number", stage=stage)]
         if name == "deploy_plan":
             return self._deploy(cmd_id, args)
         code = CODES.get(name)
@@ -206,9 +213,10 @@ class ControllerMqttFace:
                                                                     f"announced {args['crc32']:#010x}")]
         try:
             plan = parse_plan(json.loads(payload.decode("utf-8")))
-        except (PlanError, KeyError, TypeError, ValueError) as exc:
+            self.ctrl.accept_plan(plan)
+        except (PlanError, KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
             return [verifying, self._refuse(cmd_id, "invalid_plan", str(exc)[:1024] or type(exc).__name__)]
-        self.ctrl.pending_plan, self.pending = plan, (cmd_id, crc)
+        self.pending = (cmd_id, crc)
         self.ctrl.set_alarm("plan_deploy_failed", False)
         log.info("plan_accepted device=%s id=%s crc32=%#010x", self.device_id, cmd_id, crc)
         return [verifying, self.book.result(cmd_id, True, None, None, final=False, stage="activating")]
@@ -223,6 +231,23 @@ class ControllerMqttFace:
         cmd_id, self.active_crc = self.pending
         self.pending = None
         self.late.append(self.book.result(cmd_id, True, None, None, stage="active", state=self.state_values()))
+
+
+def _non_finite(value: Any, where: str) -> str | None:
+    """Where the first NaN or ±Infinity in a decoded JSON value is, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _non_finite(v, f"{where}.{k}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _non_finite(v, f"{where}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def _ms(epoch_ms: int) -> str:
