@@ -325,7 +325,8 @@ class Sequencer:
             return
         # A ring that waits at the barrier is a call on every ring: it cannot cross alone.
         waited_for = any(o is not ring and o.waiting for o in self.rings)
-        if not (self.stopping or waited_for or self._conflicting_call(p)):
+        evicted = self.forced is not None and p not in self.forced
+        if not (self.stopping or evicted or waited_for or self._conflicting_call(p)):
             if ring.reason == 4:
                 ring.ready = ring.waiting = False   # resting in green: the gap is timed again when a call comes
             return
@@ -391,7 +392,7 @@ class Sequencer:
         ring.phase, ring.interval, ring.t, ring.gap, ring.ready, ring.reason = p, GREEN, 0, 0, False, 0
         self._dirty = True
         ring.waiting = False
-        ring.max_from = None
+        ring.max_from = 0 if self._conflicting_call(p) else None
         if p in self.calls:
             self.calls.discard(p)
             self.emit(44, p)
