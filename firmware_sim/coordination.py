@@ -52,10 +52,13 @@ class Coordination:
         ref = start[ref_phase]
         force_off, window, begin = {}, {}, {}
         for ring in plan.rings:
-            coord = next((p for p in ring if p in pattern.coord_phases), ring[0] if ring else None)
+            coord = next((p for p in ring if p in pattern.coord_phases), None)
             for p in ring:
                 force_off[p] = (end_green[p] - ref) % cycle
-                window[p] = (end_green[p] - end_green[coord]) % cycle if coord is not None else cycle
+                if coord is not None:
+                    window[p] = (end_green[p] - end_green[coord]) % cycle
+                else:   # a ring without a coordinated phase (T-junction): any time in its barrier group
+                    window[p] = end_green[p] - group_start[plan.group_of(p)]
                 begin[p] = (start[p] - ref) % cycle
         return cls(pattern, cycle, ticks(pattern.offset_s), ref_phase, force_off, window, begin)
 

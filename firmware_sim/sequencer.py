@@ -159,6 +159,22 @@ class Sequencer:
             self._step_ring(ring)
         if self.idle and not self.stopping:
             self._cross_barrier()
+        elif not self.stopping:
+            self._late_start()
+
+    def _late_start(self) -> None:
+        """A ring that crossed into the group with nothing to serve (no call then; coordinated: nothing fitted,
+        the group began early or the ring has no coordinated phase) starts its first called phase of the group
+        once there is one (that fits), while another ring still times the group."""
+        if not any(r.interval == GREEN for r in self.rings):
+            return
+        for ring in self.rings:
+            if ring.interval != IDLE or ring.next_phase is not None or ring.served:
+                continue
+            first = next((p for p in ring.order if self.plan.group_of(p) == self.group and self._called(p)
+                          and self._fits(p)), None)
+            if first is not None:
+                self._start_green(ring, first)
 
     def _follow_master(self, now: int) -> None:
         """Advance the local cycle timer by one tick; a jump of the master timer (clock set, local midnight)
@@ -252,7 +268,16 @@ class Sequencer:
         return self.coord is not None and p in self.coord.pattern.coord_phases
 
     def _conflicting_call(self, p: int) -> bool:
-        return any(self._called(q) for q in self._conf[p])
+        """A call that `p`'s green stands in the way of: on a conflicting phase, or on a phase of this barrier
+        group in another ring that already rests at the barrier (it can only reach it by crossing)."""
+        if any(self._called(q) for q in self._conf[p]):
+            return True
+        mine = self.plan.ring_of(p)
+        for i, ring in enumerate(self.rings):
+            if i != mine and ring.interval == IDLE and ring.next_phase is None and ring.served \
+                    and any(self.plan.group_of(q) == self.group and self._called(q) for q in ring.order):
+                return True
+        return False
 
     def _ped_wanted(self, p: int) -> bool:
         t = self.plan.phases[p]
@@ -339,15 +364,21 @@ class Sequencer:
         self._end_green(ring, nxt)
         if nxt is None:
             # This ring leaves the group: rings waiting at the barrier leave with it, so all cross together.
-            for other in self.rings:
+            for k, other in enumerate(self.rings):
                 if other is not ring and other.interval == GREEN and other.waiting:
                     self._end_green(other, None)
+                    if k > self.rings.index(ring):
+                        other.t = -1    # it is stepped later in this tick: its yellow starts counting next tick
 
     def _barrier_ready(self, ring: Ring) -> bool:
         for other in self.rings:
             if other is ring or other.interval == IDLE:
                 continue
-            if other.interval != GREEN or not other.ready:
+            if other.interval != GREEN:
+                if other.next_phase is not None:
+                    return False        # clearing towards its next phase in this group
+                continue                # clearing to leave the group: it has crossed already
+            if not other.ready:
                 return False
             if other.phase is not None and self._next_in_group(other, other.phase) is not None:
                 return False
@@ -390,6 +421,7 @@ class Sequencer:
 
     def _start_green(self, ring: Ring, p: int) -> None:
         ring.phase, ring.interval, ring.t, ring.gap, ring.ready, ring.reason = p, GREEN, 0, 0, False, 0
+        ring.served = True
         self._dirty = True
         ring.waiting = False
         ring.max_from = 0 if self._conflicting_call(p) else None
@@ -419,6 +451,8 @@ class Sequencer:
                     starts.append((ring, first))
             if starts:
                 self.group = g
+                for ring in self.rings:
+                    ring.served = False
                 for ring, p in starts:
                     self._start_green(ring, p)
                 return
