@@ -88,6 +88,7 @@ class SignalController:
         self.mmu = ConflictMonitor(self.cabinet)
         self.display = Outputs()
         self.preempt: PreemptRun | None = None
+        self.watchdog_tripped = False
         self._buttons: set[int] = set()
         self._event(173, FLASH_STATUS["startup"])
 
@@ -232,7 +233,7 @@ class SignalController:
         """One 0.1 s firmware tick."""
         self.epoch_ticks += 1          # the real-time clock keeps running on its battery
         self.sim_ticks += 1            # the world's time (traffic keeps arriving through a power cut)
-        if not self.powered:
+        if not self.powered or self.watchdog_tripped:
             return
         self.uptime_ticks += 1
         if self.central is not None and self.central.expires_tick is not None \
@@ -312,6 +313,7 @@ class SignalController:
             self.display = Outputs()
             return
         self.powered, self.uptime_ticks, self.central = True, 0, None     # central control is volatile
+        self.watchdog_tripped = False
         self.preempt = None
         self._event(184, 0)
         self._event(173, FLASH_STATUS["startup"])
@@ -345,7 +347,7 @@ class SignalController:
         elif code == 4:
             self.central = None
         elif code == 5:
-            if not self.cabinet.remote_conflict_reset:
+            if not self.cabinet.remote_conflict_reset or self.watchdog_tripped:
                 return "refused"        # the agency wants a technician at the cabinet to reset a conflict flash
             if self.force_conflict:
                 return "refused"        # the cause is still there: a real MMU will not reset either
@@ -402,6 +404,21 @@ class SignalController:
         elif not on and self.preempt is not None and self.preempt.input:
             self._event(104, 1)
             self.preempt.input = False
+
+    def watchdog_trip(self) -> None:
+        """The firmware failed (an exception in its tick): the MMU's watchdog sees the controller stop and puts
+        the intersection in flash, latched until the power is cycled; the device still answers its masters."""
+        if self.watchdog_tripped:
+            return
+        self.watchdog_tripped = True
+        self.seq.halt()
+        self.preempt = None
+        self.mode, self.flash_cause, self.conflict_latched = "flash", "conflict", True
+        self._event(173, FLASH_STATUS["watchdog"])
+        self.set_alarm("conflict_flash", True)
+        used = sum(1 << (p - 1) for p in self.plan.phases)
+        yellow = sum(1 << (p - 1) for p in self.cabinet.flash_yellow) & used
+        self.display = Outputs(yellow=yellow, red=used & ~yellow)
 
     def end_preempt(self) -> None:
         """The exit phase runs: back to normal operation (the pattern is taken up again by a transition)."""

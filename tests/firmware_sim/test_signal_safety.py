@@ -335,3 +335,21 @@ def test_cabinet_config_is_checked() -> None:
                 {"preemption": {"track_clear_s": float("nan")}}):
         with pytest.raises(ValueError):
             SignalCabinet.from_doc(copy.deepcopy(bad))
+
+
+def test_a_firmware_fault_flashes_its_intersection_and_the_fleet_keeps_running() -> None:
+    from firmware_sim.clock import ManualClock as Clock
+    from firmware_sim.engine import Engine
+
+    clock = Clock(MORNING)
+    good, bad = controller(1), controller(2)
+    engine = Engine(clock, [good, bad])
+
+    def broken() -> None:
+        raise ValueError("cannot convert float NaN to integer")
+    bad.seq.step = lambda *_: broken()  # type: ignore[method-assign]
+    clock.advance(60)
+    engine.advance()
+    assert bad.watchdog_tripped and bad.mode == "flash" and (173, 5) in codes(bad, 173)
+    assert bits(bad.display.yellow) == {2, 6} and bad.command(5, 0, 0) == "refused"
+    assert good.mode == "coordinated" and good.uptime_ticks == 600
