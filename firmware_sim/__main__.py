@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -34,14 +35,24 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
     p.add_argument("--manifest", type=Path)
     p.add_argument("--control-port", type=int, default=0, help="HTTP fault endpoint; 0 = free port, -1 = off")
     p.add_argument("--scenario", type=Path)
+    p.add_argument("--signal-cabinets", type=Path,
+                   help='JSON {"*" or device id: {permissive, flash_yellow, remote_conflict_reset, preemption}}')
     a = p.parse_args(argv)
+    cabinets: dict[str, object] = {}
+    if a.signal_cabinets is not None:
+        try:
+            cabinets = json.loads(a.signal_cabinets.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            p.error(f"--signal-cabinets {a.signal_cabinets}: {exc}")
+        if not isinstance(cabinets, dict):
+            p.error(f"--signal-cabinets {a.signal_cabinets}: expected an object of device id -> cabinet")
     config = FleetConfig(site=a.site, intersections=a.intersections, cabinets=a.cabinets,
                          modbus_cabinets=a.modbus_cabinets, mqtt_controllers=a.mqtt_controllers, seed=a.seed,
                          speed=a.speed, mqtt_host=a.mqtt_host,
                          mqtt_port=a.mqtt_port, mqtt_username=a.mqtt_username, mqtt_password=a.mqtt_password,
                          modbus_host=a.modbus_host, modbus_port=a.modbus_port, units_per_port=a.units_per_port,
                          manifest_path=a.manifest, control_port=None if a.control_port < 0 else a.control_port,
-                         scenario=a.scenario)
+                         scenario=a.scenario, signal_cabinets=cabinets)
     try:
         config.check()
     except ValueError as exc:

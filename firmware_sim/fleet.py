@@ -28,6 +28,7 @@ from firmware_sim.controller_regs import ControllerRegisters
 from firmware_sim.engine import Engine
 from firmware_sim.modbus_host import ModbusPort, ModbusUnit
 from firmware_sim.mqtt_link import MqttCabinetLink, MqttFace
+from firmware_sim.signal_cabinet import SignalCabinet
 from firmware_sim.signal_controller import SignalController
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,9 @@ class FleetConfig:
     control_port: int | None = 0      # HTTP fault-injection endpoint on modbus_host; 0 = free port; None = off
     scenario: Path | None = None
     location: tuple[float, float] = (21.5942, 105.8482)   # Thái Nguyên city centre; devices spread ~2 km around
+    # Signal cabinets (MMU matrix, flash colours, preemption, remote reset), JSON as `SignalCabinet.from_doc`:
+    # {"*": {...}, "tn-sig-002": {...}}; a device's own entry wins over "*"; absent: NEMA dual-ring defaults.
+    signal_cabinets: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         """Raise ValueError naming the first bad option."""
@@ -71,6 +75,10 @@ class FleetConfig:
             raise ValueError(f"units_per_port must be 1..247, got {self.units_per_port}")
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", self.site):
             raise ValueError(f"site must match [a-z0-9][a-z0-9_-]{{0,63}} (topic contract v1), got {self.site!r}")
+        for device, doc in self.signal_cabinets.items():
+            if not isinstance(doc, dict):
+                raise ValueError(f"signal_cabinets.{device}: expected an object, got {doc!r}")
+            SignalCabinet.from_doc(doc, f"signal_cabinets.{device}")
         for name in ("mqtt_port", "modbus_port", "control_port"):
             port = getattr(self, name)
             if (port is not None and not 0 <= port <= 65535) or (name == "mqtt_port" and port == 0):
@@ -114,7 +122,10 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
         transport = "mqtt" if i > config.intersections - config.mqtt_controllers else "modbus"
         e = entry(device_id, "signal_controller", transport)
         rng = random.Random(f"{config.seed}:{device_id}")
-        ctrl = SignalController(device_id, start, rng, offset_s=rng.choice((0, 10, 20, 30, 40, 50, 60, 70)))
+        raw = config.signal_cabinets.get(device_id, config.signal_cabinets.get("*"))
+        cabinet = SignalCabinet.from_doc(raw, f"signal_cabinets.{device_id}") if raw is not None else None
+        ctrl = SignalController(device_id, start, rng, offset_s=rng.choice((0, 10, 20, 30, 40, 50, 60, 70)),
+                                cabinet=cabinet)
         fleet.controllers[device_id] = ctrl
         if transport == "mqtt":
             e["client_id"] = device_id

@@ -353,3 +353,22 @@ def test_a_firmware_fault_flashes_its_intersection_and_the_fleet_keeps_running()
     assert bad.watchdog_tripped and bad.mode == "flash" and (173, 5) in codes(bad, 173)
     assert bits(bad.display.yellow) == {2, 6} and bad.command(5, 0, 0) == "refused"
     assert good.mode == "coordinated" and good.uptime_ticks == 600
+
+
+def test_the_fleet_takes_each_cabinet_from_its_config(tmp_path: Any) -> None:
+    from firmware_sim.__main__ import parse_args
+    from firmware_sim.fleet import build_fleet
+
+    path = tmp_path / "cabinets.json"
+    path.write_text(json.dumps({"*": {"flash_yellow": []},
+                                "tn-sig-002": {"remote_conflict_reset": False, "preemption": {"track_phases": [4]}}}))
+    config = parse_args(["--intersections", "2", "--cabinets", "0", "--modbus-cabinets", "0",
+                         "--signal-cabinets", str(path)])
+    fleet = build_fleet(config, ManualClock(MORNING))
+    one, two = fleet.controllers["tn-sig-001"].cabinet, fleet.controllers["tn-sig-002"].cabinet
+    assert one.flash_yellow == frozenset() and one.remote_conflict_reset
+    assert two.flash_yellow == frozenset({2, 6}) and not two.remote_conflict_reset
+    assert two.preemption.track_phases == (4,)
+    path.write_text(json.dumps({"*": {"permissive": [[1, 9, 3]]}}))
+    with pytest.raises(SystemExit):
+        parse_args(["--signal-cabinets", str(path)])
