@@ -80,7 +80,8 @@ class ControllerMqttFace:
         self.bd_seq = (self.bd_seq + 1) % 256
         return {"ts": rfc3339(self.clock.now()), "bd_seq": self.bd_seq, "kind": "signal_controller", "model": MODEL,
                 "firmware": FIRMWARE, "transport": "mqtt", "name": self.device_id,
-                "capabilities": ["hold_pattern", "flash", "free", "release", "reset_conflict", "deploy_plan"],
+                "capabilities": ["hold_pattern", "flash", "free", "release", "reset_conflict", "deploy_plan",
+                                 "preempt"],
                 "phases": sorted(self.ctrl.plan.phases)}
 
     def state_values(self) -> dict[str, Any]:
@@ -186,6 +187,11 @@ class ControllerMqttFace:
             return [self.book.result(cmd_id, False, error, f"{bad}: expected a finite number", stage=stage)]
         if name == "deploy_plan":
             return self._deploy(cmd_id, args)
+        if name == "preempt":
+            if self.ctrl.conflict_latched or not self.ctrl.powered:
+                return [self.book.result(cmd_id, False, "refused", f"preempt refused in mode {self.ctrl.mode}")]
+            self.ctrl.preempt_input(bool(args["input"]), exit_phase=args.get("exit_phase"))
+            return [self.book.result(cmd_id, True, None, None, state=self.state_values())]
         code = CODES.get(name)
         if code is None:
             return [self.book.result(cmd_id, False, "unknown_command", f"a signal controller does not do {name!r}")]

@@ -372,3 +372,21 @@ def test_the_fleet_takes_each_cabinet_from_its_config(tmp_path: Any) -> None:
     path.write_text(json.dumps({"*": {"permissive": [[1, 9, 3]]}}))
     with pytest.raises(SystemExit):
         parse_args(["--signal-cabinets", str(path)])
+
+
+def test_preempt_over_mqtt_for_rigs() -> None:
+    clock = ManualClock(MORNING)
+    face = ControllerMqttFace(controller(), "tn", clock)
+    for _ in range(300):
+        face.ctrl.step()
+    [res] = face.commands(cmd(clock, "preempt", {"input": True, "exit_phase": 6}, "preempt-on-1"))
+    assert res["ok"] and face.ctrl.preempt is not None and face.ctrl.preempt.exit_phases == (6,)
+    [bad] = face.commands(cmd(clock, "preempt", {"input": "yes"}, "preempt-bad-1"))
+    assert bad["error"] == "malformed"
+    for _ in range(600):
+        face.ctrl.step()
+    assert face.ctrl.mode == "preempt"
+    [res] = face.commands(cmd(clock, "preempt", {"input": False}, "preempt-off-1"))
+    for _ in range(900):
+        face.ctrl.step()
+    assert face.ctrl.preempt is None and face.ctrl.mode == "coordinated"
