@@ -31,8 +31,8 @@ from firmware_sim.signal_controller import SignalController
 log = logging.getLogger(__name__)
 
 TELEMETRY_S = 10.0
-# Events wait here between publishes (and while the broker is away). Overflow policy, as the Modbus FIFO: the
-# oldest are dropped and a code-0 event (param = events lost) tells the collector.
+# Events wait here between publishes (and while the broker is away). Overflow policy, as the device log: the
+# oldest are dropped and counted in telemetry `events_lost` (monotonic); no event code is reused for it.
 EVENTS_MAX = 512
 MODEL, FIRMWARE = "SL-TS2-8M", "fw-2.4.1"
 PHASES, PED_PHASES = range(1, 9), (2, 4, 6, 8)
@@ -133,7 +133,7 @@ class ControllerMqttFace:
         tele: dict[str, float | bool] = {"cycle_timer_s": values["cycle_timer_s"], "cycle_s": values["cycle_s"],
                                          "cabinet_temp_c": round(c.cabinet_temp_c(), 1),
                                          "mains_voltage_v": round(c.mains_voltage_v(), 1),
-                                         "uptime_s": c.uptime_ticks // 10}
+                                         "uptime_s": c.uptime_ticks // 10, "events_lost": self.lost}
         for n, det in c.detectors.detectors.items():
             tele[f"det{n}_count"] = det.count
             tele[f"det{n}_occupancy_pct"] = det.occupancy_pct
@@ -160,10 +160,6 @@ class ControllerMqttFace:
         out, self.unsent = self.unsent, []
         out += [("cmd/res", res) for res in self.late]
         self.late.clear()
-        if self.lost:
-            out.append(("event", {"ts": rfc3339(self.clock.now()), "seq": self._next_seq(), "code": 0,
-                                  "param": min(self.lost, 65535)}))
-            self.lost = 0
         while self.events:
             out.append(("event", {**self.events.popleft(), "seq": self._next_seq()}))
         return out
