@@ -69,6 +69,7 @@ class Sequencer:
     lag: int = 0                        # ticks the local cycle runs behind the master cycle (0 = in step)
     _tl: int | None = None              # local cycle timer of the last step
     _now: int = 0                       # local tick of the last step
+    at_zero: bool = False               # the last step passed local cycle zero (the timer may have moved on)
     _pending_coord: Coordination | None = None
     _dirty: bool = True
     _out: Outputs = field(default_factory=Outputs)
@@ -142,6 +143,7 @@ class Sequencer:
         `buttons` phases whose pedestrian pushbutton is pressed."""
         self.mono += 1
         self._now = now
+        self.at_zero = False
         if self.coord is not None:
             self._follow_master(now)
         greens = {r.phase for r in self.rings if r.interval == GREEN}
@@ -183,7 +185,7 @@ class Sequencer:
         assert coord is not None
         master = coord.master_timer(now)
         if self._tl is None:    # entering coordination: local cycle zero now, then a transition to the master
-            self._tl, self.lag = 0, master
+            self._tl, self.lag, self.at_zero = 0, master, True
             self.emit(150, self._lag_state())
             for ring in self.rings:     # a side-street green running now ends after its min green
                 if ring.interval == GREEN and ring.phase is not None:
@@ -194,6 +196,7 @@ class Sequencer:
         self.lag = (master - expected) % coord.cycle
         self._tl = expected
         if expected == 0 and self.forced is None:
+            self.at_zero = True
             self._local_zero()
             coord = self.coord
             assert coord is not None

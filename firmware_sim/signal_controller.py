@@ -280,8 +280,7 @@ class SignalController:
         same = new.rings == self.plan.rings and new.barriers == self.plan.barriers and set(new.phases) == set(
             self.plan.phases)
         pattern = self.seq.pattern
-        at_boundary = self.mode in ("flash", "dark") or pattern is None or self.seq.cycle_timer(
-            self.local_ticks()) == 0
+        at_boundary = self.mode in ("flash", "dark") or pattern is None or self.seq.at_zero
         if not at_boundary:
             return
         if not same:

@@ -390,3 +390,20 @@ def test_preempt_over_mqtt_for_rigs() -> None:
     for _ in range(900):
         face.ctrl.step()
     assert face.ctrl.preempt is None and face.ctrl.mode == "coordinated"
+
+
+def test_a_downloaded_plan_activates_at_local_zero_even_while_a_transition_moves_the_timer() -> None:
+    ctrl = controller()
+    run(ctrl, 400)
+    assert ctrl.command(1, 2, 0) == "ok"                         # a transition to pattern 2 begins
+    run(ctrl, 100)
+    assert ctrl.seq.lag != 0, "the transition is under way"
+    doc = default_plan_doc("tn-sig-001")
+    doc["patterns"][1]["offset_s"] = 40
+    ctrl.accept_plan(parse_plan(doc))
+    waited = 0
+    while ctrl.pending_plan is not None and waited < 2000:
+        ctrl.step()
+        waited += 1
+    assert waited <= 810, "at the next local cycle zero (one 80 s cycle at most), not once the transition is over"
+    assert ctrl.plan.patterns[2].offset_s == 40
