@@ -77,10 +77,12 @@ class ReleaseCommand(_Command):
 
 
 class ResetConflictCommand(_Command):
-    """Signals: reset a latched conflict monitor (the controller refuses while the cause persists)."""
+    """Signals: reset a latched conflict monitor (the controller refuses while the cause persists, or when its
+    cabinet forbids a remote reset). Engineers only, with a reason, which goes into the audit trail."""
 
     name: Literal["reset_conflict"]
     args: NoArgs = Field(default_factory=NoArgs)
+    reason: str = Field(min_length=3, max_length=500, description="why it is safe to reset remotely (audited)")
 
 
 class SwitchCommand(_Command):

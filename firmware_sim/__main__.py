@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
     p.add_argument("--scenario", type=Path)
     p.add_argument("--command-keys", type=Path, help="trusted command keys, JSON {kid: base64 Ed25519 public key}; "
                    "without it the MQTT devices refuse every command")
+    p.add_argument("--signal-cabinets", type=Path,
+                   help='JSON {"*" or device id: {permissive, flash_yellow, remote_conflict_reset, preemption}}')
     a = p.parse_args(argv)
     logins: dict[str, tuple[str, str]] = {}
     if a.credentials is not None:
@@ -50,6 +52,14 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
             logins = {k: (v["username"], v["password"]) for k, v in json.loads(a.credentials.read_text()).items()}
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             p.error(f"--credentials {a.credentials}: {exc!r}")
+    cabinets: dict[str, object] = {}
+    if a.signal_cabinets is not None:
+        try:
+            cabinets = json.loads(a.signal_cabinets.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            p.error(f"--signal-cabinets {a.signal_cabinets}: {exc}")
+        if not isinstance(cabinets, dict):
+            p.error(f"--signal-cabinets {a.signal_cabinets}: expected an object of device id -> cabinet")
     config = FleetConfig(site=a.site, intersections=a.intersections, cabinets=a.cabinets,
                          modbus_cabinets=a.modbus_cabinets, mqtt_controllers=a.mqtt_controllers, seed=a.seed,
                          speed=a.speed, mqtt_host=a.mqtt_host,
@@ -59,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
                          manifest_path=a.manifest, control_port=None if a.control_port < 0 else a.control_port,
                          scenario=a.scenario, mqtt_urls=tuple(u for u in a.mqtt_urls.split(",") if u.strip()),
                          mqtt_tls_ca=a.mqtt_tls_ca, mqtt_tls_cert=a.mqtt_tls_cert, mqtt_tls_key=a.mqtt_tls_key,
-                         command_keys=a.command_keys)
+                         command_keys=a.command_keys, signal_cabinets=cabinets)
     try:
         config.check()
     except ValueError as exc:

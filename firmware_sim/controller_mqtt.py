@@ -32,8 +32,8 @@ from firmware_sim.signal_controller import SignalController
 log = logging.getLogger(__name__)
 
 TELEMETRY_S = 10.0
-# Events wait here between publishes (and while the broker is away). Overflow policy, as the Modbus FIFO: the
-# oldest are dropped and a code-0 event (param = events lost) tells the collector.
+# Events wait here between publishes (and while the broker is away). Overflow policy, as the device log: the
+# oldest are dropped and counted in telemetry `events_lost` (monotonic); no event code is reused for it.
 EVENTS_MAX = 512
 MODEL, FIRMWARE = "SL-TS2-8M", "fw-2.4.1"
 PHASES, PED_PHASES = range(1, 9), (2, 4, 6, 8)
@@ -81,7 +81,8 @@ class ControllerMqttFace:
         self.bd_seq = (self.bd_seq + 1) % 256
         return {"ts": rfc3339(self.clock.now()), "bd_seq": self.bd_seq, "kind": "signal_controller", "model": MODEL,
                 "firmware": FIRMWARE, "transport": "mqtt", "name": self.device_id,
-                "capabilities": ["hold_pattern", "flash", "free", "release", "reset_conflict", "deploy_plan"],
+                "capabilities": ["hold_pattern", "flash", "free", "release", "reset_conflict", "deploy_plan",
+                                 "preempt"],
                 "phases": sorted(self.ctrl.plan.phases)}
 
     def state_values(self) -> dict[str, Any]:
@@ -133,7 +134,7 @@ class ControllerMqttFace:
         tele: dict[str, float | bool] = {"cycle_timer_s": values["cycle_timer_s"], "cycle_s": values["cycle_s"],
                                          "cabinet_temp_c": round(c.cabinet_temp_c(), 1),
                                          "mains_voltage_v": round(c.mains_voltage_v(), 1),
-                                         "uptime_s": c.uptime_ticks // 10}
+                                         "uptime_s": c.uptime_ticks // 10, "events_lost": self.lost}
         for n, det in c.detectors.detectors.items():
             tele[f"det{n}_count"] = det.count
             tele[f"det{n}_occupancy_pct"] = det.occupancy_pct
@@ -160,10 +161,6 @@ class ControllerMqttFace:
         out, self.unsent = self.unsent, []
         out += [("cmd/res", res) for res in self.late]
         self.late.clear()
-        if self.lost:
-            out.append(("event", {"ts": rfc3339(self.clock.now()), "seq": self._next_seq(), "code": 0,
-                                  "param": min(self.lost, 65535)}))
-            self.lost = 0
         while self.events:
             out.append(("event", {**self.events.popleft(), "seq": self._next_seq()}))
         return out
@@ -178,8 +175,20 @@ class ControllerMqttFace:
         return self.book.handle(payload, self._execute)
 
     def _execute(self, cmd_id: str, name: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+        bad = _non_finite(args, "args")
+        if bad is not None:
+            # NaN or Infinity (which Python's JSON reader lets through) never reaches the firmware.
+            error, stage = ("invalid_plan", "rolled_back") if name == "deploy_plan" else ("invalid_args", None)
+            if name == "deploy_plan":
+                self.ctrl.set_alarm("plan_deploy_failed", True)
+            return [self.book.result(cmd_id, False, error, f"{bad}: expected a finite number", stage=stage)]
         if name == "deploy_plan":
             return self._deploy(cmd_id, args)
+        if name == "preempt":
+            if self.ctrl.conflict_latched or not self.ctrl.powered:
+                return [self.book.result(cmd_id, False, "refused", f"preempt refused in mode {self.ctrl.mode}")]
+            self.ctrl.preempt_input(bool(args["input"]), exit_phase=args.get("exit_phase"))
+            return [self.book.result(cmd_id, True, None, None, state=self.state_values())]
         code = CODES.get(name)
         if code is None:
             return [self.book.result(cmd_id, False, "unknown_command", f"a signal controller does not do {name!r}")]
@@ -207,9 +216,10 @@ class ControllerMqttFace:
                                                                     f"announced {args['crc32']:#010x}")]
         try:
             plan = parse_plan(json.loads(payload.decode("utf-8")))
-        except (PlanError, KeyError, TypeError, ValueError) as exc:
+            self.ctrl.accept_plan(plan)
+        except (PlanError, KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
             return [verifying, self._refuse(cmd_id, "invalid_plan", str(exc)[:1024] or type(exc).__name__)]
-        self.ctrl.pending_plan, self.pending = plan, (cmd_id, crc)
+        self.pending = (cmd_id, crc)
         self.ctrl.set_alarm("plan_deploy_failed", False)
         log.info("plan_accepted device=%s id=%s crc32=%#010x", self.device_id, cmd_id, crc)
         return [verifying, self.book.result(cmd_id, True, None, None, final=False, stage="activating")]
@@ -224,6 +234,23 @@ class ControllerMqttFace:
         cmd_id, self.active_crc = self.pending
         self.pending = None
         self.late.append(self.book.result(cmd_id, True, None, None, stage="active", state=self.state_values()))
+
+
+def _non_finite(value: Any, where: str) -> str | None:
+    """Where the first NaN or ±Infinity in a decoded JSON value is, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _non_finite(v, f"{where}.{k}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _non_finite(v, f"{where}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def _ms(epoch_ms: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from firmware_sim.coordination import ticks
+from firmware_sim.eventlog import ENTRY_REGISTERS
 from firmware_sim.plan_transfer import PlanTransfer
 from firmware_sim.regmap import RegisterImage, load_map
 from firmware_sim.signal_controller import CAUSES, MODES, RESULT, SignalController
@@ -34,6 +34,7 @@ class ControllerRegisters:
         ctrl.on_plan_activated = self.transfer.activated
         fifo = self.map.areas["event_fifo"]
         self._fifo_at, self._fifo_len = fifo.address, fifo.registers
+        self._fifo_entries = fifo.registers // ENTRY_REGISTERS      # the window on the (longer) device log
         self.image.set("firmware", firmware)
         self.image.set("model", model)
         self.image.set("phases_in_use", sum(1 << (p - 1) for p in ctrl.plan.phases))
@@ -61,7 +62,9 @@ class ControllerRegisters:
         img.set("detectors", c.detectors.mask)
         img.set("plan_crc32", self.transfer.active_crc)
         img.set("controller_time_s", c.epoch_ticks // 10)
-        img.set("event_count", len(c.events.entries))
+        img.set("event_count", min(len(c.events.entries), self._fifo_entries))
+        img.set("events_waiting", min(len(c.events.entries), 0xFFFF))
+        img.set("events_lost", c.events.overflows & 0xFFFFFFFF)
         img.set("plan_status", self.transfer.status)
         img.set("plan_error", self.transfer.error)
         for n, det in c.detectors.detectors.items():
@@ -72,7 +75,7 @@ class ControllerRegisters:
         img.set("mains_voltage_v", c.mains_voltage_v())
         img.set("uptime_s", c.uptime_ticks // 10)
         if c.events.changed:
-            words = c.events.registers(self._fifo_len // c.events.capacity)
+            words = c.events.registers(self._fifo_entries)
             self.image.tables["input"][self._fifo_at:self._fifo_at + self._fifo_len] = words
             c.events.changed = False
 
@@ -91,7 +94,7 @@ class ControllerRegisters:
             if pts["event_ack"].address in touched:
                 self.ctrl.events.ack(self.image.raw("event_ack"))
             if touched & {pts["clock_set_s"].address, pts["clock_set_s"].address + 1}:
-                self.ctrl.epoch_ticks = ticks(self.image.raw("clock_set_s"))
+                self.ctrl.set_clock(self.image.raw("clock_set_s"))
                 log.info("clock_set device=%s epoch_s=%d", self.ctrl.device_id, self.image.raw("clock_set_s"))
             if pts["plan_commit"].address in touched:
                 self.transfer.commit(self.image.raw("plan_commit"))

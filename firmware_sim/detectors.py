@@ -34,7 +34,28 @@ class Detector:
     occupied_ticks: int = 0
     occupancy_pct: float = 0.0
     active: bool = False
-    failed: bool = False
+    fault: str | None = None     # open, shorted, chatter, watchdog, other (the detector card's diagnostics)
+    _chatter: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.fault is not None
+
+    @failed.setter
+    def failed(self, value: bool) -> None:
+        self.fault = "open" if value else None
+
+    def reads(self, on: bool) -> bool:
+        """What the detector output shows under its fault: an open loop never calls, a shorted one always does,
+        a chattering one flips every tick."""
+        if self.fault is None:
+            return on
+        if self.fault == "shorted":
+            return True
+        if self.fault == "chatter":
+            self._chatter = not self._chatter
+            return self._chatter
+        return False
 
 
 @dataclass
@@ -74,7 +95,7 @@ class DetectorField:
                 d.count = (d.count + 1) & 0xFFFF
                 d.occupied_until = tick + OCCUPY_TICKS
                 d.headway_until = tick + HEADWAY_TICKS
-            on = not d.failed and (tick < d.occupied_until or (not green and d.queue > 0))
+            on = d.reads(tick < d.occupied_until or (not green and d.queue > 0))
             if on != d.active:
                 d.active = on
                 changes.append((p, on))

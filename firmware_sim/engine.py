@@ -61,7 +61,11 @@ class Engine:
         while self.ticks_done < target:
             self.ticks_done += 1
             for ctrl in self.controllers:
-                ctrl.step()
+                try:
+                    ctrl.step()
+                except Exception:       # a firmware fault flashes that intersection; the rest keep running
+                    log.exception("controller_fault device=%s", ctrl.device_id)
+                    ctrl.watchdog_trip()
         while self.cabinet_t + CABINET_STEP_S <= target_s:
             self.cabinet_t += CABINET_STEP_S
             now = self._t0 + timedelta(seconds=self.cabinet_t)

@@ -1,15 +1,19 @@
 """The controller's high-resolution event log, readable through the Modbus event FIFO (area `event_fifo`).
 
-Entries are (seq, code, param, epoch_s, ms); seq runs 1..65535 and wraps, never 0. The FIFO holds `capacity`
-entries, oldest first. Overflow policy (from the register map): when full, the oldest entry is overwritten and
-an entry with code 0 marks the loss, so a reader always knows it missed events. The master acknowledges with
-`event_ack` = the seq of the last entry it read; entries up to it are dropped.
+Entries are (seq, code, param, epoch_s, ms); seq runs 1..65535 and wraps, never 0. The log holds `capacity`
+entries (1,024 on a controller, as real ones keep at least 1,000), oldest first; the Modbus FIFO area is a window
+on its oldest entries and `event_count` says how many wait in all. Overflow policy: when full, the oldest entry is
+dropped and counted in `overflows` (register `events_lost`, monotonic), so a reader knows it missed events
+without any entry's code being reused for it. The master acknowledges with `event_ack` = the seq of the last entry
+it read; entries up to it are dropped.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+
+ENTRY_REGISTERS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +30,7 @@ class Entry:
 
 
 class EventFifo:
-    def __init__(self, capacity: int = 16) -> None:
+    def __init__(self, capacity: int = 1024) -> None:
         self.capacity = capacity
         self.entries: deque[Entry] = deque()
         self._seq = 0
@@ -38,35 +42,30 @@ class EventFifo:
         return self._seq
 
     def add(self, code: int, param: int, epoch_ms: int) -> Entry:
-        """Log an event at `epoch_ms` (Unix milliseconds). Never blocks; overwrites the oldest when full."""
+        """Log an event at `epoch_ms` (Unix milliseconds). Never blocks; drops (and counts) the oldest when full."""
         if len(self.entries) >= self.capacity:
-            # Drop the oldest entries (and a previous marker) to make room for a marker and the new entry;
-            # the marker takes the seq and time of the newest lost entry so seqs stay in FIFO order.
-            lost = 0
-            if self.entries[0].code == 0:
-                lost += self.entries.popleft().param
-            last = self.entries.popleft()
-            lost += 1
-            while len(self.entries) + 2 > self.capacity:
-                last = self.entries.popleft()
-                lost += 1
-            self.overflows += lost
-            self.entries.appendleft(Entry(last.seq, 0, min(lost, 0xFFFF), last.epoch_s, last.ms))
+            self.entries.popleft()
+            self.overflows += 1
         entry = Entry(self._next_seq(), code, param, epoch_ms // 1000, epoch_ms % 1000)
         self.entries.append(entry)
-        self.changed = True
+        if len(self.entries) <= 64:     # only the window's contents matter to the register image
+            self.changed = True
         return entry
 
     def ack(self, seq: int) -> None:
         """Drop entries up to and including `seq` (in FIFO order); an unknown seq drops nothing."""
-        seqs = [e.seq for e in self.entries]
-        if seq in seqs:
-            for _ in range(seqs.index(seq) + 1):
-                self.entries.popleft()
-            self.changed = True
+        for i, entry in enumerate(self.entries):
+            if entry.seq == seq:
+                for _ in range(i + 1):
+                    self.entries.popleft()
+                self.changed = True
+                return
 
-    def registers(self, entry_registers: int = 6) -> list[int]:
+    def registers(self, window: int = 16) -> list[int]:
+        """The oldest `window` entries as registers, zero-filled."""
         words: list[int] = []
-        for entry in self.entries:
+        for i, entry in enumerate(self.entries):
+            if i >= window:
+                break
             words += entry.registers()
-        return words + [0] * (self.capacity * entry_registers - len(words))
+        return words + [0] * (window * ENTRY_REGISTERS - len(words))

@@ -10,7 +10,8 @@ fault. Unknown devices, faults or bad arguments raise `FaultError` naming them, 
 | `door_open` | all | |
 | `clock_drift` | all | `s_per_h` (cabinet, default 120) or `offset_s` (controller, default 300) |
 | `force_conflict` | signal_controller | a welded load switch: conflicting greens, the MMU latches flash |
-| `detector_fault` | signal_controller | `detector` 1..8: stuck off |
+| `detector_fault` | signal_controller | `detector` 1..16, `kind` open (default), shorted, chatter, watchdog, other |
+| `preempt` | signal_controller | preempt input on (`active: false`: off); `exit_phase` optional |
 | `corrupt_plan_transfer` | signal_controller | `at`: `write` (default) or `commit` (Modbus); MQTT: received plan |
 | `lamp_failure` | lighting_cabinet | `circuit`, `count` luminaires failed (current drops) |
 | `breaker_trip` | lighting_cabinet | `circuit` |
@@ -20,9 +21,11 @@ fault. Unknown devices, faults or bad arguments raise `FaultError` naming them, 
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from firmware_sim.coordination import ticks
+from firmware_sim.signal_controller import DETECTOR_FAULT_EVENTS
 
 if TYPE_CHECKING:
     from firmware_sim.fleet import Fleet
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMMON = {"comm_loss", "power_fail", "door_open", "clock_drift"}
-CONTROLLER = COMMON | {"force_conflict", "detector_fault", "corrupt_plan_transfer"}
+CONTROLLER = COMMON | {"force_conflict", "detector_fault", "corrupt_plan_transfer", "preempt"}
 CABINET = COMMON | {"lamp_failure", "breaker_trip", "contactor_stuck"}
 
 
@@ -97,8 +100,12 @@ def _controller_fault(ctrl: Any, fault: str, active: bool, args: dict[str, Any])
         det = ctrl.detectors.detectors.get(_int(args, "detector", 1, 16))
         if det is None:
             raise FaultError(f"detector {args['detector']} is not in use")
-        det.failed = active
-        ctrl.set_alarm("detector_fault", any(d.failed for d in ctrl.detectors.detectors.values()))
+        kind = args.get("kind", "open")
+        if kind not in DETECTOR_FAULT_EVENTS:
+            raise FaultError(f"argument 'kind' must be one of {sorted(DETECTOR_FAULT_EVENTS)}, got {kind!r}")
+        ctrl.fail_detector(det.phase, kind if active else None)
+    elif fault == "preempt":
+        ctrl.preempt_input(active, exit_phase=_int(args, "exit_phase", 1, 16) if "exit_phase" in args else None)
 
 
 def _cabinet_fault(cab: Any, fault: str, active: bool, args: dict[str, Any]) -> None:
@@ -107,7 +114,10 @@ def _cabinet_fault(cab: Any, fault: str, active: bool, args: dict[str, Any]) -> 
     elif fault == "power_fail":
         cab.mains_ok = not active
     elif fault == "clock_drift":
-        cab.drift_s_per_h = float(args.get("s_per_h", 120.0)) if active else 0.0
+        drift = args.get("s_per_h", 120.0)
+        if isinstance(drift, bool) or not isinstance(drift, int | float) or not math.isfinite(drift):
+            raise FaultError(f"argument 's_per_h' must be a finite number, got {drift!r}")
+        cab.drift_s_per_h = float(drift) if active else 0.0
         if not active:
             cab.clock_offset_s = 0.0
     else:

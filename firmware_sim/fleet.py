@@ -29,6 +29,7 @@ from firmware_sim.controller_regs import ControllerRegisters
 from firmware_sim.engine import Engine
 from firmware_sim.modbus_host import ModbusPort, ModbusUnit
 from firmware_sim.mqtt_link import MqttCabinetLink, MqttFace, broker_endpoints
+from firmware_sim.signal_cabinet import SignalCabinet
 from firmware_sim.signal_controller import SignalController
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ class FleetConfig:
     scenario: Path | None = None
     command_keys: Path | None = None  # trusted command keys {kid: base64 public key}; None: MQTT devices obey nothing
     location: tuple[float, float] = (21.5942, 105.8482)   # Thái Nguyên city centre; devices spread ~2 km around
+    # Signal cabinets (MMU matrix, flash colours, preemption, remote reset), JSON as `SignalCabinet.from_doc`:
+    # {"*": {...}, "tn-sig-002": {...}}; a device's own entry wins over "*"; absent: NEMA dual-ring defaults.
+    signal_cabinets: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         """Raise ValueError naming the first bad option."""
@@ -80,6 +84,10 @@ class FleetConfig:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", self.site):
             raise ValueError(f"site must match [a-z0-9][a-z0-9_-]{{0,63}} (topic contract v1), got {self.site!r}")
         broker_endpoints(self.mqtt_urls, self.mqtt_host, self.mqtt_port, False)  # ValueError naming a bad url
+        for device, doc in self.signal_cabinets.items():
+            if not isinstance(doc, dict):
+                raise ValueError(f"signal_cabinets.{device}: expected an object, got {doc!r}")
+            SignalCabinet.from_doc(doc, f"signal_cabinets.{device}")
         for name in ("mqtt_port", "modbus_port", "control_port"):
             port = getattr(self, name)
             if (port is not None and not 0 <= port <= 65535) or (name == "mqtt_port" and port == 0):
@@ -126,7 +134,10 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
         transport = "mqtt" if i > config.intersections - config.mqtt_controllers else "modbus"
         e = entry(device_id, "signal_controller", transport)
         rng = random.Random(f"{config.seed}:{device_id}")
-        ctrl = SignalController(device_id, start, rng, offset_s=rng.choice((0, 10, 20, 30, 40, 50, 60, 70)))
+        raw = config.signal_cabinets.get(device_id, config.signal_cabinets.get("*"))
+        cabinet = SignalCabinet.from_doc(raw, f"signal_cabinets.{device_id}") if raw is not None else None
+        ctrl = SignalController(device_id, start, rng, offset_s=rng.choice((0, 10, 20, 30, 40, 50, 60, 70)),
+                                cabinet=cabinet)
         fleet.controllers[device_id] = ctrl
         if transport == "mqtt":
             e["client_id"] = device_id

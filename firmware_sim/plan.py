@@ -7,6 +7,7 @@ naming the field. All durations are seconds. `default_plan` is the plan a simula
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,9 +72,16 @@ class Plan:
 
 def _num(doc: dict[str, Any], key: str, where: str) -> float:
     value = doc.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise PlanError(f"{where}.{key}: expected a number >= 0, found {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise PlanError(f"{where}.{key}: expected a finite number >= 0, found {value!r}")
     return float(value)
+
+
+def _int(value: Any, where: str) -> int:
+    """An integer field (JSON integers only: no booleans, no floats, so no NaN or Infinity either)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PlanError(f"{where}: expected an integer, found {value!r}")
+    return value
 
 
 def _phase(doc: dict[str, Any], where: str) -> PhaseTiming:
@@ -101,11 +109,18 @@ def _pattern(doc: dict[str, Any], plan_phases: dict[int, PhaseTiming], where: st
     cycle, offset = _num(doc, "cycle_s", where), _num(doc, "offset_s", where)
     if not 30 <= cycle <= 255 or offset >= cycle:
         raise PlanError(f"{where}: need 30 <= cycle_s <= 255 and 0 <= offset_s < cycle_s")
-    splits = {int(k): float(v) for k, v in dict(doc.get("splits_s") or {}).items()}
+    raw_splits = doc.get("splits_s") or {}
+    if not isinstance(raw_splits, dict):
+        raise PlanError(f"{where}.splits_s: expected an object of phase -> seconds, found {raw_splits!r}")
+    splits: dict[int, float] = {}
+    for k in raw_splits:
+        if not str(k).isdigit():
+            raise PlanError(f"{where}.splits_s: expected phase numbers as keys, found {k!r}")
+        splits[int(k)] = _num(raw_splits, k, f"{where}.splits_s")
     for p in plan_phases:
         if p not in splits:
             raise PlanError(f"{where}.splits_s: no split for phase {p}")
-    coord = tuple(int(p) for p in doc.get("coord_phases") or ())
+    coord = tuple(_int(p, f"{where}.coord_phases[{i}]") for i, p in enumerate(doc.get("coord_phases") or ()))
     if not coord or any(p not in plan_phases for p in coord):
         raise PlanError(f"{where}.coord_phases: expected phases of the plan, found {list(coord)}")
     return Pattern(number, cycle, offset, coord, splits)
@@ -125,17 +140,25 @@ def _events(doc: dict[str, Any], where: str) -> tuple[DayEvent, ...]:
     return tuple(sorted(events, key=lambda e: e.at_min))
 
 
+def group_lengths_s(pat: Pattern, rings: tuple[tuple[int, ...], ...],
+                    barriers: tuple[frozenset[int], ...]) -> list[float]:
+    """Length of each barrier group in the cycle: the splits of a ring that has phases in it (a ring with none
+    there, as at a T-junction, rests in red while the others time the group)."""
+    return [max((sum(pat.splits_s[p] for p in ring if p in group) for ring in rings), default=0.0)
+            for group in barriers]
+
+
 def _check_rings(pat: Pattern, rings: tuple[tuple[int, ...], ...], barriers: tuple[frozenset[int], ...]) -> None:
-    """Each ring's splits sum to the cycle and all rings reach every barrier together (else phases would time
-    across a barrier: the firmware will not run such a pattern)."""
-    for i, ring in enumerate(rings):
-        total = sum(pat.splits_s[p] for p in ring)
-        if abs(total - pat.cycle_s) > 0.05:
-            raise PlanError(f"pattern {pat.pattern}: ring {i + 1} splits sum to {total} s, cycle is {pat.cycle_s} s")
+    """The barrier groups fill the cycle and all rings that time a group reach its barrier together (else phases
+    would time across a barrier: the firmware will not run such a pattern)."""
     for g, group in enumerate(barriers):
-        sums = {round(sum(pat.splits_s[p] for p in ring if p in group), 2) for ring in rings}
+        sums = {round(sum(pat.splits_s[p] for p in ring if p in group), 2) for ring in rings
+                if any(p in group for p in ring)}
         if len(sums) > 1:
             raise PlanError(f"pattern {pat.pattern}: rings reach barrier {g + 1} at different times {sorted(sums)}")
+    total = sum(group_lengths_s(pat, rings, barriers))
+    if abs(total - pat.cycle_s) > 0.05:
+        raise PlanError(f"pattern {pat.pattern}: the barrier groups sum to {total} s, cycle is {pat.cycle_s} s")
 
 
 def parse_plan(doc: dict[str, Any]) -> Plan:
@@ -145,8 +168,10 @@ def parse_plan(doc: dict[str, Any]) -> Plan:
     phases = {t.phase: t for t in (_phase(p, f"phases[{i}]") for i, p in enumerate(doc.get("phases") or []))}
     if not phases:
         raise PlanError("phases: at least one phase is needed")
-    rings = tuple(tuple(int(p) for p in ring) for ring in doc.get("rings") or [])
-    barriers = tuple(frozenset(int(p) for p in group) for group in doc.get("barriers") or [])
+    rings = tuple(tuple(_int(p, f"rings[{i}][{j}]") for j, p in enumerate(ring))
+                  for i, ring in enumerate(doc.get("rings") or []))
+    barriers = tuple(frozenset(_int(p, f"barriers[{i}][{j}]") for j, p in enumerate(group))
+                     for i, group in enumerate(doc.get("barriers") or []))
     in_rings = [p for ring in rings for p in ring]
     if sorted(in_rings) != sorted(phases) or sorted(p for g in barriers for p in g) != sorted(phases):
         raise PlanError("rings/barriers: every phase must appear exactly once in the rings and in the barriers")
@@ -156,8 +181,9 @@ def parse_plan(doc: dict[str, Any]) -> Plan:
         patterns[pat.pattern] = pat
     for pat in patterns.values():
         _check_rings(pat, rings, barriers)
-    day_plans = {int(d["day_plan"]): _events(d, f"day_plans[{i}]") for i, d in enumerate(doc.get("day_plans") or [])}
-    week = {day: int(dict(doc.get("week") or {}).get(day, 0)) for day in WEEKDAYS}
+    day_plans = {_int(d.get("day_plan"), f"day_plans[{i}].day_plan"): _events(d, f"day_plans[{i}]")
+                 for i, d in enumerate(doc.get("day_plans") or [])}
+    week = {day: _int(dict(doc.get("week") or {}).get(day, 0), f"week.{day}") for day in WEEKDAYS}
     for day, number in week.items():
         if number not in day_plans:
             raise PlanError(f"week.{day}: day plan {number} is not defined")
@@ -165,7 +191,8 @@ def parse_plan(doc: dict[str, Any]) -> Plan:
         for event in events:
             if event.action == "pattern" and event.pattern not in patterns:
                 raise PlanError(f"day_plans: day plan {number} uses undefined pattern {event.pattern}")
-    holidays = {str(h["date"]): int(h["day_plan"]) for h in doc.get("holidays") or []}
+    holidays = {str(h["date"]): _int(h.get("day_plan"), f"holidays[{i}].day_plan")
+                for i, h in enumerate(doc.get("holidays") or [])}
     return Plan(str(doc.get("intersection_id", "")), phases, rings, barriers, patterns, day_plans, week, holidays)
 
 

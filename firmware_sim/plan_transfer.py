@@ -107,10 +107,15 @@ class PlanTransfer:
         except PlanError as exc:
             log.warning("plan_refused device=%s reason=%s", self.ctrl.device_id, exc)
             return ERROR, E_INVALID
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            # A document of the wrong shape: refused like any invalid plan; the firmware keeps running.
             log.warning("plan_refused device=%s reason=%r", self.ctrl.device_id, exc)
-            return ERROR, E_PARSE
-        self.ctrl.pending_plan = plan
+            return ERROR, E_INVALID
+        try:
+            self.ctrl.accept_plan(plan)
+        except PlanError as exc:
+            log.warning("plan_refused device=%s reason=%s", self.ctrl.device_id, exc)
+            return ERROR, E_INVALID
         self.pending_crc = crc
         return DONE, E_NONE
 

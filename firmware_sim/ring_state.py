@@ -22,6 +22,8 @@ class Ring:
     waiting: bool = False
     reason: int = 0
     deadline: int | None = None
+    served: bool = False            # a phase of this ring timed in the current barrier group
+    max_from: int | None = None     # green tick when the first conflicting call came (the max timer runs from it)
     next_phase: int | None = None
     ped: str = DONT_WALK
     ped_t: int = 0

@@ -1,15 +1,27 @@
 """NEMA dual-ring, barrier-synchronised phase sequencer, stepped in 0.1 s ticks. Pure: no clock, no I/O.
 
 Each ring times green → yellow → red clearance for one phase at a time. Phases on one side of a barrier may time
-together across rings; a ring crosses the barrier only when every ring has finished that side (a ring whose phase
-gapped out holds its green until the others are ready, so the barrier is crossed by all rings at once).
+together across rings; a ring crosses the barrier only when every ring has finished that side: a ring whose phase
+gapped out holds its green until the others are ready, and is released the moment the last of the others ends
+its green for the barrier (by gap-out, max-out or force-off), so all rings leave the group together. A ring with
+no phase in a barrier group rests in red while the others time it.
 
 - free (pattern None): actuated; green ends after min green by gap-out (no actuation within passage) or max-out,
-  and only if a conflicting call waits (otherwise it rests in green). Recall phases always hold a call.
-- coordinated (a Pattern): the cycle timer runs against the clock (`now` ticks minus the offset); each phase has a
-  fixed force-off from the splits, counted from the start of the coordinated phases' green (cycle timer 0);
-  coordinated phases do not gap out and rest in green; a phase is started only when it fits before its force-off.
-- `max_recall`: every phase called and no gap-out (fixed time).
+  and only if a conflicting call waits (otherwise it rests in green, and a gap-out while resting is forgotten
+  when the detector is actuated again). The max timer starts at the first conflicting call (at the green start
+  when one is already waiting). Recall phases always hold a call.
+- coordinated (a Pattern): the local cycle timer follows the master timer (`Coordination`); each phase has a
+  fixed force-off from the splits, counted from local cycle zero; coordinated phases do not gap out and rest in
+  green; a phase is started only when it fits before its force-off. Deadlines are kept on the sequencer's own
+  tick count, so a jump of the wall clock never stretches or cuts a green.
+- transitions: when the local cycle is out of step with the master (pattern change, clock jump, local midnight,
+  entering coordination), the difference (`lag`) is worked off at each local cycle zero by shortening or
+  lengthening the coordinated phases' green (shortway: ≤ 17 % of the cycle shorter or ≤ 20 % longer; dwell:
+  ≤ 50 % longer), never below their min green.
+- `max_recall`: every phase called and no gap-out (fixed time); `fail_recall`: phases whose detector failed, on
+  max recall (fail-safe).
+- `forced` (preemption): only these phases are called; any other green ends after its min green and pedestrian
+  clearance; coordination and recalls are suspended.
 Events (Indiana codes) go to `emit(code, param)`.
 """
 
@@ -33,6 +45,9 @@ from firmware_sim.ring_state import (
     Ring,
 )
 
+SUBTRACT_MAX, ADD_MAX, DWELL_MAX = 0.17, 0.20, 0.50     # of the cycle, per cycle (transition bounds)
+IN_STEP, ADD, SUBTRACT, DWELL = 1, 2, 3, 4              # Indiana event 150 parameters (coord cycle state)
+
 
 @dataclass
 class Sequencer:
@@ -47,10 +62,20 @@ class Sequencer:
     ped_calls: set[int] = field(default_factory=set)
     stopping: bool = False
     coord: Coordination | None = None
+    fail_recall: set[int] = field(default_factory=set)
+    forced: frozenset[int] | None = None
+    transition: str = "shortway"        # or "dwell"
+    mono: int = 0                       # ticks stepped: deadlines count on it, not on the wall clock
+    lag: int = 0                        # ticks the local cycle runs behind the master cycle (0 = in step)
+    _tl: int | None = None              # local cycle timer of the last step
+    _now: int = 0                       # local tick of the last step
+    at_zero: bool = False               # the last step passed local cycle zero (the timer may have moved on)
+    _pending_coord: Coordination | None = None
     _dirty: bool = True
     _out: Outputs = field(default_factory=Outputs)
     _t: dict[int, PhaseTicks] = field(default_factory=dict)
-    # Lateness (ticks) of each green start of the first coordinated phase; the controller reads and clears it.
+    _conf: dict[int, frozenset[int]] = field(default_factory=dict)
+    # Lateness (ticks) of each green start of the reference coordinated phase; the controller reads and clears it.
     coord_starts: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -61,13 +86,27 @@ class Sequencer:
         """Run `plan` (same rings and barriers as before); timings apply from each interval's next check."""
         self.plan = plan
         self._t = {p: PhaseTicks.of(t) for p, t in plan.phases.items()}
-        self.set_pattern(plan.patterns.get(self.pattern.pattern) if self.pattern is not None else None)
+        self._conf = {p: frozenset(q for q in plan.phases if plan.conflicts(p, q)) for p in plan.phases}
+        pattern = plan.patterns.get(self.pattern.pattern) if self.pattern is not None else None
+        self.pattern, self.coord, self._pending_coord = None, None, None
+        self.set_pattern(pattern)
 
     # ----- control -------------------------------------------------------------------------------------------
     def set_pattern(self, pattern: Pattern | None) -> None:
-        """Coordinate to `pattern` (None = free). Takes effect at each phase's next green start."""
+        """Coordinate to `pattern` (None = free). From free, coordination starts at once (local cycle zero now,
+        then a transition to the master cycle); from another pattern, the new one takes over at the next local
+        cycle zero."""
         self.pattern = pattern
-        self.coord = Coordination.of(self.plan, pattern) if pattern is not None else None
+        if pattern is None:
+            self.coord = self._pending_coord = None
+            self._tl = None
+            return
+        new = Coordination.of(self.plan, pattern)
+        if self.coord is None:
+            self.coord, self._pending_coord = new, None
+            self._tl = None     # the local cycle starts at the next step
+        else:
+            self._pending_coord = new
 
     def stop(self) -> None:
         """End every green safely (after min green and pedestrian clearance) and rest in red: `idle` tells when."""
@@ -85,36 +124,139 @@ class Sequencer:
     def restart(self) -> None:
         """Leave the stopped state; service begins with the barrier group of the main street (recall phases)."""
         self.stopping = False
-        main = min(self.recall) if self.recall else self.plan.rings[0][0]
-        if self.pattern is not None:
-            main = self.pattern.coord_phases[0]
+        main = min(self.recall) if self.recall else next(r[0] for r in self.plan.rings if r)
+        if self.coord is not None:
+            main = self.coord.ref_phase
         self.group = (self.plan.group_of(main) - 1) % len(self.plan.barriers)
 
     @property
     def idle(self) -> bool:
         return all(r.interval == IDLE for r in self.rings)
 
-    def cycle_timer(self, now: int) -> int:
-        return 0 if self.coord is None else self.coord.cycle_timer(now)
+    def cycle_timer(self, now: int | None = None) -> int:
+        """The local cycle timer (ticks) of the last step; 0 when free."""
+        return 0 if self.coord is None or self._tl is None else self._tl
 
     # ----- stepping ------------------------------------------------------------------------------------------
     def step(self, now: int, detectors: set[int], buttons: set[int]) -> None:
-        """Advance one tick at absolute tick `now`; `detectors` are phases whose vehicle detector is occupied,
+        """Advance one tick at local tick `now`; `detectors` are phases whose vehicle detector is occupied,
         `buttons` phases whose pedestrian pushbutton is pressed."""
+        self.mono += 1
+        self._now = now
+        self.at_zero = False
+        if self.coord is not None:
+            self._follow_master(now)
         greens = {r.phase for r in self.rings if r.interval == GREEN}
         for p in detectors:
             if p in greens:
                 self._ring_of(p).gap = 0
-            else:
+            elif p not in self.calls:
                 self.calls.add(p)
+                self.emit(43, p)
         for p in buttons:
             if p not in self.ped_calls and self.plan.phases[p].walk_s is not None:
                 self.ped_calls.add(p)
                 self.emit(45, p)
         for ring in self.rings:
-            self._step_ring(ring, now)
+            self._step_ring(ring)
         if self.idle and not self.stopping:
-            self._cross_barrier(now)
+            self._cross_barrier()
+        elif not self.stopping:
+            self._late_start()
+
+    def _late_start(self) -> None:
+        """A ring that crossed into the group with nothing to serve (no call then; coordinated: nothing fitted,
+        the group began early or the ring has no coordinated phase) starts its first called phase of the group
+        once there is one (that fits), while another ring still times the group."""
+        if not any(r.interval == GREEN for r in self.rings):
+            return
+        for ring in self.rings:
+            if ring.interval != IDLE or ring.next_phase is not None or ring.served:
+                continue
+            first = next((p for p in ring.order if self.plan.group_of(p) == self.group and self._called(p)
+                          and self._fits(p)), None)
+            if first is not None:
+                self._start_green(ring, first)
+
+    def _follow_master(self, now: int) -> None:
+        """Advance the local cycle timer by one tick; a jump of the master timer (clock set, local midnight)
+        goes into `lag`, for the transition to work off: the local timer itself never jumps."""
+        coord = self.coord
+        assert coord is not None
+        master = coord.master_timer(now)
+        if self._tl is None:    # entering coordination: local cycle zero now, then a transition to the master
+            self._tl, self.lag, self.at_zero = 0, master, True
+            self.emit(150, self._lag_state())
+            for ring in self.rings:     # a side-street green running now ends after its min green
+                if ring.interval == GREEN and ring.phase is not None:
+                    ring.deadline = self._deadline(ring.phase) if ring.phase in coord.pattern.coord_phases \
+                        else self.mono
+            return
+        expected = (self._tl + 1) % coord.cycle
+        self.lag = (master - expected) % coord.cycle
+        self._tl = expected
+        if expected == 0 and self.forced is None:
+            self.at_zero = True
+            self._local_zero()
+            coord = self.coord
+            assert coord is not None
+            for ring in self.rings:     # coordinated greens time to the force-off of the new cycle
+                if ring.interval == GREEN and ring.phase is not None and ring.phase in coord.pattern.coord_phases:
+                    ring.deadline = self._deadline(ring.phase)
+
+    def _subtract_step(self) -> int:
+        """Most the local cycle may be shortened this cycle: 17 % of it, and never a coordinated green below its
+        min green."""
+        coord = self.coord
+        assert coord is not None
+        slack = min((coord.force_off[p] - coord.start[p]) % coord.cycle - self._t[p].min_green
+                    for p in coord.pattern.coord_phases)
+        return max(0, min(ticks(coord.cycle * SUBTRACT_MAX / 10), slack))
+
+    def _lag_state(self) -> int:
+        """In step, or how the transition works off the lag: shortway takes the direction that needs fewer
+        cycles (subtracting is bounded by the coordinated phases' slack above min green), dwell only adds."""
+        coord = self.coord
+        assert coord is not None
+        if self.lag == 0:
+            return IN_STEP
+        if self.transition == "dwell":
+            return DWELL
+        sub = self._subtract_step()
+        add = ticks(coord.cycle * ADD_MAX / 10)
+        if sub and -(-self.lag // sub) <= -(-(coord.cycle - self.lag) // add):
+            return SUBTRACT
+        return ADD
+
+    def _local_zero(self) -> None:
+        """Local cycle zero: take over a pending pattern, then work off part of the lag by moving the local timer
+        (it moves the coordinated phases' force-off: the cycle gets shorter or longer, within bounds)."""
+        coord = self.coord
+        assert coord is not None and self._tl is not None
+        if self._pending_coord is not None:
+            old, coord = coord, self._pending_coord
+            self.coord, self._pending_coord = coord, None
+            if coord.cycle != old.cycle:
+                self.emit(132, coord.cycle // 10)
+            if coord.offset != old.offset:
+                self.emit(133, coord.offset // 10)
+            self._tl = 0
+            self.lag = coord.master_timer(self._now)
+            self.emit(150, self._lag_state())
+            return
+        if self.lag == 0:
+            return
+        state = self._lag_state()
+        if state == SUBTRACT:
+            step = min(self.lag, self._subtract_step())
+            self.lag -= step
+            self._tl = (self._tl + step) % coord.cycle
+        else:
+            bound = DWELL_MAX if state == DWELL else ADD_MAX
+            step = min(coord.cycle - self.lag, ticks(coord.cycle * bound / 10))
+            self.lag = (self.lag + step) % coord.cycle
+            self._tl = (self._tl - step) % coord.cycle
+        self.emit(150, self._lag_state())
 
     def _ring_of(self, phase: int) -> Ring:
         return self.rings[self.plan.ring_of(phase)]
@@ -122,18 +264,32 @@ class Sequencer:
     def _called(self, p: int) -> bool:
         if self.stopping:
             return False
-        if p in self.calls or p in self.ped_calls or p in self.recall or self.max_recall:
+        if self.forced is not None:
+            return p in self.forced
+        if p in self.calls or p in self.ped_calls or p in self.recall or p in self.fail_recall or self.max_recall:
             return True
-        return self.pattern is not None and p in self.pattern.coord_phases
+        return self.coord is not None and p in self.coord.pattern.coord_phases
+
+    def _conflicting_call(self, p: int) -> bool:
+        """A call that `p`'s green stands in the way of: on a conflicting phase, or on a phase of this barrier
+        group in another ring that already rests at the barrier (it can only reach it by crossing)."""
+        if any(self._called(q) for q in self._conf[p]):
+            return True
+        mine = self.plan.ring_of(p)
+        for i, ring in enumerate(self.rings):
+            if i != mine and ring.interval == IDLE and ring.next_phase is None and ring.served \
+                    and any(self.plan.group_of(q) == self.group and self._called(q) for q in ring.order):
+                return True
+        return False
 
     def _ped_wanted(self, p: int) -> bool:
         t = self.plan.phases[p]
         return t.walk_s is not None and (p in self.ped_calls or not t.ped_actuated)
 
-    def _step_ring(self, ring: Ring, now: int) -> None:
+    def _step_ring(self, ring: Ring) -> None:
         ring.t += 1
         if ring.interval == GREEN:
-            self._time_green(ring, now)
+            self._time_green(ring)
         elif ring.interval == YELLOW and ring.phase is not None:
             if ring.t >= self._t[ring.phase].yellow:
                 self.emit(9, ring.phase)
@@ -148,9 +304,12 @@ class Sequencer:
             self._dirty = True
             if ring.next_phase is not None:
                 nxt, ring.next_phase = ring.next_phase, None
-                self._start_green(ring, nxt, now)
+                self._start_green(ring, nxt)
 
-    def _time_green(self, ring: Ring, now: int) -> None:
+    def _coordinated(self) -> bool:
+        return self.coord is not None and self.forced is None
+
+    def _time_green(self, ring: Ring) -> None:
         assert ring.phase is not None
         p, t = ring.phase, self._t[ring.phase]
         ring.gap += 1
@@ -168,47 +327,63 @@ class Sequencer:
                 self.emit(23, p)
         if ring.t == t.min_green:
             self.emit(3, p)
+        if ring.max_from is None and self._conflicting_call(p):
+            ring.max_from = ring.t
+        no_gap = self.max_recall or p in self.fail_recall
         if not ring.ready:
             if ring.t < t.min_green or ring.ped != DONT_WALK:
                 return
-            if self.stopping:
+            if self.stopping or (self.forced is not None and p not in self.forced):
                 ring.ready, ring.reason = True, 6
-            elif self.pattern is not None:
-                coord = p in self.pattern.coord_phases
-                if ring.deadline is not None and now >= ring.deadline:
+            elif self._coordinated():
+                assert self.coord is not None
+                if ring.deadline is not None and self.mono >= ring.deadline:
                     ring.ready, ring.reason = True, 6
-                elif not coord and not self.max_recall and ring.gap >= t.passage:
+                elif p not in self.coord.pattern.coord_phases and not no_gap and ring.gap >= t.passage:
                     ring.ready, ring.reason = True, 4
-            elif not self.max_recall and ring.gap >= t.passage:
+            elif not no_gap and ring.gap >= t.passage:
                 ring.ready, ring.reason = True, 4
-            elif ring.t >= t.max_green:
+            elif ring.max_from is not None and ring.t - ring.max_from >= t.max_green:
                 ring.ready, ring.reason = True, 5
             if not ring.ready:
                 return
+        elif ring.waiting and ring.deadline is not None and self.mono >= ring.deadline:
+            ring.reason = 6     # waiting at the barrier, but not past its own force-off
+            self._end_green(ring, None)
+            return
         # A ring that waits at the barrier is a call on every ring: it cannot cross alone.
         waited_for = any(o is not ring and o.waiting for o in self.rings)
-        if not (self.stopping or waited_for or any(self._called(q) and self.plan.conflicts(p, q)
-                                                   for q in self.plan.phases)):
-            return      # rest in green: nobody else wants the intersection
-        nxt = self._next_in_group(ring, p, now)
+        evicted = self.forced is not None and p not in self.forced
+        if not (self.stopping or evicted or waited_for or self._conflicting_call(p)):
+            if ring.reason == 4:
+                ring.ready = ring.waiting = False   # resting in green: the gap is timed again when a call comes
+            return
+        nxt = self._next_in_group(ring, p)
         # A phase that gapped out at the barrier keeps its green until the other rings are ready too
-        # (simultaneous gap-out); a force-off, max-out or stop ends it at once and the ring waits in red.
-        if nxt is None and ring.reason == 4 and not self._barrier_ready(ring, now):
+        # (simultaneous gap-out); a force-off, max-out or stop ends it at once.
+        if nxt is None and ring.reason == 4 and not self._barrier_ready(ring):
             ring.waiting = True
             return      # hold green until the other rings are ready to cross the barrier
         self._end_green(ring, nxt)
-        if nxt is None and ring.reason == 4:
-            for other in self.rings:
+        if nxt is None:
+            # This ring leaves the group: rings waiting at the barrier leave with it, so all cross together.
+            for k, other in enumerate(self.rings):
                 if other is not ring and other.interval == GREEN and other.waiting:
                     self._end_green(other, None)
+                    if k > self.rings.index(ring):
+                        other.t = -1    # it is stepped later in this tick: its yellow starts counting next tick
 
-    def _barrier_ready(self, ring: Ring, now: int) -> bool:
+    def _barrier_ready(self, ring: Ring) -> bool:
         for other in self.rings:
             if other is ring or other.interval == IDLE:
                 continue
-            if other.interval != GREEN or not other.ready:
+            if other.interval != GREEN:
+                if other.next_phase is not None:
+                    return False        # clearing towards its next phase in this group
+                continue                # clearing to leave the group: it has crossed already
+            if not other.ready:
                 return False
-            if other.phase is not None and self._next_in_group(other, other.phase, now) is not None:
+            if other.phase is not None and self._next_in_group(other, other.phase) is not None:
                 return False
         return True
 
@@ -220,58 +395,69 @@ class Sequencer:
         ring.interval, ring.t, ring.ready, ring.next_phase, ring.waiting = YELLOW, 0, False, nxt, False
         self._dirty = True
 
-    def _next_in_group(self, ring: Ring, current: int, now: int | None) -> int | None:
+    def _next_in_group(self, ring: Ring, current: int) -> int | None:
         group = self.plan.group_of(current)
         after = ring.order[ring.order.index(current) + 1:]
         for q in after:
-            if self.plan.group_of(q) == group and self._called(q) and (now is None or self._fits(q, now)):
+            if self.plan.group_of(q) == group and self._called(q) and self._fits(q):
                 return q
         return None
 
-    def _fits(self, p: int, now: int) -> bool:
+    def _fits(self, p: int) -> bool:
         """Coordinated: can `p` start now and end by its force-off? (A pedestrian call that does not fit is
         served anyway: the walk overruns the split, as the plan rules warn.)"""
-        return self.coord is None or self.coord.fits(self.plan, p, now)
+        if not self._coordinated() or self._tl is None:
+            return True
+        assert self.coord is not None
+        return self.coord.fits(self.plan, p, self._tl)
 
-    def _deadline(self, p: int, now: int) -> int | None:
-        """Coordinated: the tick when `p`'s green must end."""
-        if self.coord is None:
+    def _deadline(self, p: int) -> int | None:
+        """Coordinated: the tick (of `mono`) when `p`'s green must end."""
+        if not self._coordinated() or self._tl is None:
             return None
-        green = self.coord.green_ticks(self.plan, p, now)
+        assert self.coord is not None
+        green = self.coord.green_ticks(self.plan, p, self._tl)
         t = self.plan.phases[p]
         if self._ped_wanted(p):
             green = max(green, ticks((t.walk_s or 0) + (t.ped_clear_s or 0)))
-        return now + green
+        return self.mono + green
 
-    def _start_green(self, ring: Ring, p: int, now: int) -> None:
+    def _start_green(self, ring: Ring, p: int) -> None:
         ring.phase, ring.interval, ring.t, ring.gap, ring.ready, ring.reason = p, GREEN, 0, 0, False, 0
+        ring.served = True
         self._dirty = True
         ring.waiting = False
-        ring.deadline = self._deadline(p, now)
-        self.calls.discard(p)
+        ring.max_from = 0 if self._conflicting_call(p) else None
+        if p in self.calls:
+            self.calls.discard(p)
+            self.emit(44, p)
         self.emit(1, p)
-        if self.coord is not None and p == self.coord.pattern.coord_phases[0]:
-            late = (self.coord.cycle_timer(now) - self.coord.start[p]) % self.coord.cycle
-            self.coord_starts.append(late if late < self.coord.cycle // 2 else 0)
+        coord = self.coord
+        if self._coordinated() and coord is not None and p == coord.ref_phase and self._tl is not None:
+            late = (self._tl - coord.start[p]) % coord.cycle
+            self.coord_starts.append(late if late < coord.cycle // 2 else 0)
+        ring.deadline = self._deadline(p)
         if self._ped_wanted(p):
             self.ped_calls.discard(p)
             ring.ped, ring.ped_t = WALK, 0
             self.emit(21, p)
 
-    def _cross_barrier(self, now: int) -> None:
+    def _cross_barrier(self) -> None:
         groups = len(self.plan.barriers)
         for k in range(1, groups + 1):
             g = (self.group + k) % groups
             starts = []
             for ring in self.rings:
                 first = next((p for p in ring.order if self.plan.group_of(p) == g and self._called(p)
-                              and self._fits(p, now)), None)
+                              and self._fits(p)), None)
                 if first is not None:
                     starts.append((ring, first))
             if starts:
                 self.group = g
+                for ring in self.rings:
+                    ring.served = False
                 for ring, p in starts:
-                    self._start_green(ring, p, now)
+                    self._start_green(ring, p)
                 return
 
     def outputs(self) -> Outputs:

@@ -20,9 +20,11 @@ from firmware_sim.coordination import ticks
 from firmware_sim.detectors import DetectorField
 from firmware_sim.eventlog import EventFifo
 from firmware_sim.plan import Plan, default_plan_doc, parse_plan
+from firmware_sim.preemption import PreemptRun
 from firmware_sim.ring_state import Outputs
 from firmware_sim.schedule import scheduled_action
 from firmware_sim.sequencer import Sequencer
+from firmware_sim.signal_cabinet import SignalCabinet
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ CAUSES = {"none": 0, "conflict": 1, "local": 2, "central": 3, "startup": 4, "sch
 RESULT = {"pending": 0, "ok": 1, "invalid_args": 2, "refused": 3, "busy": 4, "device_fault": 5, "unknown": 6}
 STARTUP_FLASH_S = 5.0
 STARTUP_RED_S = 3.0
+EVENT_LOG_ENTRIES = 1024            # a real controller keeps at least 1,000 events
+# NTCIP 1202 unitFlashStatus, the parameter of event 173.
+FLASH_STATUS = {"none": 2, "schedule": 3, "central": 3, "local": 4, "conflict": 6, "startup": 7, "watchdog": 5}
+PATTERN_FREE, PATTERN_FLASH = 254, 255       # event 131 parameters that are not pattern numbers
 
 
 @dataclass(slots=True)
@@ -44,12 +50,14 @@ class SignalController:
     """One NEMA dual-ring controller. Not thread-safe; driven from one event loop. Never blocks."""
 
     def __init__(self, device_id: str, start: datetime, rng: random.Random, *, plan: Plan | None = None,
-                 tz: str = "Asia/Ho_Chi_Minh", offset_s: float = 0.0) -> None:
+                 tz: str = "Asia/Ho_Chi_Minh", offset_s: float = 0.0, cabinet: SignalCabinet | None = None) -> None:
         self.device_id = device_id
+        self.cabinet = cabinet or SignalCabinet()
         self.rng = rng
         self.tz = ZoneInfo(tz)
         self.plan_doc = default_plan_doc(device_id, offset_s)
         self.plan = plan or parse_plan(self.plan_doc)
+        self.cabinet.check_plan(self.plan)
         self.pending_plan: Plan | None = None
         self.on_plan_activated: Callable[[], None] | None = None
         self.temp_c = 28.0 + rng.uniform(-2, 4)
@@ -73,16 +81,26 @@ class SignalController:
         self.force_conflict = False
         self.red_until: int | None = None
         self._running: tuple[str, int | None] = ("flash", None)
-        self.events = EventFifo(16)
+        self.events = EventFifo(EVENT_LOG_ENTRIES)
         self.alarms: set[str] = set()
         self.event_sink: Callable[[int, int, int], None] | None = None      # (code, param, epoch_ms)
         self.alarm_sink: Callable[[str, bool], None] | None = None
-        self.mmu = ConflictMonitor(self.plan)
+        self.mmu = ConflictMonitor(self.cabinet)
         self.display = Outputs()
+        self.preempt: PreemptRun | None = None
+        self.watchdog_tripped = False
+        self._buttons: set[int] = set()
+        self._event(173, FLASH_STATUS["startup"])
 
     def _main_phases(self) -> list[int]:
         first = min(self.plan.patterns.values(), key=lambda p: p.pattern, default=None)
-        return list(first.coord_phases) if first else [ring[0] for ring in self.plan.rings]
+        return list(first.coord_phases) if first else [ring[0] for ring in self.plan.rings if ring]
+
+    def accept_plan(self, plan: Plan) -> None:
+        """A downloaded plan passed the parser: the cabinet's conflict monitor must permit what it runs together.
+        Raises PlanError (the transfer answers invalid_plan); on success it waits for the cycle boundary."""
+        self.cabinet.check_plan(plan)
+        self.pending_plan = plan
 
     # ----- time ----------------------------------------------------------------------------------------------
     @property
@@ -119,28 +137,34 @@ class SignalController:
         if self.mode == "dark":
             return Outputs()
         if self.mode == "flash" and self.seq.idle:
-            main = sum(1 << (p - 1) for p in self._main_phases())
-            return Outputs(yellow=main, red=sum(1 << (p - 1) for p in self.plan.phases) & ~main)
+            # The flasher: red, except the channels the cabinet is jumpered to flash yellow (main-street throughs).
+            used = sum(1 << (p - 1) for p in self.plan.phases)
+            yellow = sum(1 << (p - 1) for p in self.cabinet.flash_yellow) & used
+            return Outputs(yellow=yellow, red=used & ~yellow)
         out = self.seq.outputs()
         if self.force_conflict:
             # A welded load switch: the first two conflicting phases both show green.
-            a, b = self.mmu.first_conflicting_pair()
+            a, b = self.mmu.first_conflicting_pair(list(self.plan.phases))
             out.green |= (1 << (a - 1)) | (1 << (b - 1))
             out.red &= ~out.green
         return out
 
     def monitor(self) -> None:
-        """The MMU: any two conflicting phases green, yellow or walk together latch flash at once."""
+        """The MMU, every tick: two channels its matrix does not permit, green, yellow or walk together for longer
+        than the persistence time, latch flash (the flasher itself is not monitored)."""
         out = self._outputs()
-        active = out.green | out.yellow | out.walk
-        conflict = self.mmu.conflict(active)
-        if conflict and not self.conflict_latched:
+        flashing = self.mode == "dark" or (self.mode == "flash" and self.seq.idle)
+        active = 0 if flashing else out.green | out.yellow | out.walk
+        if self.mmu.observe(active) and not self.conflict_latched:
             log.warning("conflict_flash device=%s green=%#06x yellow=%#06x walk=%#06x", self.device_id,
                         out.green, out.yellow, out.walk)
             self.conflict_latched = True
             self.seq.halt()
             self.mode, self.flash_cause = "flash", "conflict"
-            self._event(173, 1)
+            self.preempt = None
+            self._event(173, FLASH_STATUS["conflict"])
+            self._event(131, PATTERN_FLASH)
+            self._running = ("flash", None)
             self.set_alarm("conflict_flash", True)
             out = self._outputs()
         self.display = out
@@ -158,6 +182,8 @@ class SignalController:
         """(action, pattern, flash cause, control source) after precedence."""
         if self.conflict_latched:
             return ("flash", None, "conflict", "schedule")
+        if self.preempt is not None:
+            return ("preempt", None, "none", "schedule")
         if self.central is not None:
             return (self.central.action, self.central.pattern, "central", "central")
         action, pattern = self.scheduled()
@@ -173,12 +199,15 @@ class SignalController:
             self.seq.stop()     # programmed flash: through yellow and red clearance first
             if self.seq.idle:
                 self.mode, self.flash_cause = action, cause if action == "flash" else "none"
-                self._event(173, 1)
+                if action == "flash":
+                    self._event(173, FLASH_STATUS[cause])
+                    self._event(131, PATTERN_FLASH)
+                self._running = (action, None)
             return
         if self.mode in ("flash", "dark"):
             if self.uptime_ticks < ticks(STARTUP_FLASH_S):
                 return
-            self._event(173, 0)
+            self._event(173, FLASH_STATUS["none"])
             self.mode, self.flash_cause = "free", "none"
             self.red_until = self.uptime_ticks + ticks(STARTUP_RED_S)
         if self.red_until is not None:
@@ -187,11 +216,14 @@ class SignalController:
             self.red_until = None
             self.seq.set_pattern(self.plan.patterns.get(pattern or 0) if action == "pattern" else None)
             self.seq.restart()
+        if action == "preempt":
+            self.mode = "preempt"
+            return
         if (action, pattern) != self._running:
             self.coordination_watch.reset()
             self.set_alarm("coordination_failure", False)
             self.seq.set_pattern(self.plan.patterns.get(pattern or 0) if action == "pattern" else None)
-            self._event(131, pattern or 0)
+            self._event(131, pattern if action == "pattern" and pattern else PATTERN_FREE)
             self._running = (action, pattern)
         held = self.central is not None and self.central.action == "pattern"
         self.mode = "free" if action == "free" else ("manual_hold" if held else "coordinated")
@@ -201,7 +233,7 @@ class SignalController:
         """One 0.1 s firmware tick."""
         self.epoch_ticks += 1          # the real-time clock keeps running on its battery
         self.sim_ticks += 1            # the world's time (traffic keeps arriving through a power cut)
-        if not self.powered:
+        if not self.powered or self.watchdog_tripped:
             return
         self.uptime_ticks += 1
         if self.central is not None and self.central.expires_tick is not None \
@@ -218,7 +250,16 @@ class SignalController:
         occupied, pressed, changes = self.detectors.step(self.sim_ticks, hour, greens)
         for det, on in changes:
             self._event(82 if on else 81, det)
+        for p in self._buttons - pressed:
+            self._event(89, p)
+        for p in pressed - self._buttons:
+            self._event(90, p)
+        self._buttons = pressed
+        if self.preempt is not None:
+            self.preempt.step(self)
         if running and self.red_until is None:
+            if self.seq.fail_recall:
+                occupied = occupied - self.seq.fail_recall     # a failed detector's output is not believed
             self.seq.step(local, occupied, pressed)
             if self.seq.coord_starts:
                 self._check_coordination()
@@ -239,20 +280,20 @@ class SignalController:
         same = new.rings == self.plan.rings and new.barriers == self.plan.barriers and set(new.phases) == set(
             self.plan.phases)
         pattern = self.seq.pattern
-        at_boundary = self.mode in ("flash", "dark") or pattern is None or self.seq.cycle_timer(
-            self.local_ticks()) == 0
+        at_boundary = self.mode in ("flash", "dark") or pattern is None or self.seq.at_zero
         if not at_boundary:
             return
         if not same:
             self.seq.stop()
             if not self.seq.idle:
                 return
-            self.seq = Sequencer(new, self._event, recall=frozenset(self.seq.recall))
+            old = self.seq
+            self.seq = Sequencer(new, self._event, recall=frozenset(old.recall), transition=old.transition)
             self.detectors = DetectorField(self.rng, tuple(sorted(new.phases)), start_tick=self.sim_ticks)
             self.red_until = self.uptime_ticks + ticks(STARTUP_RED_S)
         self.plan, self.pending_plan = new, None
         self.seq.set_plan(new)
-        self.mmu = ConflictMonitor(new)
+        self.detector_faults_changed()
         self._running = ("", None)      # re-apply the pattern from the new plan
         self._sched_minute = -1
         log.info("plan_activated device=%s", self.device_id)
@@ -271,7 +312,10 @@ class SignalController:
             self.display = Outputs()
             return
         self.powered, self.uptime_ticks, self.central = True, 0, None     # central control is volatile
+        self.watchdog_tripped = False
+        self.preempt = None
         self._event(184, 0)
+        self._event(173, FLASH_STATUS["startup"])
         self.set_alarm("power_fail", False)
         self.mode, self.flash_cause, self._running = "flash", "startup", ("flash", None)
 
@@ -302,11 +346,19 @@ class SignalController:
         elif code == 4:
             self.central = None
         elif code == 5:
+            if not self.cabinet.remote_conflict_reset or self.watchdog_tripped:
+                return "refused"        # the agency wants a technician at the cabinet to reset a conflict flash
             if self.force_conflict:
                 return "refused"        # the cause is still there: a real MMU will not reset either
             if self.conflict_latched:
                 self.conflict_latched = False
                 self.set_alarm("conflict_flash", False)
+        elif code == 6:
+            if self.conflict_latched or self.mode == "dark" or not self.powered:
+                return "refused"
+            self.preempt_input(True, exit_phase=pattern or None, hold_s=duration_s or None)
+        elif code == 7:
+            self.preempt_input(False)
         else:
             return "unknown"
         log.info("command device=%s code=%d pattern=%d duration_s=%d", self.device_id, code, pattern, duration_s)
@@ -316,3 +368,62 @@ class SignalController:
         if self.central is None or self.central.expires_tick is None:
             return 0
         return max(0, -(-(self.central.expires_tick - self.uptime_ticks) // 10))
+
+    # ----- clock, detectors, preemption ----------------------------------------------------------------------
+    def set_clock(self, epoch_s: float) -> None:
+        """The controller clock was set (central time sync or a technician): event 181."""
+        self.epoch_ticks = ticks(epoch_s)
+        self._offset_minute = -1
+        self._event(181, 0)
+
+    def detector_faults_changed(self) -> None:
+        """A detector's diagnostics changed: failed detectors put their phase on fail-safe max recall (its
+        input is ignored: a stuck-on loop would extend for ever, a dead one would never call)."""
+        failed = {d.phase for d in self.detectors.detectors.values() if d.fault is not None}
+        self.seq.fail_recall = failed & set(self.plan.phases)
+        self.set_alarm("detector_fault", bool(failed))
+
+    def fail_detector(self, det: int, kind: str | None) -> None:
+        """Detector `det` reports fault `kind` (open, shorted, chatter, watchdog, other), or None: restored."""
+        d = self.detectors.detectors[det]
+        if d.fault == kind:
+            return
+        d.fault = kind
+        self._event(83 if kind is None else DETECTOR_FAULT_EVENTS[kind], det)
+        self.detector_faults_changed()
+
+    def preempt_input(self, on: bool, *, exit_phase: int | None = None, hold_s: float | None = None) -> None:
+        """The preempt input (railroad or emergency vehicle) turned on or off."""
+        if on and self.preempt is None:
+            self._event(102, 1)
+            self.preempt = PreemptRun(self.cabinet.preemption, self.uptime_ticks, exit_phase=exit_phase,
+                                      hold_s=hold_s)
+        elif on and self.preempt is not None:
+            self.preempt.input = True
+        elif not on and self.preempt is not None and self.preempt.input:
+            self._event(104, 1)
+            self.preempt.input = False
+
+    def watchdog_trip(self) -> None:
+        """The firmware failed (an exception in its tick): the MMU's watchdog sees the controller stop and puts
+        the intersection in flash, latched until the power is cycled; the device still answers its masters."""
+        if self.watchdog_tripped:
+            return
+        self.watchdog_tripped = True
+        self.seq.halt()
+        self.preempt = None
+        self.mode, self.flash_cause, self.conflict_latched = "flash", "conflict", True
+        self._event(173, FLASH_STATUS["watchdog"])
+        self.set_alarm("conflict_flash", True)
+        used = sum(1 << (p - 1) for p in self.plan.phases)
+        yellow = sum(1 << (p - 1) for p in self.cabinet.flash_yellow) & used
+        self.display = Outputs(yellow=yellow, red=used & ~yellow)
+
+    def end_preempt(self) -> None:
+        """The exit phase runs: back to normal operation (the pattern is taken up again by a transition)."""
+        self.preempt = None
+        self.seq.forced = None
+        self._running = ("", None)
+
+
+DETECTOR_FAULT_EVENTS = {"other": 84, "watchdog": 85, "open": 86, "shorted": 87, "chatter": 88}

@@ -11,14 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api import audit
-from api.command_models import CommandIn
+from api.command_models import CommandIn, ResetConflictCommand
 from api.deps import ApiDep, CommandsReader, DevicesReader, Principal, SessionDep, client_addr
 from api.dispatch import NOT_SENT
 from api.models import Command, Device
 from api.plans_runtime import PlansDep
 from api.problems import Problem, field_errors
 from api.routes.control import refuse_release_of_conflict_flash
-from api.security import Scope
+from api.security import Role, Scope
 from api.state import ApiState
 from controllers.clock import to_rfc3339
 from controllers.commands import COMMANDS_BY_KIND, AnyCommand, command_args, parse_command
@@ -169,6 +169,9 @@ async def post_command(device_id: str, body: Annotated[CommandIn, Body()], reque
     needed = Scope.COMMAND_SIGNAL if kind is DeviceKind.SIGNAL_CONTROLLER else Scope.COMMAND_CABINET
     if not user.has(needed):
         raise Problem(403, f"role {user.role.value} may not command a {kind.value} (needs scope {needed.value})")
+    if body.name == "reset_conflict" and user.role not in (Role.ENGINEER, Role.ADMIN):
+        # Restarting an intersection the conflict monitor shut down is an engineer's decision.
+        raise Problem(403, f"role {user.role.value} may not reset a conflict flash (engineers only)")
     args = body.wire_args()
     if body.name not in COMMANDS_BY_KIND[kind]:
         raise Problem(422, f"unknown command {body.name!r} for a {kind.value}",
@@ -212,7 +215,8 @@ async def post_command(device_id: str, body: Annotated[CommandIn, Body()], reque
     outcome = "not_sent" if row.error == NOT_SENT else "sent"
     await audit.record(session, now=api.clock.now(), actor=user.name, source_addr=client_addr(request),
                        action=f"command.{row.name}", target=device.id, outcome=outcome,
-                       detail={"command_id": row.id, "args": row.args})
+                       detail={"command_id": row.id, "args": row.args,
+                               **({"reason": body.reason} if isinstance(body, ResetConflictCommand) else {})})
     if row.error == NOT_SENT:
         raise Problem(503, f"command {row.id} was stored but the bus is unavailable; it was not sent",
                       command_id=row.id, headers={"Retry-After": "5"})

@@ -71,13 +71,14 @@ def test_payloads_validate_and_state_is_normalized() -> None:
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
 
 
-def test_event_overflow_drops_the_oldest_and_says_how_many() -> None:
+def test_event_overflow_drops_the_oldest_and_counts_them_in_telemetry() -> None:
     f, _ = face()
     for n in range(EVENTS_MAX + 5):
         f._on_event(82, n, 0)
     out = [p for _, p in f.outbox()]
-    assert out[0]["code"] == 0 and out[0]["param"] == 5
-    assert out[1]["param"] == 5 and len(out) == EVENTS_MAX + 1
+    assert all(p["code"] != 0 for p in out), "no event code is reused as an overflow marker"
+    assert out[0]["param"] == 5 and len(out) == EVENTS_MAX
+    assert f.telemetry()["values"]["events_lost"] == 5
 
 
 def test_flash_until_backup_timer_then_schedule() -> None:

@@ -6,21 +6,32 @@ from firmware_sim.eventlog import EventFifo
 from tests.firmware_sim.helpers import controller_with_regs, run
 
 
-def test_overflow_overwrites_the_oldest_and_marks_the_loss() -> None:
+def test_overflow_drops_the_oldest_and_counts_the_loss_without_a_marker_entry() -> None:
     fifo = EventFifo(4)
     for i in range(4):
         fifo.add(1, i, 1_000_000 + i)
     fifo.add(8, 9, 2_000_000)
     seqs = [e.seq for e in fifo.entries]
-    codes = [e.code for e in fifo.entries]
-    assert codes == [0, 1, 1, 8] and fifo.entries[0].param == 2      # two lost, marker takes one slot
-    assert seqs == sorted(seqs), "seq stays in FIFO order"
+    assert [(e.code, e.param) for e in fifo.entries] == [(1, 1), (1, 2), (1, 3), (8, 9)]
+    assert fifo.overflows == 1 and seqs == sorted(seqs)
     fifo.add(8, 10, 2_000_001)
-    assert [e.code for e in fifo.entries] == [0, 1, 8, 8] and fifo.entries[0].param == 3
+    assert [e.code for e in fifo.entries] == [1, 1, 8, 8] and fifo.overflows == 2
+    assert all(e.code != 0 for e in fifo.entries), "code 0 is never an overflow marker"
     fifo.ack(fifo.entries[1].seq)
     assert [e.param for e in fifo.entries] == [9, 10]
     fifo.ack(60000)                                                  # unknown seq: nothing dropped
     assert len(fifo.entries) == 2
+
+
+def test_controller_log_holds_a_thousand_events_and_counts_losses_in_a_register() -> None:
+    ctrl, regs = controller_with_regs()
+    assert ctrl.events.capacity >= 1000
+    run(ctrl, 900)                          # 15 minutes unacknowledged: phase events every few seconds
+    regs.refresh()
+    assert len(ctrl.events.entries) == ctrl.events.capacity
+    assert int(regs.image.get("events_waiting")) == ctrl.events.capacity
+    assert int(regs.image.get("event_count")) == 16, "the valid entries of the Modbus window"
+    assert int(regs.image.get("events_lost")) == ctrl.events.overflows > 0
 
 
 def test_seq_wraps_and_never_is_zero() -> None:
@@ -35,7 +46,7 @@ def test_seq_wraps_and_never_is_zero() -> None:
 def test_entry_layout_in_registers() -> None:
     fifo = EventFifo(2)
     fifo.add(21, 4, 1_795_000_123_456)
-    words = fifo.registers()
+    words = fifo.registers(2)
     epoch = 1_795_000_123
     assert words[:6] == [1, 21, 4, epoch >> 16, epoch & 0xFFFF, 456]
     assert words[6:] == [0] * 6

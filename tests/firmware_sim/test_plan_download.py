@@ -65,12 +65,11 @@ def test_valid_plan_activates_at_a_cycle_boundary() -> None:
     assert regs.image.get("plan_crc32") == before, "not active before the cycle boundary"
     activated_at, waited = None, 0
     while activated_at is None and waited < 2000:
-        old = ctrl.seq.coord
+        old = ctrl.seq.cycle_timer()        # the running pattern's local cycle timer when the tick starts
         ctrl.step()
         waited += 1
         if ctrl.pending_plan is None:
-            assert old is not None
-            activated_at = old.cycle_timer(ctrl.local_ticks())      # on the running pattern's cycle
+            activated_at = old
     assert activated_at == 0 and waited <= 1000, "at the next cycle boundary: within one 100 s cycle"
     regs.refresh()
     assert regs.image.get("plan_crc32") == crc

@@ -82,8 +82,9 @@ def test_coordinated_cycle_and_offset(doc: dict[str, Any]) -> None:
     pat = doc["patterns"][0]
     assert ctrl.command(1, pat["pattern"], 0) == "ok"
     cycle, offset = round(pat["cycle_s"] * 10), round(pat["offset_s"] * 10)
-    coord = pat["coord_phases"][0]
-    check_safety(ctrl, 3 * pat["cycle_s"] + 60)                 # transition into step
+    check_safety(ctrl, 6 * pat["cycle_s"] + 60)                 # transition into step (bounded per cycle)
+    assert ctrl.seq.coord is not None and ctrl.seq.lag == 0, "in step after the transition"
+    coord = ctrl.seq.coord.ref_phase
     starts = []
     prev = ctrl.display.green
     for _ in range(3 * cycle):
@@ -94,4 +95,5 @@ def test_coordinated_cycle_and_offset(doc: dict[str, Any]) -> None:
         prev = green
     assert len(starts) == 3, json.dumps([starts, doc])
     assert {b - a for a, b in itertools.pairwise(starts)} == {cycle}
-    assert all((s - offset) % cycle == 0 for s in starts), json.dumps([starts, offset, cycle, doc])
+    # Cycle zero (the reference coordinated phase's green start) at local midnight + offset + k·cycle.
+    assert all((s % 864_000 - offset) % cycle == 0 for s in starts), json.dumps([starts, offset, cycle, doc])

@@ -69,17 +69,18 @@ async def test_a_valid_plan_deploys_and_the_controller_runs_its_cycle_and_yellow
             def coord_yellows() -> list[float]:
                 return [ts for ts, code, param in events if code == 8 and param == 2 and ts > active_from]
 
-            async with asyncio.timeout(60):
-                while len(coord_yellows()) < 4:
+            async with asyncio.timeout(120):
+                while len(coord_yellows()) < 7:
                     await rig.clock.sleep(5)
         finally:
             stop.set()
             await recorder
-        # The coordinated phase yields at its force-off point: once per cycle, so its yellows are a cycle apart
-        # (from the second one: the first cycle after the switch is a transition to the new offset).
+        # The coordinated phase yields at its force-off point: once per cycle. After the switch a transition to the
+        # new offset shortens or lengthens a few cycles (bounded: -17 % .. +20 %); then the yellows are a cycle apart.
         yellows = coord_yellows()[1:]
         gaps = [round(b - a, 1) for a, b in itertools.pairwise(yellows)]
-        assert gaps and all(g == NEW_CYCLE_S for g in gaps), gaps
+        assert all(0.83 * NEW_CYCLE_S - 0.2 <= g <= 1.2 * NEW_CYCLE_S + 0.2 for g in gaps), gaps
+        assert gaps[-2:] == [NEW_CYCLE_S, NEW_CYCLE_S], gaps
         # Phase 2's yellow change interval is the new plan's (begin yellow 8 -> end yellow 9).
         ends = [ts for ts, code, param in events if code == 9 and param == 2 and ts > active_from]
         durations = [round(min(e for e in ends if e > y) - y, 1) for y in yellows if any(e > y for e in ends)]

@@ -1,0 +1,119 @@
+"""Property test of the sequencer over random valid plans, detector patterns and detector faults.
+
+Each example runs the sequencer tick by tick (the fast harness in `sequencing_checker`: no controller, no I/O)
+and checks every tick: no conflicting pair active outside flash, every green ends in yellow then red, yellow and
+pedestrian intervals exact, red clearance never cut, min green kept, no green past its force-off in coordination,
+both rings cross barriers together, max green timed from the first conflicting call, fail-safe recall on failed
+detectors. Plans are the plan validator's random valid plans (`tests.controllers.plans.strategies`), some turned
+into T-junctions (a ring with no phase beyond a barrier).
+
+Budget: `SIGNALIGHT_PROPERTY_BUDGET` (default 1) scales the number of examples and their length; at 1 the three
+tests take about 15 s of CPU (75 examples, 19 virtual hours, ~650 cycles); above 1, examples run an hour each.
+`SIGNALIGHT_PROPERTY_REPORT=path` writes the cycles and ticks simulated.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from firmware_sim.plan import parse_plan
+from tests.controllers.plans.strategies import valid_plans
+from tests.firmware_sim.sequencing_checker import Traffic, simulate
+
+pytestmark = pytest.mark.slow
+BUDGET = float(os.environ.get("SIGNALIGHT_PROPERTY_BUDGET", "1"))
+EXAMPLES = max(1, round(25 * BUDGET))
+SECONDS = 900 if BUDGET <= 1 else 3600          # virtual seconds per example
+# No shrinking: an example is minutes of traffic, shrinking it would take longer than the budget; the failing
+# example is printed as drawn.
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=BUDGET <= 1,
+                    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+TOTALS = {"cycles": 0, "ticks": 0, "greens": 0, "examples": 0, "seconds": 0.0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[None]:
+    yield
+    path = os.environ.get("SIGNALIGHT_PROPERTY_REPORT")
+    if path:
+        Path(path).write_text(json.dumps({"budget": BUDGET, **TOTALS}, indent=2) + "\n", encoding="utf-8")
+
+
+def t_junction(doc: dict[str, Any]) -> dict[str, Any]:
+    """Ring 2 ends at the barrier: no phase of it in the second group (7 and 8 removed), as at a T-junction."""
+    doc = copy.deepcopy(doc)
+    gone = {7, 8}
+    doc["phases"] = [p for p in doc["phases"] if p["phase"] not in gone]
+    doc["rings"] = [[p for p in ring if p not in gone] for ring in doc["rings"]]
+    doc["barriers"] = [[p for p in group if p not in gone] for group in doc["barriers"]]
+    for pat in doc["patterns"]:
+        for p in gone:
+            pat["splits_s"].pop(str(p), None)
+        pat["coord_phases"] = [p for p in pat["coord_phases"] if p not in gone] or [doc["rings"][0][0]]
+    return doc
+
+
+GAPS = st.sampled_from([0, 20, 40, 80, 200, 600, 3000])        # mean ticks between vehicles; 0 = no traffic
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    doc = draw(valid_plans())
+    if draw(st.integers(0, 3)) == 0:
+        doc = t_junction(doc)
+    plan = parse_plan(doc)
+    phases = sorted(plan.phases)
+    traffic = Traffic({p: draw(GAPS) for p in phases},
+                      stuck_on=set(draw(st.lists(st.sampled_from(phases), max_size=1))),
+                      ped_gap_ticks={p: draw(st.sampled_from([0, 300, 1200])) for p in phases
+                                     if plan.phases[p].walk_s is not None})
+    faults = {p: draw(st.integers(0, SECONDS * 10)) for p in draw(st.lists(st.sampled_from(phases), max_size=2))}
+    return {"doc": doc, "plan": plan, "traffic": traffic, "faults": faults, "seed": draw(st.integers(0, 2**16)),
+            "start": draw(st.integers(0, 7 * 864_000))}
+
+
+def run(s: dict[str, Any], coord: int | None, changes: list[tuple[int, int | None]] | None = None) -> None:
+    began = time.perf_counter()
+    try:
+        checker = simulate(s["plan"], coord, s["traffic"], SECONDS, s["seed"], s["faults"], start=s["start"],
+                           pattern_changes=[(s["start"] + t, p) for t, p in changes or []])
+    except AssertionError as exc:
+        where = f"traffic={s['traffic']} faults={s['faults']} seed={s['seed']} start={s['start']}"
+        raise AssertionError(f"{exc}\nplan={json.dumps(s['doc'])}\npattern={coord} changes={changes} {where}") from exc
+    TOTALS["cycles"] += checker.cycles
+    TOTALS["ticks"] += SECONDS * 10
+    TOTALS["greens"] += checker.greens
+    TOTALS["examples"] += 1
+    TOTALS["seconds"] += time.perf_counter() - began
+
+
+@SETTINGS
+@given(s=scenarios())
+def test_free_actuated_operation_keeps_every_rule(s: dict[str, Any]) -> None:
+    run(s, None)
+
+
+@SETTINGS
+@given(s=scenarios())
+def test_coordinated_operation_keeps_every_rule(s: dict[str, Any]) -> None:
+    run(s, min(s["plan"].patterns))
+
+
+@SETTINGS
+@given(s=scenarios(), data=st.data())
+def test_pattern_changes_and_free_keep_every_rule(s: dict[str, Any], data: st.DataObject) -> None:
+    numbers: list[int | None] = [*sorted(s["plan"].patterns), None]
+    changes = [(data.draw(st.integers(1, SECONDS * 10 - 1)), data.draw(st.sampled_from(numbers)))
+               for _ in range(data.draw(st.integers(1, 4)))]
+    run(s, data.draw(st.sampled_from(numbers)), sorted(changes, key=lambda c: c[0]))
