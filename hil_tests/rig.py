@@ -53,10 +53,11 @@ class Rig:
         return subprocess.run([sys.executable, "-m", "signalight", *args], env=self.env, capture_output=True,
                               text=True, timeout=timeout, check=check)
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start `signalight *args` as process `name`; `env` adds settings of this process only."""
         with (self.folder / f"{name}.log").open("wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "signalight", *args], env=self.env, stdout=log,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen([sys.executable, "-m", "signalight", *args], env={**self.env, **(env or {})},
+                                    stdout=log, stderr=subprocess.STDOUT)
         self.procs[name] = proc
         return proc
 
