@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v influx >/dev/null 2>&1 || need+=(influxdb-client)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)

@@ -57,6 +57,7 @@ from controllers.telemetry import Sample, StoreError, TelemetryWriter
 from controllers.topics import Suffix, TopicError, parse, subscription
 from gateways.metrics import serve_recorder_metrics
 from gateways.mqtt import BrokerRefusedError, BusConfig, MqttIntake
+from gateways.partition import Partition
 from gateways.spool import Spool, sample_to_json
 from gateways.telemetry_contract import Telemetry, decode_payload, judge_telemetry
 
@@ -73,6 +74,8 @@ class RecorderStats:
     batches_replayed: int = 0
     batches_rejected: int = 0
     write_failures: int = 0
+    # telemetry of devices in another recorder's partition, acknowledged without storing
+    foreign: int = 0
 
 
 class Message(Protocol):
@@ -214,8 +217,9 @@ class Recorder:
     def __init__(self, store: TelemetryWriter, spool: Spool, clock: Clock, *, batch_size: int = 5000,
                  flush_interval_s: float = 1.0, pending_per_device: int = 1000, write_queue: int = 4,
                  ack: Callable[[Sequence[Message]], None] | None = None, idle_flush_s: float = 0.05,
-                 queue_wait_s: float = 1.0) -> None:
+                 queue_wait_s: float = 1.0, partition: Partition | None = None) -> None:
         self.store = store
+        self.partition = partition
         self.spool = spool
         self.clock = clock
         self.batch_size = batch_size
@@ -303,6 +307,12 @@ class Recorder:
             self.on_birth(message)
             acks.append(message)
             return True
+        if isinstance(key, tuple) and self.partition is not None and not self.partition.owns(key[1]):
+            # Another recorder's partition stores it: acknowledged, not counted as received.
+            self.stats.foreign += 1
+            self.stats.received -= 1
+            acks.append(message)
+            return False
         try:
             key, payload = parse_telemetry(message)
         except (TopicError, ValueError) as exc:
@@ -502,14 +512,17 @@ class Recorder:
 async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Path, clock: Clock,
                        shared_group: str | None = None, batch_size: int = 5000, flush_interval_s: float = 1.0,
                        metrics_port: int | None = None, spool_max_bytes: int = 1 << 30,
-                       ack_after_write: bool = True) -> None:
+                       ack_after_write: bool = True, partition: Partition | None = None) -> None:
     """Record telemetry from the bus into `store` until cancelled (see the module doc for the guarantees).
 
     `bus` configures the recorder's own connection (`MqttIntake`). For telemetry to survive a recorder restart,
     configure it with clean_session=False and a fixed client_id. `shared_group`: subscribe
     `$share/{shared_group}/sl/v1/+/+/telemetry` (shared subscription; Mosquitto, not amqtt). The store is not closed
     here: its owner closes it. Raises `BrokerRefusedError` when the broker refuses the connection or the subscription.
+    `partition`: store only the telemetry of that partition's devices (`gateways.partition`; any broker).
     """
+    if partition is not None and shared_group:
+        raise ValueError("a recorder takes a shared_group or a partition, not both")
     if ack_after_write:
         bus = bus.model_copy(update={"manual_ack": True})
     telemetry_filter = subscription(Suffix.TELEMETRY)
@@ -517,10 +530,11 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
         telemetry_filter = f"$share/{shared_group}/{telemetry_filter}"
     intake = MqttIntake(bus, [subscription(Suffix.BIRTH), telemetry_filter])
     recorder = Recorder(store, Spool(spool_dir, max_bytes=spool_max_bytes), clock, batch_size=batch_size,
-                        flush_interval_s=flush_interval_s, ack=intake.ack if ack_after_write else None)
+                        flush_interval_s=flush_interval_s, ack=intake.ack if ack_after_write else None,
+                        partition=partition)
     async with intake:
-        log.info("recorder_start filter=%s batch_size=%d flush_interval_s=%s spool=%s", telemetry_filter,
-                 batch_size, flush_interval_s, spool_dir)
+        log.info("recorder_start filter=%s partition=%s batch_size=%d flush_interval_s=%s spool=%s", telemetry_filter,
+                 partition or "all", batch_size, flush_interval_s, spool_dir)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(recorder.writer())

@@ -55,7 +55,7 @@ class Rig:
                               text=True, timeout=timeout, check=check)
 
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        """Start a `signalight` process; `env` adds to the rig's settings (e.g. this process's broker login)."""
+        """Start `signalight *args` as process `name`; `env` adds settings of this process only."""
         with (self.folder / f"{name}.log").open("wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "signalight", *args], env={**self.env, **(env or {})},
                                     stdout=log, stderr=subprocess.STDOUT)

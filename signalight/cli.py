@@ -134,12 +134,14 @@ def gateway(
 @app.command()
 def recorder(
     group: Annotated[str | None, typer.Option(help="MQTT 5 shared-subscription group (several recorders)")] = None,
+    partition: Annotated[str | None, typer.Option(help="i/N: store only devices with CRC-32(id) mod N = i "
+                                                  "(several recorders on any broker)")] = None,
 ) -> None:
     """Write telemetry from the bus into the store (InfluxDB or embedded); spool to disk while it is down."""
     from signalight.processes import run_recorder_process
     from signalight.runtime import run
 
-    s = settings(recorder_group=group)
+    s = settings(recorder_group=group, **({"recorder_partition": partition} if partition else {}))
     run(lambda: run_recorder_process(s), name="recorder")
 
 

@@ -27,6 +27,7 @@ from gateways.bus import Bus, BusConfig
 from gateways.first_sight_file import FileFirstSight
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
+from gateways.partition import parse_partition
 from gateways.recorder import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
@@ -165,9 +166,13 @@ async def run_recorder_process(s: Settings) -> None:
             await store.create_database()
         # A fixed client id and a persistent session: the broker keeps telemetry for us while we restart.
         client_id = f"signalight-recorder-{s.recorder_group or 'single'}-{socket.gethostname()[:20]}"
+        partition = parse_partition(s.recorder_partition) if s.recorder_partition else None
+        if partition is not None:
+            # The partition's session, not the host's: a partition's recorder may restart anywhere and resume it.
+            client_id = f"signalight-recorder-part-{partition.name}"
         await run_recorder(bus=bus_config(s, client_id, clean_session=False), store=store,
                            spool_dir=s.data_dir / "spool", clock=SystemClock(), shared_group=s.recorder_group,
-                           metrics_port=s.metrics_port)
+                           metrics_port=s.metrics_port, partition=partition)
 
 
 async def run_api_process(s: Settings, *, started: Callable[[], None] | None = None) -> None:

@@ -57,6 +57,15 @@ class Settings(BaseSettings):
                                            "require one)")
     mqtt_tls_key: FilePath | None = Field(default=None, description="PEM private key of mqtt_tls_cert")
 
+    @field_validator("recorder_partition")
+    @classmethod
+    def _valid_recorder_partition(cls, value: str | None) -> str | None:
+        if value is not None:
+            from gateways.partition import parse_partition
+
+            parse_partition(value)
+        return value
+
     @field_validator("mqtt_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
@@ -96,6 +105,9 @@ class Settings(BaseSettings):
                                         "sl/v1/_gateway/{id}/presence): stable across restarts, unique per gateway "
                                         "process; default {host}-{shard or 'all'}")
     recorder_group: str | None = Field(default=None, description="MQTT 5 shared-subscription group of recorders")
+    recorder_partition: str | None = Field(default=None, description="i/N: this recorder stores the telemetry of "
+                                           "devices with CRC-32(id) mod N = i (any broker; one recorder per "
+                                           "partition, every partition covered)")
     metrics_port: Port | None = None
 
     # command authentication (contracts/mqtt/topics-v1.md, "Command authentication")

@@ -12,6 +12,8 @@ Fixtures (import them into a conftest.py):
 - `influxdb`: an `InfluxDB` 1.x server (url, database; stop(), start()); the database exists.
 - `postgres_server` (session): one private PostgreSQL cluster; `postgres_url`: a fresh database on it, as a
   SQLAlchemy asyncpg URL.
+- `nats_cluster`: a `NatsCluster` of three `nats-server` nodes (JetStream, MQTT listener each; kill(i), start(i)),
+  a broker with MQTT 3.1.1 only and no shared subscriptions; `NatsCluster(folder, size=1)` is one node.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from signalight.broker import free_port
 from tests.tls_certs import CertificateSet
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+NATS_SERVER = shutil.which("nats-server") or "/usr/bin/nats-server"
 INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
 PG_BIN = Path("/usr/lib/postgresql") / (sorted(os.listdir("/usr/lib/postgresql"))[-1] if Path(
     "/usr/lib/postgresql").is_dir() else "15") / "bin"
@@ -129,6 +132,82 @@ class Mosquitto:
     @property
     def url(self) -> str:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+class NatsCluster:
+    """Private `nats-server` nodes clustered on 127.0.0.1, each with JetStream (which its MQTT listener needs) and
+    an MQTT listener. NATS speaks MQTT 3.1.1 only and has no shared subscriptions: the broker without the optional
+    features of the MQTT contract. Sessions and retained messages live in JetStream streams replicated across the
+    nodes, so a client that fails over to another node resumes its persistent session there."""
+
+    def __init__(self, folder: Path, size: int = 3, ack_wait: str = "3s") -> None:
+        self.host = "127.0.0.1"
+        self.ack_wait = ack_wait
+        self.folder = folder
+        self.size = size
+        self.client_ports = [free_port() for _ in range(size)]
+        self.cluster_ports = [free_port() for _ in range(size)]
+        self.mqtt_ports = [free_port() for _ in range(size)]
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * size
+        routes = ", ".join(f"nats-route://{self.host}:{p}" for p in self.cluster_ports)
+        for i in range(size):
+            node = folder / f"n{i + 1}"
+            node.mkdir(exist_ok=True)
+            cluster = (f"cluster {{ name: signalight, listen: {self.host}:{self.cluster_ports[i]}, "
+                       f"routes: [{routes}] }}\n") if size > 1 else ""
+            (node / "nats.conf").write_text(
+                f"server_name: n{i + 1}\n"
+                f"listen: {self.host}:{self.client_ports[i]}\n"
+                f'jetstream {{ store_dir: "{node}/js" }}\n'
+                + cluster
+                # ack_wait: a QoS 1 message delivered on a connection that died unacknowledged is redelivered to
+                # the resumed session after this long (30 s by default), not at once as Mosquitto does.
+                + f"mqtt {{ listen: {self.host}:{self.mqtt_ports[i]}, ack_wait: {self.ack_wait} }}\n")
+
+    def url(self, i: int) -> str:
+        return f"mqtt://{self.host}:{self.mqtt_ports[i]}"
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.url(i) for i in range(self.size)]
+
+    def start(self, i: int | None = None) -> None:
+        """Start node i (all nodes when None); with all, wait until JetStream has a meta leader."""
+        for n in range(self.size) if i is None else [i]:
+            proc = self.procs[n]
+            if proc is not None and proc.poll() is None:
+                continue
+            node = self.folder / f"n{n + 1}"
+            with (node / "nats.log").open("ab") as log:
+                self.procs[n] = subprocess.Popen([NATS_SERVER, "-c", str(node / "nats.conf")], stdout=log,
+                                                 stderr=log)
+        for n in range(self.size) if i is None else [i]:
+            wait_for_port(self.host, self.mqtt_ports[n], proc=self.procs[n])
+        self.wait_ready(range(self.size) if i is None else [i])
+
+    def wait_ready(self, nodes: range | list[int], timeout_s: float = 30.0) -> None:
+        """Until each node's JetStream answers (its /healthz on a monitoring port would need one more port; the
+        log line of a known leader is what NATS prints once the meta group formed)."""
+        deadline = time.monotonic() + timeout_s
+        for n in nodes:
+            log = self.folder / f"n{n + 1}" / "nats.log"
+            marks = ("JetStream cluster new metadata leader", "Self is new JetStream cluster metadata leader") \
+                if self.size > 1 else ("Server is ready",)
+            while not any(m in log.read_text(errors="replace") for m in marks):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"nats node n{n + 1} has no JetStream leader after {timeout_s} s")
+                time.sleep(0.05)
+
+    def kill(self, i: int) -> None:
+        """Node i dies without a word (SIGKILL)."""
+        proc = self.procs[i]
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            _stop(proc)
 
 
 class InfluxDB:
@@ -282,6 +361,17 @@ def make_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     finally:
         for broker in started:
             broker.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    _require(NATS_SERVER, "nats-server")
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture
