@@ -5,6 +5,7 @@ Pure domain code: no I/O, no clock. See `contracts/plans/README.md` for the form
 
 from controllers.plans.clearance import ite_yellow_s, kph_to_mps, ped_clearance_s, red_clearance_s
 from controllers.plans.config import DEFAULT_RULES, NEMA_8_PHASE_COMPATIBLE, ValidatorConfig
+from controllers.plans.cycle import cycle_position_s, cycle_zero_s, green_starts_s
 from controllers.plans.diff import Change, diff_plans
 from controllers.plans.encoding import (
     EncodedPlan,
@@ -29,6 +30,7 @@ from controllers.plans.model import (
     Week,
 )
 from controllers.plans.report import ERROR_RULES, WARNING_RULES, Issue, Message, ValidationReport
+from controllers.plans.rules_rings import Structure
 from controllers.plans.validator import validate_plan
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "Phase",
     "PlanEncodingError",
     "PlanV1",
+    "Structure",
     "ValidationReport",
     "ValidatorConfig",
     "Week",
@@ -55,10 +58,13 @@ __all__ = [
     "crc32",
     "crc32_from_registers",
     "crc32_to_registers",
+    "cycle_position_s",
+    "cycle_zero_s",
     "decode_plan",
     "diff_plans",
     "encode_plan",
     "from_registers",
+    "green_starts_s",
     "ite_yellow_s",
     "kph_to_mps",
     "ped_clearance_s",

@@ -7,6 +7,8 @@ validator uses; `ValidatorConfig` can override every one of them.
 
 from __future__ import annotations
 
+import math
+
 PERCEPTION_REACTION_S = 1.0
 """Driver perception-reaction time t (s), ITE."""
 DECELERATION_MPS2 = 3.05
@@ -17,6 +19,10 @@ VEHICLE_LENGTH_M = 6.0
 """Design vehicle length L (m) that must clear the far side before conflicting traffic gets green."""
 PED_WALKING_SPEED_MPS = 1.07
 """Pedestrian walking speed (m/s, = 3.5 ft/s), MUTCD 4E.06."""
+PED_TOTAL_WALKING_SPEED_MPS = 0.914
+"""Walking speed (m/s, = 3 ft/s) of the MUTCD 4E.06 check of the total walk + pedestrian clearance time."""
+PED_TOTAL_EXTRA_M = 1.83
+"""Distance (m, = 6 ft) behind the curb face where the MUTCD 4E.06 total-time check starts the crossing."""
 
 
 def kph_to_mps(speed_kph: float) -> float:
@@ -67,3 +73,23 @@ def ped_clearance_s(crosswalk_m: float, *, walking_speed_mps: float = PED_WALKIN
     if walking_speed_mps <= 0:
         raise ValueError(f"walking speed must be > 0 m/s, got {walking_speed_mps}")
     return crosswalk_m / walking_speed_mps
+
+
+def ped_total_s(
+    crosswalk_m: float,
+    *,
+    walking_speed_mps: float = PED_TOTAL_WALKING_SPEED_MPS,
+    extra_m: float = PED_TOTAL_EXTRA_M,
+) -> float:
+    """Shortest walk + pedestrian clearance (s) by MUTCD 4E.06: (crosswalk + 1.83 m) / 0.914 m/s.
+
+    The pedestrian starts 1.83 m (6 ft) behind the curb face, at the push button, and walks 0.914 m/s (3 ft/s).
+    """
+    if walking_speed_mps <= 0:
+        raise ValueError(f"walking speed must be > 0 m/s, got {walking_speed_mps}")
+    return (crosswalk_m + extra_m) / walking_speed_mps
+
+
+def tenth_up(seconds: float) -> float:
+    """Round a computed interval up to the tenth of a second, the resolution controllers time in."""
+    return math.ceil(round(seconds * 10, 6)) / 10

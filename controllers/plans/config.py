@@ -49,6 +49,13 @@ class ValidatorConfig(BaseModel):
     # Warnings, never refusals.
     yellow_excess_warn_s: NonNegative = 1.0
     short_cycle_per_phase_s: NonNegative = 12.0
+    # MUTCD 4E.06: walk + ped clearance should let a pedestrian walking 0.914 m/s (3 ft/s) cross from 1.83 m
+    # (6 ft) behind the curb face (where a pedestrian waits at the push button) to the far curb.
+    ped_total_walking_speed_mps: Positive = clearance.PED_TOTAL_WALKING_SPEED_MPS
+    ped_total_extra_m: NonNegative = clearance.PED_TOTAL_EXTRA_M
+    # In free operation max green alone ends a phase; one this many times the longest green any split gives
+    # the phase makes the free cycle far longer than the coordinated one the splits were designed for.
+    free_max_green_ratio: Annotated[float, Field(ge=1)] = 1.5
 
     def is_compatible(self, a: int, b: int) -> bool:
         """True when phases `a` and `b` may show green together (or the conflict check is switched off)."""

@@ -15,16 +15,34 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 FORMAT_V1 = "signalight.plan/v1"
-_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 2.0 as an integer (draft 2020-12: any number with a zero fractional part), so the
+    model must too, or the schema and the model would judge the same document differently."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
 
 # NEMA TS 2 / NTCIP 1202 controllers number phases 1..16 (8 vehicle phases is the common case).
-PhaseNumber = Annotated[int, Field(ge=1, le=16)]
+PhaseNumber = Annotated[int, BeforeValidator(_integral), Field(ge=1, le=16)]
 # NTCIP 1202 reserves pattern 254 for free and 255 for flash; the plan says those with an event action instead.
-PatternNumber = Annotated[int, Field(ge=1, le=253)]
-DayPlanNumber = Annotated[int, Field(ge=1, le=255)]
+PatternNumber = Annotated[int, BeforeValidator(_integral), Field(ge=1, le=253)]
+DayPlanNumber = Annotated[int, BeforeValidator(_integral), Field(ge=1, le=255)]
 Seconds = Annotated[float, Field(ge=0)]
 SplitKey = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]?$")]
 Ring = Annotated[list[PhaseNumber], Field(min_length=1, max_length=16)]
@@ -35,9 +53,10 @@ Action = Literal["free", "flash", "pattern", "dark"]
 
 def _iso_date_only(value: Any) -> Any:
     """Accept a date or an ISO `YYYY-MM-DD` string, never a number (lax pydantic would read a timestamp)."""
-    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DATE.match(value)):
+    # fullmatch: `$` would let a trailing newline through.
+    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
         return value
-    raise ValueError("date must be a string YYYY-MM-DD")
+    raise PydanticCustomError("date_text", "a date must be a string YYYY-MM-DD")
 
 
 class _Strict(BaseModel):
@@ -66,11 +85,21 @@ class Phase(_Strict):
     clearing_width_m: Annotated[float, Field(ge=0, le=200)]
     crosswalk_m: Annotated[float, Field(gt=0, le=200)] | None = None
 
+    @field_validator("walk_s", "ped_clear_s", "crosswalk_m", mode="before")
+    @classmethod
+    def _absent_not_null(cls, value: Any) -> Any:
+        # An optional field is left out, never null (the JSON Schema says number); a default is not validated.
+        if value is None:
+            raise PydanticCustomError("null_field", "leave an optional field out instead of writing null")
+        return value
+
     @model_validator(mode="after")
     def _ped_fields_together(self) -> Phase:
         present = [self.walk_s is not None, self.ped_clear_s is not None, self.crosswalk_m is not None]
         if any(present) and not all(present):
-            raise ValueError("walk_s, ped_clear_s and crosswalk_m go together: give all three or none")
+            raise PydanticCustomError(
+                "ped_fields", "walk_s, ped_clear_s and crosswalk_m go together: give all three or none"
+            )
         return self
 
     @property
@@ -99,6 +128,13 @@ class Event(_Strict):
     at: str
     action: Action
     pattern: PatternNumber | None = None
+
+    @field_validator("pattern", mode="before")
+    @classmethod
+    def _absent_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError("null_field", "leave an optional field out instead of writing null")
+        return value
 
 
 class DayPlan(_Strict):

@@ -100,9 +100,12 @@ def _items(raw: Any, parse: Callable[[Any], T]) -> list[tuple[int, T]]:
 def _numbers(raw: Any, key: str) -> frozenset[int]:
     if not isinstance(raw, list):
         return frozenset()
-    # bool is an int in Python but never a phase number in JSON.
-    return frozenset(
-        item[key]
-        for item in raw
-        if isinstance(item, Mapping) and isinstance(item.get(key), int) and not isinstance(item.get(key), bool)
-    )
+    # bool is an int in Python but never a phase number in JSON; 2.0 is the integer 2 in JSON Schema.
+    found: set[int] = set()
+    for item in raw:
+        value = item.get(key) if isinstance(item, Mapping) else None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            found.add(value)
+    return frozenset(found)

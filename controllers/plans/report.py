@@ -17,6 +17,8 @@ ErrorRule = Literal[
 WarningRule = Literal[
     "yellow_long", "cycle_short", "max_green_gt_split", "ped_split_short", "ped_actuated_no_ped",
     "day_plan_no_midnight", "unused_pattern", "unused_day_plan",
+    "yellow_cap_clash", "red_clear_cap_clash", "ped_total_short", "dark_scheduled", "passage_zero",
+    "max_green_free_long", "not_whole_seconds",
 ]  # fmt: skip
 """Rule ids of warnings: shown to the engineer, never a reason to refuse."""
 

@@ -1,8 +1,9 @@
-"""Pattern rules: cycle and offset ranges, minimum splits, ring sums, barrier alignment."""
+"""Pattern rules: cycle and offset ranges, minimum splits, ring sums, barrier alignment, whole seconds."""
 
 from __future__ import annotations
 
 from controllers.plans.config import ValidatorConfig
+from controllers.plans.cycle import ring_totals_s
 from controllers.plans.model import Pattern, Phase
 from controllers.plans.parts import PlanParts
 from controllers.plans.report import Findings, seconds
@@ -23,16 +24,18 @@ def check_patterns(
             # A phase in no ring is refused by same_ring_concurrency; asking for its split too would be noise.
             if parts.rings is None or number in in_a_ring:
                 _split(pattern, phase, at, rules, out)
-        for r, ring in enumerate(parts.rings or []):
-            total = sum(pattern.split_of(n) or 0.0 for n in ring)
+        for r, total, rest in _ring_totals(pattern, parts, structure):
             if abs(total - pattern.cycle_s) > rules.tolerance_s:
+                vi_rest = f" (gồm {seconds(rest):g} s nghỉ ở các nhóm rào không có pha của vòng)" if rest else ""
+                en_rest = f" (with {seconds(rest):g} s resting through groups it has no phase in)" if rest else ""
                 out.error("ring_sum", f"{at}.splits_s", pattern.cycle_s, seconds(total),
-                          vi=f"Mẫu {name}: tổng split vòng {r + 1} là {seconds(total):g} s, "
+                          vi=f"Mẫu {name}: tổng split vòng {r + 1} là {seconds(total):g} s{vi_rest}, "
                              f"phải bằng chu kỳ {pattern.cycle_s:g} s",
-                          en=f"pattern {name}: ring {r + 1} splits sum to {seconds(total):g} s, "
+                          en=f"pattern {name}: ring {r + 1} splits sum to {seconds(total):g} s{en_rest}, "
                              f"not the cycle {pattern.cycle_s:g} s")
         if structure is not None:
             _barriers(pattern, structure, at, rules, out)
+        _whole_seconds(pattern, at, rules, out)
         if parts.rings:
             longest = max(len(ring) for ring in parts.rings)
             if pattern.cycle_s < rules.short_cycle_per_phase_s * longest:
@@ -85,14 +88,51 @@ def _split(pattern: Pattern, phase: Phase, at: str, rules: ValidatorConfig, out:
                     f"({seconds(ped_needed):g} s); each call will pull the controller out of coordination")
 
 
+def _ring_totals(
+    pattern: Pattern, parts: PlanParts, structure: Structure | None
+) -> list[tuple[int, float, float]]:
+    """(ring index, splits + rest time, rest time) of each ring whose total can be known.
+
+    With a consistent structure a ring resting through a group counts that group's time. While the structure
+    is refused, group times are unknown: only rings with a phase in every barrier group are summed (plainly),
+    the others would only repeat the structural error.
+    """
+    if structure is not None:
+        totals = ring_totals_s(pattern, structure)
+        return [(r, total, total - sum(pattern.split_of(n) or 0.0 for n in ring))
+                for r, (ring, total) in enumerate(zip(structure.rings, totals, strict=True))]
+    found = []
+    for r, ring in enumerate(parts.rings or []):
+        if parts.barriers is None or all(set(ring) & set(group) for group in parts.barriers):
+            found.append((r, sum(pattern.split_of(n) or 0.0 for n in ring), 0.0))
+    return found
+
+
 def _barriers(pattern: Pattern, structure: Structure, at: str, rules: ValidatorConfig, out: Findings) -> None:
+    """Rings that have phases in a group reach its barrier together; a ring resting through it is not compared."""
     for g, group in enumerate(structure.groups):
-        times = [sum(pattern.split_of(n) or 0.0 for n in ring_phases) for ring_phases in group]
+        present = structure.rings_in(g)
+        times = [sum(pattern.split_of(n) or 0.0 for n in group[r]) for r in present]
         if max(times) - min(times) > rules.tolerance_s:
             shown = [seconds(t) for t in times]
-            per_ring = " / ".join(f"{t:g}" for t in shown)
+            per_ring = ", ".join(f"{r + 1}: {t:g}" for r, t in zip(present, shown, strict=True))
             out.error("barrier_align", f"{at}.splits_s", shown[0], shown,
                       vi=f"Mẫu {pattern.pattern}: các vòng đến rào {g + 1} không cùng lúc "
-                         f"(thời gian mỗi vòng trong nhóm {g + 1}: {per_ring} s)",
+                         f"(thời gian trong nhóm {g + 1} theo vòng {per_ring} s)",
                       en=f"pattern {pattern.pattern}: the rings do not reach barrier {g + 1} together "
-                         f"(time of each ring in group {g + 1}: {per_ring} s)")
+                         f"(time in group {g + 1} by ring {per_ring} s)")
+
+
+def _whole_seconds(pattern: Pattern, at: str, rules: ValidatorConfig, out: Findings) -> None:
+    """NTCIP 1202 holds cycle, offset and split times in whole seconds: a fraction is lost on the way to a
+    controller that speaks NTCIP, so the plan would not run as written there."""
+    values = [("cycle_s", pattern.cycle_s), ("offset_s", pattern.offset_s)]
+    values += [(f"splits_s.{key}", value) for key, value in sorted(pattern.splits_s.items(), key=lambda i: int(i[0]))]
+    for field, value in values:
+        if abs(value - round(value)) > rules.tolerance_s:
+            out.warn("not_whole_seconds", f"{at}.{field}", round(value), value,
+                     vi=f"Mẫu {pattern.pattern}: {field} = {value:g} s không phải số giây nguyên; NTCIP 1202 "
+                        "lưu chu kỳ, độ lệch và split theo giây nguyên nên bộ điều khiển NTCIP sẽ làm tròn",
+                     en=f"pattern {pattern.pattern}: {field} = {value:g} s is not a whole number of seconds; "
+                        "NTCIP 1202 holds cycle, offset and splits in whole seconds, so an NTCIP controller "
+                        "would round it")

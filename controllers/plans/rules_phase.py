@@ -45,10 +45,24 @@ def _yellow(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> Non
                     "vàng quá dài khiến lái xe coi vàng như xanh",
                  en=f"phase {p}: yellow {y:g} s is much longer than the {seconds(required):g} s needed; "
                     "long yellows teach drivers to treat yellow as green")
-    if not rules.yellow_min_s - rules.tolerance_s <= y <= rules.yellow_max_s + rules.tolerance_s:
-        out.error("yellow_range", f"{at}.yellow_s", [rules.yellow_min_s, rules.yellow_max_s], y,
-                  vi=f"Pha {p}: đèn vàng {y:g} s phải trong khoảng {rules.yellow_min_s:g}–{rules.yellow_max_s:g} s",
-                  en=f"phase {p}: yellow {y:g} s must be within {rules.yellow_min_s:g}–{rules.yellow_max_s:g} s")
+    top = rules.yellow_max_s
+    if required is not None and required > rules.yellow_max_s + rules.tolerance_s:
+        # No yellow meets both the ITE minimum and the cap: the minimum is physics (a driver who cannot stop
+        # must not be caught in the junction), the cap is policy, so the cap gives way, with a warning.
+        top = clearance.tenth_up(required)
+        cap, need, v = rules.yellow_max_s, seconds(required), phase.approach_speed_kph
+        out.warn("yellow_cap_clash", f"{at}.yellow_s", cap, need,
+                 vi=f"Pha {p}: đèn vàng tối thiểu theo ITE {need:g} s ở {v:g} km/h vượt mức trần {cap:g} s, "
+                    f"không giá trị nào thỏa cả hai; mức trần được nới tới {top:g} s. Nên giảm tốc độ tiếp cận, "
+                    "đặt biển hoặc đèn nháy báo trước (chuẩn bị dừng), và bảo đảm đỏ toàn phần đủ giải tỏa nút",
+                 en=f"phase {p}: the ITE minimum yellow {need:g} s at {v:g} km/h exceeds the {cap:g} s cap, so no "
+                    f"yellow satisfies both; the cap gives way up to {top:g} s. Consider a lower approach speed, "
+                    "advance warning (signal-ahead signs or prepare-to-stop flashers), and a red clearance that "
+                    "clears the junction")
+    if not rules.yellow_min_s - rules.tolerance_s <= y <= top + rules.tolerance_s:
+        out.error("yellow_range", f"{at}.yellow_s", [rules.yellow_min_s, top], y,
+                  vi=f"Pha {p}: đèn vàng {y:g} s phải trong khoảng {rules.yellow_min_s:g}–{top:g} s",
+                  en=f"phase {p}: yellow {y:g} s must be within {rules.yellow_min_s:g}–{top:g} s")
 
 
 def _red_clear(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> None:
@@ -62,10 +76,25 @@ def _red_clear(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> 
                      f"(W = {phase.clearing_width_m:g} m)",
                   en=f"phase {p}: red clearance {r:g} s is shorter than (W + L) / v = {seconds(required):g} s "
                      f"(W = {phase.clearing_width_m:g} m)")
-    if r > rules.red_clear_max_s + rules.tolerance_s:
-        out.error("red_clear_max", f"{at}.red_clear_s", rules.red_clear_max_s, r,
-                  vi=f"Pha {p}: đỏ toàn phần {r:g} s vượt quá {rules.red_clear_max_s:g} s",
-                  en=f"phase {p}: red clearance {r:g} s exceeds {rules.red_clear_max_s:g} s")
+    top = rules.red_clear_max_s
+    if required > rules.red_clear_max_s + rules.tolerance_s:
+        # As for yellow: the cap is policy, (W + L) / v is what the junction needs, so the cap gives way.
+        # A lower speed would not help here: slower vehicles need *more* time to clear the same width.
+        top = clearance.tenth_up(required)
+        cap, need, w, v = rules.red_clear_max_s, seconds(required), phase.clearing_width_m, phase.approach_speed_kph
+        out.warn("red_clear_cap_clash", f"{at}.red_clear_s", cap, need,
+                 vi=f"Pha {p}: đỏ toàn phần cần (W + L) / v = {need:g} s để qua {w:g} m ở {v:g} km/h, vượt mức "
+                    f"trần {cap:g} s, không giá trị nào thỏa cả hai; mức trần được nới tới {top:g} s. Nên kiểm "
+                    "tra bề rộng giải tỏa và tốc độ, dùng kéo dài đỏ theo đầu dò thay cho đỏ cố định dài, "
+                    "hoặc thu hẹp nút (vạch dừng lùi, đảo phân luồng)",
+                 en=f"phase {p}: crossing {w:g} m at {v:g} km/h needs a red clearance (W + L) / v = {need:g} s, "
+                    f"over the {cap:g} s cap, so no red clearance satisfies both; the cap gives way up to "
+                    f"{top:g} s. Check the clearing width and speed, and consider a detector-driven red "
+                    "extension instead of a long fixed red, or narrowing the junction (channelisation)")
+    if r > top + rules.tolerance_s:
+        out.error("red_clear_max", f"{at}.red_clear_s", top, r,
+                  vi=f"Pha {p}: đỏ toàn phần {r:g} s vượt quá {top:g} s",
+                  en=f"phase {p}: red clearance {r:g} s exceeds {top:g} s")
 
 
 def _peds(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> None:
@@ -83,6 +112,20 @@ def _peds(phase: Phase, at: str, rules: ValidatorConfig, out: Findings) -> None:
                      f"{phase.crosswalk_m:g} m / {rules.ped_walking_speed_mps:g} m/s = {seconds(required):g} s",
                   en=f"phase {p}: pedestrian clearance {phase.ped_clear_s:g} s is shorter than "
                      f"{phase.crosswalk_m:g} m / {rules.ped_walking_speed_mps:g} m/s = {seconds(required):g} s")
+    total = phase.walk_s + phase.ped_clear_s
+    needed = clearance.ped_total_s(phase.crosswalk_m, walking_speed_mps=rules.ped_total_walking_speed_mps,
+                                   extra_m=rules.ped_total_extra_m)
+    if total + rules.tolerance_s < needed:
+        # Reported on the walk: the ped clearance is sized by its own rule, lengthening the walk is the fix.
+        walk_needed = seconds(needed - phase.ped_clear_s)
+        speed, extra = rules.ped_total_walking_speed_mps, rules.ped_total_extra_m
+        out.warn("ped_total_short", f"{at}.walk_s", walk_needed, phase.walk_s,
+                 vi=f"Pha {p}: đi bộ + giải tỏa bộ hành = {total:g} s, ngắn hơn ({phase.crosswalk_m:g} m + "
+                    f"{extra:g} m) / {speed:g} m/s = {seconds(needed):g} s (MUTCD 4E.06); nên tăng thời gian "
+                    f"đi bộ lên {walk_needed:g} s",
+                 en=f"phase {p}: walk + pedestrian clearance = {total:g} s is shorter than "
+                    f"({phase.crosswalk_m:g} m + {extra:g} m) / {speed:g} m/s = {seconds(needed):g} s "
+                    f"(MUTCD 4E.06); lengthen the walk to {walk_needed:g} s")
     if phase.walk_s + rules.tolerance_s < rules.walk_min_s:
         out.error("walk_min", f"{at}.walk_s", rules.walk_min_s, phase.walk_s,
                   vi=f"Pha {p}: thời gian đi bộ {phase.walk_s:g} s ngắn hơn {rules.walk_min_s:g} s",

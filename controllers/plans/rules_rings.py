@@ -1,14 +1,16 @@
-"""Ring-and-barrier rules: phase references, the NEMA dual-ring structure, coordinated phases.
+"""Ring-and-barrier rules: phase references, the NEMA ring/barrier structure, coordinated phases.
 
 Model: each ring lists its phases in running order; phases of one ring time one after another, never
 together. Barriers split the phases into groups; every ring runs through the groups in the order of
-`barriers`, one group at a time, and all rings cross each barrier together. Two phases may therefore time
-together only when they are in different rings and the same group, and that pair must be one the
+`barriers`, each group at most once, and all rings cross each barrier together. A ring may have no phase in a
+group (a T-junction: 2+6 | 4): it rests, all its phases red, for that group's time. Two phases may therefore
+time together only when they are in different rings and the same group, and that pair must be one the
 controller's conflict monitor allows.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,12 +22,25 @@ from controllers.plans.report import Findings
 
 @dataclass(frozen=True)
 class Structure:
-    """A consistent ring/barrier structure: `groups[g][r]` are ring r's phases in barrier group g, in order."""
+    """A consistent ring/barrier structure: `groups[g][r]` are ring r's phases in barrier group g, in order
+    (empty when ring r rests through group g)."""
 
     rings: list[list[int]]
     groups: list[list[list[int]]]
     group_of: dict[int, int]
     ring_of: dict[int, int]
+
+    @classmethod
+    def of(cls, rings: list[list[int]], barriers: list[list[int]]) -> Structure:
+        """The structure of rings and barriers that `check_structure` accepted (a validated plan's)."""
+        group_of = {n: g for g, group in enumerate(barriers) for n in group}
+        ring_of = {n: r for r, ring in enumerate(rings) for n in ring}
+        groups = [[[n for n in ring if group_of.get(n) == g] for ring in rings] for g in range(len(barriers))]
+        return cls(rings=rings, groups=groups, group_of=group_of, ring_of=ring_of)
+
+    def rings_in(self, group: int) -> list[int]:
+        """Indexes of the rings that have a phase in barrier group `group` (the others rest through it)."""
+        return [r for r, phases in enumerate(self.groups[group]) if phases]
 
 
 def check_unknown_phases(parts: PlanParts, out: Findings) -> bool:
@@ -74,12 +89,14 @@ def check_structure(parts: PlanParts, rules: ValidatorConfig, out: Findings) -> 
     order = list(range(len(barriers)))
     for r, ring in enumerate(rings):
         visits = _runs([group_of[n] for n in ring if n in group_of])
-        if visits != order:
-            report(f"rings[{r}]", f"barrier groups in order {order}", f"{visits}",
-                   vi=f"Vòng {r + 1} phải đi qua các nhóm rào {order} theo thứ tự, mỗi nhóm một lần; "
-                      f"thực tế {visits}",
-                   en=f"ring {r + 1} must run through barrier groups {order} in order, each once; "
-                      f"it runs {visits}")
+        # Strictly increasing: the groups in order, each at most once; a group left out is one the ring rests
+        # through (T-junctions). Going back to a group would time its phases across a barrier.
+        if any(b <= a for a, b in itertools.pairwise(visits)):
+            report(f"rings[{r}]", f"barrier groups in order {order}, each at most once", f"{visits}",
+                   vi=f"Vòng {r + 1} phải đi qua các nhóm rào {order} theo thứ tự, mỗi nhóm nhiều nhất một "
+                      f"lần (có thể bỏ qua một nhóm và nghỉ trong nhóm đó); thực tế {visits}",
+                   en=f"ring {r + 1} must run through barrier groups {order} in order, each at most once "
+                      f"(it may skip a group and rest through it); it runs {visits}")
     for g, group in enumerate(barriers):
         for a in group:
             for b in group:
@@ -90,24 +107,26 @@ def check_structure(parts: PlanParts, rules: ValidatorConfig, out: Findings) -> 
                            en=f"phases {a} and {b} would time together but conflict in the conflict matrix")
     if len(out.errors) > before:
         return None
-    groups = [[[n for n in ring if group_of.get(n) == g] for ring in rings] for g in order]
-    return Structure(rings=rings, groups=groups, group_of=group_of, ring_of=ring_of)
+    return Structure.of(rings, barriers)
 
 
 def check_coord_phases(parts: PlanParts, structure: Structure, out: Findings) -> None:
-    """Rule `coord_phase_barrier`: one coordinated phase per ring, all in one barrier group, each with a split."""
+    """Rule `coord_phase_barrier`: the coordinated phases are all in one barrier group, one for each ring that
+    has a phase in that group (a ring resting through it has none), each with a split."""
     for k, pattern in parts.patterns:
         path = f"patterns[{k}].coord_phases"
         coord = [n for n in pattern.coord_phases if n in structure.group_of]
         per_ring = sorted(structure.ring_of[n] + 1 for n in coord)
-        wanted = list(range(1, len(structure.rings) + 1))
         groups = {structure.group_of[n] for n in coord}
-        if per_ring != wanted or len(groups) > 1:
-            out.error("coord_phase_barrier", path, "one phase per ring, all in one barrier group",
+        wanted = [r + 1 for r in structure.rings_in(next(iter(groups)))] if len(groups) == 1 else None
+        if not coord or per_ring != wanted:
+            out.error("coord_phase_barrier", path,
+                      "all in one barrier group, one phase for each ring with a phase in that group",
                       pattern.coord_phases,
-                      vi=f"Mẫu {pattern.pattern}: pha phối hợp phải có đúng một pha mỗi vòng, cùng một nhóm rào",
-                      en=f"pattern {pattern.pattern}: coordinated phases must be one per ring, "
-                         "all in the same barrier group")
+                      vi=f"Mẫu {pattern.pattern}: các pha phối hợp phải cùng một nhóm rào, đúng một pha cho mỗi "
+                         "vòng có pha trong nhóm đó",
+                      en=f"pattern {pattern.pattern}: coordinated phases must all be in one barrier group, "
+                         "exactly one for each ring with a phase in that group")
         for number in coord:
             if pattern.split_of(number) is None:
                 out.error("coord_phase_barrier", path, "a split for each coordinated phase", number,

@@ -67,7 +67,15 @@ def _events(day: DayPlan, at: str, patterns: frozenset[int], out: Findings) -> s
                              "which does not exist")
             else:
                 used.add(event.pattern)
-        elif event.pattern is not None:
+        if event.action == "dark":
+            # All lamps off at a live junction: drivers must treat it as an all-way stop and many will not
+            # see it at all. Flash is the fail-safe choice; dark is for a junction out of service.
+            out.warn("dark_scheduled", f"{path}.action", "flash", "dark",
+                     vi=f"Kế hoạch ngày {day.day_plan}: lúc {event.at} tắt đèn hoàn toàn; nút không đèn dễ bị "
+                        "bỏ qua, nên dùng nhấp nháy (flash) trừ khi nút ngừng hoạt động",
+                     en=f"day plan {day.day_plan}: at {event.at} the signal is scheduled dark; a dark junction is "
+                        "easily missed, prefer flash unless the junction is out of service")
+        if event.action != "pattern" and event.pattern is not None:
             out.error("schedule_ref", f"{path}.pattern", None, event.pattern,
                       vi=f"Kế hoạch ngày {day.day_plan}: hành động '{event.action}' không nhận mẫu",
                       en=f"day plan {day.day_plan}: action '{event.action}' takes no pattern")

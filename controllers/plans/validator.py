@@ -11,38 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import JsonValue, ValidationError
+from pydantic import ValidationError
 
 from controllers.plans.config import DEFAULT_RULES, ValidatorConfig
 from controllers.plans.model import PlanV1
 from controllers.plans.parts import PlanParts, from_plan, salvage
 from controllers.plans.report import Findings, ValidationReport
+from controllers.plans.rules_operation import check_operation
 from controllers.plans.rules_patterns import check_patterns
 from controllers.plans.rules_phase import check_phases
 from controllers.plans.rules_rings import check_coord_phases, check_structure, check_unknown_phases
 from controllers.plans.rules_schedule import check_schedule
-
-# Vietnamese for the pydantic error types a plan author meets; others fall back to a generic sentence.
-_VI_SCHEMA = {
-    "missing": "Thiếu trường bắt buộc",
-    "extra_forbidden": "Trường không có trong định dạng kế hoạch",
-    "literal_error": "Giá trị không nằm trong các giá trị cho phép",
-    "string_pattern_mismatch": "Chuỗi không đúng định dạng",
-    "greater_than": "Giá trị quá nhỏ",
-    "greater_than_equal": "Giá trị quá nhỏ",
-    "less_than": "Giá trị quá lớn",
-    "less_than_equal": "Giá trị quá lớn",
-    "too_short": "Quá ít phần tử",
-    "too_long": "Quá nhiều phần tử",
-    "value_error": "Giá trị không hợp lệ",
-    "date_from_datetime_parsing": "Ngày không hợp lệ (YYYY-MM-DD)",
-    "date_parsing": "Ngày không hợp lệ (YYYY-MM-DD)",
-}
-_JSON_TYPES = {
-    "float_type": "number", "int_type": "integer", "string_type": "string", "bool_type": "boolean",
-    "list_type": "array", "dict_type": "object", "model_type": "object", "date_type": "string YYYY-MM-DD",
-}  # fmt: skip
-_BOUNDS = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
+from controllers.plans.schema_messages import describe
 
 
 def validate_plan(data: Mapping[str, Any] | PlanV1, rules: ValidatorConfig = DEFAULT_RULES) -> ValidationReport:
@@ -70,6 +50,7 @@ def validate_plan(data: Mapping[str, Any] | PlanV1, rules: ValidatorConfig = DEF
     if structure is not None:
         check_coord_phases(parts, structure, out)
     check_schedule(parts, out)
+    check_operation(parts, rules, out)
     return out.report()
 
 
@@ -86,27 +67,9 @@ def dotted_path(loc: tuple[int | str, ...]) -> str:
 
 def _schema_issues(exc: ValidationError, out: Findings) -> None:
     for err in exc.errors(include_url=False):
-        path, kind = dotted_path(err["loc"]), err["type"]
-        ctx = err.get("ctx") or {}
-        required: JsonValue
-        if kind == "missing":
-            required, found = "present", None
-        elif kind == "extra_forbidden":
-            required, found = "absent", _json_scalar(err["input"])
-        else:
-            bounds = [f"{_BOUNDS[key]} {value}" for key, value in ctx.items() if key in _BOUNDS]
-            expected = ctx.get("expected") or ctx.get("pattern") or _JSON_TYPES.get(kind, kind)
-            required = ", ".join(bounds) or str(expected)
-            found = _json_scalar(err["input"])
-        vi = _VI_SCHEMA.get(kind) or ("Sai kiểu dữ liệu" if kind.endswith("_type") else "Sai cấu trúc kế hoạch")
-        where = path or "plan"
-        out.error("schema", path, required, found, vi=f"{where}: {vi}", en=f"{where}: {err['msg']}")
-
-
-def _json_scalar(value: Any) -> JsonValue:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return type(value).__name__  # a whole object would drown the message; its type says what went wrong
+        path = dotted_path(err["loc"])
+        required, found, en, vi = describe(err, path or "plan")
+        out.error("schema", path, required, found, vi=vi, en=en)
 
 
 def _unique_numbers(parts: PlanParts, out: Findings) -> None:

@@ -9,7 +9,14 @@ from sqlalchemy import func, select
 
 from api.models import AuditEntry, PlanVersion
 from tests.api.conftest import Harness
-from tests.api.plan_fixtures import INTERSECTION, add_intersection, example_plan, invalid_plan, with_cycle
+from tests.api.plan_fixtures import (
+    EXAMPLES,
+    INTERSECTION,
+    add_intersection,
+    example_plan,
+    invalid_plan,
+    with_cycle,
+)
 
 BASE = f"/api/v1/intersections/{INTERSECTION}/plans"
 
@@ -27,6 +34,18 @@ async def test_validate_ok_and_refused(harness: Harness) -> None:
     for err in errors:
         assert set(err) == {"rule", "path", "required", "found", "message"}
         assert err["message"]["vi"] and err["message"]["en"]
+
+
+async def test_validate_a_t_junction_and_a_plan_with_warnings(harness: Harness) -> None:
+    headers = harness.token("viewer")
+    t_junction = json.loads((EXAMPLES / "tn-014-t-junction.json").read_text(encoding="utf-8"))
+    ok = await harness.client.post("/api/v1/plans/validate", json=t_junction, headers=headers)
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {"ok": True, "warnings": []}
+    t_junction["phases"][0]["passage_s"] = 0
+    warned = await harness.client.post("/api/v1/plans/validate", json=t_junction, headers=headers)
+    assert warned.status_code == 200, warned.text  # warnings never refuse
+    assert [w["rule"] for w in warned.json()["warnings"]] == ["passage_zero"]
 
 
 @pytest.mark.parametrize("body", ["null", "[]", "3", '"plan"', "{}", '{"phases": "x"}', "not json", ""])

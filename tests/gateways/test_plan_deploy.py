@@ -17,7 +17,7 @@ import pytest
 from controllers.clock import SystemClock
 from controllers.commands import AnyCommand, CommandEnvelope
 from controllers.devices import DeviceKind
-from controllers.plans import PlanV1, encode_plan
+from controllers.plans import PlanV1, encode_plan, validate_plan
 from firmware_sim.clock import ManualClock
 from firmware_sim.control import inject_fault
 from firmware_sim.faults import FaultError, apply_fault
@@ -276,3 +276,14 @@ async def test_a_plan_larger_than_the_staging_area_is_refused_before_sending(tmp
         result = await rig.deployer().run(*deploy_command(plan))
         assert result["ok"] is False and result["error"] == "invalid_plan" and "2048 registers" in result["message"]
         assert rig.reader.link.requests == requests and rig.published == []
+
+
+async def test_warnings_never_block_a_deploy(tmp_path: Path) -> None:
+    async with controller_rig(tmp_path) as rig:
+        plan = new_plan(rig.entry.id)
+        plan["day_plans"][0]["events"].append({"at": "23:30", "action": "dark"})
+        plan["patterns"][0]["offset_s"] = 0.5
+        report = validate_plan(plan)
+        assert report.ok and {"dark_scheduled", "not_whole_seconds"} <= {i.rule for i in report.warnings}
+        result = await rig.deployer().run(*deploy_command(plan))
+        assert result["ok"] is True and result["stage"] == "active", result

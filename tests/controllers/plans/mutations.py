@@ -1,4 +1,5 @@
-"""One mutation per error rule: each breaks that rule, and only that one, on any plan of `valid_plans`."""
+"""One mutation per error rule: each breaks that rule, and only that one, on any plan of `valid_plans` and of
+`t_junction_plans` (except `barrier_align`, see `_barrier_align`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from controllers.plans import Phase, kph_to_mps
+from controllers.plans import kph_to_mps
 from controllers.plans.clearance import DECELERATION_MPS2, GRAVITY_MPS2, PERCEPTION_REACTION_S, VEHICLE_LENGTH_M
-from controllers.plans.rules_phase import min_split_s
 
 Plan = dict[str, Any]
 
@@ -26,15 +26,24 @@ def ring_phases(plan: Plan, ring: int, group: int) -> list[int]:
     return [n for n in plan["rings"][ring] if n in plan["barriers"][group]]
 
 
+def first_phase(plan: Plan) -> int:
+    """The first phase listed (phase 1 of an 8-phase plan)."""
+    number: int = plan["phases"][0]["phase"]
+    return number
+
+
 def grow_split(plan: Plan, number: int, seconds: float, patterns: list[int] | None = None) -> None:
-    """Lengthen phase `number`'s split and the cycle by `seconds`, keeping ring sums and barriers aligned."""
+    """Lengthen phase `number`'s split and the cycle by `seconds`, keeping ring sums and barriers aligned
+    (a ring resting through the phase's group rests longer by itself)."""
     group = group_of(plan, number)
     for k, pattern in enumerate(plan["patterns"]):
         if patterns is not None and k not in patterns:
             continue
         for r, ring in enumerate(plan["rings"]):
-            chosen = number if number in ring else ring_phases(plan, r, group)[0]
-            pattern["splits_s"][str(chosen)] += seconds
+            in_group = ring_phases(plan, r, group)
+            if in_group:
+                chosen = number if number in ring else in_group[0]
+                pattern["splits_s"][str(chosen)] += seconds
         pattern["cycle_s"] += seconds
 
 
@@ -55,19 +64,19 @@ def _yellow_min(plan: Plan) -> None:
 
 
 def _yellow_range(plan: Plan) -> None:
-    phase = phase_of(plan, 1)
-    grow_split(plan, 1, 6.5 - phase["yellow_s"])
+    phase = phase_of(plan, first_phase(plan))
+    grow_split(plan, phase["phase"], 6.5 - phase["yellow_s"])
     phase["yellow_s"] = 6.5
 
 
 def _red_clear_min(plan: Plan) -> None:
-    phase = phase_of(plan, 1)
+    phase = phase_of(plan, first_phase(plan))
     phase["clearing_width_m"] = phase["red_clear_s"] * kph_to_mps(phase["approach_speed_kph"]) - VEHICLE_LENGTH_M + 1
 
 
 def _red_clear_max(plan: Plan) -> None:
-    phase = phase_of(plan, 1)
-    grow_split(plan, 1, 6.5 - phase["red_clear_s"])
+    phase = phase_of(plan, first_phase(plan))
+    grow_split(plan, phase["phase"], 6.5 - phase["red_clear_s"])
     phase["red_clear_s"] = 6.5
 
 
@@ -81,21 +90,20 @@ def _walk_min(plan: Plan) -> None:
 
 
 def _min_green(plan: Plan) -> None:
-    phase_of(plan, 1)["min_green_s"] = 0.5
+    phase_of(plan, first_phase(plan))["min_green_s"] = 0.5
 
 
 def _max_lt_min(plan: Plan) -> None:
-    phase = phase_of(plan, 1)
+    phase = phase_of(plan, first_phase(plan))
     phase["max_green_s"] = phase["min_green_s"] - 0.5
 
 
 def _split_min(plan: Plan) -> None:
-    # Move time from one phase to its neighbour in the same ring and barrier group: sums stay right.
-    short, other = ring_phases(plan, 0, 0)
-    splits = plan["patterns"][0]["splits_s"]
-    cut = splits[str(short)] - (min_split_s(Phase.model_validate(phase_of(plan, short))) - 1)
-    splits[str(short)] -= cut
-    splits[str(other)] += cut
+    # A min green 1 s longer than the green pattern 1's split leaves; max green follows so it stays ≥ min.
+    phase = phase_of(plan, first_phase(plan))
+    split = plan["patterns"][0]["splits_s"][str(phase["phase"])]
+    phase["min_green_s"] = split - phase["yellow_s"] - phase["red_clear_s"] + 1
+    phase["max_green_s"] = max(phase["max_green_s"], phase["min_green_s"])
 
 
 def _ring_sum(plan: Plan) -> None:
@@ -103,9 +111,17 @@ def _ring_sum(plan: Plan) -> None:
 
 
 def _barrier_align(plan: Plan) -> None:
+    # 5 s more for one ring in a group two rings share, and 5 s more for the other ring in another group: each
+    # ring still sums to the (longer) cycle, but they reach the barriers apart. When the other ring has no
+    # other group (it rests through the rest of the cycle), its sum cannot be kept: ring_sum fails as well.
     pattern = plan["patterns"][0]
-    pattern["splits_s"][str(ring_phases(plan, 0, 0)[0])] += 5
-    pattern["splits_s"][str(ring_phases(plan, 1, 1)[0])] += 5
+    groups = range(len(plan["barriers"]))
+    g = next(g for g in groups if sum(bool(ring_phases(plan, r, g)) for r in range(len(plan["rings"]))) >= 2)
+    first, other = (r for r in range(len(plan["rings"])) if ring_phases(plan, r, g))
+    pattern["splits_s"][str(ring_phases(plan, first, g)[0])] += 5
+    elsewhere = [h for h in groups if h != g and ring_phases(plan, other, h)]
+    if elsewhere:
+        pattern["splits_s"][str(ring_phases(plan, other, elsewhere[0])[0])] += 5
     pattern["cycle_s"] += 5
 
 
@@ -118,13 +134,20 @@ def _cycle_range(plan: Plan) -> None:
 
 
 def _same_ring_concurrency(plan: Plan) -> None:
-    # Ring 1 starts with a phase of the second barrier group: it would cross the barrier three times.
-    ring = plan["rings"][0]
-    plan["rings"][0] = [ring[2], ring[0], ring[1], ring[3]]
+    # A ring that runs through two groups starts with its last phase: it would go back to an earlier group.
+    groups = range(len(plan["barriers"]))
+    r = next(r for r in range(len(plan["rings"])) if sum(bool(ring_phases(plan, r, g)) for g in groups) >= 2)
+    ring = plan["rings"][r]
+    plan["rings"][r] = [ring[-1], *ring[:-1]]
 
 
 def _coord_phase_barrier(plan: Plan) -> None:
-    plan["patterns"][0]["coord_phases"] = [ring_phases(plan, 0, 0)[0], ring_phases(plan, 1, 1)[0]]
+    # Coordinated phases in two groups (of two rings when there are two, else of the one ring).
+    places = [(r, g, ring_phases(plan, r, g)[0]) for r in range(len(plan["rings"]))
+              for g in range(len(plan["barriers"])) if ring_phases(plan, r, g)]  # fmt: skip
+    pairs = [(a, b) for a in places for b in places if a[1] != b[1]]
+    a, b = next(((a, b) for a, b in pairs if a[0] != b[0]), pairs[0])
+    plan["patterns"][0]["coord_phases"] = [a[2], b[2]]
 
 
 def _schedule_ref(plan: Plan) -> None:

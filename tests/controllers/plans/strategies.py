@@ -1,9 +1,11 @@
-"""Hypothesis strategy of valid plans, and one mutation per rule that breaks exactly that rule.
+"""Hypothesis strategies of valid plans, and one mutation per rule that breaks exactly that rule.
 
-The generated plans are standard NEMA 8-phase intersections with random geometry, clearances rounded up to the
-tenth of a second, random lead/lag order, peds on phase 2 always and on 4/6/8 at random, and random splits built
-up from each phase's minimum split so that ring sums and barriers hold. Cycles stay ≤ 220 s so that mutations
-that lengthen a split (a 6.5 s yellow, say) do not also break the 255 s cycle limit.
+`valid_plans`: standard NEMA 8-phase intersections with random geometry, clearances rounded up to the tenth of a
+second, random lead/lag order, peds on phase 2 always and on 4/6/8 at random, and random splits built up from
+each phase's minimum split so that ring sums and barriers hold. `t_junction_plans`: the same on ring layouts
+where a ring rests through a barrier group (2+6 | 4, a leading or lagging left 1, the side street in either
+ring, a single ring). Cycles stay ≤ 220 s so that mutations that lengthen a split (a 6.5 s yellow, say) do not
+also break the 255 s cycle limit.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from controllers.plans import Phase, ite_yellow_s, red_clearance_s
 from controllers.plans.rules_phase import min_split_s
 
 Plan = dict[str, Any]
-BARRIERS = [[1, 2, 5, 6], [3, 4, 7, 8]]
 
 
 def _up(value: float) -> float:
@@ -49,20 +50,52 @@ def phase_dicts(draw: st.DrawFn, number: int, peds: bool) -> dict[str, Any]:
     return phase
 
 
+Layout = list[list[list[int]]]
+"""layout[r][g]: ring r's phases in barrier group g, in running order (empty: the ring rests through g)."""
+
+# T-junction layouts: main road 2 (with peds) and 6, side street 4; a leading or lagging left 1 (with 6).
+T_LAYOUTS: list[Layout] = [
+    [[[2], [4]], [[6], []]],          # 2+6 | 4
+    [[[1, 2], [4]], [[6], []]],       # leading left 1
+    [[[2, 1], [4]], [[6], []]],       # lagging left 1
+    [[[2], []], [[6], [4]]],          # side street in ring 2
+    [[[2], [4]], [[], [8]]],          # ring 2 rests through the main-road group
+    [[[2], [4]]],                     # a single ring
+]  # fmt: skip
+
+
 @st.composite
 def valid_plans(draw: st.DrawFn) -> Plan:
-    """A plan dict that passes every rule."""
-    peds = {2: True, 4: draw(st.booleans()), 6: draw(st.booleans()), 8: draw(st.booleans())}
-    phases = [draw(phase_dicts(n, peds.get(n, False))) for n in range(1, 9)]
-    models = {p["phase"]: Phase.model_validate(p) for p in phases}
+    """A standard NEMA 8-phase plan dict that passes every rule."""
     pairs = [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]  # ring -> barrier group -> phases
     for ring in pairs:
         for group in ring:
             if draw(st.booleans()):
                 group.reverse()  # lagging left turn
-    rings = [ring[0] + ring[1] for ring in pairs]
+    return draw(_plans(pairs))
+
+
+@st.composite
+def t_junction_plans(draw: st.DrawFn) -> Plan:
+    """A plan dict that passes every rule, on a layout where some ring rests through a barrier group."""
+    return draw(_plans(copy.deepcopy(draw(st.sampled_from(T_LAYOUTS)))))
+
+
+def any_valid_plans() -> st.SearchStrategy[Plan]:
+    """Either kind of valid plan."""
+    return st.one_of(valid_plans(), t_junction_plans())
+
+
+@st.composite
+def _plans(draw: st.DrawFn, layout: Layout) -> Plan:
+    numbers_in_use = sorted(n for ring in layout for group in ring for n in group)
+    peds = {2: True, 4: draw(st.booleans()), 6: draw(st.booleans()), 8: draw(st.booleans())}
+    phases = [draw(phase_dicts(n, peds.get(n, False))) for n in numbers_in_use]
+    models = {p["phase"]: Phase.model_validate(p) for p in phases}
+    rings = [[n for group in ring for n in group] for ring in layout]
+    barriers = [sorted(n for ring in layout for n in ring[g]) for g in range(len(layout[0]))]
     numbers = draw(st.lists(st.integers(1, 253), min_size=1, max_size=3, unique=True))
-    patterns = [_pattern(draw, n, pairs, models) for n in numbers]
+    patterns = [_pattern(draw, n, layout, models) for n in numbers]
     day_numbers = draw(st.lists(st.integers(1, 255), min_size=1, max_size=3, unique=True))
     day_plans = [{"day_plan": d, "events": _events(draw, numbers)} for d in day_numbers]
     days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -71,7 +104,7 @@ def valid_plans(draw: st.DrawFn) -> Plan:
     return {
         "format": "signalight.plan/v1", "intersection_id": "tn-001",
         "name": draw(st.sampled_from(["weekday", "Ngã tư Đồng Quang"])),
-        "phases": phases, "rings": rings, "barriers": copy.deepcopy(BARRIERS), "patterns": patterns,
+        "phases": phases, "rings": rings, "barriers": barriers, "patterns": patterns,
         "day_plans": day_plans, "week": {day: draw(st.sampled_from(day_numbers)) for day in days},
         "holidays": [{"date": d.isoformat(), "day_plan": draw(st.sampled_from(day_numbers))} for d in dates],
     }  # fmt: skip
@@ -81,21 +114,25 @@ def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
-def _pattern(draw: st.DrawFn, number: int, pairs: list[list[list[int]]], models: dict[int, Phase]) -> Plan:
+def _pattern(draw: st.DrawFn, number: int, layout: Layout, models: dict[int, Phase]) -> Plan:
     need = {n: math.ceil(min_split_s(models[n]) - 1e-9) for n in models}
-    barrier_times = [max(sum(need[n] for n in ring[g]) for ring in pairs) + draw(st.integers(0, 15)) for g in (0, 1)]
-    if sum(barrier_times) < 30:
-        barrier_times[1] += 30 - sum(barrier_times)
+    groups = range(len(layout[0]))
+    group_times = [max(sum(need[n] for n in ring[g]) for ring in layout if ring[g]) + draw(st.integers(0, 15))
+                   for g in groups]  # fmt: skip
+    if sum(group_times) < 30:
+        group_times[-1] += 30 - sum(group_times)
     splits: dict[str, float] = {}
-    for ring in pairs:
+    for ring in layout:
         for g, group in enumerate(ring):
-            extra = barrier_times[g] - sum(need[n] for n in group)
-            first = draw(st.integers(0, extra))
-            splits[str(group[0])] = need[group[0]] + first
-            splits[str(group[1])] = need[group[1]] + extra - first
-    cycle = sum(barrier_times)
-    g = draw(st.integers(0, 1))
-    coord = [draw(st.sampled_from(ring[g])) for ring in pairs]
+            if not group:
+                continue  # the ring rests through this group
+            extra = group_times[g] - sum(need[n] for n in group)
+            cuts = sorted(draw(st.integers(0, extra)) for _ in group[1:])
+            for n, low, high in zip(group, [0, *cuts], [*cuts, extra], strict=True):
+                splits[str(n)] = need[n] + high - low
+    cycle = sum(group_times)
+    g = draw(st.sampled_from(list(groups)))
+    coord = [draw(st.sampled_from(ring[g])) for ring in layout if ring[g]]
     return {"pattern": number, "cycle_s": cycle, "offset_s": draw(st.integers(0, cycle - 1)),
             "coord_phases": coord, "splits_s": splits}  # fmt: skip
 
@@ -110,3 +147,60 @@ def _events(draw: st.DrawFn, patterns: list[int]) -> list[dict[str, Any]]:
             event["pattern"] = draw(st.sampled_from(patterns))
         events.append(event)
     return events
+
+
+# Values that break a shape in the ways JSON allows: wrong types, bounds, integral floats, strings that end in a
+# newline (Python's `$` lets them through a pattern), impossible dates, empty containers.
+ODD_VALUES: list[Any] = [
+    None, True, False, 0, -1, 1, 2.0, 2.5, 16, 17, 253, 254, 300, 1e3, -0.5, "", "x", "2", "05:00", "25:00",
+    "2026-02-30", "2026-02-28", "2026-01-01\n", "tn-001\n", "tn 001", "signalight.plan/v1", "pattern", "dark",
+    [], [1], [[1, 2]], {}, {"a": 1},
+]  # fmt: skip
+ODD_KEYS = ["colour", "1", "9", "17", "0", "1\n", "x", "walk_s", "pattern"]
+
+
+def _places(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a value inside the document (not the root)."""
+    found: list[tuple[Any, ...]] = []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for key, child in items:
+        found.append((*path, key))
+        found.extend(_places(child, (*path, key)))
+    return found
+
+
+def _containers(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path] if isinstance(node, dict | list) else []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for key, child in items:
+        found.extend(_containers(child, (*path, key)))
+    return found
+
+
+def _at(document: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        document = document[key]
+    return document
+
+
+@st.composite
+def damaged_plans(draw: st.DrawFn) -> Any:
+    """A valid plan with up to three random changes to its shape (or none: the plan itself)."""
+    document = copy.deepcopy(draw(any_valid_plans()))
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["replace", "delete", "add", "replace"]))
+        if kind == "add":
+            target = _at(document, draw(st.sampled_from(_containers(document))))
+            value = draw(st.sampled_from(ODD_VALUES))
+            if isinstance(target, dict):
+                target[draw(st.sampled_from(ODD_KEYS))] = value
+            else:
+                target.append(value)
+            continue
+        path = draw(st.sampled_from(_places(document)))
+        parent = _at(document, path[:-1])
+        if kind == "delete":
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = draw(st.sampled_from(ODD_VALUES))
+    return document
