@@ -46,6 +46,7 @@ from api.routes import (
     tokens,
     users,
 )
+from api.routes import events as event_routes
 from api.security_headers import SecurityHeadersMiddleware
 from api.state import ApiDeps, ApiState
 from controllers.clock import Clock
@@ -131,6 +132,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     for module in (auth, devices, registry, telemetry, commands, alarms, stream, intersections, audit, users, tokens,
                    health, plans, control):
         app.include_router(module.router)
+    app.include_router(event_routes.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
