@@ -47,6 +47,7 @@ from api.routes import (
     users,
 )
 from api.routes import events as event_routes
+from api.routes import measures as measure_routes
 from api.security_headers import SecurityHeadersMiddleware
 from api.state import ApiDeps, ApiState
 from controllers.clock import Clock
@@ -133,6 +134,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
                    health, plans, control):
         app.include_router(module.router)
     app.include_router(event_routes.router)
+    app.include_router(measure_routes.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

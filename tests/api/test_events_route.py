@@ -26,15 +26,16 @@ from tests.servers import InfluxDB
 
 
 @asynccontextmanager
-async def events_api(tmp_path: Path, store: Any, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    """An API on `store` with intersection `int-1` run by controller `tsc-001` and `int-2` without one, called as
-    a viewer."""
+async def events_api(tmp_path: Path, store: Any, clock: FakeClock,
+                     controller: str = "tsc-001") -> AsyncIterator[httpx.AsyncClient]:
+    """An API on `store` with intersection `int-1` run by `controller` and `int-2` without one, called as a
+    viewer."""
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
     await migrate(db_url)
     engine = create_engine(db_url)
     now = clock.now()
     async with session_factory(engine)() as session, session.begin():
-        session.add(Intersection(id="int-1", site="tn", name="Main & 1st", controller_id="tsc-001", approaches=[],
+        session.add(Intersection(id="int-1", site="tn", name="Main & 1st", controller_id=controller, approaches=[],
                                  created_at=now, updated_at=now))
         session.add(Intersection(id="int-2", site="tn", name="Main & 2nd", controller_id=None, approaches=[],
                                  created_at=now, updated_at=now))
