@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api import plans_runtime, problems
+from api import measures_schedule, plans_runtime, problems
 from api.alarm_store import AlarmStore
 from api.db import create_engine, migrate, session_factory
 from api.dispatch import CommandDispatcher
@@ -101,6 +101,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
                                  started_at=deps.clock.now(),
                                  login_limiter=SlidingWindow(settings.login_rate_per_min, 60.0))
         app.state.plans = runtime = plans_runtime.build(app.state.api)
+        app.state.measures = measures_scheduler = measures_schedule.start(app.state.api)
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(supervise("bus_listener", listener.run, deps.clock)),
@@ -116,6 +117,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
                     for task in tasks:
                         task.cancel()
         finally:
+            if measures_scheduler is not None:
+                measures_scheduler.shutdown(wait=False)
             await engine.dispose()
             log.info("api_stopped")
 

@@ -89,3 +89,25 @@ async def test_the_job_computes_bin_by_bin_as_one_pass_would(tmp_path: Path) -> 
     finally:
         await engine.dispose()
         await store.aclose()
+
+
+async def test_the_api_schedules_the_job_one_minute_after_each_bin_when_its_store_keeps_events(
+        tmp_path: Path) -> None:
+    from api.app import ApiDeps, create_app
+    from api.config import ApiSettings
+    from api.measures_schedule import JOB_ID
+    from tests.api.fakes import FakeBus, FakeTelemetry
+
+    store = EmbeddedStore(tmp_path / "t.sqlite")
+    settings = ApiSettings(db_url=f"sqlite+aiosqlite:///{tmp_path / 'api.db'}")
+    try:
+        app = create_app(ApiDeps(settings, FakeBus(), store, FakeClock()))
+        async with app.router.lifespan_context(app):
+            job = app.state.measures.get_job(JOB_ID)
+            assert job.next_run_time.minute in (1, 16, 31, 46) and job.next_run_time.second == 0
+            assert job.max_instances == 1
+        app = create_app(ApiDeps(settings, FakeBus(), FakeTelemetry(), FakeClock()))
+        async with app.router.lifespan_context(app):
+            assert app.state.measures is None
+    finally:
+        await store.aclose()
