@@ -12,6 +12,7 @@ bound.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -182,3 +183,58 @@ def measure_row(name: str, record: dict[str, Any]) -> MeasureRow:
     detector = record.pop("Detector", None)
     return MeasureRow(name, stamp, None if phase is None else int(phase), None if detector is None else int(detector),
                       {k: _value(v) for k, v in record.items()})
+
+
+# --- cycle-level views: atspm's timeline (green, yellow, red clearance intervals per phase) and the raw arrivals ---
+@dataclass
+class Cycle:
+    """One cycle of a phase on atspm's timeline: from a start of red clearance to the next (the PCD's cycle); the
+    green and yellow bands inside it (None when the cycle saw none, e.g. a skipped phase) and the red clearance that
+    ends them, so green + yellow + red clearance is the cycle's split."""
+
+    start: datetime
+    end: datetime
+    green_start: datetime | None = None
+    yellow_start: datetime | None = None
+    green_s: float = 0.0
+    yellow_s: float = 0.0
+    red_clearance_s: float = 0.0
+
+
+def phase_intervals(events: Sequence[ControllerEvent]) -> list[tuple[str, int, datetime, datetime]]:
+    """atspm's timeline of the events: (class, phase, start, end) of its valid Green, Yellow and Red (clearance)
+    intervals, oldest first."""
+    from atspm import SignalDataProcessor
+
+    aggregations = [{"name": name, "params": dict(params)} for name, params in AGGREGATIONS
+                    if name in ("has_data", "timeline")]
+    with SignalDataProcessor(raw_data=event_frame(events), detector_config=detector_frame([]), bin_size=15,
+                             verbose=0, aggregations=aggregations) as processor:
+        processor.load()
+        processor.aggregate()
+        rows = processor.conn.query(
+            "SELECT EventClass, EventValue, StartTime, EndTime FROM timeline WHERE IsValid "
+            "AND EventClass IN ('Green', 'Yellow', 'Red') ORDER BY StartTime").fetchall()
+    return [(str(c), int(v), s.replace(tzinfo=UTC), e.replace(tzinfo=UTC)) for c, v, s, e in rows]
+
+
+def cycles_of(intervals: Sequence[tuple[str, int, datetime, datetime]], phase: int) -> list[Cycle]:
+    """The phase's cycles, each from one red-clearance start to the next, with the bands that fall inside."""
+    mine = [(c, s, e) for c, p, s, e in intervals if p == phase]
+    red_s = {s: (e - s).total_seconds() for c, s, e in mine if c == "Red"}
+    reds = sorted(red_s)
+    # red_clearance_s is the clearance that ends the cycle's green and yellow (the one starting at its end).
+    cycles = [Cycle(a, b, red_clearance_s=red_s[b]) for a, b in itertools.pairwise(reds)]
+    i = 0
+    for c, s, e in sorted(mine, key=lambda x: x[1]):
+        while i < len(cycles) and s >= cycles[i].end:
+            i += 1
+        if i >= len(cycles) or s < cycles[i].start:
+            continue
+        cycle = cycles[i]
+        seconds = (e - s).total_seconds()
+        if c == "Green" and cycle.green_start is None:
+            cycle.green_start, cycle.green_s = s, seconds
+        elif c == "Yellow" and cycle.yellow_start is None:
+            cycle.yellow_start, cycle.yellow_s = s, seconds
+    return cycles
