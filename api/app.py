@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api import lighting_runtime, plans_runtime, problems
+from api import lighting_runtime, measures_schedule, plans_runtime, problems
 from api.alarm_store import AlarmStore
 from api.command_signing import CommandSigner
 from api.db import create_engine, migrate, session_factory
@@ -49,6 +49,8 @@ from api.routes import (
     tokens,
     users,
 )
+from api.routes import events as event_routes
+from api.routes import measures as measure_routes
 from api.security_headers import SecurityHeadersMiddleware
 from api.state import ApiDeps, ApiState
 from controllers.clock import Clock
@@ -115,6 +117,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
                                  login_limiter=SlidingWindow(settings.login_rate_per_min, 60.0))
         app.state.plans = runtime = plans_runtime.build(app.state.api)
         app.state.lighting = lighting_rt = lighting_runtime.build(app.state.api)
+        app.state.measures = measures_scheduler = measures_schedule.start(app.state.api)
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(supervise("bus_listener", listener.run, deps.clock)),
@@ -133,6 +136,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
                     for task in tasks:
                         task.cancel()
         finally:
+            if measures_scheduler is not None:
+                measures_scheduler.shutdown(wait=False)
             await engine.dispose()
             log.info("api_stopped")
 
@@ -151,6 +156,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
                    health, plans, control, lighting):
         app.include_router(module.router)
     app.include_router(docs.router)  # Swagger UI from the package, under the page's CSP
+    app.include_router(event_routes.router)
+    app.include_router(measure_routes.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

@@ -367,3 +367,45 @@ class LoginFailures(Base):
     failures: Mapped[int] = mapped_column(Integer)
     last_failure_at: Mapped[datetime]
     blocked_until: Mapped[datetime | None] = mapped_column(default=None)
+class DetectorConfig(Base):
+    """One detector channel of an intersection's controller, as the ATSPM measures need it: the phase it calls, the
+    lane, its setback from the stop bar in metres, and its type (`api.measures.DETECTOR_TYPES`)."""
+
+    __tablename__ = "detectors"
+
+    intersection_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    phase: Mapped[int] = mapped_column(Integer)
+    lane: Mapped[str | None] = mapped_column(String(32), default=None)
+    setback_m: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class MeasureBin(Base):
+    """One row of an ATSPM measure (atspm's output table `measure`) for one intersection and bin: `phase` and
+    `detector` when the measure has them, the rest of atspm's columns in `values`. `run_start` is the start of the
+    computation window that produced it (a recomputation of that window replaces its rows)."""
+
+    __tablename__ = "measure_bins"
+    __table_args__ = (Index("ix_measure_bins_lookup", "intersection_id", "measure", "bin_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    intersection_id: Mapped[str] = mapped_column(String(64))
+    measure: Mapped[str] = mapped_column(String(32))
+    bin_start: Mapped[datetime]
+    phase: Mapped[int | None] = mapped_column(Integer, default=None)
+    detector: Mapped[int | None] = mapped_column(Integer, default=None)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run_start: Mapped[datetime]
+
+
+class MeasureCarry(Base):
+    """atspm's unmatched-event carry-over of an intersection after the window that ended at `until` (Parquet bytes
+    of its `unmatched_events` and `sf_unmatched` tables): the next window starting there resumes from it."""
+
+    __tablename__ = "measure_carry"
+
+    intersection_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime]
+    unmatched: Mapped[bytes | None] = mapped_column(default=None)
+    sf_unmatched: Mapped[bytes | None] = mapped_column(default=None)

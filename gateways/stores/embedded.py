@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from controllers.devices import DeviceKind
+from controllers.events import MAX_PAGE, ControllerEvent, EventCursor, from_ms
 from controllers.telemetry import FIELD_HISTORICAL, FIELD_SEQ, Aggregate, Sample, Series, StoreError, measurement
 from gateways.stores.lineproto import sample_fields, to_ms
 
@@ -27,6 +28,11 @@ CREATE TABLE IF NOT EXISTS telemetry (
     measurement TEXT NOT NULL, device TEXT NOT NULL, field TEXT NOT NULL, ts_ms INTEGER NOT NULL,
     site TEXT NOT NULL, value REAL,
     PRIMARY KEY (measurement, device, field, ts_ms, site)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS controller_event (
+    device TEXT NOT NULL, ts_ms INTEGER NOT NULL, seq INTEGER NOT NULL, site TEXT NOT NULL,
+    code INTEGER NOT NULL, param INTEGER NOT NULL,
+    PRIMARY KEY (device, ts_ms, seq, site)
 ) WITHOUT ROWID
 """
 
@@ -48,7 +54,7 @@ class EmbeddedStore:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
+            conn.executescript(_SCHEMA)
             self._conn = conn
         return self._conn
 
@@ -127,6 +133,38 @@ class EmbeddedStore:
             for f in wanted:
                 out[f].points.append((_dt(b), found.get((f, b))))
         return [out[f] for f in fields]
+
+    # --- controller events (controllers.events): one row per (device, ms, seq, site), replaced when written again
+    async def write_events(self, events: Sequence[ControllerEvent]) -> None:
+        """Write a batch of controller events in one transaction. Raises StoreError."""
+        rows = [(e.device, to_ms(e.ts), int(e.seq), e.site, int(e.code), int(e.param)) for e in events]
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute("BEGIN")
+                conn.executemany("INSERT OR REPLACE INTO controller_event VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+        await self._run(insert)
+        self.points_written += len(rows)
+
+    async def query_events(self, *, device: str, start: datetime, end: datetime, codes: Sequence[int] = (),
+                           params: Sequence[int] = (), limit: int = 1000,
+                           after: EventCursor | None = None) -> list[ControllerEvent]:
+        """See controllers.events.EventStore."""
+        sql = "SELECT ts_ms, seq, code, param, site FROM controller_event WHERE device = ? AND ts_ms >= ? AND ts_ms < ?"
+        args: list[Any] = [device, to_ms(start), to_ms(end)]
+        if after is not None:
+            sql += " AND (ts_ms, seq) > (?, ?)"
+            args += [after.ts_ms, after.seq]
+        for name, values in (("code", codes), ("param", params)):
+            if values:
+                sql += f" AND {name} IN ({','.join('?' * len(values))})"
+                args += [int(v) for v in values]
+        sql += " ORDER BY ts_ms, seq LIMIT ?"
+        args.append(max(1, min(limit, MAX_PAGE)))
+        rows = await self._run(lambda conn: conn.execute(sql, args).fetchall())
+        return [ControllerEvent(site=r[4], device=device, ts=from_ms(r[0]), seq=r[1], code=r[2], param=r[3])
+                for r in rows]
 
 
 def _dt(ts_ms: int) -> datetime:

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 
 from controllers.devices import DeviceKind
+from controllers.events import MAX_PAGE, MEASUREMENT, ControllerEvent, EventCursor, from_ms
 from controllers.telemetry import TAG_DEVICE, Aggregate, Sample, Series, StoreError, measurement
-from gateways.stores.lineproto import encode_lines, to_ms
+from gateways.stores.lineproto import encode_events, encode_lines, to_ms
 
 
 def quote_ident(name: str) -> str:
@@ -120,3 +121,37 @@ class InfluxStore:
                         value = row[i]
                         out[name].points.append((ts, float(value) if value is not None else None))
         return [out[f] for f in fields]
+
+    # --- controller events (controllers.events) -----------------------------------------------------------------
+    async def write_events(self, events: Sequence[ControllerEvent]) -> None:
+        """Write a batch of controller events (all or nothing). Raises StoreError."""
+        await self.write_lines(encode_events(events))
+        self.points_written += len(events)
+
+    async def query_events(self, *, device: str, start: datetime, end: datetime, codes: Sequence[int] = (),
+                           params: Sequence[int] = (), limit: int = 1000,
+                           after: EventCursor | None = None) -> list[ControllerEvent]:
+        """See controllers.events.EventStore."""
+        limit = max(1, min(limit, MAX_PAGE))
+        low = to_ms(start) if after is None else max(to_ms(start), after.ts_ms)
+        where = [f"{quote_ident(TAG_DEVICE)} = {quote_literal(device)}", f"time >= {low}ms",
+                 f"time < {to_ms(end)}ms"]
+        for name, values in (("code", codes), ("param", params)):
+            if values:
+                where.append("(" + " OR ".join(f"{quote_ident(name)} = {int(v)}" for v in values) + ")")
+        # A millisecond holds at most 256 events of a device (seq is 0..255): asking that many more than the page
+        # covers those at the cursor's millisecond, which are dropped below.
+        q = (f"SELECT \"code\", \"param\", \"seq\", \"site\" FROM {quote_ident(self.database)}.."
+             f"{quote_ident(MEASUREMENT)} WHERE {' AND '.join(where)} ORDER BY time ASC LIMIT {limit + 256}")
+        rows: list[tuple[int, int, int, int, str]] = []
+        for s in await self.influxql(q):
+            columns: list[str] = s["columns"]
+            at = {name: i for i, name in enumerate(columns)}
+            for row in s["values"]:
+                rows.append((int(row[0]), int(row[at["seq"]]), int(row[at["code"]]), int(row[at["param"]]),
+                             str(row[at["site"]])))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        if after is not None:
+            rows = [r for r in rows if (r[0], r[1]) > (after.ts_ms, after.seq)]
+        return [ControllerEvent(site=r[4], device=device, ts=from_ms(r[0]), seq=r[1],
+                                code=r[2], param=r[3]) for r in rows[:limit]]

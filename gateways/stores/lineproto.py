@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from controllers.events import FIELD_CODE, FIELD_PARAM, MEASUREMENT, TAG_SEQ, ControllerEvent
 from controllers.telemetry import FIELD_HISTORICAL, FIELD_SEQ, TAG_DEVICE, TAG_SITE, Sample, measurement
 
 
@@ -132,4 +133,15 @@ def encode_lines(samples: Iterable[Sample]) -> bytes:
         out.append(f"{head[1] if head is not None and head[0] == sample.kind else _head(sample)} {','.join(parts)},"
                    f"{FIELD_SEQ}={int(sample.seq)}i,{FIELD_HISTORICAL}={'true' if sample.historical else 'false'} "
                    f"{(ts - _EPOCH) // _MS if ts.tzinfo is UTC else to_ms(ts)}")
+    return "\n".join(out).encode()
+
+
+def encode_events(events: Iterable[ControllerEvent]) -> bytes:
+    """A write body (precision=ms) of controller events (controllers.events schema): one point per event,
+    identified by device, seq, site and the millisecond."""
+    out = []
+    for e in events:
+        out.append(f"{MEASUREMENT},{TAG_DEVICE}={escape_key(e.device)},{TAG_SEQ}={int(e.seq)},"
+                   f"{TAG_SITE}={escape_key(e.site)} {FIELD_CODE}={int(e.code)}i,{FIELD_PARAM}={int(e.param)}i "
+                   f"{to_ms(e.ts)}")
     return "\n".join(out).encode()
