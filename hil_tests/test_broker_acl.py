@@ -90,6 +90,7 @@ def test_only_the_api_commands_a_signal(tmp_path: Path, make_mosquitto: Callable
     rig.cli("admin", "create-user", "chief", "--role", "admin", "--password", "s3cret-chief-word")
     rig.start("recorder", "recorder", env=_env_file(out / "env" / "recorder.env"))
     rig.start("api", "api", env=_env_file(out / "env" / "api.env"))
+    rig.import_manifest(registry)  # the registry, not a birth, makes a device known
     rig.start("gateway", "gateway", "--manifest", str(registry_path), env=_env_file(out / "env" / "gateway-gw-a.env"))
     spy = subprocess.Popen(["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-q", "1", "-v",
                             "-u", creds["recorder"]["username"], "-P", creds["recorder"]["password"],

@@ -226,6 +226,7 @@ def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb
         start("api", "api")
         start("sim", "sim", "--intersections", "1", "--cabinets", "2", "--modbus-cabinets", "1")
         manifest = eventually(lambda: read_manifest(Path(env["SIGNALIGHT_MANIFEST"])), 60, "the manifest", rig)
+        rig.import_manifest(manifest)  # the registry, not a birth, makes a device known
         start("gateway", "gateway")
         devices = {d["id"]: d for d in manifest["devices"]}
         cabinets = sorted(d for d, v in devices.items() if v["kind"] == "lighting_cabinet")

@@ -48,6 +48,7 @@ def test_lighting_document_deploys_to_modbus_and_mqtt_cabinets_and_a_lamp_failur
     rig.start("api", "api")
     rig.start("sim", "sim", "--intersections", "0", "--cabinets", "2", "--modbus-cabinets", "1")
     manifest = eventually(lambda: read_manifest(Path(rig.env["SIGNALIGHT_MANIFEST"])), 60, "the manifest", rig)
+    rig.import_manifest(manifest)  # the registry, not a birth, makes a device known
     rig.start("gateway", "gateway")
     cabinets = {d["transport"]: d["id"] for d in manifest["devices"] if d["kind"] == "lighting_cabinet"}
     eng, crew = _client(rig, "eng", request), _client(rig, "crew", request)

@@ -96,6 +96,7 @@ def live_site(folder: Path, *, speed: float = 1.0, intersections: int = 2,
             rig.start("sim", "sim", "--intersections", str(intersections), "--cabinets", "1",
                       "--modbus-cabinets", "0", "--speed", str(speed))
             manifest = eventually(lambda: read_manifest(Path(env["SIGNALIGHT_MANIFEST"])), 60, "the manifest", rig)
+            rig.import_manifest(manifest)  # the registry, not a birth, makes a device known
             rig.start("gateway", "gateway")
             signals = sorted(d["id"] for d in manifest["devices"] if d["kind"] == "signal_controller")
             token = eventually(lambda: httpx.post(f"{rig.api}/api/v1/auth/token", timeout=5, data={
