@@ -3,10 +3,10 @@
 Each entry is 6 registers: seq (1..65535, never 0), code, param, epoch_s (u32, high word first), ms. The gateway
 reads the `event_count` valid entries (oldest first) in one request, publishes each one not yet published as
 `{ts, seq, code, param}`, then writes `event_ack` = the seq of the last entry read, which makes the device drop them.
-An entry with code 0 is the device's overflow marker: `param` events were lost in the device; it is published
-as is (code 0, param = the number lost) and logged. The FIFO is acknowledged once its entries are published or,
-while the broker is unreachable, queued in the device's outbox (`gateways.publisher`): so a gateway crash during a
-broker outage loses the queued events (the device has dropped them). A failed read or ack leaves the FIFO as it
+Every entry is an event, code 0 included (Indiana 0 is "phase on"): events the device's log had to drop when full
+are counted in its own `events_lost` register (polled with the slow telemetry), never as a marker entry.
+The FIFO is acknowledged once its entries are published or, while the broker is unreachable, queued in the
+device's outbox (`gateways.publisher`): so a gateway crash during a broker outage loses the queued events (the device has dropped them). A failed read or ack leaves the FIFO as it
 is; the entries are read again next poll and the last published device seq prevents publishing them twice.
 """
 
@@ -34,7 +34,6 @@ class EventReader:
         self.ack_point = reader.profile.point("event_ack")
         self.last_seq: int | None = None
         self.published = 0
-        self.overflows = 0
 
     def _new(self, seq: int) -> bool:
         """Whether device seq `seq` comes after the last one published (16-bit wrap, never 0)."""
@@ -56,9 +55,6 @@ class EventReader:
             if not self._new(seq):
                 continue
             ts = datetime.fromtimestamp(((hi << 16) | lo) + min(ms, 999) / 1000, tz=UTC)
-            if code == 0:
-                self.overflows += param
-                log.warning("device_event_overflow device=%s lost=%d", self.reader.entry.id, param)
             await self.publisher.publish_event({"code": min(code, 255), "param": param}, ts=to_rfc3339(ts))
             self.last_seq = seq
             self.published += 1
