@@ -6,8 +6,9 @@ reads the `event_count` valid entries (oldest first) in one request, publishes e
 Every entry is an event, code 0 included (Indiana 0 is "phase on"): events the device's log had to drop when full
 are counted in its own `events_lost` register (polled with the slow telemetry), never as a marker entry.
 The FIFO is acknowledged once its entries are published or, while the broker is unreachable, queued in the
-device's outbox (`gateways.publisher`): so a gateway crash during a broker outage loses the queued events (the device has dropped them). A failed read or ack leaves the FIFO as it
-is; the entries are read again next poll and the last published device seq prevents publishing them twice.
+device's outbox (`gateways.publisher`): so a gateway crash during a broker outage loses the queued events (the
+device has dropped them). A failed read or ack leaves the FIFO as it is; the entries are read again next poll and
+the last published device seq prevents publishing them twice.
 """
 
 from __future__ import annotations
