@@ -17,6 +17,7 @@ from api.config import ApiSettings
 from api.db import create_engine, migrate, session_factory
 from api.models import Intersection
 from api.security import Role, issue_token
+from api.users import create_user
 from controllers.clock import to_rfc3339
 from controllers.events import ControllerEvent
 from gateways.stores.embedded import EmbeddedStore
@@ -24,12 +25,15 @@ from gateways.stores.influx import InfluxStore
 from tests.api.fakes import FakeBus, FakeClock
 from tests.servers import InfluxDB
 
+#: The key these tests' API signs and checks tokens with (each ApiSettings() makes a random one otherwise).
+TEST_SECRET = "events-route-tests-" + "k" * 40
+
 
 @asynccontextmanager
 async def events_api(tmp_path: Path, store: Any, clock: FakeClock,
                      controller: str = "tsc-001") -> AsyncIterator[httpx.AsyncClient]:
     """An API on `store` with intersection `int-1` run by `controller` and `int-2` without one, called as a
-    viewer."""
+    viewer; users `v` (viewer) and `e` (engineer) exist, tokens are signed with `TEST_SECRET`."""
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
     await migrate(db_url)
     engine = create_engine(db_url)
@@ -40,8 +44,10 @@ async def events_api(tmp_path: Path, store: Any, clock: FakeClock,
         session.add(Intersection(id="int-2", site="tn", name="Main & 2nd", controller_id=None, approaches=[],
                                  created_at=now, updated_at=now))
     await engine.dispose()
-    app = create_app(ApiDeps(ApiSettings(db_url=db_url), FakeBus(), store, clock))
-    token, _ = issue_token(ApiSettings().secret_key, subject="v", role=Role.VIEWER, typ="access", now=now, ttl_s=600)
+    await create_user(db_url, "v", "viewer-password", "viewer")  # a token's subject must be a user
+    await create_user(db_url, "e", "engineer-password", "engineer")
+    app = create_app(ApiDeps(ApiSettings(db_url=db_url, secret_key=TEST_SECRET), FakeBus(), store, clock))
+    token, _ = issue_token(TEST_SECRET, subject="v", role=Role.VIEWER, typ="access", now=now, ttl_s=600)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://api",
             headers={"Authorization": f"Bearer {token}"}) as client:

@@ -14,7 +14,6 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from api.config import ApiSettings
 from api.measures import MEASURES, measure_row, run_atspm
 from api.measures_service import fetch_events
 from api.security import Role, issue_token
@@ -24,7 +23,7 @@ from gateways.recorder import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
 from tests.api.fakes import FakeClock
-from tests.api.test_events_route import events_api
+from tests.api.test_events_route import TEST_SECRET, events_api
 from tests.gateways.helpers import eventually
 from tests.servers import InfluxDB, Mosquitto
 
@@ -91,7 +90,7 @@ async def test_the_api_serves_the_bins_atspm_computes_on_its_own_sample(
     try:
         clock = FakeClock()
         async with events_api(tmp_path, store, clock, controller="tsc-1136") as client:
-            engineer, _ = issue_token(ApiSettings().secret_key, subject="e", role=Role.ENGINEER, typ="access",
+            engineer, _ = issue_token(TEST_SECRET, subject="e", role=Role.ENGINEER, typ="access",
                                       now=clock.now(), ttl_s=600)
             as_engineer = {"Authorization": f"Bearer {engineer}"}
             detectors = [{"channel": int(r.Parameter), "phase": int(r.Phase), "type": FUNCTION_TYPE[r.Function]}

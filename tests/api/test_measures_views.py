@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 
-from api.config import ApiSettings
 from api.security import Role, issue_token
 from controllers.clock import to_rfc3339
 from controllers.events import ControllerEvent
 from gateways.stores.embedded import EmbeddedStore
 from tests.api.fakes import FakeClock
-from tests.api.test_events_route import events_api
+from tests.api.test_events_route import TEST_SECRET, events_api
 
 atspm = pytest.importorskip("atspm")
 
@@ -37,7 +36,7 @@ async def test_pcd_splits_and_before_after(tmp_path: Path) -> None:
                               for i, (ts, c, p) in enumerate(zip(raw.TimeStamp, raw.EventId, raw.Parameter,
                                                                  strict=True))])
     clock = FakeClock()
-    engineer, _ = issue_token(ApiSettings().secret_key, subject="e", role=Role.ENGINEER, typ="access",
+    engineer, _ = issue_token(TEST_SECRET, subject="e", role=Role.ENGINEER, typ="access",
                               now=clock.now(), ttl_s=600)
     as_engineer = {"Authorization": f"Bearer {engineer}"}
     window = {"start": to_rfc3339(START), "end": to_rfc3339(MID)}
