@@ -20,6 +20,7 @@ from firmware_sim.cabinet_mqtt import CabinetMqttFace
 from firmware_sim.cabinet_program import CabinetProgram, ProgramError
 from firmware_sim.clock import ManualClock, rfc3339
 from firmware_sim.schemas import check
+from tests.command_signing import signed, sim_keys
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "contracts" / "lighting" / "examples" / "thai-nguyen-city.json"
 LAT, LON = 21.5942, 105.8482
@@ -46,12 +47,12 @@ def cabinet(start: datetime = NOON_LOCAL) -> tuple[CabinetMqttFace, ManualClock]
     cab = LightingCabinet("tn-cab-003", LAT, LON, random.Random(4))
     cab.photocell_lux = cab.lux(clock.now())
     cab.step(clock.now(), 1.0)
-    return CabinetMqttFace(cab, "tn", clock), clock
+    return CabinetMqttFace(cab, "tn", clock, sim_keys()), clock
 
 
 def cmd(name: str, args: dict[str, Any], now: datetime, cmd_id: str = "deploy-0001") -> bytes:
-    return json.dumps({"id": cmd_id, "name": name, "args": args, "issued_by": "engineer",
-                       "expires_at": rfc3339(now + timedelta(seconds=60))}).encode()
+    return json.dumps(signed({"id": cmd_id, "name": name, "args": args, "issued_by": "engineer",
+                              "expires_at": rfc3339(now + timedelta(seconds=60))}, "tn", "tn-cab-003")).encode()
 
 
 @pytest.mark.parametrize(("lat", "lon", "zone"), [(LAT, LON, "Asia/Ho_Chi_Minh"), (59.91, 10.75, "Europe/Oslo")])

@@ -8,11 +8,12 @@ import itertools
 import json
 import random
 import zlib
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from firmware_sim.clock import ManualClock
+from firmware_sim.clock import ManualClock, rfc3339
 from firmware_sim.controller_mqtt import ControllerMqttFace
 from firmware_sim.coordination import DAY_TICKS, Coordination
 from firmware_sim.plan import PlanError, default_plan_doc, parse_plan
@@ -21,6 +22,7 @@ from firmware_sim.ring_state import GREEN
 from firmware_sim.sequencer import Sequencer
 from firmware_sim.signal_cabinet import Preemption, SignalCabinet
 from firmware_sim.signal_controller import SignalController
+from tests.command_signing import sim_keys
 from tests.firmware_sim.helpers import MORNING, bits, controller, controller_with_regs, run
 from tests.firmware_sim.test_controller_mqtt_face import cmd
 from tests.firmware_sim.test_plan_download import COMMIT, stage
@@ -66,18 +68,22 @@ def test_a_plan_with_nan_or_infinity_is_refused_over_modbus_and_the_controller_k
 
 
 def test_mqtt_deploy_plan_and_commands_refuse_non_finite_numbers() -> None:
+    """No signer can sign NaN (the canonical form refuses it), so such a payload is a forgery or corruption on the
+    wire: it is refused before anything runs, and the controller keeps running."""
     clock = ManualClock(MORNING)
-    face = ControllerMqttFace(controller(), "tn", clock)
+    face = ControllerMqttFace(controller(), "tn", clock, sim_keys())
     doc = default_plan_doc("tn-sig-001")
     doc["phases"][1]["yellow_s"] = float("nan")
     crc = zlib.crc32(canonical_bytes(doc))
-    answers = face.commands(cmd(clock, "deploy_plan", {"plan": doc, "crc32": crc}, "deploy-nan-1"))
-    final = answers[-1]
-    assert (final["ok"], final["error"], final["stage"]) == (False, "invalid_plan", "rolled_back")
+    deploy = json.dumps({"id": "deploy-nan-1", "name": "deploy_plan", "args": {"plan": doc, "crc32": crc},
+                         "issued_by": "ops", "expires_at": rfc3339(clock.now() + timedelta(seconds=60))}).encode()
+    assert b"NaN" in deploy
+    answers = face.commands(deploy)
+    assert all(a["ok"] is False for a in answers)
     assert face.ctrl.pending_plan is None
     bad = cmd(clock, "hold_pattern", {"pattern": 1}, "hold-inf-1").replace(b'"pattern": 1', b'"pattern": Infinity')
     answers = face.commands(bad)
-    assert answers and answers[-1]["ok"] is False and face.ctrl.central is None
+    assert all(a["ok"] is False for a in answers) and face.ctrl.central is None
     for _ in range(600):
         face.ctrl.step()
     assert face.ctrl.mode == "coordinated"
@@ -376,7 +382,7 @@ def test_the_fleet_takes_each_cabinet_from_its_config(tmp_path: Any) -> None:
 
 def test_preempt_over_mqtt_for_rigs() -> None:
     clock = ManualClock(MORNING)
-    face = ControllerMqttFace(controller(), "tn", clock)
+    face = ControllerMqttFace(controller(), "tn", clock, sim_keys())
     for _ in range(300):
         face.ctrl.step()
     [res] = face.commands(cmd(clock, "preempt", {"input": True, "exit_phase": 6}, "preempt-on-1"))
