@@ -18,7 +18,7 @@ DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -35,7 +35,7 @@ def browser() -> Iterator[Browser]:
 CONTROL_BACKUP_S = 9
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     """One live site at real speed for the shell and manual-control tests (starting one takes most of a minute)."""
     if not Path(MOSQUITTO).exists():
