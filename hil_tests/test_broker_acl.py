@@ -149,7 +149,8 @@ def test_only_the_api_commands_a_signal(tmp_path: Path, make_mosquitto: Callable
     done = eventually(lambda: (c := client.get(f"/api/v1/commands/{command_id}").json())["status"] != "pending"
                       and c, 30, "the API's flash to finish", rig)
     assert done["status"] == "succeeded", done
-    eventually(lambda: (v := values(target)) and v["mode"] == "flash", 15, f"{target} in flash", rig)
+    # programmed flash is entered after the running phases' min green, ped clearance, yellow and red clearance
+    eventually(lambda: (v := values(target)) and v["mode"] == "flash", 60, f"{target} in flash", rig)
     # No sleeping for an effect that must not come: the spy subscribed before the attacks, and the broker delivers
     # to it in order, so a forged command would have reached it (and the gateway) before the API's did.
     after_conflict = values(conflicted) or {}

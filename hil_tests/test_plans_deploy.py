@@ -152,7 +152,7 @@ def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: M
     started = ops.post(f"/api/v1/intersections/{INTERSECTION}/control",
                        json={"action": "flash", "until": until, "backup_s": BACKUP_S})
     assert started.status_code == 202, started.text
-    eventually(lambda: _signal_values(mosquitto, signal_id)["mode"] == "flash", 30, "the controller to flash", rig)
+    eventually(lambda: _signal_values(mosquitto, signal_id)["mode"] == "flash", 60, "the controller to flash", rig)
     time.sleep(2 * BACKUP_S)  # a real process, a real timer: outlive the first backup period
     assert _signal_values(mosquitto, signal_id)["mode"] == "flash", "renewals keep it flashing"
     assert ops.get(f"/api/v1/intersections/{INTERSECTION}/control").json()["active"]["renewals"] >= 3

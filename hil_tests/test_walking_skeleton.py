@@ -108,7 +108,8 @@ def test_devices_commands_and_telemetry_across_processes(rig: Rig, mosquitto: Mo
     done = eventually(lambda: (c := client.get(f"/api/v1/commands/{command_id}").json())["status"] != "pending"
                       and c, 30, "the flash command to finish", rig)
     assert done["status"] == "succeeded", done
-    eventually(lambda: _retained_states(mosquitto, len(devices))[signal_id]["values"]["mode"] == "flash", 15,
+    # programmed flash is entered after the running phases' min green, ped clearance, yellow and red clearance
+    eventually(lambda: _retained_states(mosquitto, len(devices))[signal_id]["values"]["mode"] == "flash", 60,
                "the controller to report flash on the bus", rig)
     assert client.get(f"/api/v1/devices/{signal_id}").json()["state"]["values"]["mode"] == "flash"
 
