@@ -16,6 +16,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ class FleetConfig:
     mqtt_controllers: int = 0         # how many of the controllers (the last ones) speak MQTT; the rest Modbus TCP
     seed: int = 1
     speed: float = 1.0                # virtual clock speed factor
+    start: datetime | None = None     # virtual time at start (timezone-aware); None = the wall clock now
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     mqtt_username: str | None = None
@@ -79,6 +81,8 @@ class FleetConfig:
                              f"got {self.mqtt_controllers}")
         if not self.speed > 0:
             raise ValueError(f"speed must be > 0, got {self.speed}")
+        if self.start is not None and self.start.tzinfo is None:
+            raise ValueError(f"start must be timezone-aware, got {self.start.isoformat()}")
         if not 1 <= self.units_per_port <= 247:
             raise ValueError(f"units_per_port must be 1..247, got {self.units_per_port}")
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", self.site):
@@ -227,7 +231,7 @@ def write_manifest(path: Path, doc: dict[str, Any]) -> None:
 async def run_fleet(config: FleetConfig, *, on_ready: Callable[[dict[str, Any]], None] | None = None,
                     clock: SimClock | None = None, started: Callable[[Fleet], None] | None = None) -> None:
     """Run the fleet until cancelled. Raises ValueError for bad options and OSError when a port is taken."""
-    clock = clock or VirtualClock(config.speed)
+    clock = clock or VirtualClock(config.speed, config.start)
     fleet = build_fleet(config, clock)
     engine = Engine(clock, list(fleet.controllers.values()), list(fleet.cabinets.values()))
     try:
