@@ -164,6 +164,18 @@ for (const [a, b] of [["vi", "en"], ["en", "vi"]]) {
   if (missing.length) console.error(`i18n: keys in ${a} missing from ${b}: ${missing.join(", ")}`);
 }
 
+/** Add a screen's own strings (`api/static/i18n/<area>.js` calls this at import), so each screen keeps its
+ * words beside it. Both languages must bring the same keys, and no key may be taken twice. */
+export function addStrings(area, { vi: more_vi, en: more_en }) {
+  const a = Object.keys(more_vi), b = Object.keys(more_en);
+  const missing = a.filter((k) => !(k in more_en)).concat(b.filter((k) => !(k in more_vi)));
+  if (missing.length) console.error(`i18n ${area}: keys not in both languages: ${missing.join(", ")}`);
+  const taken = a.filter((k) => k in vi && vi[k] !== more_vi[k]);
+  if (taken.length) console.error(`i18n ${area}: keys already taken: ${taken.join(", ")}`);
+  Object.assign(vi, more_vi);
+  Object.assign(en, more_en);
+}
+
 /** The string `key` in the current language, with `{name}` placeholders filled from `vars`. */
 export function t(key, vars = {}) {
   const table = TABLES[state.lang] || vi;
