@@ -31,6 +31,7 @@ from api.limits import BodyLimitMiddleware, SlidingWindow
 from api.listener import BusListener
 from api.live import DeviceCache
 from api.metrics import Metrics, MetricsMiddleware, StateCollector
+from api.photos import is_photo_path
 from api.routes import (
     alarms,
     audit,
@@ -44,10 +45,12 @@ from api.routes import (
     lighting,
     plans,
     registry,
+    reports,
     stream,
     telemetry,
     tokens,
     users,
+    work_orders,
 )
 from api.routes import events as event_routes
 from api.routes import measures as measure_routes
@@ -147,7 +150,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     metrics = Metrics()
     metrics.registry.register(StateCollector(lambda: getattr(app.state, "api", None)))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth,
+                       upload_path=is_photo_path, max_upload_bytes=settings.photo_max_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
@@ -158,6 +162,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.include_router(docs.router)  # Swagger UI from the package, under the page's CSP
     app.include_router(event_routes.router)
     app.include_router(measure_routes.router)
+    app.include_router(work_orders.router)
+    app.include_router(reports.router)  # public: the citizens' page and endpoints, no token
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
