@@ -15,8 +15,9 @@ from sqlalchemy import or_, select
 
 from api import audit
 from api import work_orders as store
+from api.alarm_store import alarm_json
 from api.deps import AlarmsReader, ApiDep, SessionDep, WorkOrderManager, WorkOrderWorker, client_addr
-from api.models import WorkOrder, WorkOrderPhoto
+from api.models import Alarm, WorkOrder, WorkOrderPhoto
 from api.photos import check_photo
 from api.problems import Problem
 from api.work_order_models import PhotoOut, TransitionIn, WorkOrderCreate, WorkOrderDetail, WorkOrderOut
@@ -82,6 +83,10 @@ async def create_order(body: WorkOrderCreate, request: Request, api: ApiDep, ses
     await audit.record(session, now=now, actor=user.name, source_addr=client_addr(request),
                        action="work_order.create", target=f"work_order:{order.id}", outcome="ok",
                        detail={"alarm_id": order.alarm_id, "device_id": order.device_id, "assignee": order.assignee})
+    if order.alarm_id is not None:
+        alarm = await session.get(Alarm, order.alarm_id)
+        if alarm is not None:  # every alarm list shows the link at once
+            api.hub.publish("alarm", alarm.site, alarm.device_id, alarm_json(alarm))
     return await _publish(api, session, order, user)
 
 
