@@ -74,6 +74,7 @@ function ReportForm({ onSent }) {
       setLon(pos.coords.longitude.toFixed(6).replace(".", state.lang === "vi" ? "," : "."));
       setAccuracy(pos.coords.accuracy);
       setWhere(t("rp_located", { m: fmtNum(pos.coords.accuracy) }));
+      setMsg(null);
     }, () => setWhere(t("rp_no_location")), { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
   }
   function pickPhoto(ev) {
@@ -124,7 +125,10 @@ function ReportForm({ onSent }) {
     </fieldset>
     <label>${t("rp_text")}<textarea rows="3" maxLength="500" value=${text} onInput=${(e) => setText(e.target.value)} data-testid="rp-text"></textarea>
       <span class="small muted">${t("rp_chars", { n: text.length })}</span></label>
-    <label>${t("rp_photo", { mb: fmtNum(PHOTO_MAX_BYTES / 1e6) })}<input type="file" accept=${PHOTO_TYPES.join(",")} onChange=${pickPhoto} data-testid="rp-photo" /></label>
+    <div><span class="small">${t("rp_photo", { mb: fmtNum(PHOTO_MAX_BYTES / 1e6) })}</span>
+      <div class="row"><label class="file button">${t("rp_choose_photo")}<input type="file" accept=${PHOTO_TYPES.join(",")}
+        onChange=${pickPhoto} data-testid="rp-photo" /></label>
+      <span class="small" role="status">${photo ? photo.name : t("rp_no_photo")}</span></div></div>
     <button type="submit" class="primary" disabled=${busy} data-testid="rp-send">${busy ? t("rp_sending") : t("rp_send")}</button>
     <p class=${msg && msg.bad ? "error" : "muted"} role=${msg && msg.bad ? "alert" : "status"}>${msg ? msg.text : ""}</p>
     <p class="small muted">${t("rp_privacy")}</p>

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from api.security import Role
 from tests.api.served import PASSWORD, Served, serve_api
-from tests.browser.conftest import PHONE, OpenPage
+from tests.browser.conftest import DESKTOP, PHONE, OpenPage
 from tests.browser.page_checks import assert_accessible, shot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -150,3 +150,28 @@ def test_citizen_report_to_a_work_order(served: Served, open_page: OpenPage) -> 
 
     citizen.get_by_role("button", name="Tra cứu").click()
     expect(citizen.get_by_test_id("rp-status")).to_have_text("Tình trạng: Đã chuyển cho đội sửa chữa")
+
+
+@pytest.mark.parametrize(("lang", "viewport", "size"), [("en", PHONE, "phone"), ("en", DESKTOP, "desktop"),
+                                                        ("vi", DESKTOP, "desktop")])
+def test_screens_in_each_language_and_size(served: Served, open_page: OpenPage, lang: str,
+                                           viewport: dict[str, int], size: str) -> None:
+    en = lang == "en"
+    made = httpx.post(f"{served.url}/api/v1/work-orders", json={"device_id": "lc-000", "title": "Kiểm tra định kỳ"},
+                      headers=served.headers(Role.OPERATOR))
+    assert made.status_code == 201, made.text
+    citizen = open_page(f"{served.url}/report", lang=lang, viewport=viewport)
+    expect(citizen.get_by_role("heading", level=1)).to_have_text(
+        "Report a street-lighting problem" if en else "Báo sự cố chiếu sáng")
+    expect(citizen.get_by_label("Lamp on by day" if en else "Đèn sáng ban ngày")).to_be_visible()
+    assert_accessible(citizen)
+    shot(citizen, f"citizen-report-{lang}-{size}")
+    orders = open_page(f"{served.url}/#/orders", lang=lang, viewport=viewport)
+    orders.get_by_label("User name" if en else "Tên đăng nhập").fill("operator")
+    orders.get_by_label("Password" if en else "Mật khẩu").fill(PASSWORD)
+    orders.get_by_role("button", name="Sign in" if en else "Đăng nhập").click()
+    expect(orders.get_by_role("heading", level=1)).to_have_text("Work orders" if en else "Lệnh công tác")
+    orders.get_by_test_id("wo-filter-state").select_option("__open")
+    expect(orders.get_by_test_id("work-orders").locator("li").first).to_be_visible()
+    assert_accessible(orders)
+    shot(orders, f"work-orders-list-{lang}-{size}")

@@ -17,6 +17,7 @@ addStrings("citizen_report", {
     rp_lookup: "Tra cứu báo cáo", rp_reference: "Mã báo cáo", rp_check: "Tra cứu", rp_status: "Tình trạng: {status}",
     rp_not_found: "Không tìm thấy mã báo cáo này.", rp_new: "Gửi báo cáo khác", rp_map: "Vị trí đã chọn",
     rp_privacy: "Chúng tôi không lưu tên hay số điện thoại của bạn.",
+    rp_choose_photo: "Chọn hoặc chụp ảnh", rp_no_photo: "Chưa chọn ảnh",
   },
   en: {
     rp_title: "Report a street-lighting problem", rp_intro: "A dark street or a broken lamp? Tell the lighting crews, no account needed.",
@@ -33,5 +34,6 @@ addStrings("citizen_report", {
     rp_lookup: "Check a report", rp_reference: "Report reference", rp_check: "Check", rp_status: "Status: {status}",
     rp_not_found: "No report with this reference.", rp_new: "Send another report", rp_map: "The chosen place",
     rp_privacy: "We do not keep your name or phone number.",
+    rp_choose_photo: "Choose or take a photo", rp_no_photo: "No photo chosen",
   },
 });

@@ -175,7 +175,7 @@ export function WorkOrderView({ id }) {
       <h2>${t("wo_history")}</h2>
       <ol class="wo-history" data-testid="wo-history">${o.history.map((e, i) => html`<li key=${i}>
         <strong>${e.action === "create" ? t("wo_ev_create") : e.action === "report" ? t("wo_ev_report") : tMaybe(`wo_act_${e.action}`) || e.action}</strong>
-        → ${stateText(e.to_state)} <span class="muted small">${t("wo_by", { user: e.actor, time: fmtDateTime(e.ts) })}</span>
+        ${" → "}${stateText(e.to_state)} <span class="muted small">${t("wo_by", { user: e.actor, time: fmtDateTime(e.ts) })}</span>
         ${e.note ? html`<br /><span class="small">“${e.note}”</span>` : ""}</li>`)}</ol>`}<//>
   </section>`;
 }
