@@ -146,7 +146,7 @@ def test_every_route_is_in_the_table() -> None:
     app = create_app(ApiDeps(ApiSettings(), FakeBus(), None, FakeClock()))
     open_routes = {"/healthz", "/readyz", "/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/logout",
                   "/api/v1/stream", "/api/v1/public/reports", "/api/v1/public/reports/{reference}",
-                  "/api/v1/public/reports/{reference}/photo"}
+                  "/api/v1/public/reports/{reference}/photo", "/api/v1/ui-config"}
     covered = {(c.method, c.path.replace("tsc-001", "{device_id}").replace("lc-001", "{device_id}")) for c in CASES}
     schema = app.openapi()["paths"]
     missing = []
