@@ -155,8 +155,9 @@ async def get_photo(order_id: OrderId, photo_id: Annotated[int, Path(ge=1, le=2*
 
 async def _publish(api: ApiDep, session: SessionDep, order: WorkOrder, user: WorkOrderWorker) -> WorkOrderDetail:
     out = await store.detail(session, order, user)
-    if order.device_id and order.site:
-        # the stream tells every screen; `actions` are the caller's, so listeners re-read the order for theirs
+    if order.device_id and order.site and api.cache.get(order.device_id) is not None:
+        # the stream tells every screen (for devices the live picture knows, so a screen never gets a device it
+        # has no snapshot of); `actions` are the caller's, so listeners re-read the order for theirs
         api.hub.publish("work_order", order.site, order.device_id,
                         {"id": order.id, "state": order.state, "alarm_id": order.alarm_id,
                          "assignee": order.assignee, "updated_at": to_rfc3339(order.updated_at)})
