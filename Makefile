@@ -36,7 +36,7 @@ unit: setup
 	$(BIN)/pytest -m "not integration and not e2e"
 
 bench: setup services
-	for b in poll fleet ingest e2e api measures cluster; do $(BIN)/python -m benchmarks.$$b || exit 1; done
+	for b in poll fleet ingest e2e api measures cluster citizen_reports; do $(BIN)/python -m benchmarks.$$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var

@@ -13,6 +13,8 @@ from controllers.work_orders import OrderAction, OrderState
 #: A user name or crew name as the users table holds them.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 CREW_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"
+#: Free text from the public: no control characters but line breaks and tabs, no bidirectional overrides.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"
 Category = Literal["dark_street", "broken_lamp", "day_burning", "damaged_pole", "other"]
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84 degrees")]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, description="WGS 84 degrees")]
@@ -111,7 +113,8 @@ class ReportIn(BaseModel):
     lat: Latitude
     lon: Longitude
     category: Category
-    text: str = Field(default="", max_length=500)
+    text: str = Field(default="", max_length=500, pattern=TEXT_PATTERN,
+                      description="a few words; control characters (other than line breaks) are refused")
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
 
 

@@ -114,6 +114,8 @@ async def test_rate_limit_per_area_holds_across_addresses(tmp_path: Path) -> Non
     ('{"lat": 21.5, "lon": 105.8, "category": "other", "text": {"a": [[[1]]]}}', "body.text"),
     ('{"lat": 21.5, "lon": 105.8, "category": "other", "command": {"name": "switch"}}', "body.command"),
     ('{"lat": "21.5; DROP TABLE", "lon": 105.8, "category": "other"}', "body.lat"),
+    ('{"lat": 21.5, "lon": 105.8, "category": "other", "text": "abc\\u202edcba\\u001b[31m"}', "body.text"),
+    ('[1, 2, 3]', "body"),
 ])
 async def test_hostile_report_is_422_naming_the_field_and_stores_nothing(harness: Harness, raw: str,
                                                                          path: str) -> None:
