@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     args = parser.parse_args()
     result = asyncio.run(run(args.cabinets, args.queries))
-    print("RESULT citizen_reports " + " ".join(f"{k}={v}" for k, v in result.items()))  # noqa: T201
+    print("RESULT citizen_reports " + " ".join(f"{k}={v}" for k, v in result.items()))
 
 
 if __name__ == "__main__":
