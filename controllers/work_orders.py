@@ -8,7 +8,8 @@ so nobody is sent out on an unchecked report).
        │                  ▲                 │  ▲                  │                   │                    │
        └──assign──────────┼─────────────────┘  └──assign (reassign, not once accepted by the crew)          │
                           └──reopen── resolved / cannot_fix <──resolve / cannot_fix─────────────────────────┘
-    cancel (with a reason) from review, open, assigned.
+    cancel (with a reason) from review, open, assigned; reopen also from cancelled (an alarm has one order: a
+    cancel by mistake must not leave the alarm without one).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ TRANSITIONS: dict[OrderAction, Transition] = {
     OrderAction.ARRIVE: Transition(frozenset({_S.ACCEPTED, _S.TRAVELING}), _S.ON_SITE, _CREW),
     OrderAction.RESOLVE: Transition(frozenset({_S.ON_SITE}), _S.RESOLVED, _CREW, "note"),
     OrderAction.CANNOT_FIX: Transition(_WORKING, _S.CANNOT_FIX, _CREW, "reason"),
-    OrderAction.REOPEN: Transition(frozenset({_S.RESOLVED, _S.CANNOT_FIX}), _S.OPEN, _DISPATCH, "reason"),
+    OrderAction.REOPEN: Transition(frozenset({_S.RESOLVED, _S.CANNOT_FIX, _S.CANCELLED}), _S.OPEN, _DISPATCH, "reason"),
     OrderAction.CANCEL: Transition(frozenset({_S.REVIEW, _S.OPEN, _S.ASSIGNED}), _S.CANCELLED, _DISPATCH, "reason"),
 }
 

@@ -71,6 +71,8 @@ def test_alarm_to_resolved_work_order(served: Served, open_page: OpenPage) -> No
     shot(dispatcher, "work-order-assigned-vi-phone")
     dispatcher.goto(f"{served.url}/#/alarms")
     expect(row.get_by_role("link", name="Lệnh #1")).to_be_visible()
+    assert_accessible(dispatcher)
+    shot(dispatcher, "alarms-with-work-order-vi-phone")
 
     crew = open_page(f"{served.url}/#/orders", lang="vi", viewport=PHONE)
     sign_in(crew, "crew")
