@@ -1,7 +1,7 @@
 """How long matching a citizen's report to the nearest cabinet takes, with the bounding-box query the API uses
 against reading every cabinet, on a registry of `cabinets` lighting cabinets spread over a city (SQLite).
 
-    python -m benchmarks.citizen_reports [--cabinets 20000] [--queries 300]
+    python -m benchmarks.citizen_reports [--cabinets 20000] [--queries 100]
 
 The last line is `RESULT citizen_reports key=value ...` (milliseconds per match, and the ratio full scan / box).
 """
@@ -67,7 +67,7 @@ async def run(cabinets: int, queries: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cabinets", type=int, default=20000)
-    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
     result = asyncio.run(run(args.cabinets, args.queries))
     print("RESULT citizen_reports " + " ".join(f"{k}={v}" for k, v in result.items()))
