@@ -11,6 +11,10 @@ import "../i18n/workspace.js";
 
 const WINDOWS = { 1: "win_1m", 5: "win_5m", 15: "win_15m", 60: "win_1h", 360: "win_6h", 1440: "win_24h" };
 const PAGE = 100;
+const pageSize = (query) => {
+  const n = Number(query && query.get("limit"));
+  return Number.isInteger(n) && n >= 10 && n <= 1000 ? n : PAGE;
+};
 
 /** Parse "a, b 12" into integers 0..max, or an error key. */
 function intList(text, max) {
@@ -23,9 +27,13 @@ function intList(text, max) {
   return { values: out };
 }
 
-function timeMs(iso) {
+/** hh:mm:ss,mmm (vi) or hh:mm:ss.mmm (en) in the site's zone, and the date apart. */
+function TimeCell({ iso }) {
   const d = new Date(iso);
-  return `${fmtDateTime(d)}${state.lang === "vi" ? "," : "."}${String(d.getUTCMilliseconds()).padStart(3, "0")}`;
+  const ms = String(d.getUTCMilliseconds()).padStart(3, "0");
+  const date = fmtDateTime(d).replace(fmtDateTime(d, { date: false }), "").trim();
+  return html`<td class="mono"><time datetime=${iso}>${fmtDateTime(d, { date: false })}${state.lang === "vi" ? "," : "."}${ms}</time>
+    <span class="muted small"> ${date}</span></td>`;
 }
 
 export function EventLog({ id, query }) {
@@ -46,7 +54,7 @@ export function EventLog({ id, query }) {
     : params.error !== undefined ? t("ev_bad_param", { v: params.error }) : null;
 
   async function fetchPage(win, cursor) {
-    const q = new URLSearchParams({ start: win.start, end: win.end, limit: String(PAGE) });
+    const q = new URLSearchParams({ start: win.start, end: win.end, limit: String(pageSize(query)) });
     const list = [...new Set([...(group ? GROUPS[group] : []), ...(codes.values || [])])];
     for (const c of list) q.append("codes", String(c));
     for (const p of params.values || []) q.append("params", String(p));
@@ -109,7 +117,7 @@ export function EventLog({ id, query }) {
         <thead><tr><th scope="col">${t("chart_time")}</th><th scope="col">${t("ev_code")}</th>
           <th scope="col">${t("ev_event")}</th><th scope="col">${t("ev_param")}</th></tr></thead>
         <tbody>${events.map((e) => html`<tr key=${`${e.ts}/${e.seq}`} data-code=${e.code} data-param=${e.param}>
-          <td class="mono">${timeMs(e.ts)}</td><td class="num">${e.code}</td><td>${codeName(e.code)}</td>
+          <${TimeCell} iso=${e.ts} /><td class="num">${e.code}</td><td>${codeName(e.code)}</td>
           <td>${paramText(e.code, e.param)}</td></tr>`)}</tbody>
       </table>`)}
     <div class="pager">
