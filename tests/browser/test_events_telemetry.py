@@ -163,6 +163,25 @@ def test_telemetry_charts_come_from_the_store(recorded: LiveSite, open_page: Ope
     assert_accessible(page)  # with the data tables open
 
 
+def test_a_lighting_cabinets_charts(recorded: LiveSite, open_page: OpenPage) -> None:
+    site = recorded
+    cab = next(d["id"] for d in site.eng.get("/api/v1/devices").json() if d["kind"] == "lighting_cabinet")
+    page = open_page(f"{site.url}/#/devices", lang="vi")
+    sign_in(page, "eng", "vi")
+    page.locator(f'li[data-id="{cab}"]').get_by_role("link", name="Biểu đồ đo đạc").click()
+    expect(page).to_have_url(re.compile(rf"#/d/{cab}/telemetry$"))
+    page.get_by_label("Khoảng thời gian").select_option(label="15 phút qua")
+    for chart, caption in (("current", "Dòng điện các mạch"), ("power", "Công suất"),
+                           ("energy", "Điện năng dùng (mỗi 10 s)")):
+        fig = page.locator(f'figure[data-chart="{chart}"]')
+        expect(fig.locator("figcaption")).to_have_text(caption)
+        expect(fig.locator("canvas, [data-testid=chart-empty]").first).to_be_visible()
+    # the power chart holds the store's 10 s means: at least one interval with a value
+    expect(page.locator('figure[data-chart="power"] canvas').first).to_be_visible()
+    assert_accessible(page)
+    shot(page, "telemetry-cabinet-vi-desktop")
+
+
 @pytest.mark.parametrize("lang", ["vi", "en"])
 def test_without_a_deployed_plan_the_running_plan_is_unknown(site: LiveSite, open_page: OpenPage, lang: str) -> None:
     iid = site.intersections[1]  # the site never makes a plan version for it

@@ -31,7 +31,7 @@ function intList(text, max) {
 function TimeCell({ iso }) {
   const d = new Date(iso);
   const ms = String(d.getUTCMilliseconds()).padStart(3, "0");
-  const date = fmtDateTime(d).replace(fmtDateTime(d, { date: false }), "").trim();
+  const date = fmtDateTime(d).replace(fmtDateTime(d, { date: false }), "").replace(/^[\s,]+|[\s,]+$/g, "");
   return html`<td class="mono"><time datetime=${iso}>${fmtDateTime(d, { date: false })}${state.lang === "vi" ? "," : "."}${ms}</time>
     <span class="muted small"> ${date}</span></td>`;
 }
