@@ -1,7 +1,7 @@
 // The event log of an intersection's controller: its hi-res events (Indiana codes, named in vi/en by indiana.js)
 // for a time window, filtered by code (a group or a list) and by parameter (a phase, a detector…), paged oldest
 // first with the API's cursor. The window is fixed when loaded ("Load" reads it again up to now).
-import { html, useState, useEffect } from "../lib.js";
+import { html, useState, useEffect, useRef } from "../lib.js";
 import { state } from "../store.js";
 import { api } from "../session.js";
 import { t, fmtDateTime } from "../i18n.js";
@@ -47,6 +47,7 @@ export function EventLog({ id, query }) {
   const [page, setPage] = useState(null);               // the API's answer
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const latest = useRef(0);  // only the last request's answer is shown (an earlier one may arrive later)
 
   const codes = intList(codesText, 255);
   const params = intList(paramsText, 65535);
@@ -59,10 +60,12 @@ export function EventLog({ id, query }) {
     for (const c of list) q.append("codes", String(c));
     for (const p of params.values || []) q.append("params", String(p));
     if (cursor) q.set("cursor", cursor);
+    const mine = ++latest.current;
     setBusy(true);
     const r = await api(`/api/v1/intersections/${enc}/events?${q}`);
+    if (mine !== latest.current) return false;
     setBusy(false);
-    if (r.ok) { setPage(r.body); setError(null); } else if (r.status !== 401) setError(problemText(r));
+    if (r.ok) { setPage({ ...r.body, asked: { group, params: (params.values || []).join(",") } }); setError(null); } else if (r.status !== 401) setError(problemText(r));
     return r.ok;
   }
 
@@ -112,7 +115,8 @@ export function EventLog({ id, query }) {
     ${window_ && html`<p class="muted" data-testid="ev-window">${t("ev_window_is", {
       from: fmtDateTime(window_.start), to: fmtDateTime(window_.end), page: cursors.length })}</p>`}
     ${page && (events.length === 0 ? html`<p class="muted" data-testid="ev-empty">${t("ev_none")}</p>` : html`
-      <table class="grid-table event-table" data-testid="events">
+      <table class="grid-table event-table" data-testid="events" data-group=${page.asked.group}
+        data-params=${page.asked.params}>
         <caption class="sr-only">${t("ev_title", { id })}</caption>
         <thead><tr><th scope="col">${t("chart_time")}</th><th scope="col">${t("ev_code")}</th>
           <th scope="col">${t("ev_event")}</th><th scope="col">${t("ev_param")}</th></tr></thead>
