@@ -104,7 +104,12 @@ export function TimeChart({ title, series, height = 240, digits = 1, id, empty }
 
   const stats = series.map((s, i) => ({ s, st: summary(data[i + 1]) }));
   const rows = data[0].length;
-  const step = Math.max(1, Math.ceil(rows / TABLE_ROWS));
+  // the table: rows holding a value, at most TABLE_ROWS of them (every step-th), times to the second when the
+  // points are less than a minute apart
+  const filled = data[0].map((_, r) => r).filter((r) => data.slice(1).some((col) => col[r] !== null));
+  const step = Math.max(1, Math.ceil(filled.length / TABLE_ROWS));
+  const gap = rows > 1 ? data[0][1] - data[0][0] : 0;
+  const rowTime = (x) => fmtDateTime(new Date(x * 1000), { seconds: gap < 60, date: span > 86400 });
   const caption = title || t("chart");
   return html`<figure class="time-chart" data-chart=${id || ""} data-points=${rows}>
     <figcaption>${caption}</figcaption>
@@ -122,9 +127,9 @@ export function TimeChart({ title, series, height = 240, digits = 1, id, empty }
       <table class="grid-table">
         <caption class="sr-only">${caption}</caption>
         <thead><tr><th scope="col">${t("chart_time")}</th>${series.map((s, i) => html`<th key=${i} scope="col">${s.label}${s.unit ? ` (${s.unit})` : ""}</th>`)}</tr></thead>
-        <tbody>${data[0].filter((_, r) => r % step === 0).map((x, k) => html`<tr key=${x}>
-          <th scope="row">${timeLabel(x, span)}</th>
-          ${series.map((_, i) => html`<td key=${i}>${fmtNum(data[i + 1][k * step], digits)}</td>`)}
+        <tbody>${filled.filter((_, k) => k % step === 0).map((r) => html`<tr key=${data[0][r]}>
+          <th scope="row">${rowTime(data[0][r])}</th>
+          ${series.map((_, i) => html`<td key=${i}>${fmtNum(data[i + 1][r], digits)}</td>`)}
         </tr>`)}</tbody>
       </table>
     </details>`}

@@ -26,6 +26,7 @@ addStrings("workspace", {
     rb_unknown_plan: "Chưa biết kế hoạch đang chạy: trung tâm chưa triển khai kế hoạch nào cho nút này và thiết bị không báo các phân pha của nó. Thiết bị báo: kịch bản {p}, chu kỳ {c} s.",
     rb_unknown_nothing: "Chưa biết kế hoạch đang chạy: trung tâm chưa triển khai kế hoạch nào cho nút này và thiết bị chưa báo kịch bản.",
     rb_pattern_missing: "Kế hoạch đã triển khai không có kịch bản {p} mà thiết bị đang chạy.",
+    rb_crc_mismatch: "Thiết bị đang chạy một kế hoạch khác phiên bản {v} đã triển khai (CRC {crc}, không khớp phiên bản nào đã lưu): kế hoạch đang chạy chưa rõ.",
   },
   en: {
     view_as: "View as", view_list: "List", view_map: "Map", map_of_intersections: "Map of the intersections",
@@ -51,5 +52,6 @@ addStrings("workspace", {
     rb_unknown_plan: "Running plan unknown: the center has deployed no plan to this intersection and the device does not report its splits. The device reports pattern {p}, cycle {c} s.",
     rb_unknown_nothing: "Running plan unknown: the center has deployed no plan to this intersection and the device reports no pattern yet.",
     rb_pattern_missing: "The deployed plan has no pattern {p}, which the device is running.",
+    rb_crc_mismatch: "The device runs a plan other than the deployed version {v} (CRC {crc}, matching no stored version): the running plan is unknown.",
   },
 });

@@ -1,7 +1,7 @@
 // The event log of an intersection's controller: its hi-res events (Indiana codes, named in vi/en by indiana.js)
 // for a time window, filtered by code (a group or a list) and by parameter (a phase, a detector…), paged oldest
 // first with the API's cursor. The window is fixed when loaded ("Load" reads it again up to now).
-import { html, useState, useEffect } from "../lib.js";
+import { html, useState, useEffect, useRef } from "../lib.js";
 import { state } from "../store.js";
 import { api } from "../session.js";
 import { t, fmtDateTime } from "../i18n.js";
@@ -11,6 +11,10 @@ import "../i18n/workspace.js";
 
 const WINDOWS = { 1: "win_1m", 5: "win_5m", 15: "win_15m", 60: "win_1h", 360: "win_6h", 1440: "win_24h" };
 const PAGE = 100;
+const pageSize = (query) => {
+  const n = Number(query && query.get("limit"));
+  return Number.isInteger(n) && n >= 10 && n <= 1000 ? n : PAGE;
+};
 
 /** Parse "a, b 12" into integers 0..max, or an error key. */
 function intList(text, max) {
@@ -23,9 +27,13 @@ function intList(text, max) {
   return { values: out };
 }
 
-function timeMs(iso) {
+/** hh:mm:ss,mmm (vi) or hh:mm:ss.mmm (en) in the site's zone, and the date apart. */
+function TimeCell({ iso }) {
   const d = new Date(iso);
-  return `${fmtDateTime(d)}${state.lang === "vi" ? "," : "."}${String(d.getUTCMilliseconds()).padStart(3, "0")}`;
+  const ms = String(d.getUTCMilliseconds()).padStart(3, "0");
+  const date = fmtDateTime(d).replace(fmtDateTime(d, { date: false }), "").replace(/^[\s,]+|[\s,]+$/g, "");
+  return html`<td class="mono"><time datetime=${iso}>${fmtDateTime(d, { date: false })}${state.lang === "vi" ? "," : "."}${ms}</time>
+    <span class="muted small"> ${date}</span></td>`;
 }
 
 export function EventLog({ id, query }) {
@@ -39,6 +47,7 @@ export function EventLog({ id, query }) {
   const [page, setPage] = useState(null);               // the API's answer
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const latest = useRef(0);  // only the last request's answer is shown (an earlier one may arrive later)
 
   const codes = intList(codesText, 255);
   const params = intList(paramsText, 65535);
@@ -46,15 +55,17 @@ export function EventLog({ id, query }) {
     : params.error !== undefined ? t("ev_bad_param", { v: params.error }) : null;
 
   async function fetchPage(win, cursor) {
-    const q = new URLSearchParams({ start: win.start, end: win.end, limit: String(PAGE) });
+    const q = new URLSearchParams({ start: win.start, end: win.end, limit: String(pageSize(query)) });
     const list = [...new Set([...(group ? GROUPS[group] : []), ...(codes.values || [])])];
     for (const c of list) q.append("codes", String(c));
     for (const p of params.values || []) q.append("params", String(p));
     if (cursor) q.set("cursor", cursor);
+    const mine = ++latest.current;
     setBusy(true);
     const r = await api(`/api/v1/intersections/${enc}/events?${q}`);
+    if (mine !== latest.current) return false;
     setBusy(false);
-    if (r.ok) { setPage(r.body); setError(null); } else if (r.status !== 401) setError(problemText(r));
+    if (r.ok) { setPage({ ...r.body, asked: { group, params: (params.values || []).join(",") } }); setError(null); } else if (r.status !== 401) setError(problemText(r));
     return r.ok;
   }
 
@@ -104,12 +115,13 @@ export function EventLog({ id, query }) {
     ${window_ && html`<p class="muted" data-testid="ev-window">${t("ev_window_is", {
       from: fmtDateTime(window_.start), to: fmtDateTime(window_.end), page: cursors.length })}</p>`}
     ${page && (events.length === 0 ? html`<p class="muted" data-testid="ev-empty">${t("ev_none")}</p>` : html`
-      <table class="grid-table event-table" data-testid="events">
+      <table class="grid-table event-table" data-testid="events" data-group=${page.asked.group}
+        data-params=${page.asked.params}>
         <caption class="sr-only">${t("ev_title", { id })}</caption>
         <thead><tr><th scope="col">${t("chart_time")}</th><th scope="col">${t("ev_code")}</th>
           <th scope="col">${t("ev_event")}</th><th scope="col">${t("ev_param")}</th></tr></thead>
         <tbody>${events.map((e) => html`<tr key=${`${e.ts}/${e.seq}`} data-code=${e.code} data-param=${e.param}>
-          <td class="mono">${timeMs(e.ts)}</td><td class="num">${e.code}</td><td>${codeName(e.code)}</td>
+          <${TimeCell} iso=${e.ts} /><td class="num">${e.code}</td><td>${codeName(e.code)}</td>
           <td>${paramText(e.code, e.param)}</td></tr>`)}</tbody>
       </table>`)}
     <div class="pager">

@@ -20,7 +20,11 @@ export function runningVersion(list, values) {
   return { version: match.version, source: match.version === active ? "deployed" : "device" };
 }
 
-function PlanDiagram({ running, plan, values }) {
+function PlanDiagram({ running, plan, values, deployed }) {
+  if (!running && deployed) {  // the device reports a CRC no stored version has: changed at the cabinet
+    const crc = (values.plan_crc32 >>> 0).toString(16).padStart(8, "0");
+    return html`<p class="notice" data-testid="plan-unknown">${t("rb_crc_mismatch", { v: deployed, crc })}</p>`;
+  }
   if (!running) {
     const p = values && values.pattern;
     return html`<p class="notice" data-testid="plan-unknown">${p
@@ -109,7 +113,7 @@ export function IntersectionView({ id }) {
       <div>
         <${Facts} values=${values} sched=${sched.data} control=${session} />
         <${PhaseStrip} values=${values} />
-        ${plans.data && html`<${PlanDiagram} running=${running} plan=${plan.data && plan.data.version === active ? plan.data.plan : null} values=${values} />`}
+        ${plans.data && html`<${PlanDiagram} running=${running} deployed=${plans.data.active_version} plan=${plan.data && plan.data.version === active ? plan.data.plan : null} values=${values} />`}
       </div>
       <${ControlPanel} inter=${i} values=${values} session=${session} reload=${control.reload}
         patterns=${plan.data ? plan.data.plan.patterns.map((p) => p.pattern) : null} />
