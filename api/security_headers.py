@@ -13,7 +13,7 @@ PAGE_CSP = (b"default-src 'self'; script-src 'self'; style-src 'self'; connect-s
 
 
 def _is_page(path: str) -> bool:
-    return path in ("/", "/docs") or path.startswith(("/static/", "/docs/"))
+    return path in ("/", "/docs", "/sw.js", "/manifest.webmanifest") or path.startswith(("/static/", "/docs/"))
 
 
 class SecurityHeadersMiddleware:
