@@ -43,6 +43,7 @@ from api.routes import (
     intersections,
     lighting,
     plans,
+    pwa,
     registry,
     stream,
     telemetry,
@@ -51,7 +52,6 @@ from api.routes import (
 )
 from api.routes import events as event_routes
 from api.routes import measures as measure_routes
-from api.routes import pwa
 from api.security_headers import SecurityHeadersMiddleware
 from api.state import ApiDeps, ApiState
 from controllers.clock import Clock
