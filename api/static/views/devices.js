@@ -4,6 +4,7 @@ import { html, useState } from "../lib.js";
 import { state } from "../store.js";
 import { t, fmtDateTime, fmtNum, tMaybe } from "../i18n.js";
 import { modeText, alarmLabel } from "./common.js";
+import "../i18n/workspace.js";
 
 function summary(dev) {
   const v = (dev.state && dev.state.values) || {};
@@ -35,6 +36,7 @@ export function DeviceList() {
           ${reason && html`<span class="reason" data-testid="reason">${reason}</span>`}
           <span class="badge">${tMaybe(d.kind || "unknown") || d.kind}</span> ${d.site}/${d.id} · ${fmtDateTime(d.last_seen, { date: false })}</p>
         <p>${summary(d)}</p>
+        <p><a href=${`#/d/${encodeURIComponent(d.id)}/telemetry`}>${t("telemetry")}</a></p>
         ${alarms.filter((a) => a.device_id === d.id).map((a) => html`<span key=${a.id} class="badge badge-alarm">${alarmLabel(a)}</span>`)}
       </li>`;
     })}</ul>
