@@ -37,6 +37,7 @@ def alarm_json(alarm: Alarm) -> dict[str, Any]:
         "cleared_at": to_rfc3339(alarm.cleared_at) if alarm.cleared_at else None,
         "acked_at": to_rfc3339(alarm.acked_at) if alarm.acked_at else None,
         "acked_by": alarm.acked_by, "ack_note": alarm.ack_note, "detail": alarm.detail,
+        "work_order_id": alarm.work_order_id,
     }
 
 

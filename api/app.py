@@ -32,6 +32,7 @@ from api.limits import BodyLimitMiddleware, SlidingWindow
 from api.listener import BusListener
 from api.live import DeviceCache
 from api.metrics import Metrics, MetricsMiddleware, StateCollector
+from api.photos import is_photo_path
 from api.routes import (
     alarms,
     audit,
@@ -46,10 +47,12 @@ from api.routes import (
     plans,
     pwa,
     registry,
+    reports,
     stream,
     telemetry,
     tokens,
     users,
+    work_orders,
 )
 from api.routes import events as event_routes
 from api.routes import measures as measure_routes
@@ -150,7 +153,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     metrics = Metrics()
     metrics.registry.register(StateCollector(lambda: getattr(app.state, "api", None)))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth,
+                       upload_path=is_photo_path, max_upload_bytes=settings.photo_max_bytes)
     app.add_middleware(SecurityHeadersMiddleware, img_origin=tile_origin(settings.map_tile_url))
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
@@ -163,6 +167,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.include_router(measure_routes.router)
     app.include_router(pwa.router)  # the phone app's service worker and manifest at the root
     app.include_router(ui_config_routes.router)
+    app.include_router(work_orders.router)
+    app.include_router(reports.router)  # public: the citizens' page and endpoints, no token
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

@@ -106,6 +106,15 @@ class ApiSettings(BaseModel):
                               "are drawn to scale on a plain background). The page's CSP allows images from its "
                               "origin only when set")
     map_tile_attribution: str = Field(default="", max_length=300, description="credit line the tile server asks for")
+    photo_max_bytes: int = Field(default=5_000_000, ge=1024, le=50_000_000,
+                                 description="largest work-order or citizen-report photo (JPEG, PNG, WebP)")
+    report_per_addr: int = Field(default=5, ge=1, le=10_000, description="citizen reports per client address per "
+                                 "report_window_s")
+    report_per_area: int = Field(default=20, ge=1, le=100_000, description="citizen reports per ~500 m cell per "
+                                 "report_window_s")
+    report_window_s: float = Field(default=3600.0, ge=1, le=7 * 86400)
+    report_match_radius_m: float = Field(default=300.0, gt=0, le=5000,
+                                         description="a report is matched to the nearest cabinet within this")
 
     _known_timezone = field_validator("timezone")(known_timezone)
 

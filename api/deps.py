@@ -166,3 +166,5 @@ IntersectionsWriter = Annotated[Principal, Security(get_principal, scopes=[Scope
 PlansWriter = Annotated[Principal, Security(get_principal, scopes=[Scope.PLANS_WRITE.value])]
 AuditReader = Annotated[Principal, Security(get_principal, scopes=[Scope.AUDIT_READ.value])]
 UsersAdmin = Annotated[Principal, Security(get_principal, scopes=[Scope.USERS_ADMIN.value])]
+WorkOrderWorker = Annotated[Principal, Security(get_principal, scopes=[Scope.WORKORDERS_WORK.value])]
+WorkOrderManager = Annotated[Principal, Security(get_principal, scopes=[Scope.WORKORDERS_MANAGE.value])]

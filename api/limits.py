@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,18 +47,25 @@ def _is_json(content_type: bytes) -> bool:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int, max_json_depth: int = 64) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_json_depth: int = 64,
+                 upload_path: Callable[[str], bool] | None = None, max_upload_bytes: int = 0) -> None:
+        """`upload_path(path)` true: the body is a binary upload (a photo), allowed up to `max_upload_bytes` and
+        not searched for NUL bytes (images are full of them)."""
         self.app = app
         self.max_bytes = max_bytes
         self.max_json_depth = max_json_depth
+        self.upload_path = upload_path
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = f"request body larger than {self.max_bytes} bytes"
+        upload = self.upload_path is not None and self.upload_path(scope["path"])
+        max_bytes = self.max_upload_bytes if upload else self.max_bytes
+        detail = f"request body larger than {max_bytes} bytes"
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+            if name == b"content-length" and (not value.isdigit() or int(value) > max_bytes):
                 await _send_problem(send, 413, "Content Too Large", detail, scope["path"])
                 return
         if has_nul(scope.get("query_string", b"")) or "\x00" in scope["path"] or b"%00" in scope.get(
@@ -76,13 +84,13 @@ class BodyLimitMiddleware:
                 return  # the client went away before sending its body
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > max_bytes:
                 await _send_problem(send, 413, "Content Too Large", detail, scope["path"])
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if has_nul(body):
+        if not upload and has_nul(body):
             await _send_problem(send, 422, "Unprocessable Content", "NUL characters are not accepted in the body",
                                 scope["path"])
             return

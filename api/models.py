@@ -141,6 +141,8 @@ class Alarm(Base):
     ack_note: Mapped[str | None] = mapped_column(String(500), default=None)
     detail: Mapped[str | None] = mapped_column(String(512), default=None)
     circuit: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    #: The work order made from this alarm (one at most); resolving it does not clear the alarm.
+    work_order_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class Site(Base):
@@ -409,3 +411,66 @@ class MeasureCarry(Base):
     until: Mapped[datetime]
     unmatched: Mapped[bytes | None] = mapped_column(default=None)
     sf_unmatched: Mapped[bytes | None] = mapped_column(default=None)
+
+
+class WorkOrder(Base):
+    """A job for a lighting crew (`controllers.work_orders`): from an alarm, a dispatcher, or a citizen's report
+    (`source` citizen, `reference` given to the citizen, the report's place, category and text). `reporter_key` is
+    a keyed hash of the reporting address (rate limits, never shown); `area_cell` the ~500 m cell of the report."""
+
+    __tablename__ = "work_orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    device_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    site: Mapped[str | None] = mapped_column(String(64), default=None)
+    circuit: Mapped[int | None] = mapped_column(Integer, default=None)
+    alarm_id: Mapped[int | None] = mapped_column(Integer, default=None, unique=True)
+    reference: Mapped[str | None] = mapped_column(String(16), default=None, unique=True)
+    category: Mapped[str | None] = mapped_column(String(32), default=None)
+    description: Mapped[str | None] = mapped_column(String(1000), default=None)
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+    distance_m: Mapped[float | None] = mapped_column(Float, default=None)
+    crew: Mapped[str | None] = mapped_column(String(64), default=None)
+    assignee: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    note: Mapped[str | None] = mapped_column(String(1000), default=None)
+    reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+    reporter_key: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    area_cell: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    photo_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WorkOrderEvent(Base):
+    """One step of a work order's history: who did what, when, from which state to which, with the note."""
+
+    __tablename__ = "work_order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    ts: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))
+    from_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    to_state: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(String(1000), default=None)
+
+
+class WorkOrderPhoto(Base):
+    """A photo of a work order (JPEG, PNG or WebP by its magic bytes), kept in the DB so every replica serves it."""
+
+    __tablename__ = "work_order_photos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes]
+    uploaded_by: Mapped[str] = mapped_column(String(128))
+    uploaded_at: Mapped[datetime]

@@ -41,6 +41,8 @@ class Scope(StrEnum):
     PLANS_WRITE = "plans:write"
     AUDIT_READ = "audit:read"
     USERS_ADMIN = "users:admin"
+    WORKORDERS_WORK = "workorders:work"  # take the crew's steps on one's own work orders
+    WORKORDERS_MANAGE = "workorders:manage"  # create, assign, review, cancel, reopen any work order
 
 
 _READ = {Scope.DEVICES_READ, Scope.COMMANDS_READ, Scope.ALARMS_READ, Scope.TELEMETRY_READ}
@@ -48,11 +50,12 @@ _READ = {Scope.DEVICES_READ, Scope.COMMANDS_READ, Scope.ALARMS_READ, Scope.TELEM
 #: Least privilege: a lighting crew switches circuits but not signals; only engineers change plans and intersections.
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.VIEWER: frozenset(_READ),
-    Role.CREW: frozenset(_READ | {Scope.COMMAND_CABINET, Scope.ALARMS_ACK}),
-    Role.OPERATOR: frozenset(_READ | {Scope.COMMAND_SIGNAL, Scope.COMMAND_CABINET, Scope.ALARMS_ACK}),
+    Role.CREW: frozenset(_READ | {Scope.COMMAND_CABINET, Scope.ALARMS_ACK, Scope.WORKORDERS_WORK}),
+    Role.OPERATOR: frozenset(_READ | {Scope.COMMAND_SIGNAL, Scope.COMMAND_CABINET, Scope.ALARMS_ACK,
+                                      Scope.WORKORDERS_WORK, Scope.WORKORDERS_MANAGE}),
     Role.ENGINEER: frozenset(_READ | {Scope.COMMAND_SIGNAL, Scope.COMMAND_CABINET, Scope.ALARMS_ACK,
                                       Scope.INTERSECTIONS_WRITE, Scope.PLANS_WRITE, Scope.AUDIT_READ,
-                                      Scope.DEVICES_WRITE}),
+                                      Scope.DEVICES_WRITE, Scope.WORKORDERS_WORK, Scope.WORKORDERS_MANAGE}),
     Role.ADMIN: frozenset(Scope),
 }
 

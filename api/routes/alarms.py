@@ -42,6 +42,7 @@ class AlarmOut(BaseModel):
     ack_note: str | None = None
     detail: str | None
     circuit: int | None = None  # the lighting cabinet's circuit the alarm is about (None: the whole device)
+    work_order_id: int | None = None  # the work order made from this alarm
 
 
 class AckIn(BaseModel):

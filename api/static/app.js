@@ -12,6 +12,7 @@ import { PlansPage } from "./views/plans.js";
 import { PlanEditor } from "./views/plan_editor.js";
 import { AlarmsPage } from "./views/alarms.js";
 import { DeviceList } from "./views/devices.js";
+import { WorkOrdersPage, WorkOrderView } from "./views/work_orders.js";
 import { EventLog } from "./views/events.js";
 import { TelemetryPage } from "./views/telemetry.js";
 import { CrewFaults } from "./views/crew_faults.js";
@@ -73,6 +74,7 @@ function Header({ route }) {
       ${!isCrew() && link("#/crew", "nav_crew", here === "crew")}
       ${link("#/alarms", "nav_alarms", here === "alarms")}
       ${link("#/devices", "nav_devices", here === "devices")}
+      ${link("#/orders", "nav_orders", here === "orders")}
     </nav>`}
     <span class="spacer"></span>
     <${ConnPill} />
@@ -97,6 +99,8 @@ function Page({ route }) {
   if (a === "d" && b && c === "telemetry") return html`<${TelemetryPage} device=${b} />`;
   if (a === "alarms") return html`<${AlarmsPage} />`;
   if (a === "devices") return html`<${DeviceList} />`;
+  if (a === "orders" && !b) return html`<${WorkOrdersPage} query=${route.query} />`;
+  if (a === "orders" && b) return html`<${WorkOrderView} id=${b} />`;
   return html`<p class="notice">${t("not_found")}</p>`;
 }
 

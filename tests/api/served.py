@@ -48,7 +48,8 @@ class Served:
         return {"Authorization": f"Bearer {token}"}
 
 
-async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int, gateway_down: bool) -> None:
+async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int, gateway_down: bool,
+                   door_open: bool = False) -> None:
     await migrate(db_url)
     engine = create_engine(db_url)
     password_hash = hash_password(PASSWORD)
@@ -70,7 +71,7 @@ async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int, ga
         await bus.publish(f"sl/v1/tn/{sig}/state", signal_state(now), retain=True)
         await bus.publish(f"sl/v1/tn/{cab}/birth", cabinet_birth(now), retain=True)
         await bus.publish(f"sl/v1/tn/{cab}/status", {"status": "online"}, retain=True)
-        await bus.publish(f"sl/v1/tn/{cab}/state", cabinet_state(now), retain=True)
+        await bus.publish(f"sl/v1/tn/{cab}/state", cabinet_state(now, door_open=door_open), retain=True)
     if gateway_down:  # a Modbus signal whose gateway died: its own retained status still says online
         await bus.publish("sl/v1/tn/tsc-gw/birth", signal_birth(now, gateway={"id": "edge01-a", "session": "s1"}),
                           retain=True)
@@ -81,15 +82,15 @@ async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int, ga
 
 @contextmanager
 def serve_api(db_url: str, *, devices: int = 1, gateway_down: bool = False,
-              settings: dict[str, Any] | None = None) -> Iterator[Served]:
+              settings: dict[str, Any] | None = None, door_open: bool = False) -> Iterator[Served]:
     """Start the API on a free loopback port; stop it on exit. Devices tsc-000.., lc-000.. are retained; with
     `gateway_down`, also tsc-gw behind the gateway edge01-a, whose presence is offline. `settings` are ApiSettings
-    fields over the defaults (e.g. map_tile_url)."""
+    fields over the defaults (e.g. map_tile_url); `door_open`: the cabinets report their door open (an alarm)."""
     # Start at the real time: a browser-side client (the web UI in tests/browser) computes `until` from its own clock.
     bus, clock = FakeBus(), FakeClock(start=datetime.now(UTC))
     # its own thread: the caller may already run an event loop (Playwright's sync API does)
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _prepare(db_url, bus, clock, devices, gateway_down)).result()
+        pool.submit(asyncio.run, _prepare(db_url, bus, clock, devices, gateway_down, door_open)).result()
     api_settings = ApiSettings(**{"db_url": db_url, "environment": "development", "login_rate_per_min": 10_000,
                                   **(settings or {})})
     app = create_app(ApiDeps(settings=api_settings, bus=bus, telemetry=FakeTelemetry(), clock=clock))

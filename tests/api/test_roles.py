@@ -110,6 +110,13 @@ CASES = [
               params={"from": "2026-11-01", "to": "2026-11-30"}),
     RouteCase("GET", "/api/v1/lighting/energy.csv", Scope.TELEMETRY_READ,
               params={"from": "2026-11-01", "to": "2026-11-30"}),
+    # Work orders: everyone reads; dispatchers create and assign; crews take their steps (unknown order: 404).
+    RouteCase("GET", "/api/v1/work-orders", Scope.ALARMS_READ),
+    RouteCase("POST", "/api/v1/work-orders", Scope.WORKORDERS_MANAGE, {"device_id": "lc-001", "title": "x {role}"}),
+    RouteCase("GET", "/api/v1/work-orders/999", Scope.ALARMS_READ),
+    RouteCase("POST", "/api/v1/work-orders/999/transitions", Scope.WORKORDERS_WORK, {"action": "accept"}),
+    RouteCase("POST", "/api/v1/work-orders/999/photos", Scope.WORKORDERS_WORK),
+    RouteCase("GET", "/api/v1/work-orders/999/photos/1", Scope.ALARMS_READ),
 ]
 
 
@@ -138,7 +145,8 @@ def test_every_route_is_in_the_table() -> None:
 
     app = create_app(ApiDeps(ApiSettings(), FakeBus(), None, FakeClock()))
     open_routes = {"/healthz", "/readyz", "/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/logout",
-                  "/api/v1/stream"}
+                  "/api/v1/stream", "/api/v1/public/reports", "/api/v1/public/reports/{reference}",
+                  "/api/v1/public/reports/{reference}/photo"}
     covered = {(c.method, c.path.replace("tsc-001", "{device_id}").replace("lc-001", "{device_id}")) for c in CASES}
     schema = app.openapi()["paths"]
     missing = []

@@ -7,6 +7,7 @@ import { api } from "../session.js";
 import { t, tMaybe, fmtDateTime } from "../i18n.js";
 import { useApi, Loading, alarmLabel, problemText } from "./common.js";
 import { loadAlarms } from "../live.js";
+import { AlarmOrderAction } from "./work_orders.js";
 
 function AckCell({ alarm, onAcked }) {
   const [open, setOpen] = useState(false);
@@ -70,6 +71,6 @@ export function AlarmsPage() {
         <th scope="row"><span class="badge badge-alarm">${alarmLabel(a)}</span></th><td>${a.site}/${a.device_id}</td><td>${tMaybe(`sev_${a.severity}`) || a.severity}</td>
         <td>${fmtDateTime(a.raised_at)}</td>
         <td>${a.active ? t("alarm_active") : `${t("alarm_cleared")} ${fmtDateTime(a.cleared_at, { seconds: false })}`}</td>
-        <td>${a.detail || t("none")}</td><td><${AckCell} alarm=${a} onAcked=${refresh} /></td></tr>`)}</tbody></table>`}<//>
+        <td>${a.detail || t("none")}</td><td><${AckCell} alarm=${a} onAcked=${refresh} /> <${AlarmOrderAction} alarm=${a} /></td></tr>`)}</tbody></table>`}<//>
   </section>`;
 }
