@@ -72,9 +72,10 @@ function Header({ route }) {
     ${s && html`<nav aria-label=${t("nav")}>
       ${isCrew() ? link("#/crew", "nav_crew", here === "crew" || here === "") : link("#/", "nav_intersections", here === "" || here === "i")}
       ${!isCrew() && link("#/crew", "nav_crew", here === "crew")}
+      ${isCrew() && link("#/orders", "nav_orders", here === "orders")}
       ${link("#/alarms", "nav_alarms", here === "alarms")}
-      ${link("#/devices", "nav_devices", here === "devices")}
-      ${link("#/orders", "nav_orders", here === "orders")}
+      ${!isCrew() && link("#/devices", "nav_devices", here === "devices")}
+      ${!isCrew() && link("#/orders", "nav_orders", here === "orders")}
     </nav>`}
     <span class="spacer"></span>
     <${ConnPill} />

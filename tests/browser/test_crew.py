@@ -144,6 +144,23 @@ def test_acknowledging_keeps_rows_in_place_and_a_district_reorders(site: CrewSit
     expect(page.locator('li[data-id="lc-cho"]').get_by_test_id("distance")).to_have_text("100 m")
 
 
+def test_the_map_plots_the_cabinets_and_opens_one(site: CrewSite, phone: OpenPhone) -> None:
+    page = phone(site.url)
+    sign_in(page)
+    page.get_by_role("button", name="Bản đồ").click()
+    marker = page.locator('.map-marker[data-id="lc-ga"]')
+    expect(marker).to_be_visible()
+    expect(marker).to_have_attribute("data-status", "alarm")
+    expect(page.locator('.map-marker[data-id="lc-cv"]')).to_have_attribute("data-status", "ok")
+    assert_accessible(page)
+    shot(page, "crew-faults-map-vi-phone")
+    marker.click()
+    expect(page.get_by_role("heading", name="Tủ ga Thái Nguyên")).to_be_visible()
+    page.go_back()
+    page.get_by_role("button", name="Danh sách").click()
+    expect(page.get_by_test_id("faults")).to_be_visible()
+
+
 def test_a_tripped_breaker_is_a_fault_at_0_a_not_on(site: CrewSite, phone: OpenPhone) -> None:
     page = phone(f"{site.url}/#/crew/c/lc-ga")
     sign_in(page)
@@ -310,6 +327,7 @@ def test_a_crew_account_never_sees_signal_controls(site: CrewSite, phone: OpenPh
     nav = page.get_by_role("navigation")
     expect(nav.get_by_role("link", name="Sự cố")).to_be_visible()
     expect(nav.get_by_role("link", name="Nút giao")).to_have_count(0)
+    expect(nav.get_by_role("link", name="Lệnh công tác")).to_be_visible()
     page.goto(f"{site.url}/#/i/tn-i1")
     expect(page.get_by_text("Tài khoản đội chiếu sáng không điều khiển đèn tín hiệu.")).to_be_visible()
     for name in ("Điều khiển thủ công", "Giữ kịch bản", "Nhấp nháy vàng", "Trả về lịch", "Đặt lại xung đột"):

@@ -27,6 +27,8 @@ addStrings("crew", {
     program_line: "{name} · phiên bản {v}", program_reported: "Tủ báo đang chạy: {name}",
     queue_waiting_n: "{n} lệnh chờ mạng", crew_no_signals: "Tài khoản đội chiếu sáng không điều khiển đèn tín hiệu.",
     app_short: "Chiếu sáng", offline_ready: "Ứng dụng dùng được khi mất mạng.",
+    view_as: "Xem dạng", view_list: "Danh sách", view_map: "Bản đồ", map_of_cabinets: "Bản đồ tủ chiếu sáng",
+    you_are_here: "Bạn ở đây",
   },
   en: {
     nav_crew: "Faults", faults_near_me: "Faults near me", since_time: "since {time}", navigate: "Navigate",
@@ -53,5 +55,7 @@ addStrings("crew", {
     program_line: "{name} · version {v}", program_reported: "The cabinet reports running: {name}",
     queue_waiting_n: "{n} commands waiting for network", crew_no_signals: "Lighting crew accounts do not control traffic signals.",
     app_short: "Lighting", offline_ready: "The app works without network.",
+    view_as: "View as", view_list: "List", view_map: "Map", map_of_cabinets: "Map of lighting cabinets",
+    you_are_here: "You are here",
   },
 });

@@ -142,7 +142,8 @@ export function CrewCabinet({ id }) {
     <p><a href="#/crew" class="back">← ${t("faults_near_me")}</a></p>
     <div class="title-row"><h1 id="cab-title">${name}</h1>${dev && html`<${CommBadge} dev=${dev} />`}</div>
     <p class="meta">${(dev && dev.site) || ""}/${id}${where && loc ? ` · ${fmtDistance(distanceM(where, loc))}` : ""}
-      ${loc && html` <a class="button" href=${geoUri(loc, name)}>${t("navigate")}</a>`}</p>
+      ${loc && html` <a class="button" href=${geoUri(loc, name)}>${t("navigate")}</a>`}
+      <a class="button" href=${`#/orders?device=${encodeURIComponent(id)}`}>${t("wo_cabinet_history", { id })}</a></p>
     ${alarms.filter((a) => !a.circuit).length > 0 && html`<ul class="fault-list">${alarms.filter((a) => !a.circuit).map((a) => html`<li key=${a.id}><span class="badge badge-alarm">${alarmLabel(a)}</span></li>`)}</ul>`}
     <${Loading} res=${view}>${data && html`
       <div class="panel program" data-testid="program">

@@ -11,9 +11,12 @@ import { useApi, alarmLabel, problemText, CommBadge } from "./common.js";
 import { loadAlarms } from "../live.js";
 import { distanceM, fmtDistance, geoUri, deviceLocation } from "../geo.js";
 import { whenText } from "./crew_cabinet.js";
+import { AlarmOrderAction } from "./work_orders.js";
+import { MapView } from "../map.js";
 import "../i18n/crew.js";
 
 const WHERE = "sl.crew.where";
+const VIEW = "sl.crew.view";
 
 function loadWhere() {
   try { return JSON.parse(localStorage.getItem(WHERE) || "null"); } catch { return null; }
@@ -48,7 +51,7 @@ function CabinetCard({ row, faulted }) {
     ${faulted && html`<ul class="fault-list">${row.alarms.map((a) => html`<li key=${a.id} data-alarm=${a.id}>
       <span class="badge badge-alarm">${alarmLabel(a)}</span>
       <span class="small">${t("since_time", { time: whenText(a.raised_at) })}</span>
-      <${AckButton} alarm=${a} /></li>`)}</ul>`}
+      <${AckButton} alarm=${a} /><${AlarmOrderAction} alarm=${a} /></li>`)}</ul>`}
     <div class="crew-actions">
       ${loc && html`<a class="button" href=${geoUri(loc, name)} data-testid="navigate">${t("navigate")}</a>`}
       <a class="button primary" href=${`#/crew/c/${encodeURIComponent(dev.id)}`}>${t("open_cabinet")}</a>
@@ -60,6 +63,8 @@ export function CrewFaults() {
   const [where, setWhere] = useState(loadWhere);
   const [locating, setLocating] = useState(false);
   const [locError, setLocError] = useState(null);
+  const [view, setView] = useState(() => (localStorage.getItem(VIEW) === "map" ? "map" : "list"));
+  function show(v) { setView(v); try { localStorage.setItem(VIEW, v); } catch { /* this session only */ } }
   const sites = useApi("/api/v1/sites");
 
   function keep(w) {
@@ -117,6 +122,16 @@ export function CrewFaults() {
       </div>
       ${locError && html`<p class="error" role="alert">${t(locError)}</p>`}
     </div>
+    <div class="seg" role="group" aria-label=${t("view_as")}>
+      ${["list", "map"].map((v) => html`<button key=${v} type="button" aria-pressed=${view === v ? "true" : "false"}
+        onClick=${() => show(v)}>${t(`view_${v}`)}</button>`)}
+    </div>
+    ${view === "map" && html`<${MapView} label=${t("map_of_cabinets")} height=${420}
+      markers=${rows.map((r) => r.loc && ({ id: r.dev.id, lat: r.loc.lat, lon: r.loc.lon, label: r.dev.name || r.dev.id,
+        status: r.dev.status === "offline" ? "offline" : r.alarms.length ? "alarm" : "ok",
+        title: r.dist !== null ? `${r.dev.name || r.dev.id} · ${fmtDistance(r.dist)}` : undefined })).filter(Boolean)}
+      here=${where ? { lat: where.lat, lon: where.lon, label: t("you_are_here") } : undefined}
+      onSelect=${(id) => { location.hash = `#/crew/c/${encodeURIComponent(id)}`; }} />`}
     <h2 id="open-faults">${t("open_faults_n", { n: faulted.length })}</h2>
     ${faulted.length === 0 ? html`<p class="muted">${t("no_open_faults")}</p>` : html`
       <ul class="crew-list" data-testid="faults" aria-labelledby="open-faults">${faulted.map((r) => html`<${CabinetCard} key=${r.dev.id} row=${r} faulted=${true} />`)}</ul>`}
