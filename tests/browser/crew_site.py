@@ -78,6 +78,12 @@ class CrewSite:
                                now=datetime.now(UTC), ttl_s=self.settings.access_token_ttl_s)
         return {"Authorization": f"Bearer {token}"}
 
+    def report(self, device: str, **changes: Any) -> None:
+        """The cabinet publishes its state again (with `changes` on circuit 1), as it does every few seconds."""
+        self.circuits[device][0].update(changes)
+        self._seq = getattr(self, "_seq", 1000) + 1
+        self.run(self.bus.publish(f"sl/v1/tn/{device}/state", _state(self.circuits[device], self._seq), retain=True))
+
     def pause_api(self, seconds: float) -> None:
         """Freeze the API (its event loop) for `seconds`, from now, without waiting."""
         self.loop.call_soon_threadsafe(time.sleep, seconds)

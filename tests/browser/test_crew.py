@@ -178,6 +178,45 @@ def test_a_tripped_breaker_is_a_fault_at_0_a_not_on(site: CrewSite, phone: OpenP
     shot(page, "crew-cabinet-breaker-vi-phone")
 
 
+def test_live_updates_patch_in_place_under_the_thumb(site: CrewSite, phone: OpenPhone) -> None:
+    page = phone(f"{site.url}/#/crew/c/lc-cv")
+    sign_in(page)
+    c1 = page.locator('section.circuit[data-circuit="1"]')
+    expect(c1.get_by_test_id("circuit-status")).to_be_visible()
+    c1.evaluate("el => { el.dataset.marker = 'kept'; }")
+    slider = c1.get_by_test_id("level")
+    slider.focus()
+    page.keyboard.press("ArrowLeft")  # the crew starts to choose a level: 90 %
+    expect(c1.get_by_test_id("level-out")).to_have_text("90 %")
+    apply = c1.get_by_test_id("apply")
+    box = apply.bounding_box()
+    assert box is not None
+    for n in range(6):  # the cabinet reports twice a second while the thumb rests on the slider
+        site.report("lc-cv", current_a=round(7.9 + n / 1000, 3))
+        page.wait_for_timeout(500)
+    expect(c1).to_contain_text("7,9 A")
+    assert c1.get_attribute("data-marker") == "kept", "the circuit's card was patched, not rebuilt"
+    assert page.evaluate("() => document.activeElement && document.activeElement.dataset.testid") == "level"
+    expect(c1.get_by_test_id("level-out")).to_have_text("90 %")  # what the user chose is not reset by an update
+    # a long press (700 ms) while updates arrive is still one press
+    apply.scroll_into_view_if_needed()
+    box = apply.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    site.report("lc-cv", current_a=8.0)
+    page.wait_for_timeout(700)
+    page.mouse.up()
+    expect(c1.get_by_test_id("cmd-status")).to_have_attribute("data-status", "succeeded")
+    expect(c1.get_by_test_id("circuit-status")).to_have_text("Bật · 90 %")
+    small = page.locator("main .crew").evaluate(
+        "el => [...el.querySelectorAll('button, a.button, select, .chip')].filter(e => e.offsetParent !== null)"
+        "  .map(e => [e.textContent.trim(), e.getBoundingClientRect().height]).filter(([, h]) => h < 48)")
+    assert small == [], f"touch targets under 48 px: {small}"
+    c1.get_by_test_id("release").click()
+    expect(c1.get_by_test_id("cmd-status")).to_contain_text("Trả về chương trình · Thành công")
+
+
 def test_dim_to_40_percent_for_2_hours_shows_until_and_who(site: CrewSite, phone: OpenPhone) -> None:
     page = phone(f"{site.url}/#/crew/c/lc-cv")
     sign_in(page)
