@@ -346,6 +346,15 @@ async def cabinet_lighting(device_id: DeviceId, api: ApiDep, session: SessionDep
     device = await _cabinet(session, device_id)
     now = api.clock.now()
     overrides = {r.circuit: override_json(r) for r in await _active_overrides(session, device_id, now)}
+    # Whether the cabinet took each override: an expired or failed command means it never ran (the crew must know).
+    ids = [o["command_id"] for o in overrides.values() if o["command_id"]]
+    statuses: dict[str, str] = {}
+    if ids:
+        for command_id, status in (await session.execute(select(Command.id, Command.status).where(
+                Command.id.in_(ids)))).all():
+            statuses[command_id] = status
+    for o in overrides.values():
+        o["command_status"] = statuses.get(o["command_id"])
     live = api.cache.get(device_id)
     values = ((live.state or {}).get("values") or {}) if live else {}
     circuits = [dict(c) for c in values.get("circuits") or [] if isinstance(c, dict)]

@@ -28,6 +28,12 @@ async def test_a_retried_override_is_sent_once_and_answers_the_first(harness: Ha
     async with harness.state.sessions() as session:
         rows = list((await session.execute(select(CircuitOverride))).scalars())
     assert len(rows) == 1
+    view = (await harness.client.get(f"/api/v1/cabinets/{CABINET}/lighting", headers=crew)).json()
+    assert view["circuits"][0]["override"]["command_status"] == "pending"  # the cabinet has not answered yet
+    await harness.clock.advance(harness.state.settings.command_ttl_s + harness.state.settings.command_result_grace_s)
+    await harness.state.dispatcher.sweep_once()
+    view = (await harness.client.get(f"/api/v1/cabinets/{CABINET}/lighting", headers=crew)).json()
+    assert view["circuits"][0]["override"]["command_status"] == "expired"  # it never ran: the phone says so
     other = await harness.client.put(PATH.format(n=2), json=body, headers=crew)
     assert other.status_code == 422
     assert other.json()["errors"][0]["path"] == "header.Idempotency-Key"

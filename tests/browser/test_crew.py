@@ -288,6 +288,9 @@ def test_a_command_the_cabinet_never_answers_ends_expired(site: CrewSite, phone:
         # the API expires it at expires_at (4 s) + grace (1 s); the phone reads it within a poll (2 s)
         expect(status).to_have_attribute("data-status", "expired", timeout=12000)
         expect(status).to_contain_text(re.compile(r"Hết hạn: tủ không trả lời trước \d\d:\d\d"))
+        expect(c1.get_by_test_id("override-not-applied")).to_contain_text(
+            "Lệnh ghi đè 60 % của crew không có hiệu lực (Hết hạn)")
+        expect(c1.get_by_test_id("override")).to_have_count(0)
         assert_accessible(page)
         shot(page, "crew-cabinet-expired-vi-phone")
     finally:

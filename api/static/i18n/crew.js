@@ -28,7 +28,7 @@ addStrings("crew", {
     queue_waiting_n: "{n} lệnh chờ mạng", crew_no_signals: "Tài khoản đội chiếu sáng không điều khiển đèn tín hiệu.",
     app_short: "Chiếu sáng", offline_ready: "Ứng dụng dùng được khi mất mạng.",
     view_as: "Xem dạng", view_list: "Danh sách", view_map: "Bản đồ", map_of_cabinets: "Bản đồ tủ chiếu sáng",
-    you_are_here: "Bạn ở đây",
+    you_are_here: "Bạn ở đây", override_not_applied: "Lệnh ghi đè {level} % của {who} không có hiệu lực ({status}): mạch chạy theo chương trình.",
   },
   en: {
     nav_crew: "Faults", faults_near_me: "Faults near me", since_time: "since {time}", navigate: "Navigate",
@@ -56,6 +56,6 @@ addStrings("crew", {
     queue_waiting_n: "{n} commands waiting for network", crew_no_signals: "Lighting crew accounts do not control traffic signals.",
     app_short: "Lighting", offline_ready: "The app works without network.",
     view_as: "View as", view_list: "List", view_map: "Map", map_of_cabinets: "Map of lighting cabinets",
-    you_are_here: "You are here",
+    you_are_here: "You are here", override_not_applied: "{who}'s override to {level} % never took effect ({status}): the circuit runs its program.",
   },
 });

@@ -54,7 +54,7 @@ function Outcome({ e }) {
   else if (e.reason) reason = tMaybe(`why_${e.reason}`) || e.reason;
   return html`<div class=${`cmd-outcome ${cls}`} role="status" data-testid="cmd-status" data-status=${e.status}>
     <span class="cmd-what">${what} · </span>
-    <strong>${t(`q_${e.status}`)}</strong>${reason && html`<span class="cmd-reason">: ${reason}</span>`}
+    <strong>${t(`q_${e.status}`)}${reason ? ":" : ""}</strong>${reason && html`<span class="cmd-reason">${" "}${reason}</span>`}
     ${e.status === "waiting" && html`<button type="button" onClick=${() => cancel(e.key)}>${t("cancel_command")}</button>`}
   </div>`;
 }
@@ -92,6 +92,7 @@ function Circuit({ id, c, override, night, alarms }) {
   const now = Date.now();
   const next = ((night && night.switches) || []).filter((s) => new Date(s.at).getTime() > now).slice(0, 3);
   const measuredOverride = c.control === "override";
+  const applied = override && !["expired", "failed"].includes(override.command_status) ? override : null;
   return html`<section class=${`circuit st-${st.key}`} data-circuit=${c.circuit} aria-labelledby=${`c-${c.circuit}`}>
     <div class="c-head">
       <span class=${`lamp${st.lit ? " lit" : ""}${st.key === "breaker" || st.key.endsWith("fault") ? " fault" : ""}`} aria-hidden="true"></span>
@@ -104,7 +105,10 @@ function Circuit({ id, c, override, night, alarms }) {
       <div><dt>${t("control")}</dt><dd>${measuredOverride ? t("control_override") : t("control_program")}</dd></div>
     </dl>
     ${alarms.length > 0 && html`<ul class="fault-list" data-testid="circuit-faults">${alarms.map((a) => html`<li key=${a.id}><span class="badge badge-alarm">${alarmLabel(a)}</span></li>`)}</ul>`}
-    ${override ? html`<p class="override" data-testid="override">${t("override_line", {
+    ${override && (override.command_status === "expired" || override.command_status === "failed")
+      ? html`<p class="small warn-text" data-testid="override-not-applied">${t("override_not_applied", {
+          level: fmtNum(override.level_pct), who: override.set_by, status: t(override.command_status === "failed" ? "q_refused" : "q_expired") })}</p>`
+      : override ? html`<p class="override" data-testid="override">${t("override_line", {
         level: fmtNum(override.level_pct), until: whenText(override.until), who: override.set_by })}${override.reason ? html`<br /><span class="small">${t("reason")}: ${override.reason}</span>` : ""}
         ${!measuredOverride && c.control ? html`<br /><span class="small warn-text">${t("override_not_confirmed")}</span>` : ""}</p>`
       : html`<p class="small muted">${t("no_override")}</p>`}
@@ -114,7 +118,7 @@ function Circuit({ id, c, override, night, alarms }) {
         : html`<p class="small muted">${night ? t("no_more_switches") : t("no_program")}</p>`}
     </div>
     <${Outcome} e=${latestFor(id, c.circuit)} />
-    ${can("command:cabinet") && html`<${Controls} id=${id} c=${c} override=${override} />`}
+    ${can("command:cabinet") && html`<${Controls} id=${id} c=${c} override=${applied} />`}
   </section>`;
 }
 
