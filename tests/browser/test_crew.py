@@ -217,6 +217,21 @@ def test_live_updates_patch_in_place_under_the_thumb(site: CrewSite, phone: Open
     expect(c1.get_by_test_id("cmd-status")).to_contain_text("Trả về chương trình · Thành công")
 
 
+def test_the_cabinet_in_english(site: CrewSite, phone: OpenPhone) -> None:
+    page = phone(f"{site.url}/#/crew/c/lc-cau", lang="en")
+    sign_in(page, lang="en")
+    c2 = page.locator('section.circuit[data-circuit="2"]')
+    expect(c2.get_by_test_id("circuit-status")).to_have_text("Fault · Breaker tripped · 0 A")
+    expect(c2.get_by_test_id("circuit-faults")).to_contain_text("Breaker trip · circuit 2")
+    expect(page.get_by_test_id("program")).to_contain_text("· version 1")
+    today = datetime.now(TZ).strftime("%d/%m/%Y")
+    assert today not in c2.get_by_test_id("next-switches").inner_text(), "today's times without the date"
+    expect(c2.get_by_role("button", name="Set 100 % for 1 h")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text(re.compile("Mạch|Bật|Tắt mạch|Chương trình"))
+    assert_accessible(page)
+    shot(page, "crew-cabinet-breaker-en-phone")
+
+
 def test_dim_to_40_percent_for_2_hours_shows_until_and_who(site: CrewSite, phone: OpenPhone) -> None:
     page = phone(f"{site.url}/#/crew/c/lc-cv")
     sign_in(page)

@@ -21,9 +21,8 @@ function durationText(min) {
 /** Local time, with the date only when it is not today. */
 export function whenText(iso) {
   const d = new Date(iso);
-  const today = fmtDateTime(new Date(), { date: true, seconds: false }).slice(-10);
-  const full = fmtDateTime(d, { seconds: false });
-  return full.endsWith(today) ? fmtDateTime(d, { seconds: false, date: false }) : full;
+  const day = (x) => new Intl.DateTimeFormat("en-CA", { timeZone: state.tz, year: "numeric", month: "2-digit", day: "2-digit" }).format(x);
+  return day(d) === day(new Date()) ? fmtDateTime(d, { seconds: false, date: false }) : fmtDateTime(d, { seconds: false });
 }
 
 /** What a circuit is, from its measurement: fault (breaker out, or a fault reported), on at a level, or off. */
