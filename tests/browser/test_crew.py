@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 from api.security import Role
 from tests.browser.conftest import PHONE
 from tests.browser.crew_site import HERE, PASSWORD, CrewSite, crew_site
-from tests.browser.page_checks import PageProblems, assert_accessible, shot, watch
+from tests.browser.page_checks import AXE, PageProblems, assert_accessible, shot, watch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -89,6 +89,21 @@ def commands(site: CrewSite, device: str) -> list[dict[str, Any]]:
         return found
 
 
+def assert_status_text_aaa(page: Page) -> None:
+    """Status text (circuit state, command outcomes, override, connection pill, badges) at WCAG AAA contrast
+    (axe-core's color-contrast-enhanced: 7:1, 4.5:1 for large text), for reading in the sun."""
+    if not page.evaluate("() => !!window.axe"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    found = page.evaluate("""async () => {
+        const r = await window.axe.run({include: [['[data-testid=circuit-status]'], ['.cmd-outcome'], ['.override'],
+                                                   ['[data-conn]'], ['.badge'], ['.dist']]},
+                                       {runOnly: {type: 'rule', values: ['color-contrast-enhanced']}});
+        return r.violations.flatMap(v => v.nodes.map(
+            n => n.target.join(' ') + ': ' + n.any.map(a => a.message).join(' ')));
+    }""")
+    assert found == [], found
+
+
 def header_rows(page: Page) -> int:
     # a child that starts below every earlier child's bottom starts a new row
     rows: int = page.locator("header.top").evaluate("""h => {
@@ -120,6 +135,13 @@ def test_faults_nearest_first_with_distance_and_navigate(site: CrewSite, phone: 
     expect(page.get_by_test_id("where")).to_contain_text(
         "Theo vị trí của bạn" if lang == "vi" else "From your location")
     shot(page, f"crew-faults-{lang}-phone")
+    assert_status_text_aaa(page)
+    if lang == "vi":  # the check bites: grey distance text (4.5:1, AA but not AAA) is found
+        dist = page.locator(".dist").first
+        dist.evaluate("el => el.style.setProperty('color', '#6b7280')")
+        with pytest.raises(AssertionError, match="dist"):
+            assert_status_text_aaa(page)
+        dist.evaluate("el => el.style.removeProperty('color')")
     assert header_rows(page) <= 2, "the header fits a 390 px phone in two rows"
     assert_accessible(page)
 
@@ -252,6 +274,7 @@ def test_dim_to_40_percent_for_2_hours_shows_until_and_who(site: CrewSite, phone
     expect(c1.get_by_test_id("circuit-status")).to_have_text("Bật · 40 %")
     expect(c1).to_contain_text("Ghi đè tại chỗ")
     assert_accessible(page)
+    assert_status_text_aaa(page)
     shot(page, "crew-cabinet-dimmed-vi-phone")
     c1.get_by_test_id("release").click()
     expect(c1.get_by_test_id("cmd-status")).to_contain_text("Trả về chương trình · Thành công")
