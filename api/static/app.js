@@ -106,7 +106,8 @@ function Page({ route }) {
 }
 
 function QueueBanner() {
-  const waiting = (state.queue || []).filter((e) => e.status === "waiting").length;
+  const who = state.session && state.session.user;
+  const waiting = (state.queue || []).filter((e) => e.status === "waiting" && e.user === who).length;
   return waiting ? html`<p class="queue-banner" role="status" data-testid="queue-banner">${t("queue_waiting_n", { n: waiting })}</p>` : null;
 }
 

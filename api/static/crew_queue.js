@@ -60,8 +60,9 @@ export function submit(cmd) {
     }
   }
   const now = Date.now();
-  const e = { ...cmd, key: newKey(), created_at: now, wait_until: now + QUEUE_TTL_S * 1000, status: "waiting",
-              attempts: 0, reason: null };
+  // the entry belongs to who tapped: it is only ever sent with that user's session
+  const e = { ...cmd, key: newKey(), user: state.session && state.session.user, created_at: now,
+              wait_until: now + QUEUE_TTL_S * 1000, status: "waiting", attempts: 0, reason: null };
   state.queue.push(e);
   save();
   if (linkUp()) send(e);
@@ -83,8 +84,10 @@ export function latestFor(device, circuit) {
   return null;
 }
 
+const mine = (e) => !!state.session && e.user === state.session.user;
+
 async function send(e) {
-  if (e.status !== "waiting") return;
+  if (e.status !== "waiting" || !mine(e)) return;
   if (Date.now() > e.wait_until) { finish(e, "expired", "waited_too_long"); return; }
   e.status = "sending"; e.attempts += 1; e.sent_at = Date.now();
   save();
@@ -121,7 +124,7 @@ async function poll() {
   if (polling) return;
   polling = true;
   try {
-    for (const e of state.queue.filter((x) => x.status === "pending" && x.command_id)) {
+    for (const e of state.queue.filter((x) => x.status === "pending" && x.command_id && mine(x))) {
       const seen = state.commands.get(e.command_id);  // the stream's `command` event, when it came first
       if (seen && seen.status !== "pending") { commandOutcome(e, seen); continue; }
       const r = await api(`/api/v1/commands/${encodeURIComponent(e.command_id)}`, { timeoutMs: SEND_TIMEOUT_MS });
@@ -137,7 +140,7 @@ async function flush() {
   if (flushing || !linkUp()) return;
   flushing = true;
   try {
-    for (const e of state.queue.filter((x) => x.status === "waiting")) {
+    for (const e of state.queue.filter((x) => x.status === "waiting" && mine(x))) {
       if (!linkUp()) break;
       await send(e);
     }
@@ -148,7 +151,7 @@ async function flush() {
 
 /** Start the queue's work: send what waits whenever the link is live, follow what is pending. */
 export function startQueue() {
-  subscribe(() => { if (linkUp() && state.queue.some((e) => e.status === "waiting")) flush(); });
+  subscribe(() => { if (linkUp() && state.queue.some((e) => e.status === "waiting" && mine(e))) flush(); });
   setInterval(() => {
     const now = Date.now();
     for (const e of state.queue) {

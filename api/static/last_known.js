@@ -31,6 +31,7 @@ export function keepLastKnown() {
     } catch { /* a damaged copy: start empty */ }
   }
   subscribe(() => {
+    if (!state.session) { try { localStorage.removeItem(KEY); } catch { /* nothing kept */ } return; }
     if (timer === null && state.conn === "live") timer = setTimeout(save, Math.max(0, EVERY_MS - (Date.now() - savedAt)));
   });
 }

@@ -312,6 +312,26 @@ def test_an_offline_tap_waits_then_is_sent_once_and_succeeds(site: CrewSite, pho
     shot(page, "crew-cabinet-sent-on-reconnect-vi-phone")
 
 
+def test_a_tap_waiting_offline_is_never_sent_for_the_next_user(site: CrewSite, phone: OpenPhone) -> None:
+    page = phone(f"{site.url}/#/crew/c/lc-cau")
+    sign_in(page)
+    before = len(commands(site, "lc-cau"))
+    page.context.set_offline(True)
+    c1 = page.locator('section.circuit[data-circuit="1"]')
+    c1.get_by_test_id("level").fill("20")
+    c1.get_by_role("button", name="Đặt 20 % trong 1 giờ").click()
+    expect(c1.get_by_test_id("cmd-status")).to_have_attribute("data-status", "waiting")
+    page.get_by_role("button", name="Đăng xuất").click()
+    page.context.set_offline(False)
+    sign_in(page, "operator")   # another person takes the phone
+    page.goto(f"{site.url}/#/crew/c/lc-cau")
+    expect(page.locator('section.circuit[data-circuit="1"]').get_by_test_id("cmd-status")).to_have_attribute(
+        "data-status", "waiting")
+    expect(page.get_by_test_id("queue-banner")).to_have_count(0)
+    time.sleep(3)  # more than a flush period
+    assert len(commands(site, "lc-cau")) == before, "a tap is only ever sent with the session of who tapped"
+
+
 def test_a_command_the_cabinet_never_answers_ends_expired(site: CrewSite, phone: OpenPhone) -> None:
     site.silent.add("lc-cho")
     try:
