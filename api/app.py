@@ -45,6 +45,7 @@ from api.routes import (
     intersections,
     lighting,
     plans,
+    pwa,
     registry,
     reports,
     stream,
@@ -164,6 +165,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.include_router(docs.router)  # Swagger UI from the package, under the page's CSP
     app.include_router(event_routes.router)
     app.include_router(measure_routes.router)
+    app.include_router(pwa.router)  # the phone app's service worker and manifest at the root
     app.include_router(ui_config_routes.router)
     app.include_router(work_orders.router)
     app.include_router(reports.router)  # public: the citizens' page and endpoints, no token

@@ -41,7 +41,19 @@ class LiveDevice:
             "last_seen": to_rfc3339(self.last_seen) if self.last_seen else None,
             "name": (self.birth or {}).get("name") or self.registry.get("name"),
             **{k: self.registry.get(k) for k in ("endpoint", "profile", "gateway_shard")},
+            "location": self.location(),
         }
+
+    def location(self) -> dict[str, float] | None:
+        """Where the device is: its birth's `location`, else the registry's coordinates (a crew's phone sorts
+        faults by distance from it)."""
+        loc = (self.birth or {}).get("location")
+        if isinstance(loc, dict) and isinstance(loc.get("lat"), int | float) and isinstance(
+                loc.get("lon"), int | float):
+            return {"lat": float(loc["lat"]), "lon": float(loc["lon"])}
+        lat, lon = self.registry.get("lat"), self.registry.get("lon")
+        return {"lat": float(lat), "lon": float(lon)} if isinstance(lat, int | float) and isinstance(
+            lon, int | float) else None
 
 
 class DeviceCache:

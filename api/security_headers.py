@@ -20,7 +20,8 @@ def page_csp(img_origin: str = "") -> bytes:
 
 
 def _is_page(path: str) -> bool:
-    return path in ("/", "/docs", "/report") or path.startswith(("/static/", "/docs/"))
+    return (path in ("/", "/docs", "/report", "/sw.js", "/manifest.webmanifest")
+            or path.startswith(("/static/", "/docs/")))
 
 
 class SecurityHeadersMiddleware:

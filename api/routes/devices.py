@@ -96,7 +96,8 @@ def _merge(api: ApiState, row: Device | None, device_id: str) -> DeviceOut | Non
         return None
     birth = (live.birth if live else None) or (row.birth if row else None) or {}
     location = birth.get("location") or (
-        {"lat": row.lat, "lon": row.lon} if row and row.lat is not None and row.lon is not None else None)
+        {"lat": row.lat, "lon": row.lon} if row and row.lat is not None and row.lon is not None else None) or (
+        live.location() if live else None)
     last_seen = live.last_seen if live and live.last_seen else (row.last_seen if row else None)
     gateway = live.gateway if live and live.gateway else gateway_of(birth)
     return DeviceOut(

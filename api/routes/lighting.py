@@ -19,15 +19,17 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from api import audit
-from api.deps import ApiDep, SessionDep, client_addr, require
+from api.deps import ApiDep, Principal, SessionDep, client_addr, require
 from api.lighting_deploys import TERMINAL, deployment_json
 from api.lighting_energy import circuit_count, day_bounds
 from api.lighting_runtime import LightingDep
 from api.lighting_store import Refused, check, get_version, list_documents, list_versions, save_version, version_json
-from api.models import CircuitOverride, Device, LightingDeployment, LightingVersion
+from api.models import CircuitOverride, Command, Device, LightingDeployment, LightingVersion
 from api.problems import Problem
+from api.routes.devices import IdempotencyKey
 from api.routes.plans import _read_plan_body
 from api.security import Scope
 from controllers.clock import to_rfc3339
@@ -235,17 +237,64 @@ async def _active_overrides(session: SessionDep, device_id: str, now: dt.datetim
     return [r for r in rows if r.status == "active"]
 
 
-@router.put("/cabinets/{device_id}/circuits/{circuit}/override", responses={404: {}, 502: {}})
-async def set_override(device_id: DeviceId, circuit: Circuit, body: OverrideRequest, request: Request, api: ApiDep,
-                       session: SessionDep, user: require(Scope.COMMAND_CABINET)) -> dict[str, Any]:  # type: ignore[valid-type]
+async def _sent_with_key(session: SessionDep, user: Principal, key: str | None, device_id: str,
+                         name: str, circuit: int | None) -> Command | None:
+    """The command `user` already sent with Idempotency-Key `key` (a phone retrying after a lost answer); 422 when
+    the key was used for another device, command or circuit."""
+    if key is None:
+        return None
+    row = (await session.execute(select(Command).where(
+        Command.issued_by == user.name, Command.idempotency_key == key))).scalar_one_or_none()
+    if row is None:
+        return None
+    if (row.device_id, row.name, (row.args or {}).get("circuit")) != (device_id, name, circuit):
+        raise Problem(422, f"Idempotency-Key {key!r} was used for command {row.id} ({row.name} to "
+                           f"{row.device_id}); use a new key for a new command", command_id=row.id,
+                      errors=[{"path": "header.Idempotency-Key", "message": "already used for another command",
+                               "type": "idempotency_key_reused"}])
+    if row.status == CommandStatus.FAILED.value and row.error == "not_sent":
+        raise Problem(502, f"the command was not sent: {row.message}", command_id=row.id)
+    return row
+
+
+async def _issue_once(session: SessionDep, api: ApiDep, device: Device, command: Switch | CircuitRelease,
+                      user: Principal, request: Request, key: str | None) -> tuple[Command, bool]:
+    """Send `command` unless `key` already sent it: (the command, whether it is a replay)."""
+    first = await _sent_with_key(session, user, key, device.id, command.name, command.circuit)
+    if first is not None:
+        return first, True
+    device_id = device.id
+    try:
+        sent = await api.dispatcher.issue(session, device, command, issued_by=user.name,
+                                          source_addr=client_addr(request), idempotency_key=key)
+    except IntegrityError:  # a concurrent retry with the same key committed first: that one is the command
+        await session.rollback()
+        first = await _sent_with_key(session, user, key, device_id, command.name, command.circuit)
+        if first is None:
+            raise
+        return first, True
+    return sent, False
+
+
+@router.put("/cabinets/{device_id}/circuits/{circuit}/override", responses={404: {}, 422: {}, 502: {}})
+async def set_override(device_id: DeviceId, circuit: Circuit, body: OverrideRequest, request: Request,
+                       response: Response, api: ApiDep, session: SessionDep,
+                       user: require(Scope.COMMAND_CABINET),  # type: ignore[valid-type]
+                       idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Switch or dim a circuit until now + duration; the override (who, until, why) shows in the cabinet's
-    lighting view until it ends or is released. The cabinet returns to its program by itself at `until`."""
+    lighting view until it ends or is released. The cabinet returns to its program by itself at `until`. With an
+    `Idempotency-Key`, a retry (a phone that lost the answer) returns the first override and sends nothing."""
     device = await _cabinet(session, device_id)
     now = api.clock.now()
     until = now + dt.timedelta(minutes=body.duration_min)
-    sent = await api.dispatcher.issue(session, device, Switch(circuit=circuit, level_pct=body.level_pct,
-                                                              until=until),
-                                      issued_by=user.name, source_addr=client_addr(request))
+    sent, replayed = await _issue_once(session, api, device, Switch(circuit=circuit, level_pct=body.level_pct,
+                                                                    until=until), user, request, idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+        first = (await session.execute(select(CircuitOverride).where(
+            CircuitOverride.command_id == sent.id))).scalar_one_or_none()
+        if first is not None:
+            return override_json(first)
     if sent.status == CommandStatus.FAILED.value:
         raise Problem(502, f"the switch command was not sent: {sent.message}", command_id=sent.id)
     for old in await _active_overrides(session, device_id, now):
@@ -263,14 +312,19 @@ async def set_override(device_id: DeviceId, circuit: Circuit, body: OverrideRequ
     return override_json(row)
 
 
-@router.delete("/cabinets/{device_id}/circuits/{circuit}/override", responses={404: {}, 502: {}})
-async def release_override(device_id: DeviceId, circuit: Circuit, request: Request, api: ApiDep,
-                           session: SessionDep, user: require(Scope.COMMAND_CABINET)) -> dict[str, Any]:  # type: ignore[valid-type]
-    """Return the circuit to its program now."""
+@router.delete("/cabinets/{device_id}/circuits/{circuit}/override", responses={404: {}, 422: {}, 502: {}})
+async def release_override(device_id: DeviceId, circuit: Circuit, request: Request, response: Response,
+                           api: ApiDep, session: SessionDep,
+                           user: require(Scope.COMMAND_CABINET),  # type: ignore[valid-type]
+                           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    """Return the circuit to its program now (with `Idempotency-Key`, a retry sends nothing again)."""
     device = await _cabinet(session, device_id)
     now = api.clock.now()
-    sent = await api.dispatcher.issue(session, device, CircuitRelease(circuit=circuit), issued_by=user.name,
-                                      source_addr=client_addr(request))
+    sent, replayed = await _issue_once(session, api, device, CircuitRelease(circuit=circuit), user, request,
+                                       idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+        return {"device_id": device_id, "circuit": circuit, "command_id": sent.id, "released": []}
     if sent.status == CommandStatus.FAILED.value:
         raise Problem(502, f"the release command was not sent: {sent.message}", command_id=sent.id)
     ended = [r for r in await _active_overrides(session, device_id, now) if r.circuit == circuit]
@@ -292,6 +346,15 @@ async def cabinet_lighting(device_id: DeviceId, api: ApiDep, session: SessionDep
     device = await _cabinet(session, device_id)
     now = api.clock.now()
     overrides = {r.circuit: override_json(r) for r in await _active_overrides(session, device_id, now)}
+    # Whether the cabinet took each override: an expired or failed command means it never ran (the crew must know).
+    ids = [o["command_id"] for o in overrides.values() if o["command_id"]]
+    statuses: dict[str, str] = {}
+    if ids:
+        for command_id, status in (await session.execute(select(Command.id, Command.status).where(
+                Command.id.in_(ids)))).all():
+            statuses[command_id] = status
+    for o in overrides.values():
+        o["command_status"] = statuses.get(o["command_id"])
     live = api.cache.get(device_id)
     values = ((live.state or {}).get("values") or {}) if live else {}
     circuits = [dict(c) for c in values.get("circuits") or [] if isinstance(c, dict)]

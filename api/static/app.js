@@ -3,6 +3,7 @@
 import { html, render, useState, useEffect, useRef } from "./lib.js";
 import { state, changed, subscribe } from "./store.js";
 import { t, fmtDateTime } from "./i18n.js";
+import "./i18n/crew.js";
 import { restore, signIn, signOut } from "./session.js";
 import { startLive, stopLive } from "./live.js";
 import { IntersectionList } from "./views/intersections.js";
@@ -14,6 +15,13 @@ import { DeviceList } from "./views/devices.js";
 import { WorkOrdersPage, WorkOrderView } from "./views/work_orders.js";
 import { EventLog } from "./views/events.js";
 import { TelemetryPage } from "./views/telemetry.js";
+import { CrewFaults } from "./views/crew_faults.js";
+import { CrewCabinet } from "./views/crew_cabinet.js";
+import { startQueue } from "./crew_queue.js";
+import { keepLastKnown } from "./last_known.js";
+
+// A lighting crew sees the crew screens (faults near them, cabinets) and never signal controls; others see all.
+const isCrew = () => !!state.session && state.session.role === "crew";
 
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, "");
@@ -62,22 +70,28 @@ function Header({ route }) {
   return html`<header class="top">
     <a class="brand" href="#/">${t("app")}</a>
     ${s && html`<nav aria-label=${t("nav")}>
-      ${link("#/", "nav_intersections", here === "" || here === "i")}
+      ${isCrew() ? link("#/crew", "nav_crew", here === "crew" || here === "") : link("#/", "nav_intersections", here === "" || here === "i")}
+      ${!isCrew() && link("#/crew", "nav_crew", here === "crew")}
+      ${isCrew() && link("#/orders", "nav_orders", here === "orders")}
       ${link("#/alarms", "nav_alarms", here === "alarms")}
-      ${link("#/devices", "nav_devices", here === "devices")}
-      ${link("#/orders", "nav_orders", here === "orders")}
+      ${!isCrew() && link("#/devices", "nav_devices", here === "devices")}
+      ${!isCrew() && link("#/orders", "nav_orders", here === "orders")}
     </nav>`}
     <span class="spacer"></span>
     <${ConnPill} />
     <button type="button" class="ghost" onClick=${toggleLang} lang=${state.lang === "vi" ? "en" : "vi"}
-      aria-label=${`${t("lang_label")}: ${t("lang_other")}`}>${t("lang_other")}</button>
+      title=${`${t("lang_label")}: ${t("lang_other")}`}><span class="lang-long">${t("lang_other")}</span><span class="lang-short">${state.lang === "vi" ? "EN" : "VI"}</span></button>
     ${s && html`<span class="who">${s.user} (${s.role})</span>
-      <button type="button" class="ghost" onClick=${() => { stopLive(); signOut(); }}>${t("sign_out")}</button>`}
+      <button type="button" class="ghost signout" onClick=${() => { stopLive(); signOut(); }}
+        title=${`${s.user} (${s.role})`}>${t("sign_out")}</button>`}
   </header>`;
 }
 
 function Page({ route }) {
   const [a, b, c, d] = route.parts;
+  if (a === "crew" && b === "c" && c) return html`<${CrewCabinet} id=${c} />`;
+  if (a === "crew" || (!a && isCrew())) return html`<${CrewFaults} />`;
+  if (a === "i" && isCrew()) return html`<p class="notice">${t("crew_no_signals")}</p>`;
   if (!a) return html`<${IntersectionList} />`;
   if (a === "i" && b && !c) return html`<${IntersectionView} id=${b} />`;
   if (a === "i" && b && c === "plans" && d === "edit") return html`<${PlanEditor} id=${b} from=${route.query.get("from")} />`;
@@ -89,6 +103,12 @@ function Page({ route }) {
   if (a === "orders" && !b) return html`<${WorkOrdersPage} query=${route.query} />`;
   if (a === "orders" && b) return html`<${WorkOrderView} id=${b} />`;
   return html`<p class="notice">${t("not_found")}</p>`;
+}
+
+function QueueBanner() {
+  const who = state.session && state.session.user;
+  const waiting = (state.queue || []).filter((e) => e.status === "waiting" && e.user === who).length;
+  return waiting ? html`<p class="queue-banner" role="status" data-testid="queue-banner">${t("queue_waiting_n", { n: waiting })}</p>` : null;
 }
 
 function App() {
@@ -103,6 +123,7 @@ function App() {
   useEffect(() => { document.documentElement.lang = state.lang; document.title = t("app"); });
   return html`<${Header} route=${route} />
     <main id="main" class=${state.conn === "live" ? "" : "not-live"}>
+      <${QueueBanner} />
       ${state.session ? html`<${Page} route=${route} />` : html`<${SignIn} />`}
     </main>`;
 }
@@ -114,8 +135,12 @@ async function boot() {
     if (h.timezone) state.tz = h.timezone;
   } catch { /* keep the default zone; the stream will say whether the API is there */ }
   const signedIn = restore();
+  keepLastKnown();
+  startQueue();
   render(html`<${App} />`, document.getElementById("app"));
   if (signedIn) startLive();
+  // The phone app's shell offline (sw.js); a browser without service workers just needs the network.
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
 }
 
 boot();

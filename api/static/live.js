@@ -112,7 +112,7 @@ export async function startLive() {
       // a stalled connection: drop it, the loop opens a new one
       if (controller && now - attemptAt > STALE_AFTER_MS) controller.abort();
     }
-  }, Math.max(100, HEARTBEAT_S * 250));
+  }, 100);  // a cheap check, often: stale no later than 2 heartbeats + 0,1 s after the last byte
   let delay = 500;
   while (running && state.session) {
     let outcome;

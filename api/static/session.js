@@ -77,16 +77,18 @@ export function signOut() {
 
 /**
  * Call the API. Never throws: `{ok, status, body, problem}`; status 0 when the network failed. JSON bodies are
- * sent with `json`; problem+json answers come back in `problem` (detail, errors, warnings).
+ * sent with `json`; problem+json answers come back in `problem` (detail, errors, warnings). `timeoutMs` bounds the
+ * wait (a stalled mobile link).
  */
-export async function api(path, { method = "GET", json, body, headers = {}, raw = false } = {}) {
+export async function api(path, { method = "GET", json, body, headers = {}, raw = false, timeoutMs = 0 } = {}) {
   for (let attempt = 0; attempt < 2; attempt++) {
     const h = { ...headers, Authorization: `Bearer ${accessToken()}` };
     let payload = body;
     if (json !== undefined) { h["Content-Type"] = "application/json"; payload = JSON.stringify(json); }
     let r;
     try {
-      r = await fetch(path, { method, headers: h, body: payload });
+      // timeoutMs: give up on a stalled link (the answer then counts as a network failure, status 0)
+      r = await fetch(path, { method, headers: h, body: payload, ...(timeoutMs ? { signal: AbortSignal.timeout(timeoutMs) } : {}) });
     } catch {
       return { ok: false, status: 0, body: null, problem: { detail: null, network: true } };
     }
