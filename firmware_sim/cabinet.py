@@ -59,6 +59,12 @@ class Circuit:
     contactor_stuck: bool | None = None     # stuck closed (True) / open (False) / healthy (None)
     burning_s: float = 0.0
     switch_count: int = 0
+    rated_life_h: float = 50_000.0  # LED luminaires' rated life (L70), the usual datasheet figure
+
+    def load(self) -> dict[str, Any]:
+        """What the circuit feeds, as a birth's (or a manifest's) `loads` entry."""
+        return {"circuit": self.number, "luminaires": self.luminaires, "rated_w": self.rated_w,
+                "rated_life_h": self.rated_life_h}
 
     @property
     def current_a(self) -> float:

@@ -87,8 +87,7 @@ class CabinetMqttFace:
                 "firmware": FIRMWARE, "transport": "mqtt",
                 "capabilities": ["switch", "release", "dim", "deploy_program"],
                 "circuits": len(self.cab.circuits),
-                "loads": [{"circuit": c.number, "luminaires": c.luminaires, "rated_w": c.rated_w}
-                          for c in self.cab.circuits], "location": {"lat": self.cab.lat, "lon": self.cab.lon},
+                "loads": [c.load() for c in self.cab.circuits], "location": {"lat": self.cab.lat, "lon": self.cab.lon},
                 "name": self.cab.device_id}
 
     def state_values(self) -> dict[str, Any]:

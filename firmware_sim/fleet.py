@@ -161,6 +161,7 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
         cab.step(start, 0.0)
         fleet.cabinets[device_id] = cab
         if transport == "modbus":
+            e["loads"] = [c.load() for c in cab.circuits]  # a Modbus cabinet cannot say; its gateway's registry does
             cregs = CabinetRegisters(cab)
             fleet.registers[device_id] = cregs
             units.append(ModbusUnit(device_id, 0, cregs.image, _cab_refresh(cregs, clock), cregs.write,
