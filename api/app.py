@@ -50,6 +50,7 @@ from api.routes import (
     users,
 )
 from api.routes import events as event_routes
+from api.routes import lighting_lamps as lamp_routes
 from api.routes import measures as measure_routes
 from api.security_headers import SecurityHeadersMiddleware
 from api.state import ApiDeps, ApiState
@@ -158,6 +159,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.include_router(docs.router)  # Swagger UI from the package, under the page's CSP
     app.include_router(event_routes.router)
     app.include_router(measure_routes.router)
+    app.include_router(lamp_routes.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
