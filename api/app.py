@@ -129,6 +129,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
                          tg.create_task(supervise("schedule_compliance", runtime.compliance.run, deps.clock)),
                          tg.create_task(supervise("lighting_deploy_results", lighting_rt.deploys.run, deps.clock)),
                          tg.create_task(supervise("lighting_deploy_sweeper", lighting_rt.deploys.run_sweeper,
+                                                  deps.clock)),
+                         tg.create_task(supervise("lighting_override_reconcile", lighting_rt.overrides.run,
                                                   deps.clock))]
                 log.info("api_started", extra={"environment": settings.environment, "site": settings.site})
                 try:

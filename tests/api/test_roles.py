@@ -110,6 +110,7 @@ CASES = [
               params={"from": "2026-11-01", "to": "2026-11-30"}),
     RouteCase("GET", "/api/v1/lighting/energy.csv", Scope.TELEMETRY_READ,
               params={"from": "2026-11-01", "to": "2026-11-30"}),
+    RouteCase("GET", "/api/v1/lighting/lamp-life", Scope.TELEMETRY_READ),
 ]
 
 
