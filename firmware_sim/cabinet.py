@@ -60,6 +60,7 @@ class Circuit:
     burning_s: float = 0.0
     switch_count: int = 0
     rated_life_h: float = 50_000.0  # LED luminaires' rated life (L70), the usual datasheet figure
+    changed_at: datetime | None = None  # the step at which it last went on/off or changed level (its event log)
 
     def load(self) -> dict[str, Any]:
         """What the circuit feeds, as a birth's (or a manifest's) `loads` entry."""
@@ -202,9 +203,12 @@ class LightingCabinet:
             if closed != c.contactor:
                 c.contactor = closed
                 c.switch_count += 1
+            was = (c.on, c.level_pct)
             c.on = closed and self.mains_ok and not c.breaker_tripped
             # A contactor stuck closed with the program off: no dimming signal, the drivers burn at full power.
             c.level_pct = (level if level > 0 else 100.0) if c.on else 0.0
+            if (c.on, c.level_pct) != was:
+                c.changed_at = now
             if c.on:
                 c.burning_s += dt_s
         self.energy_kwh += self.active_power_w() * dt_s / 3.6e6

@@ -70,6 +70,20 @@ def test_switch_command_overrides_until_expiry() -> None:
     assert f.cab.circuits[2].on and not f.cab.circuits[2].overridden
 
 
+def test_each_circuit_reports_the_step_it_last_switched_or_dimmed_at() -> None:
+    f, clock = face()
+    start = rfc3339(NIGHT)
+    assert [c["changed_at"] for c in f.state_values()["circuits"]] == [start] * 4   # lit at power-up
+    clock.advance(5)
+    f.cab.switch(2, 40, None)
+    f.cab.step(clock.now(), 1.0)
+    clock.advance(5)
+    f.cab.step(clock.now(), 1.0)            # nothing changes: the record stays
+    circuits = f.state_values()["circuits"]
+    assert circuits[1]["changed_at"] == rfc3339(NIGHT + timedelta(seconds=5)) and circuits[0]["changed_at"] == start
+    check("state", f.state())
+
+
 def test_same_id_executes_once_and_expired_is_refused() -> None:
     f, clock = face()
     until = rfc3339(clock.now() + timedelta(minutes=10))
