@@ -2,7 +2,9 @@
 from yesterday 16:05 local (one Modbus and one MQTT cabinet), `gateway`, `recorder`, `api`, then `scheduler`.
 
 A document with an astronomical switch-on (sunset + 15 min, 100 %) and a dimming step (sunset + 40 min, 50 %) is
-deployed to both cabinets; then:
+deployed to both cabinets on the wall clock (an MQTT cabinet refuses a command expiring more than 6 h after its own
+time, so the center cannot command a cabinet living in yesterday); the simulator restarts at 60x from yesterday
+afternoon, the cabinets running the document from their flash (`--state-dir`); then:
 - the MQTT cabinet switches every circuit at the times the center computes for it (`controllers.lighting`, at its
   coordinates) within ±1 cabinet tick (1 s virtual), read from the cabinet's own record (`changed_at` per circuit);
 - the Modbus cabinet switches within what its gateway can see: the gateway polls it every second of *real* time and
@@ -70,6 +72,7 @@ class Witness:
 
     def __init__(self, host: str, port: int) -> None:
         self.messages: list[tuple[float, str, dict[str, Any]]] = []
+        self.since = 0.0    # `of` answers only what arrived after this (real, epoch s)
         self._lock = threading.Lock()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"witness-{uuid.uuid4().hex[:8]}")
         self._client.on_connect = lambda c, *_: c.subscribe([("sl/v1/+/+/state", 1), ("sl/v1/+/+/telemetry", 1)])
@@ -88,7 +91,8 @@ class Witness:
 
     def of(self, device: str, suffix: str) -> list[tuple[float, dict[str, Any]]]:
         with self._lock:
-            return [(t, p) for t, topic, p in self.messages if topic.endswith(f"/{device}/{suffix}")]
+            return [(t, p) for t, topic, p in self.messages
+                    if t >= self.since and topic.endswith(f"/{device}/{suffix}")]
 
     def close(self) -> None:
         self._client.loop_stop()
@@ -140,45 +144,69 @@ def first_state(witness: Witness, device: str, circuit: int, level: float) -> tu
     raise AssertionError(f"{device} never reported circuit {circuit} at {level} %")
 
 
+def _online(rig: Rig, eng: httpx.Client, devices: list[str]) -> None:
+    for device in devices:
+        eventually(lambda d=device: (v := eng.get(f"/api/v1/devices/{d}").json()).get("status") == "online"
+                   and v.get("state"), 45, f"cabinet {device} online in the API", rig)
+
+
 def test_cabinets_switch_at_the_computed_times_in_virtual_time_and_the_day_adds_up(
         rig: Rig, witness: Witness, request: pytest.FixtureRequest) -> None:
     rig.cli("db", "upgrade")
     rig.cli("admin", "create-user", "eng", "--role", "engineer", "--password", PASSWORD)
     rig.cli("admin", "create-user", "crew", "--role", "crew", "--password", PASSWORD)
+    manifest_path, flash = Path(rig.env["SIGNALIGHT_MANIFEST"]), rig.folder / "flash"
+    fleet = ("--intersections", "0", "--cabinets", "2", "--modbus-cabinets", "1", "--state-dir", str(flash))
     rig.start("recorder", "recorder")
     rig.start("api", "api")
-    rig.start("sim", "sim", "--intersections", "0", "--cabinets", "2", "--modbus-cabinets", "1",
-              "--speed", str(SPEED), "--start", START.isoformat())
-    manifest = eventually(lambda: read_manifest(Path(rig.env["SIGNALIGHT_MANIFEST"])), 60, "the manifest", rig)
+
+    # 1. deployed on the wall clock: an MQTT cabinet checks a command's expiry by its own clock (it refuses one
+    #    expiring more than 6 h after its time), so the center deploys while the cabinets' clocks agree with its own
+    rig.start("sim", "sim", *fleet)
+    manifest = eventually(lambda: read_manifest(manifest_path), 60, "the manifest", rig)
     rig.import_manifest(manifest)
     rig.start("gateway", "gateway")
     entries = {d["transport"]: d for d in manifest["devices"] if d["kind"] == "lighting_cabinet"}
     mqtt_cab, modbus_cab = entries["mqtt"]["id"], entries["modbus"]["id"]
     eng, crew = _client(rig, "eng", request), _client(rig, "crew", request)
-    for device in (mqtt_cab, modbus_cab):
-        eventually(lambda d=device: (v := eng.get(f"/api/v1/devices/{d}").json()).get("status") == "online"
-                   and v.get("state"), 45, f"cabinet {device} online in the API", rig)
-
-    # the switching times the center computes for tonight, at each cabinet's coordinates
+    _online(rig, eng, [mqtt_cab, modbus_cab])
     doc = document()
+    created = eng.post("/api/v1/lighting/documents/evening", json=doc)
+    assert created.status_code == 201, created.text
+    crc = created.json()["crc32"]
+    batch = eng.post("/api/v1/lighting/documents/evening/versions/1/deploy", json={"site": "tn"})
+    assert batch.status_code == 202, batch.text
+    batch_id = batch.json()["batch_id"]
+    eventually(lambda: eng.get(f"/api/v1/lighting/batches/{batch_id}").json()["counts"] == {"active": 2}, 60,
+               "both cabinets running the document", rig, interval=0.5)
+
+    # 2. the cabinets power-cycle into yesterday afternoon at 60x, running the document from their flash
+    for name in ("gateway", "sim"):
+        code, _ = rig.stop(name)
+        assert code == 0, f"{name} exited with {code}:\n{rig.log(name)[-3000:]}"
+    manifest_path.unlink()
+    since = time.time()
+    rig.start("sim", "sim", *fleet, "--speed", str(SPEED), "--start", START.isoformat())
+    manifest = eventually(lambda: read_manifest(manifest_path), 60, "the manifest at 60x", rig)
+    rig.import_manifest(manifest)           # the Modbus cabinet listens on new ports
+    rig.start("gateway", "gateway")
+    witness.since = since
+    for device in (mqtt_cab, modbus_cab):
+        eventually(lambda d=device: ((eng.get(f"/api/v1/devices/{d}").json().get("state") or {}).get("values", {})
+                                     .get("lighting") or {}).get("crc32") == crc, 45,
+                   f"cabinet {device} reporting the document from its flash", rig)
+
+    # the switching times the center computes for that evening, at each cabinet's coordinates
     expected: dict[str, list[dt.datetime]] = {}
     for transport, entry in entries.items():
         sun = AstralSun(entry["location"]["lat"], entry["location"]["lon"], "Asia/Ho_Chi_Minh")
         night = circuit_night(LightingV1.model_validate(doc), 1, NIGHT, sun)
         expected[transport] = [s.at for s in night.switches[:2]]
         assert [s.level_pct for s in night.switches[:2]] == [100.0, 50.0]
-
-    created = eng.post("/api/v1/lighting/documents/evening", json=doc)
-    assert created.status_code == 201, created.text
-    batch = eng.post("/api/v1/lighting/documents/evening/versions/1/deploy", json={"site": "tn"})
-    assert batch.status_code == 202, batch.text
-    batch_id = batch.json()["batch_id"]
-    eventually(lambda: eng.get(f"/api/v1/lighting/batches/{batch_id}").json()["counts"] == {"active": 2}, 60,
-               "both cabinets running the document", rig, interval=0.5)
-    deployed_at = virtual_now(witness, mqtt_cab)
-    assert deployed_at < min(expected["mqtt"] + expected["modbus"]) - dt.timedelta(minutes=1), (
-        f"set-up took too long: the cabinets got the document at {deployed_at.astimezone(TZ)} virtual, after "
-        f"(or just before) the first switching at {min(expected['mqtt']).astimezone(TZ)}")
+    ready_at = virtual_now(witness, mqtt_cab)
+    assert ready_at < min(expected["mqtt"] + expected["modbus"]) - dt.timedelta(minutes=1), (
+        f"set-up took too long: the cabinets were back at {ready_at.astimezone(TZ)} virtual, after (or just "
+        f"before) the first switching at {min(expected['mqtt']).astimezone(TZ)}")
 
     # run through both switchings
     last = max(expected["mqtt"] + expected["modbus"])

@@ -87,6 +87,8 @@ def sim(
     start: Annotated[str | None, typer.Option(
         help="virtual time at start, ISO 8601 with its UTC offset (e.g. 2026-12-01T16:05:00+07:00); default now")
     ] = None,
+    state_dir: Annotated[Path | None, typer.Option(
+        help="cabinets keep deployed programs here across restarts (their flash); default: RAM only")] = None,
     modbus_port: Annotated[int, typer.Option(min=0, max=65535, help="first Modbus TCP port; 0 = free ports")] = 0,
     control_port: Annotated[int, typer.Option(min=0, max=65535, help="fault-injection HTTP port; 0 = free")] = 0,
     manifest: Annotated[Path | None, typer.Option(help="where to write the fleet manifest")] = None,
@@ -118,7 +120,7 @@ def sim(
     path = manifest or s.manifest or s.data_dir / "manifest.json"
     check_keys(s, "executor")
     run(lambda: run_sim(s, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets,
-                        mqtt_controllers=mqtt_controllers, seed=seed, speed=speed, start=starts_at,
+                        mqtt_controllers=mqtt_controllers, seed=seed, speed=speed, start=starts_at, state_dir=state_dir,
                         modbus_port=modbus_port,
                         control_port=control_port,
                         manifest=path, scenario=scenario, credentials=credentials), name="sim")
