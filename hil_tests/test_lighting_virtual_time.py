@@ -184,6 +184,7 @@ def test_cabinets_switch_at_the_computed_times_in_virtual_time_and_the_day_adds_
     for name in ("gateway", "sim"):
         code, _ = rig.stop(name)
         assert code == 0, f"{name} exited with {code}:\n{rig.log(name)[-3000:]}"
+        del rig.procs[name]     # stopped on purpose: not a process that died
     manifest_path.unlink()
     since = time.time()
     rig.start("sim", "sim", *fleet, "--speed", str(SPEED), "--start", START.isoformat())
