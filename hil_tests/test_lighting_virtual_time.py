@@ -250,6 +250,7 @@ def test_cabinets_switch_at_the_computed_times_in_virtual_time_and_the_day_adds_
     eventually(lambda: virtual_now(witness, mqtt_cab) > RUN_UNTIL, 240, f"virtual {RUN_UNTIL}", rig, interval=1)
     code, _ = rig.stop("sim")
     assert code == 0, rig.log("sim")[-3000:]
+    del rig.procs["sim"]
     sent = witness.of(mqtt_cab, "telemetry")[-1][1]
     lo, hi = START.astimezone(dt.UTC), RUN_UNTIL.astimezone(dt.UTC) + dt.timedelta(hours=2)
 
