@@ -74,6 +74,7 @@ async def test_versions_diff_export_and_roles(harness: Harness) -> None:
     second = await harness.client.post(f"{DOCS}/city", json=changed, params={"comment": "tiết kiệm"}, headers=eng)
     assert second.json()["version"] == 2
     diff = (await harness.client.get(f"{DOCS}/city/diff", params={"from": 1, "to": 2}, headers=eng)).json()
+    assert (diff["document_id"], diff["from"], diff["to"]) == ("city", 1, 2)
     assert [c["path"] for c in diff["changes"]] == ["programs[program=standard].steps"]
     export = await harness.client.get(f"{DOCS}/city/versions/2/export", headers=eng)
     assert export.headers["content-disposition"] == 'attachment; filename="city-v2.json"'
