@@ -55,6 +55,7 @@ from api.routes import (
     work_orders,
 )
 from api.routes import events as event_routes
+from api.routes import lighting_lamps as lamp_routes
 from api.routes import measures as measure_routes
 from api.routes import ui_config as ui_config_routes
 from api.security_headers import SecurityHeadersMiddleware
@@ -134,6 +135,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
                          tg.create_task(supervise("schedule_compliance", runtime.compliance.run, deps.clock)),
                          tg.create_task(supervise("lighting_deploy_results", lighting_rt.deploys.run, deps.clock)),
                          tg.create_task(supervise("lighting_deploy_sweeper", lighting_rt.deploys.run_sweeper,
+                                                  deps.clock)),
+                         tg.create_task(supervise("lighting_override_reconcile", lighting_rt.overrides.run,
                                                   deps.clock))]
                 log.info("api_started", extra={"environment": settings.environment, "site": settings.site})
                 try:
@@ -169,6 +172,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.include_router(ui_config_routes.router)
     app.include_router(work_orders.router)
     app.include_router(reports.router)  # public: the citizens' page and endpoints, no token
+    app.include_router(lamp_routes.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

@@ -18,32 +18,36 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.alarm_store import AlarmStore
 from api.config import ApiSettings
+from api.deploy_results import (
+    ACTIVE,
+    FAILED,
+    PENDING,
+    ROLLED_BACK,
+    TIMEOUT,
+    deployment_of,
+    final,
+    next_stage,
+    parse_result,
+)
 from api.dispatch import CommandDispatcher
 from api.hub import EventHub
-from api.listener import PayloadError, decode
 from api.live import DeviceCache
-from api.models import AuditEntry, Command, Deployment, Device, PlanVersion
+from api.models import AuditEntry, Deployment, Device, PlanVersion
 from controllers.alarms import AlarmKind, Verdict
 from controllers.bus import BusMessage, BusPort
 from controllers.clock import Clock, to_rfc3339
-from controllers.commands import CommandResult, CommandStatus, DeployPlan, DeployStage
-from controllers.topics import Suffix, TopicError, parse, subscription
+from controllers.commands import CommandResult, CommandStatus, DeployPlan
+from controllers.topics import Suffix, subscription
 
 log = logging.getLogger(__name__)
 
-PENDING, ACTIVE, FAILED, ROLLED_BACK = "pending", "active", "failed", "rolled_back"
-#: Progress order: a report never moves a deployment backwards.
-ORDER = {PENDING: 0, DeployStage.TRANSFERRING.value: 1, DeployStage.VERIFYING.value: 2,
-         DeployStage.ACTIVATING.value: 3}
 TERMINAL = frozenset({ACTIVE, FAILED, ROLLED_BACK})
-TIMEOUT = "timeout"
 
 
 class DeployInFlight(Exception):
@@ -112,26 +116,20 @@ class DeployTracker:
                 await self.handle(message)
 
     async def handle(self, message: BusMessage) -> None:
-        try:
-            device_id = parse(message.topic).device_id
-            result = CommandResult.model_validate(decode(Suffix.CMD_RES, message.payload))
-        except (TopicError, PayloadError, ValidationError):
-            return  # the bus listener logs and counts malformed payloads; nothing of ours to update
-        await self.on_result(device_id, result)
+        parsed = parse_result(message)
+        if parsed is not None:
+            await self.on_result(*parsed)
 
     async def on_result(self, device_id: str, result: CommandResult) -> Deployment | None:
         """Apply a cmd/res of a deploy_plan command to its deployment; None when it is not one of ours."""
         async with self._sessions() as session:
-            cmd = (await session.execute(select(Command).where(
-                Command.id == result.id, Command.device_id == device_id))).scalar_one_or_none()
-            if cmd is None or cmd.name != "deploy_plan" or not isinstance(cmd.args.get("deployment_id"), str):
+            found = await deployment_of(session, device_id, result, "deploy_plan", Deployment)
+            if found is None:
                 return None
-            row = await session.get(Deployment, cmd.args["deployment_id"])
-            if row is None:
-                return None
+            cmd, row = found
             if not result.final:
-                stage = result.stage.value if result.stage else None
-                if row.status in TERMINAL or stage not in ORDER or ORDER[stage] <= ORDER.get(row.status, 0):
+                stage = next_stage(row.status, result, TERMINAL)
+                if stage is None:
                     return row
                 row.status, row.updated_at = stage, self._clock.now()
                 await session.commit()
@@ -139,15 +137,9 @@ class DeployTracker:
                 log.info("plan_deploy_progress", extra={"deployment": row.id, "device": device_id, "stage": stage})
                 self._hub.publish("deployment", cmd.site, device_id, deployment_json(row))
                 return row
-            # A late final answer still counts (the device did act), but only over our own timeout verdict.
-            if row.status in TERMINAL and row.error != TIMEOUT:
-                return row
-            if result.ok:
-                await self._finish(session, row, ACTIVE, None, result.message, cmd.site)
-            else:
-                status = ROLLED_BACK if result.stage is DeployStage.ROLLED_BACK else FAILED
-                await self._finish(session, row, status, result.error.value if result.error else "failed",
-                                   result.message, cmd.site)
+            verdict = final(row.status, row.error, result, TERMINAL)
+            if verdict is not None:
+                await self._finish(session, row, verdict.status, verdict.error, verdict.message, cmd.site)
             return row
 
     async def _finish(self, session: AsyncSession, row: Deployment, status: str, error: str | None,

@@ -19,33 +19,39 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.alarm_store import AlarmStore
 from api.config import ApiSettings
+from api.deploy_results import (
+    ACTIVE,
+    FAILED,
+    PENDING,
+    ROLLED_BACK,
+    TIMEOUT,
+    deployment_of,
+    final,
+    next_stage,
+    parse_result,
+)
 from api.dispatch import CommandDispatcher
 from api.hub import EventHub
-from api.listener import PayloadError, decode
-from api.models import AuditEntry, Command, Device, LightingDeployment, LightingVersion
+from api.models import AuditEntry, Device, LightingDeployment, LightingVersion
 from controllers.alarms import AlarmKind, Verdict
 from controllers.bus import BusMessage, BusPort
 from controllers.clock import Clock, to_rfc3339
-from controllers.commands import CommandResult, CommandStatus, DeployProgram, DeployStage
+from controllers.commands import CommandResult, CommandStatus, DeployProgram
 from controllers.lighting import LightingV1, validate_lighting
 from controllers.plans import ValidationReport
-from controllers.topics import Suffix, TopicError, parse, subscription
+from controllers.topics import Suffix, subscription
 
 log = logging.getLogger(__name__)
 
-PENDING, ACTIVE, FAILED, ROLLED_BACK, REFUSED = "pending", "active", "failed", "rolled_back", "refused"
-ORDER = {PENDING: 0, DeployStage.TRANSFERRING.value: 1, DeployStage.VERIFYING.value: 2,
-         DeployStage.ACTIVATING.value: 3}
+REFUSED = "refused"
 TERMINAL = frozenset({ACTIVE, FAILED, ROLLED_BACK, REFUSED})
-RETRYABLE = frozenset({"not_sent", "timeout", "busy", "write_failed", "expired"})
+RETRYABLE = frozenset({"not_sent", TIMEOUT, "busy", "write_failed", "expired"})
 MAX_ATTEMPTS = 3
-TIMEOUT = "timeout"
 
 
 def deployment_json(row: LightingDeployment) -> dict[str, Any]:
@@ -134,42 +140,35 @@ class LightingDeployer:
                 await self.handle(message)
 
     async def handle(self, message: BusMessage) -> None:
-        try:
-            device_id = parse(message.topic).device_id
-            result = CommandResult.model_validate(decode(Suffix.CMD_RES, message.payload))
-        except (TopicError, PayloadError, ValidationError):
-            return  # the bus listener logs and counts malformed payloads
-        await self.on_result(device_id, result)
+        parsed = parse_result(message)
+        if parsed is not None:
+            await self.on_result(*parsed)
 
     async def on_result(self, device_id: str, result: CommandResult) -> LightingDeployment | None:
         """Apply a cmd/res of a deploy_program command to its deployment; None when it is not one of ours."""
         async with self._sessions() as session:
-            cmd = (await session.execute(select(Command).where(
-                Command.id == result.id, Command.device_id == device_id))).scalar_one_or_none()
-            if cmd is None or cmd.name != "deploy_program" or not isinstance(cmd.args.get("deployment_id"), str):
+            found = await deployment_of(session, device_id, result, "deploy_program", LightingDeployment)
+            if found is None:
                 return None
-            row = await session.get(LightingDeployment, cmd.args["deployment_id"])
-            if row is None or row.command_id != cmd.id:
+            cmd, row = found
+            if row.command_id != cmd.id:
                 return None   # an answer to an earlier attempt: the retry decides now
             if not result.final:
-                stage = result.stage.value if result.stage else None
-                if row.status in TERMINAL or stage not in ORDER or ORDER[stage] <= ORDER.get(row.status, 0):
+                stage = next_stage(row.status, result, TERMINAL)
+                if stage is None:
                     return row
                 row.status, row.updated_at = stage, self._clock.now()
                 await session.commit()
                 self._hub.publish("lighting_deployment", cmd.site, device_id, deployment_json(row))
                 return row
-            if row.status in TERMINAL and row.error != TIMEOUT:
-                return row
+            verdict = final(row.status, row.error, result, TERMINAL)
             device = await session.get(Device, device_id)
-            if device is None:
+            if verdict is None or device is None:
                 return row
-            if result.ok:
-                await self._finish(session, row, ACTIVE, None, result.message, device)
+            if verdict.status == ACTIVE:
+                await self._finish(session, row, ACTIVE, None, verdict.message, device)
             else:
-                status = ROLLED_BACK if result.stage is DeployStage.ROLLED_BACK else FAILED
-                await self._failed(session, row, status, result.error.value if result.error else "failed",
-                                   result.message, device)
+                await self._failed(session, row, verdict.status, verdict.error or "failed", verdict.message, device)
             return row
 
     async def _failed(self, session: AsyncSession, row: LightingDeployment, status: str, error: str,

@@ -1,36 +1,30 @@
 """Lighting document versions in the config DB: store (only what the validator accepts), list, get.
 
-A version number is per document id, 1, 2, 3, ... in creation order; a race for a number retries with the next one
-(the unique index decides). The validator checks a year of nights from the API's local date at the document's
+A version number is per document id, 1, 2, 3, ... in creation order (`api.versioned_store`, shared with timing
+plans). The validator checks a year of nights from the API's local date at the document's
 site; a deploy checks again at each cabinet's own coordinates.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import LightingVersion
+from api.versioned_store import Refused, Versions
 from controllers.clock import to_rfc3339
 from controllers.lighting import LightingV1, encode_lighting, validate_lighting
 from controllers.plans import ValidationReport
 
 log = logging.getLogger(__name__)
 
-SAVE_ATTEMPTS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """A document the validator refused (nothing was stored)."""
-
-    report: ValidationReport
+LIGHTING_VERSIONS = Versions(LightingVersion, LightingVersion.document_id, LightingVersion.version,
+                             "lighting document")
+__all__ = ["Refused", "check", "get_version", "list_documents", "list_versions", "save_version", "version_json"]
 
 
 def version_json(row: LightingVersion, *, with_document: bool = False) -> dict[str, Any]:
@@ -60,36 +54,21 @@ async def save_version(session: AsyncSession, document_id: str, data: Any, *, au
     doc = LightingV1.model_validate(data)
     encoded = encode_lighting(doc)
     warnings = [w.model_dump(mode="json") for w in report.warnings]
-    for attempt in range(SAVE_ATTEMPTS):
-        latest = (await session.execute(select(func.max(LightingVersion.version)).where(
-            LightingVersion.document_id == document_id))).scalar_one_or_none()
-        row = LightingVersion(document_id=document_id, version=(latest or 0) + 1, name=doc.name,
-                              document=doc.model_dump(mode="json", exclude_none=True), crc32=encoded.crc32,
-                              warnings=warnings, comment=comment, author=author, created_at=now)
-        session.add(row)
-        try:
-            await session.commit()
-        except IntegrityError:  # another save took this number: take the next one
-            await session.rollback()
-            log.info("lighting_version_race", extra={"document": document_id, "attempt": attempt})
-            continue
-        log.info("lighting_saved", extra={"document": document_id, "version": row.version,
-                                          "crc32": f"{row.crc32:08x}", "author": author})
-        return row
-    raise RuntimeError(f"could not allocate a version of lighting document {document_id} after {SAVE_ATTEMPTS} "
-                       "attempts")
+    row = await LIGHTING_VERSIONS.add_next(session, document_id, lambda n: LightingVersion(
+        document_id=document_id, version=n, name=doc.name, document=doc.model_dump(mode="json", exclude_none=True),
+        crc32=encoded.crc32, warnings=warnings, comment=comment, author=author, created_at=now))
+    log.info("lighting_saved", extra={"document": document_id, "version": row.version,
+                                      "crc32": f"{row.crc32:08x}", "author": author})
+    return row
 
 
 async def get_version(session: AsyncSession, document_id: str, version: int) -> LightingVersion | None:
-    return (await session.execute(select(LightingVersion).where(
-        LightingVersion.document_id == document_id, LightingVersion.version == version))).scalar_one_or_none()
+    return await LIGHTING_VERSIONS.get(session, document_id, version)
 
 
 async def list_versions(session: AsyncSession, document_id: str, limit: int = 100) -> list[LightingVersion]:
     """Newest first."""
-    return list((await session.execute(select(LightingVersion).where(
-        LightingVersion.document_id == document_id).order_by(LightingVersion.version.desc()).limit(limit)))
-        .scalars())
+    return await LIGHTING_VERSIONS.newest_first(session, document_id, limit)
 
 
 async def list_documents(session: AsyncSession) -> list[dict[str, Any]]:

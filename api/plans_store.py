@@ -2,34 +2,27 @@
 intersection runs.
 
 A version number is per intersection, 1, 2, 3, ... in creation order; two engineers saving at once both get a
-version (the unique index refuses a duplicate number and the save retries with the next one).
+version (`api.versioned_store`, shared with lighting documents).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import Deployment, PlanVersion
+from api.versioned_store import Refused, Versions
 from controllers.clock import to_rfc3339
-from controllers.plans import PlanV1, ValidationReport, encode_plan, validate_plan
+from controllers.plans import PlanV1, encode_plan, validate_plan
 
 log = logging.getLogger(__name__)
 
-SAVE_ATTEMPTS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """A plan the validator refused (nothing was stored)."""
-
-    report: ValidationReport
+PLAN_VERSIONS = Versions(PlanVersion, PlanVersion.intersection_id, PlanVersion.version, "plan")
+__all__ = ["Refused", "active_deployment", "get_version", "list_versions", "save_version", "version_json"]
 
 
 def version_json(row: PlanVersion, *, with_plan: bool = False) -> dict[str, Any]:
@@ -52,34 +45,22 @@ async def save_version(session: AsyncSession, intersection_id: str, data: Any, *
     plan = PlanV1.model_validate(data)
     encoded = encode_plan(plan)
     warnings = [w.model_dump(mode="json") for w in report.warnings]
-    for attempt in range(SAVE_ATTEMPTS):
-        latest = (await session.execute(select(func.max(PlanVersion.version)).where(
-            PlanVersion.intersection_id == intersection_id))).scalar_one_or_none()
-        row = PlanVersion(intersection_id=intersection_id, version=(latest or 0) + 1, name=plan.name,
-                          plan=plan.model_dump(mode="json", exclude_none=True), crc32=encoded.crc32,
-                          warnings=warnings, comment=comment, author=author, created_at=now)
-        session.add(row)
-        try:
-            await session.commit()
-        except IntegrityError:  # another save took this number: take the next one
-            await session.rollback()
-            log.info("plan_version_race", extra={"intersection": intersection_id, "attempt": attempt})
-            continue
-        log.info("plan_saved", extra={"intersection": intersection_id, "version": row.version,
-                                      "crc32": f"{row.crc32:08x}", "author": author})
-        return row
-    raise RuntimeError(f"could not allocate a plan version for {intersection_id} after {SAVE_ATTEMPTS} attempts")
+    row = await PLAN_VERSIONS.add_next(session, intersection_id, lambda n: PlanVersion(
+        intersection_id=intersection_id, version=n, name=plan.name, plan=plan.model_dump(mode="json",
+                                                                                       exclude_none=True),
+        crc32=encoded.crc32, warnings=warnings, comment=comment, author=author, created_at=now))
+    log.info("plan_saved", extra={"intersection": intersection_id, "version": row.version,
+                                  "crc32": f"{row.crc32:08x}", "author": author})
+    return row
 
 
 async def get_version(session: AsyncSession, intersection_id: str, version: int) -> PlanVersion | None:
-    return (await session.execute(select(PlanVersion).where(
-        PlanVersion.intersection_id == intersection_id, PlanVersion.version == version))).scalar_one_or_none()
+    return await PLAN_VERSIONS.get(session, intersection_id, version)
 
 
 async def list_versions(session: AsyncSession, intersection_id: str, limit: int = 100) -> list[PlanVersion]:
     """Newest first."""
-    return list((await session.execute(select(PlanVersion).where(
-        PlanVersion.intersection_id == intersection_id).order_by(PlanVersion.version.desc()).limit(limit))).scalars())
+    return await PLAN_VERSIONS.newest_first(session, intersection_id, limit)
 
 
 async def active_deployment(session: AsyncSession, intersection_id: str) -> Deployment | None:

@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
     p.add_argument("--speed", type=float, default=1.0, help="virtual clock speed factor")
     p.add_argument("--start", type=_aware_datetime, default=None,
                    help="virtual time at start, ISO 8601 with offset (e.g. 2026-12-02T17:00:00+07:00); default now")
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help="cabinets keep deployed programs here across restarts (their flash); default: RAM only")
     p.add_argument("--mqtt-host", default="127.0.0.1")
     p.add_argument("--mqtt-port", type=int, default=1883)
     p.add_argument("--mqtt-username")
@@ -75,7 +77,7 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
             p.error(f"--signal-cabinets {a.signal_cabinets}: expected an object of device id -> cabinet")
     config = FleetConfig(site=a.site, intersections=a.intersections, cabinets=a.cabinets,
                          modbus_cabinets=a.modbus_cabinets, mqtt_controllers=a.mqtt_controllers, seed=a.seed,
-                         speed=a.speed, start=a.start, mqtt_host=a.mqtt_host,
+                         speed=a.speed, start=a.start, state_dir=a.state_dir, mqtt_host=a.mqtt_host,
                          mqtt_port=a.mqtt_port, mqtt_username=a.mqtt_username, mqtt_password=a.mqtt_password,
                          mqtt_credentials=logins,
                          modbus_host=a.modbus_host, modbus_port=a.modbus_port, units_per_port=a.units_per_port,

@@ -17,18 +17,21 @@ sunset, ~25 lx at -4°, ~3 lx at -6°), times `sky_factor` (1 clear, ~0.01 under
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
+import os
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from astral import Observer
 from astral.sun import elevation, sun
 
-from firmware_sim.cabinet_program import CabinetProgram, default_document
+from firmware_sim.cabinet_program import CabinetProgram, ProgramError, default_document
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,13 @@ class Circuit:
     contactor_stuck: bool | None = None     # stuck closed (True) / open (False) / healthy (None)
     burning_s: float = 0.0
     switch_count: int = 0
+    rated_life_h: float = 50_000.0  # LED luminaires' rated life (L70), the usual datasheet figure
+    changed_at: datetime | None = None  # the step at which it last went on/off or changed level (its event log)
+
+    def load(self) -> dict[str, Any]:
+        """What the circuit feeds, as a birth's (or a manifest's) `loads` entry."""
+        return {"circuit": self.number, "luminaires": self.luminaires, "rated_w": self.rated_w,
+                "rated_life_h": self.rated_life_h}
 
     @property
     def current_a(self) -> float:
@@ -103,6 +113,7 @@ class LightingCabinet:
     drift_s_per_h: float = 0.0
     temp_c: float = 30.0
     noise: random.Random = field(default_factory=random.Random)
+    flash: Path | None = None   # where the cabinet keeps its deployed program across a power cycle (None: RAM only)
     _sun: dict[date, tuple[datetime, datetime]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -112,6 +123,13 @@ class LightingCabinet:
         self.temp_c += self.rng.uniform(-2, 2)
         # Meter noise is drawn per read (Modbus poll or telemetry): its own generator keeps behaviour reproducible.
         self.noise = random.Random(self.rng.random())
+        if self.program is None and self.flash is not None and self.flash.is_file():
+            try:
+                kept = json.loads(self.flash.read_text(encoding="utf-8"))
+                self.program, self.program_crc32 = CabinetProgram(kept["document"], self.lat, self.lon), kept["crc32"]
+                log.info("program_restored device=%s crc32=%08x", self.device_id, self.program_crc32)
+            except (OSError, ValueError, KeyError, TypeError, ProgramError) as exc:  # a bad flash: factory program
+                log.warning("program_flash_unreadable device=%s path=%s error=%s", self.device_id, self.flash, exc)
         if self.program is None:
             self.program = CabinetProgram(default_document(len(self.circuits), self.lat, self.lon, self.tz.key),
                                           self.lat, self.lon)
@@ -140,6 +158,11 @@ class LightingCabinet:
                 cell.dark = verdicts[0] if verdicts else None
         self.program, self.program_crc32, self.program_activated_at = program, crc32, now
         log.info("program_deployed device=%s crc32=%08x name=%s", self.device_id, crc32, program.name)
+        if self.flash is not None:
+            self.flash.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.flash.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"crc32": crc32, "document": doc}, ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, self.flash)
 
     def lux(self, now: datetime) -> float:
         """Photocell: illuminance from the sun's elevation and the sky, with sensor noise."""
@@ -196,9 +219,12 @@ class LightingCabinet:
             if closed != c.contactor:
                 c.contactor = closed
                 c.switch_count += 1
+            was = (c.on, c.level_pct)
             c.on = closed and self.mains_ok and not c.breaker_tripped
             # A contactor stuck closed with the program off: no dimming signal, the drivers burn at full power.
             c.level_pct = (level if level > 0 else 100.0) if c.on else 0.0
+            if (c.on, c.level_pct) != was:
+                c.changed_at = now
             if c.on:
                 c.burning_s += dt_s
         self.energy_kwh += self.active_power_w() * dt_s / 3.6e6

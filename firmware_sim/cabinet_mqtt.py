@@ -87,8 +87,7 @@ class CabinetMqttFace:
                 "firmware": FIRMWARE, "transport": "mqtt",
                 "capabilities": ["switch", "release", "dim", "deploy_program"],
                 "circuits": len(self.cab.circuits),
-                "loads": [{"circuit": c.number, "luminaires": c.luminaires, "rated_w": c.rated_w}
-                          for c in self.cab.circuits], "location": {"lat": self.cab.lat, "lon": self.cab.lon},
+                "loads": [c.load() for c in self.cab.circuits], "location": {"lat": self.cab.lat, "lon": self.cab.lon},
                 "name": self.cab.device_id}
 
     def state_values(self) -> dict[str, Any]:
@@ -98,7 +97,8 @@ class CabinetMqttFace:
                      "control": "override" if c.overridden else "program",
                      "override_until": rfc3339(c.override_until) if c.overridden and c.override_until else None,
                      "breaker_tripped": c.breaker_tripped, "contactor_closed": c.contactor,
-                     "program_level_pct": c.program_level_pct, "faults": faults[c.number]} for c in cab.circuits]
+                     "program_level_pct": c.program_level_pct, "faults": faults[c.number],
+                     "changed_at": rfc3339(c.changed_at) if c.changed_at else None} for c in cab.circuits]
         lighting = {"crc32": cab.program_crc32, "name": cab.program.name if cab.program else None,
                     "activated_at": rfc3339(cab.program_activated_at) if cab.program_activated_at else None}
         return {"circuits": circuits, "door_open": cab.door_open, "mains_ok": cab.mains_ok,

@@ -48,6 +48,7 @@ class FleetConfig:
     seed: int = 1
     speed: float = 1.0                # virtual clock speed factor
     start: datetime | None = None     # virtual time at start (timezone-aware); None = the wall clock now
+    state_dir: Path | None = None     # cabinets' flash: deployed programs kept across restarts; None = RAM only
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     mqtt_username: str | None = None
@@ -156,11 +157,13 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
         transport = "modbus" if i <= config.modbus_cabinets else "mqtt"
         e = entry(device_id, "lighting_cabinet", transport)
         rng = random.Random(f"{config.seed}:{device_id}")
-        cab = LightingCabinet(device_id, e["location"]["lat"], e["location"]["lon"], rng)
+        cab = LightingCabinet(device_id, e["location"]["lat"], e["location"]["lon"], rng,
+                              flash=config.state_dir / f"{device_id}.program.json" if config.state_dir else None)
         cab.photocell_lux = cab.lux(start)      # power-up reading: no dark-lamp or day-burner blip at start
         cab.step(start, 0.0)
         fleet.cabinets[device_id] = cab
         if transport == "modbus":
+            e["loads"] = [c.load() for c in cab.circuits]  # a Modbus cabinet cannot say; its gateway's registry does
             cregs = CabinetRegisters(cab)
             fleet.registers[device_id] = cregs
             units.append(ModbusUnit(device_id, 0, cregs.image, _cab_refresh(cregs, clock), cregs.write,

@@ -28,6 +28,17 @@ class Location(BaseModel):
     lon: float = Field(ge=-180, le=180)
 
 
+class CircuitLoad(BaseModel):
+    """What one circuit of a lighting cabinet feeds: `luminaires` of `rated_w` watts, each rated for
+    `rated_life_h` burning hours (when the engineer knows it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    circuit: int = Field(ge=1, le=16)
+    luminaires: int = Field(ge=0, le=1000)
+    rated_w: float = Field(gt=0, le=2000)
+    rated_life_h: float | None = Field(default=None, gt=0, le=500_000)
+
+
 class DeviceEntry(BaseModel):
     """One device of the fleet. Modbus devices need host, port, unit_id and profile."""
 
@@ -45,6 +56,9 @@ class DeviceEntry(BaseModel):
     name: str | None = None
     location: Location | None = None
     client_id: str | None = None
+    # A Modbus lighting cabinet cannot say what its circuits feed; the gateway puts this in its birth, so the
+    # center judges lamp failures (current below what the level needs) as it does for MQTT cabinets.
+    loads: tuple[CircuitLoad, ...] | None = Field(default=None, max_length=16)
 
     def model_post_init(self, _context: Any) -> None:
         if self.transport is Transport.MODBUS and None in (self.host, self.port, self.unit_id, self.profile):

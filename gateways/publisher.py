@@ -70,6 +70,8 @@ class DevicePublisher:
                 birth["name"] = self.entry.name[:128]
             if self.entry.location:
                 birth["location"] = self.entry.location.model_dump()
+            if self.entry.loads is not None:
+                birth["loads"] = [load.model_dump(exclude_none=True) for load in self.entry.loads]
             if self.gateway is not None:
                 birth["gateway"] = self.gateway.to_json()
             self.birth = birth

@@ -9,6 +9,7 @@ Settings come from `SIGNALIGHT_*` environment variables and an optional TOML fil
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -83,6 +84,11 @@ def sim(
     mqtt_controllers: Annotated[int, typer.Option(min=0, help="how many controllers (the last) speak MQTT")] = 0,
     seed: int = 1,
     speed: Annotated[float, typer.Option(min=0.1, max=3600)] = 1.0,
+    start: Annotated[str | None, typer.Option(
+        help="virtual time at start, ISO 8601 with its UTC offset (e.g. 2026-12-01T16:05:00+07:00); default now")
+    ] = None,
+    state_dir: Annotated[Path | None, typer.Option(
+        help="cabinets keep deployed programs here across restarts (their flash); default: RAM only")] = None,
     modbus_port: Annotated[int, typer.Option(min=0, max=65535, help="first Modbus TCP port; 0 = free ports")] = 0,
     control_port: Annotated[int, typer.Option(min=0, max=65535, help="fault-injection HTTP port; 0 = free")] = 0,
     manifest: Annotated[Path | None, typer.Option(help="where to write the fleet manifest")] = None,
@@ -103,10 +109,19 @@ def sim(
             load_credentials(credentials)
         except (OSError, CredentialsError) as exc:
             fail(str(exc))
+    starts_at = None
+    if start is not None:
+        try:
+            starts_at = datetime.fromisoformat(start)
+        except ValueError:
+            fail(f"--start {start!r}: not an ISO 8601 time")
+        if starts_at.tzinfo is None:
+            fail(f"--start {start!r}: give its UTC offset, e.g. {start}+07:00")
     path = manifest or s.manifest or s.data_dir / "manifest.json"
     check_keys(s, "executor")
     run(lambda: run_sim(s, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets,
-                        mqtt_controllers=mqtt_controllers, seed=seed, speed=speed, modbus_port=modbus_port,
+                        mqtt_controllers=mqtt_controllers, seed=seed, speed=speed, start=starts_at, state_dir=state_dir,
+                        modbus_port=modbus_port,
                         control_port=control_port,
                         manifest=path, scenario=scenario, credentials=credentials), name="sim")
 

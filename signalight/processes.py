@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Generator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,8 @@ async def serve_http(app: Any, host: str, port: int, *, started: Callable[[], No
 
 async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabinets: int, seed: int, speed: float,
                   modbus_port: int, control_port: int, manifest: Path, scenario: Path | None,
-                  mqtt_controllers: int = 0, credentials: Path | None = None) -> None:
+                  mqtt_controllers: int = 0, credentials: Path | None = None, start: datetime | None = None,
+                  state_dir: Path | None = None) -> None:
     from firmware_sim.fleet import FleetConfig, run_fleet
     from signalight.broker_files import load_credentials
 
@@ -127,7 +129,8 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
     manifest.parent.mkdir(parents=True, exist_ok=True)
     config = FleetConfig(
         site=s.site, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets, seed=seed,
-        mqtt_controllers=mqtt_controllers, speed=speed, mqtt_host=s.mqtt_host, mqtt_port=s.mqtt_port,
+        mqtt_controllers=mqtt_controllers, speed=speed, start=start, state_dir=state_dir,
+        mqtt_host=s.mqtt_host, mqtt_port=s.mqtt_port,
         mqtt_username=s.mqtt_username,
         mqtt_password=_plain(s.mqtt_password),
         modbus_port=modbus_port, manifest_path=manifest, control_port=control_port, scenario=scenario,

@@ -22,16 +22,43 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api import audit
-from api.deps import ApiDep, Principal, SessionDep, client_addr, require
+from api.deps import (
+    ApiDep,
+    CabinetCommander,
+    DevicesReader,
+    PlansWriter,
+    Principal,
+    SessionDep,
+    TelemetryReader,
+    client_addr,
+)
 from api.lighting_deploys import TERMINAL, deployment_json
 from api.lighting_energy import circuit_count, day_bounds
 from api.lighting_runtime import LightingDep
+from api.lighting_schemas import (
+    BatchOut,
+    CabinetLightingOut,
+    CircuitTonight,
+    DeployOut,
+    DiffOut,
+    DocumentSummary,
+    EnergyOut,
+    LightingDeploymentOut,
+    LightingVersionOut,
+    LightingVersionWithDocument,
+    MonthTotals,
+    OverrideOut,
+    ProgramOut,
+    ReleaseOut,
+    SwitchOut,
+    ValidateOut,
+    VersionsOut,
+)
 from api.lighting_store import Refused, check, get_version, list_documents, list_versions, save_version, version_json
 from api.models import CircuitOverride, Command, Device, LightingDeployment, LightingVersion
 from api.problems import Problem
 from api.routes.devices import IdempotencyKey
 from api.routes.plans import _read_plan_body
-from api.security import Scope
 from controllers.clock import to_rfc3339
 from controllers.commands import CircuitRelease, CommandStatus, Switch
 from controllers.devices import DeviceKind
@@ -51,6 +78,10 @@ _DOC_BODY = {"requestBody": {"required": True, "content": {
         "file": {"type": "string", "format": "binary", "description": "a document exported as .json"}}}}}}}
 
 
+def _deployment(row: LightingDeployment) -> LightingDeploymentOut:
+    return LightingDeploymentOut.model_validate(deployment_json(row))
+
+
 def _refused(errors: list[dict[str, Any]], warnings: list[dict[str, Any]], detail: str) -> Problem:
     return Problem(422, detail, title="Lighting document refused", errors=errors, warnings=warnings)
 
@@ -59,28 +90,30 @@ def _today(api: ApiDep) -> dt.date:
     return api.clock.now().astimezone(api.settings.tz).date()
 
 
-@router.post("/lighting/validate", responses={422: {"description": "refused: problem+json with `errors`"}})
+@router.post("/lighting/validate", response_model=ValidateOut,
+             responses={422: {"description": "refused: problem+json with `errors`"}})
 async def validate(document: Annotated[Any, Body(description="a signalight.lighting/v1 document")], api: ApiDep,
-                   _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+                   _: DevicesReader) -> ValidateOut:
     """Check a document against every rule (a year of nights from today): 200 `{ok, warnings}` or 422."""
     report = check(document, _today(api))
     data = report.model_dump(mode="json")
     if not report.ok:
         raise _refused(data["errors"], data["warnings"], f"document refused: {len(report.errors)} rule(s) failed")
-    return {"ok": True, "warnings": data["warnings"]}
+    return ValidateOut(ok=True, warnings=data["warnings"])
 
 
-@router.get("/lighting/documents")
-async def documents(session: SessionDep, _: require(Scope.DEVICES_READ)) -> list[dict[str, Any]]:  # type: ignore[valid-type]
+@router.get("/lighting/documents", response_model=list[DocumentSummary])
+async def documents(session: SessionDep, _: DevicesReader) -> list[DocumentSummary]:
     """Every lighting document id and its newest version."""
-    return await list_documents(session)
+    return [DocumentSummary.model_validate(d) for d in await list_documents(session)]
 
 
-@router.post("/lighting/documents/{document_id}", status_code=201, openapi_extra=_DOC_BODY,
+@router.post("/lighting/documents/{document_id}", status_code=201, response_model=LightingVersionOut,
+             openapi_extra=_DOC_BODY,
              responses={422: {"description": "refused, nothing stored"}})
 async def create_version(document_id: DocumentId, request: Request, api: ApiDep, session: SessionDep,
-                         user: require(Scope.PLANS_WRITE),  # type: ignore[valid-type]
-                         comment: Annotated[str | None, Query(max_length=512)] = None) -> dict[str, Any]:
+                         user: PlansWriter,
+                         comment: Annotated[str | None, Query(max_length=512)] = None) -> LightingVersionOut:
     """Store a new version (JSON body, or a .json file as multipart `file` to import). Only documents the
     validator accepts are stored."""
     data = await _read_plan_body(request)
@@ -93,15 +126,16 @@ async def create_version(document_id: DocumentId, request: Request, api: ApiDep,
     await audit.record(session, now=api.clock.now(), actor=user.name, source_addr=client_addr(request),
                        action="lighting.create", target=document_id, outcome="ok",
                        detail={"version": saved.version, "crc32": f"{saved.crc32:08x}"})
-    return version_json(saved)
+    return LightingVersionOut.model_validate(version_json(saved))
 
 
-@router.get("/lighting/documents/{document_id}/versions")
+@router.get("/lighting/documents/{document_id}/versions", response_model=VersionsOut)
 async def versions(document_id: DocumentId, session: SessionDep,
-                   _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+                   _: DevicesReader) -> VersionsOut:
     """Versions, newest first."""
-    return {"document_id": document_id, "versions": [version_json(r) for r in await list_versions(session,
-                                                                                                    document_id)]}
+    rows = await list_versions(session, document_id)
+    return VersionsOut(document_id=document_id, versions=[LightingVersionOut.model_validate(version_json(r))
+                                                          for r in rows])
 
 
 async def _version(session: SessionDep, document_id: str, version: int) -> LightingVersion:
@@ -111,26 +145,28 @@ async def _version(session: SessionDep, document_id: str, version: int) -> Light
     return row
 
 
-@router.get("/lighting/documents/{document_id}/diff", responses={404: {}})
+@router.get("/lighting/documents/{document_id}/diff", response_model=DiffOut, responses={404: {}})
 async def diff(document_id: DocumentId, session: SessionDep,
-               _: require(Scope.DEVICES_READ),  # type: ignore[valid-type]
+               _: DevicesReader,
                from_: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
-               to: Annotated[int, Query(ge=1, le=MAX_VERSION)]) -> dict[str, Any]:
+               to: Annotated[int, Query(ge=1, le=MAX_VERSION)]) -> DiffOut:
     """Every difference from version `from` to version `to`, each with a one-line `text`."""
     old, new = [LightingV1.model_validate((await _version(session, document_id, v)).document) for v in (from_, to)]
-    return {"document_id": document_id, "from": from_, "to": to,
-            "changes": [c.model_dump(mode="json") for c in diff_lighting(old, new)]}
+    return DiffOut(document_id=document_id, from_=from_, to=to,
+                   changes=[c.model_dump(mode="json") for c in diff_lighting(old, new)])
 
 
-@router.get("/lighting/documents/{document_id}/versions/{version}", responses={404: {}})
+@router.get("/lighting/documents/{document_id}/versions/{version}", response_model=LightingVersionWithDocument,
+            responses={404: {}})
 async def get_document(document_id: DocumentId, version: Version, session: SessionDep,
-                       _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
-    return version_json(await _version(session, document_id, version), with_document=True)
+                       _: DevicesReader) -> LightingVersionWithDocument:
+    row = await _version(session, document_id, version)
+    return LightingVersionWithDocument.model_validate(version_json(row, with_document=True))
 
 
 @router.get("/lighting/documents/{document_id}/versions/{version}/export", responses={404: {}})
 async def export(document_id: DocumentId, version: Version, session: SessionDep,
-                 _: require(Scope.DEVICES_READ)) -> JSONResponse:  # type: ignore[valid-type]
+                 _: DevicesReader) -> JSONResponse:
     """The document as a downloadable .json file (import it again with a multipart POST)."""
     row = await _version(session, document_id, version)
     return JSONResponse(row.document, headers={
@@ -147,11 +183,11 @@ class DeployTargets(BaseModel):
     site: str | None = Field(default=None, max_length=64)
 
 
-@router.post("/lighting/documents/{document_id}/versions/{version}/deploy", status_code=202,
+@router.post("/lighting/documents/{document_id}/versions/{version}/deploy", status_code=202, response_model=DeployOut,
              responses={404: {}, 409: {"description": "a deploy to one of the cabinets is in progress"}, 422: {}})
 async def deploy(document_id: DocumentId, version: Version, targets: DeployTargets, request: Request,
                  session: SessionDep, lighting: LightingDep,
-                 user: require(Scope.PLANS_WRITE)) -> dict[str, Any]:  # type: ignore[valid-type]
+                 user: PlansWriter) -> DeployOut:
     """Send the version to each cabinet named or of the site; per-cabinet status at
     `/api/v1/lighting/batches/{batch_id}`. A cabinet where the document fails the rules is `refused` (not sent)."""
     row = await _version(session, document_id, version)
@@ -176,12 +212,11 @@ async def deploy(document_id: DocumentId, version: Version, targets: DeployTarge
                       deployment_id=running[0])
     rows = await lighting.deploys.start(session, row, list(devices.values()), requested_by=user.name,
                                         source_addr=client_addr(request))
-    return {"batch_id": rows[0].batch_id, "deployments": [deployment_json(r) for r in rows]}
+    return DeployOut(batch_id=rows[0].batch_id, deployments=[_deployment(r) for r in rows])
 
 
-@router.get("/lighting/batches/{batch_id}", responses={404: {}})
-async def batch(batch_id: str, session: SessionDep,
-                _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+@router.get("/lighting/batches/{batch_id}", response_model=BatchOut, responses={404: {}})
+async def batch(batch_id: str, session: SessionDep, _: DevicesReader) -> BatchOut:
     rows = list((await session.execute(select(LightingDeployment).where(
         LightingDeployment.batch_id == batch_id[:64]).order_by(LightingDeployment.device_id))).scalars())
     if not rows:
@@ -189,16 +224,15 @@ async def batch(batch_id: str, session: SessionDep,
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
-    return {"batch_id": batch_id, "counts": counts, "deployments": [deployment_json(r) for r in rows]}
+    return BatchOut(batch_id=batch_id, counts=counts, deployments=[_deployment(r) for r in rows])
 
 
-@router.get("/lighting/deployments/{deployment_id}", responses={404: {}})
-async def deployment(deployment_id: str, session: SessionDep,
-                     _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+@router.get("/lighting/deployments/{deployment_id}", response_model=LightingDeploymentOut, responses={404: {}})
+async def deployment(deployment_id: str, session: SessionDep, _: DevicesReader) -> LightingDeploymentOut:
     row = await session.get(LightingDeployment, deployment_id[:64])
     if row is None:
         raise Problem(404, f"no lighting deployment {deployment_id!r}")
-    return deployment_json(row)
+    return _deployment(row)
 
 
 # ----- a cabinet's circuits: overrides and what they do --------------------------------------------------------
@@ -213,11 +247,11 @@ class OverrideRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=256)
 
 
-def override_json(row: CircuitOverride) -> dict[str, Any]:
-    return {"id": row.id, "device_id": row.device_id, "circuit": row.circuit, "level_pct": row.level_pct,
-            "until": to_rfc3339(row.until), "reason": row.reason, "set_by": row.set_by,
-            "set_at": to_rfc3339(row.set_at), "status": row.status, "command_id": row.command_id,
-            "ended_at": to_rfc3339(row.ended_at) if row.ended_at else None}
+def override_out(row: CircuitOverride) -> OverrideOut:
+    return OverrideOut(id=row.id, device_id=row.device_id, circuit=row.circuit, level_pct=row.level_pct,
+                       until=to_rfc3339(row.until), reason=row.reason, set_by=row.set_by,
+                       set_at=to_rfc3339(row.set_at), status=row.status, command_id=row.command_id,
+                       ended_at=to_rfc3339(row.ended_at) if row.ended_at else None)
 
 
 async def _cabinet(session: SessionDep, device_id: str) -> Device:
@@ -276,11 +310,11 @@ async def _issue_once(session: SessionDep, api: ApiDep, device: Device, command:
     return sent, False
 
 
-@router.put("/cabinets/{device_id}/circuits/{circuit}/override", responses={404: {}, 422: {}, 502: {}})
+@router.put("/cabinets/{device_id}/circuits/{circuit}/override", response_model=OverrideOut,
+            responses={404: {}, 422: {}, 502: {}})
 async def set_override(device_id: DeviceId, circuit: Circuit, body: OverrideRequest, request: Request,
-                       response: Response, api: ApiDep, session: SessionDep,
-                       user: require(Scope.COMMAND_CABINET),  # type: ignore[valid-type]
-                       idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+                       response: Response, api: ApiDep, session: SessionDep, user: CabinetCommander,
+                       idempotency_key: IdempotencyKey = None) -> OverrideOut:
     """Switch or dim a circuit until now + duration; the override (who, until, why) shows in the cabinet's
     lighting view until it ends or is released. The cabinet returns to its program by itself at `until`. With an
     `Idempotency-Key`, a retry (a phone that lost the answer) returns the first override and sends nothing."""
@@ -294,7 +328,7 @@ async def set_override(device_id: DeviceId, circuit: Circuit, body: OverrideRequ
         first = (await session.execute(select(CircuitOverride).where(
             CircuitOverride.command_id == sent.id))).scalar_one_or_none()
         if first is not None:
-            return override_json(first)
+            return override_out(first)
     if sent.status == CommandStatus.FAILED.value:
         raise Problem(502, f"the switch command was not sent: {sent.message}", command_id=sent.id)
     for old in await _active_overrides(session, device_id, now):
@@ -309,14 +343,14 @@ async def set_override(device_id: DeviceId, circuit: Circuit, body: OverrideRequ
                        action="lighting.override", target=device_id, outcome="requested",
                        detail={"circuit": circuit, "level_pct": body.level_pct, "until": to_rfc3339(until),
                                "reason": body.reason, "command_id": sent.id})
-    return override_json(row)
+    return override_out(row)
 
 
-@router.delete("/cabinets/{device_id}/circuits/{circuit}/override", responses={404: {}, 422: {}, 502: {}})
+@router.delete("/cabinets/{device_id}/circuits/{circuit}/override", response_model=ReleaseOut,
+               responses={404: {}, 422: {}, 502: {}})
 async def release_override(device_id: DeviceId, circuit: Circuit, request: Request, response: Response,
-                           api: ApiDep, session: SessionDep,
-                           user: require(Scope.COMMAND_CABINET),  # type: ignore[valid-type]
-                           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+                           api: ApiDep, session: SessionDep, user: CabinetCommander,
+                           idempotency_key: IdempotencyKey = None) -> ReleaseOut:
     """Return the circuit to its program now (with `Idempotency-Key`, a retry sends nothing again)."""
     device = await _cabinet(session, device_id)
     now = api.clock.now()
@@ -324,7 +358,7 @@ async def release_override(device_id: DeviceId, circuit: Circuit, request: Reque
                                        idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
-        return {"device_id": device_id, "circuit": circuit, "command_id": sent.id, "released": []}
+        return ReleaseOut(device_id=device_id, circuit=circuit, command_id=sent.id, released=[])
     if sent.status == CommandStatus.FAILED.value:
         raise Problem(502, f"the release command was not sent: {sent.message}", command_id=sent.id)
     ended = [r for r in await _active_overrides(session, device_id, now) if r.circuit == circuit]
@@ -334,38 +368,40 @@ async def release_override(device_id: DeviceId, circuit: Circuit, request: Reque
     await audit.record(session, now=now, actor=user.name, source_addr=client_addr(request),
                        action="lighting.release", target=device_id, outcome="requested",
                        detail={"circuit": circuit, "command_id": sent.id})
-    return {"device_id": device_id, "circuit": circuit, "command_id": sent.id,
-            "released": [override_json(r) for r in ended]}
+    return ReleaseOut(device_id=device_id, circuit=circuit, command_id=sent.id,
+                      released=[override_out(r) for r in ended])
 
 
-@router.get("/cabinets/{device_id}/lighting", responses={404: {}})
+@router.get("/cabinets/{device_id}/lighting", response_model=CabinetLightingOut, responses={404: {}})
 async def cabinet_lighting(device_id: DeviceId, api: ApiDep, session: SessionDep,
-                           _: require(Scope.DEVICES_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+                           _: DevicesReader) -> CabinetLightingOut:
     """Each circuit as measured (on/off, level, current, breaker, faults), its active override (who, until, why),
     the running document (last active deploy) and tonight's switching times at the cabinet's coordinates."""
     device = await _cabinet(session, device_id)
     now = api.clock.now()
-    overrides = {r.circuit: override_json(r) for r in await _active_overrides(session, device_id, now)}
+    overrides = {r.circuit: override_out(r) for r in await _active_overrides(session, device_id, now)}
     # Whether the cabinet took each override: an expired or failed command means it never ran (the crew must know).
-    ids = [o["command_id"] for o in overrides.values() if o["command_id"]]
+    ids = [o.command_id for o in overrides.values() if o.command_id]
     statuses: dict[str, str] = {}
     if ids:
         for command_id, status in (await session.execute(select(Command.id, Command.status).where(
                 Command.id.in_(ids)))).all():
             statuses[command_id] = status
     for o in overrides.values():
-        o["command_status"] = statuses.get(o["command_id"])
+        o.command_status = statuses.get(o.command_id) if o.command_id else None
     live = api.cache.get(device_id)
     values = ((live.state or {}).get("values") or {}) if live else {}
     circuits = [dict(c) for c in values.get("circuits") or [] if isinstance(c, dict)]
     for c in circuits:
-        c["override"] = overrides.get(c.get("circuit"))  # type: ignore[arg-type]
+        number = c.get("circuit")
+        held = overrides.get(number) if isinstance(number, int) else None
+        c["override"] = held.model_dump() if held is not None else None
         # A circuit is "on" only when it is lit: a tripped breaker is off and faulty, whatever its contactor.
         c["status"] = "fault" if c.get("breaker_tripped") or c.get("faults") else ("on" if c.get("on") else "off")
     active = (await session.execute(select(LightingDeployment).where(
         LightingDeployment.device_id == device_id, LightingDeployment.status == "active").order_by(
         LightingDeployment.finished_at.desc()).limit(1))).scalar_one_or_none()
-    program: dict[str, Any] | None = None
+    program: ProgramOut | None = None
     if active is not None:
         row = await get_version(session, active.document_id, active.version)
         if row is not None:
@@ -374,17 +410,16 @@ async def cabinet_lighting(device_id: DeviceId, api: ApiDep, session: SessionDep
                 doc.site.lat, doc.site.lon)
             sun = AstralSun(lat, lon, doc.site.timezone)
             night = night_of(now.astimezone(ZoneInfo(doc.site.timezone)))
-            tonight = []
+            tonight: list[CircuitTonight] = []
             for assignment in doc.circuits:
                 n = circuit_night(doc, assignment.circuit, night, sun)
-                tonight.append({"circuit": assignment.circuit, "rule": n.rule, "program": n.program,
-                                "switches": [{"at": to_rfc3339(s.at), "level_pct": s.level_pct, "cause": s.cause}
-                                             for s in n.switches]})
-            program = {"document_id": active.document_id, "version": active.version, "crc32": active.crc32,
-                       "name": doc.name, "night": night.isoformat(), "circuits": tonight}
+                tonight.append(CircuitTonight(circuit=assignment.circuit, rule=n.rule, program=n.program, switches=[
+                    SwitchOut(at=to_rfc3339(s.at), level_pct=s.level_pct, cause=s.cause) for s in n.switches]))
+            program = ProgramOut(document_id=active.document_id, version=active.version, crc32=active.crc32,
+                                 name=doc.name, night=night.isoformat(), circuits=tonight)
     reported = values.get("lighting") if isinstance(values.get("lighting"), dict) else None
-    return {"device_id": device_id, "site": device.site, "circuits": circuits, "program": program,
-            "reported_program": reported, "overrides": list(overrides.values())}
+    return CabinetLightingOut(device_id=device_id, site=device.site, circuits=circuits, program=program,
+                              reported_program=reported, overrides=list(overrides.values()))
 
 
 # ----- energy and burning hours ------------------------------------------------------------------------------
@@ -436,11 +471,11 @@ async def _energy_days(api: ApiDep, device: Device, start: dt.date, end: dt.date
     return out
 
 
-@router.get("/cabinets/{device_id}/energy", responses={404: {}, 422: {}, 503: {}})
+@router.get("/cabinets/{device_id}/energy", response_model=EnergyOut, responses={404: {}, 422: {}, 503: {}})
 async def cabinet_energy(device_id: DeviceId, api: ApiDep, session: SessionDep,
-                         _: require(Scope.TELEMETRY_READ),  # type: ignore[valid-type]
+                         _: TelemetryReader,
                          from_: Annotated[dt.date, Query(alias="from")],
-                         to: Annotated[dt.date, Query()]) -> dict[str, Any]:
+                         to: Annotated[dt.date, Query()]) -> EnergyOut:
     """Energy (kWh, from the meter), the meter's check (∫P dt), burning hours, switchings and dimming savings per
     day and circuit, and per month, from the daily reports the scheduler stores."""
     device = await _cabinet(session, device_id)
@@ -452,14 +487,14 @@ async def cabinet_energy(device_id: DeviceId, api: ApiDep, session: SessionDep,
         for c in day["circuits"]:
             month["burning_h"] += c.get("burning_h", 0.0)
             month["savings_kwh"] += c.get("savings_kwh", 0.0)
-    return {"device_id": device_id, "from": from_.isoformat(), "to": to.isoformat(), "days": days,
-            "months": [{"month": m, **{k: round(v, 3) for k, v in totals.items()}} for m, totals in
-                       sorted(months.items())]}
+    return EnergyOut(device_id=device_id, from_=from_.isoformat(), to=to.isoformat(), days=days,
+                     months=[MonthTotals(month=m, **{k: round(v, 3) for k, v in totals.items()})
+                             for m, totals in sorted(months.items())])
 
 
 @router.get("/lighting/energy.csv", responses={422: {}, 503: {}},
             response_class=Response)
-async def energy_csv(api: ApiDep, session: SessionDep, _: require(Scope.TELEMETRY_READ),  # type: ignore[valid-type]
+async def energy_csv(api: ApiDep, session: SessionDep, _: TelemetryReader,
                      from_: Annotated[dt.date, Query(alias="from")], to: Annotated[dt.date, Query()],
                      site: Annotated[str | None, Query(max_length=64)] = None) -> Response:
     """Per cabinet, day and circuit (an empty circuit is the cabinet's meter): kWh, burning hours, switchings,

@@ -34,6 +34,7 @@ class CircuitLoad:
     circuit: int
     luminaires: int
     rated_w: float
+    rated_life_h: float | None = None  # burning hours the luminaires are rated for (None: not declared)
 
 
 def expected_current_a(load: CircuitLoad, level_pct: float) -> float:
@@ -50,7 +51,9 @@ def loads_from_birth(birth: Mapping[str, Any] | None) -> dict[int, CircuitLoad]:
         circuit, count, watts = item.get("circuit"), item.get("luminaires"), item.get("rated_w")
         if isinstance(circuit, int) and isinstance(count, int) and isinstance(watts, int | float) \
                 and math.isfinite(watts) and watts > 0 and count >= 0:
-            found[circuit] = CircuitLoad(circuit, count, float(watts))
+            life = item.get("rated_life_h")
+            rated_life = float(life) if isinstance(life, int | float) and math.isfinite(life) and life > 0 else None
+            found[circuit] = CircuitLoad(circuit, count, float(watts), rated_life)
     return found
 
 

@@ -1,113 +1,42 @@
-"""Transfer encoding of a plan to a controller: canonical bytes, CRC-32, 16-bit Modbus registers.
-
-The contract (also in `contracts/plans/README.md`, "Transfer encoding"):
-1. payload = the plan as UTF-8 JSON, keys sorted, no whitespace (separators "," and ":"), absent optional
-   fields left out, numbers with an integral value written as integers (4.0 -> 4);
-2. crc32 = CRC-32/ISO-HDLC (zlib, IEEE 802.3; poly 0x04C11DB7 reflected, init and xorout 0xFFFFFFFF) of payload;
-3. registers = payload in 2-byte big-endian words (first byte in the high half), the last one padded with a
-   zero byte when the length is odd; the CRC goes in two registers, high word first.
-The device computes the CRC over the bytes it received (their count is sent with them) and compares.
+"""Transfer encoding of a plan to a controller: the shared transfer contract (`controllers.transfer_encoding`:
+canonical bytes, CRC-32, 16-bit Modbus registers; also in `contracts/plans/README.md`, "Transfer encoding")
+applied to timing plans.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from pydantic import ValidationError
 
 from controllers.plans.model import PlanV1
+from controllers.transfer_encoding import (
+    Encoded,
+    TransferEncodingError,
+    canonical_bytes,
+    crc32,
+    crc32_from_registers,
+    crc32_to_registers,
+    decode_registers,
+    encode,
+    from_registers,
+    normalize_numbers,
+    to_registers,
+)
 
+__all__ = ["EncodedPlan", "PlanEncodingError", "canonical_bytes", "crc32", "crc32_from_registers",
+           "crc32_to_registers", "decode_plan", "encode_plan", "from_registers", "normalize_numbers",
+           "to_registers"]
 
-class PlanEncodingError(ValueError):
-    """Registers that do not hold a plan: bad register values, wrong length, CRC mismatch, not a v1 plan."""
-
-
-@dataclass(frozen=True)
-class EncodedPlan:
-    """A plan ready for transfer: its canonical payload, the CRC-32 of it, and the payload as registers."""
-
-    payload: bytes
-    crc32: int
-    registers: tuple[int, ...]
-
-    @property
-    def length(self) -> int:
-        """Payload length in bytes (the registers may hold one padding byte more)."""
-        return len(self.payload)
-
-
-def canonical_bytes(plan: PlanV1) -> bytes:
-    """The plan's canonical payload: the same plan always gives the same bytes."""
-    data = normalize_numbers(plan.model_dump(mode="json", exclude_none=True))
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8")
-
-
-def crc32(payload: bytes) -> int:
-    """CRC-32 (zlib / IEEE 802.3) of `payload`, as an unsigned 32-bit integer."""
-    return zlib.crc32(payload) & 0xFFFFFFFF
-
-
-def to_registers(payload: bytes) -> list[int]:
-    """Pack bytes into 16-bit registers, big-endian, the last one zero-padded."""
-    padded = payload + b"\x00" * (len(payload) % 2)
-    return [int.from_bytes(padded[i : i + 2], "big") for i in range(0, len(padded), 2)]
-
-
-def from_registers(registers: Sequence[int], length: int) -> bytes:
-    """Unpack `length` bytes from 16-bit registers. Raises PlanEncodingError when they cannot hold them."""
-    if not 0 <= length <= 2 * len(registers) or length < 2 * len(registers) - 1:
-        raise PlanEncodingError(f"{len(registers)} registers cannot hold exactly {length} bytes")
-    bad = [value for value in registers if not 0 <= value <= 0xFFFF]
-    if bad:
-        raise PlanEncodingError(f"register values out of 0..65535: {bad[:5]}")
-    return b"".join(value.to_bytes(2, "big") for value in registers)[:length]
-
-
-def crc32_to_registers(value: int) -> list[int]:
-    """A CRC-32 as two registers, high word first."""
-    if not 0 <= value <= 0xFFFFFFFF:
-        raise PlanEncodingError(f"CRC-32 out of range: {value}")
-    return [value >> 16, value & 0xFFFF]
-
-
-def crc32_from_registers(registers: Sequence[int]) -> int:
-    """A CRC-32 from two registers, high word first."""
-    if len(registers) != 2 or not all(0 <= value <= 0xFFFF for value in registers):
-        raise PlanEncodingError(f"a CRC-32 is two registers of 0..65535, got {list(registers)}")
-    return (registers[0] << 16) | registers[1]
+#: Registers that do not hold a plan: bad register values, wrong length, CRC mismatch, not a v1 plan.
+PlanEncodingError = TransferEncodingError
+EncodedPlan = Encoded
 
 
 def encode_plan(plan: PlanV1) -> EncodedPlan:
     """Payload, CRC-32 and registers of `plan`."""
-    payload = canonical_bytes(plan)
-    return EncodedPlan(payload=payload, crc32=crc32(payload), registers=tuple(to_registers(payload)))
+    return encode(plan)
 
 
 def decode_plan(registers: Sequence[int], length: int, expected_crc32: int) -> PlanV1:
     """The plan held in `registers` (read back from a controller). Raises PlanEncodingError when the CRC does
     not match or the bytes are not a v1 plan. Checks the format only: run `validate_plan` for the rules."""
-    payload = from_registers(registers, length)
-    actual = crc32(payload)
-    if actual != expected_crc32:
-        raise PlanEncodingError(f"CRC-32 mismatch: expected {expected_crc32:08x}, computed {actual:08x}")
-    try:
-        return PlanV1.model_validate(json.loads(payload.decode("utf-8")))
-    except (UnicodeDecodeError, json.JSONDecodeError, ValidationError) as exc:
-        raise PlanEncodingError(f"payload is not a signalight.plan/v1 plan: {exc}") from exc
-
-
-def normalize_numbers(value: Any) -> Any:
-    """JSON data with 4.0 written as 4, so bytes and texts do not depend on how a number was typed."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {key: normalize_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [normalize_numbers(item) for item in value]
-    return value
+    return decode_registers(registers, length, expected_crc32, PlanV1, "a signalight.plan/v1 plan")

@@ -74,6 +74,7 @@ async def test_versions_diff_export_and_roles(harness: Harness) -> None:
     second = await harness.client.post(f"{DOCS}/city", json=changed, params={"comment": "tiết kiệm"}, headers=eng)
     assert second.json()["version"] == 2
     diff = (await harness.client.get(f"{DOCS}/city/diff", params={"from": 1, "to": 2}, headers=eng)).json()
+    assert (diff["document_id"], diff["from"], diff["to"]) == ("city", 1, 2)
     assert [c["path"] for c in diff["changes"]] == ["programs[program=standard].steps"]
     export = await harness.client.get(f"{DOCS}/city/versions/2/export", headers=eng)
     assert export.headers["content-disposition"] == 'attachment; filename="city-v2.json"'
@@ -225,3 +226,61 @@ async def test_circuit_faults_are_alarms_naming_cabinet_and_circuit(harness: Har
         rows = list((await session.execute(select(Alarm).where(Alarm.device_id == CABINET))).scalars())
     assert sorted((a.kind, a.circuit, a.active) for a in rows) == [("breaker_trip", 1, False),
                                                                    ("lamp_failure", 2, False)]
+
+
+async def test_after_a_cabinet_restart_its_overrides_are_reconciled_with_audit(harness: Harness) -> None:
+    crew = harness.token("crew")
+    held = await harness.client.put(f"/api/v1/cabinets/{CABINET}/circuits/2/override",
+                                    json={"level_pct": 40, "duration_min": 120, "reason": "thay bóng đèn"},
+                                    headers=crew)
+    assert held.status_code == 200, held.text
+    commands_before = len(harness.bus.sent_to("cmd"))
+    reconciler = harness.app.state.lighting.overrides
+    now = harness.clock.now().strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    birth = {"ts": now, "bd_seq": 7, "kind": "lighting_cabinet", "model": "sim-lc", "firmware": "1.0",
+             "capabilities": ["switch"], "transport": "mqtt", "circuits": 3}
+
+    async def restart(seq: int, circuits: list[dict[str, Any]]) -> None:
+        await harness.bus.publish(f"sl/v1/tn/{CABINET}/birth", birth, retain=True)
+        await harness.bus.publish(f"sl/v1/tn/{CABINET}/state", {
+            "ts": now, "seq": seq, "kind": "lighting_cabinet", "values": {"circuits": circuits}}, retain=True)
+        await harness.settle()
+
+    # 1. it restarted and runs its program on circuit 2: the crew's override goes again, same level and until;
+    #    circuit 3 holds an override the center never gave: released
+    done, judged = reconciler.reconciled, reconciler.judged
+    await restart(0, [{"circuit": 1, "on": False, "level_pct": 0, "control": "program"},
+                      {"circuit": 2, "on": True, "level_pct": 100, "control": "program"},
+                      {"circuit": 3, "on": True, "level_pct": 100, "control": "override"}])
+    for _ in range(400):
+        if reconciler.judged > judged:
+            break
+        await asyncio.sleep(0.005)  # the reconciler's DB work runs in aiosqlite threads
+    assert reconciler.reconciled == done + 2
+    sent = harness.bus.sent_to("cmd")[commands_before:]
+    assert [(c["name"], c["args"].get("circuit"), c["args"].get("level_pct"), c["args"].get("until"))
+            for c in sent] == [("switch", 2, 40, held.json()["until"]), ("release", 3, None, None)]
+    assert all(c["issued_by"] == "system" for c in sent)
+    async with harness.state.sessions() as session:
+        from api.models import AuditEntry
+        entries = list((await session.execute(select(AuditEntry).where(
+            AuditEntry.action.like("lighting.override.%")).order_by(AuditEntry.id))).scalars())
+        row = (await session.execute(select(CircuitOverride))).scalar_one()
+    assert [(e.action, e.actor, e.outcome, (e.detail or {})["circuit"]) for e in entries] == [
+        ("lighting.override.resend", "system", "requested", 2), ("lighting.override.clear", "system", "requested", 3)]
+    assert row.status == "active" and row.command_id == sent[0]["id"], "the override follows its newest command"
+
+    # 2. a later state (not after a birth) is never judged: it may race a crew's command in flight
+    await harness.bus.publish(f"sl/v1/tn/{CABINET}/state", {
+        "ts": now, "seq": 1, "kind": "lighting_cabinet", "values": {"circuits": [
+            {"circuit": 2, "on": True, "level_pct": 100, "control": "program"}]}}, retain=True)
+    await harness.settle()
+    # 3. restarted again, agreeing now: nothing sent
+    await restart(2, [{"circuit": 2, "on": True, "level_pct": 40, "control": "override"},
+                      {"circuit": 3, "on": False, "level_pct": 0, "control": "program"}])
+    for _ in range(400):
+        if reconciler.judged > judged + 1:
+            break
+        await asyncio.sleep(0.005)
+    assert reconciler.judged == judged + 2, "the second birth's first state was judged"
+    assert len(harness.bus.sent_to("cmd")) == commands_before + 2

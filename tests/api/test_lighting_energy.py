@@ -109,6 +109,7 @@ async def test_energy_route_days_months_and_csv(harness: Harness) -> None:
                                     params={"from": "2026-11-01", "to": "2026-11-30"}, headers=viewer)
     assert resp.status_code == 200, resp.text
     body = resp.json()
+    assert (body["device_id"], body["from"], body["to"]) == (CABINET, "2026-11-01", "2026-11-30")
     assert body["days"] == [{"day": "2026-11-22", "energy_kwh": 5.2, "power_integral_kwh": 5.19, "circuits": [
         {"circuit": 1, "energy_kwh": 5.2, "burning_h": 12.0, "switches": 2.0, "full_kwh": 7.0,
          "savings_kwh": 1.8}]}]

@@ -117,6 +117,7 @@ CASES = [
     RouteCase("POST", "/api/v1/work-orders/999/transitions", Scope.WORKORDERS_WORK, {"action": "accept"}),
     RouteCase("POST", "/api/v1/work-orders/999/photos", Scope.WORKORDERS_WORK),
     RouteCase("GET", "/api/v1/work-orders/999/photos/1", Scope.ALARMS_READ),
+    RouteCase("GET", "/api/v1/lighting/lamp-life", Scope.TELEMETRY_READ),
 ]
 
 

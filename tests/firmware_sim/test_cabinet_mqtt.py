@@ -70,6 +70,20 @@ def test_switch_command_overrides_until_expiry() -> None:
     assert f.cab.circuits[2].on and not f.cab.circuits[2].overridden
 
 
+def test_each_circuit_reports_the_step_it_last_switched_or_dimmed_at() -> None:
+    f, clock = face()
+    start = rfc3339(NIGHT)
+    assert [c["changed_at"] for c in f.state_values()["circuits"]] == [start] * 4   # lit at power-up
+    clock.advance(5)
+    f.cab.switch(2, 40, None)
+    f.cab.step(clock.now(), 1.0)
+    clock.advance(5)
+    f.cab.step(clock.now(), 1.0)            # nothing changes: the record stays
+    circuits = f.state_values()["circuits"]
+    assert circuits[1]["changed_at"] == rfc3339(NIGHT + timedelta(seconds=5)) and circuits[0]["changed_at"] == start
+    check("state", f.state())
+
+
 def test_same_id_executes_once_and_expired_is_refused() -> None:
     f, clock = face()
     until = rfc3339(clock.now() + timedelta(minutes=10))
@@ -135,3 +149,22 @@ def test_lighting_program_over_a_night() -> None:
     assert seen == {"evening": {100.0}, "late": {50.0}, "morning": {0.0}}
     assert cab.energy_kwh > energy_before
     assert all(c.switch_count == 2 and 11 * 3600 < c.burning_s < 13.5 * 3600 for c in cab.circuits)
+
+
+def test_a_deployed_program_survives_a_power_cycle_in_flash(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from firmware_sim.cabinet_program import default_document
+
+    flash = Path(str(tmp_path)) / "tn-cab-002.program.json"
+    cab = LightingCabinet("tn-cab-002", 21.59, 105.85, random.Random(3), flash=flash)
+    doc = default_document(4, 21.59, 105.85, "Asia/Ho_Chi_Minh")
+    doc["programs"][0]["steps"][0]["offset_min"] = 25
+    cab.deploy(doc, 0x1234ABCD, NIGHT)
+    again = LightingCabinet("tn-cab-002", 21.59, 105.85, random.Random(3), flash=flash)
+    assert again.program_crc32 == 0x1234ABCD and again.program is not None
+    assert again.program.level(1, NIGHT) == cab.program_level(NIGHT)
+    flash.write_text("{not json")
+    factory = LightingCabinet("tn-cab-002", 21.59, 105.85, random.Random(3), flash=flash)
+    assert factory.program_crc32 is None, "an unreadable flash boots the factory program"
+    assert LightingCabinet("tn-cab-002", 21.59, 105.85, random.Random(3)).program_crc32 is None

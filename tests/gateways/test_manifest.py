@@ -32,6 +32,9 @@ def test_load(tmp_path: Path) -> None:
     (lambda d: d["devices"][1].update(kind="toaster"), "devices/1/kind"),
     (lambda d: d["devices"][0].update(id="SC 1"), "devices/0/id"),
     (lambda d: d.update(format="v0"), "format"),
+    (lambda d: d["devices"][1].update(loads=[{"circuit": 1, "luminaires": 12, "rated_w": -5}]),
+     "devices/1/loads/0/rated_w"),
+    (lambda d: d["devices"][1].update(loads=[{"circuit": 1, "luminaires": 12}]), "devices/1/loads/0"),
 ])
 def test_invalid_manifest_names_the_path(tmp_path: Path, mutate: object, where: str) -> None:
     data = json.loads(json.dumps(GOOD))
@@ -40,6 +43,17 @@ def test_invalid_manifest_names_the_path(tmp_path: Path, mutate: object, where: 
     with pytest.raises(ManifestError, match=where) as info:
         load_manifest(path)
     assert str(path) in str(info.value)
+
+
+def test_a_cabinet_entry_carries_what_its_circuits_feed(tmp_path: Path) -> None:
+    data = json.loads(json.dumps(GOOD))
+    data["devices"][1]["loads"] = [{"circuit": 1, "luminaires": 12, "rated_w": 90.0, "rated_life_h": 50000},
+                                   {"circuit": 2, "luminaires": 20, "rated_w": 120}]
+    _, cab = load_manifest(write(tmp_path, data))
+    assert cab.loads is not None
+    assert [(c.circuit, c.luminaires, c.rated_w, c.rated_life_h) for c in cab.loads] == [
+        (1, 12, 90.0, 50000.0), (2, 20, 120.0, None)]
+    assert load_manifest(write(tmp_path, GOOD))[1].loads is None  # optional: MQTT cabinets say it in their birth
 
 
 def test_not_json(tmp_path: Path) -> None:

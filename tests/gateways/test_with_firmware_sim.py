@@ -44,6 +44,9 @@ async def test_gateway_speaks_with_the_simulated_fleet(mosquitto: Mosquitto, tmp
                 assert state["kind"] == d.kind.value
                 birth = await w.wait_for(f"sl/v1/{d.site}/{d.id}/birth")
                 assert birth["transport"] == "modbus" and birth["model"] != "unknown"
+                if d.kind == "lighting_cabinet":  # what its circuits feed comes from the registry, as a birth says
+                    assert d.loads and birth["loads"] == [load.model_dump(exclude_none=True) for load in d.loads]
+                    assert len(birth["loads"]) == birth["circuits"] == 4
             sc = next(d for d in modbus if d.kind == "signal_controller")
             # the controller's event FIFO comes through as Indiana events (1 = phase begin green)
             await w.wait_for(f"sl/v1/tn/{sc.id}/event", lambda p: p.get("code") == 1, within_s=30)

@@ -41,3 +41,10 @@ def test_gateway_without_registry_says_what_to_do(tmp_path: object) -> None:
                           capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr
+
+
+@pytest.mark.parametrize(("start", "says"), [("yesterday", "not an ISO 8601 time"),
+                                             ("2026-12-01T16:05", "give its UTC offset")])
+def test_sim_start_must_be_a_time_with_its_offset(start: str, says: str) -> None:
+    result = CliRunner().invoke(app, ["sim", "--start", start, "--intersections", "0", "--cabinets", "0"])
+    assert result.exit_code == 2 and says in result.output, result.output
