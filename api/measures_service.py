@@ -20,7 +20,7 @@ from api.lighting_energy import hold_lease
 from api.measures import BIN, Detector, RunResult, compute
 from api.models import DetectorConfig, Intersection, MeasureBin, MeasureCarry
 from controllers.clock import Clock
-from controllers.events import MAX_PAGE, ControllerEvent, EventCursor, EventStore
+from controllers.events import MAX_PAGE, ControllerEvent, EventCursor, EventStore, in_seq_order
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,14 @@ class RunSummary:
 
 
 async def fetch_events(store: EventStore, device: str, start: datetime, end: datetime) -> list[ControllerEvent]:
-    """Every stored event of `device` in [start, end), page by page."""
+    """Every stored event of `device` in [start, end), page by page, in the order sent (`in_seq_order`)."""
     out: list[ControllerEvent] = []
     after: EventCursor | None = None
     while True:
         page = await store.query_events(device=device, start=start, end=end, limit=MAX_PAGE, after=after)
         out += page
         if len(page) < MAX_PAGE:
-            return out
+            return in_seq_order(out)
         after = EventCursor.after(page[-1])
 
 
