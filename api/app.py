@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api import lighting_runtime, measures_schedule, plans_runtime, problems
 from api.alarm_store import AlarmStore
 from api.command_signing import CommandSigner
+from api.config import tile_origin
 from api.db import create_engine, migrate, session_factory
 from api.dispatch import CommandDispatcher
 from api.hub import EventHub
@@ -51,6 +52,7 @@ from api.routes import (
 )
 from api.routes import events as event_routes
 from api.routes import measures as measure_routes
+from api.routes import ui_config as ui_config_routes
 from api.security_headers import SecurityHeadersMiddleware
 from api.state import ApiDeps, ApiState
 from controllers.clock import Clock
@@ -148,7 +150,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     metrics.registry.register(StateCollector(lambda: getattr(app.state, "api", None)))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, img_origin=tile_origin(settings.map_tile_url))
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
@@ -158,6 +160,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.include_router(docs.router)  # Swagger UI from the package, under the page's CSP
     app.include_router(event_routes.router)
     app.include_router(measure_routes.router)
+    app.include_router(ui_config_routes.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

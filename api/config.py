@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -26,6 +27,33 @@ PLACEHOLDER_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret"
                                  FORMER_DEV_SECRET})
 
 Environment = Literal["development", "demo", "production"]
+
+
+def tile_template(value: str) -> str:
+    """A map tile URL template: empty, a path on this server, or http(s) with a host; {z}, {x} and {y} in it."""
+    value = value.strip()
+    if not value:
+        return ""
+    if any(c in value for c in " \"'<>;\\") or any(ord(c) < 32 for c in value):
+        raise ValueError("map_tile_url: spaces, quotes, ';' and control characters are not allowed")
+    missing = [p for p in ("{z}", "{x}", "{y}") if p not in value]
+    if missing:
+        raise ValueError(f"map_tile_url: the template lacks {', '.join(missing)} (e.g. https://host/{{z}}/{{x}}/{{y}}.png)")
+    if value.startswith("/") and not value.startswith("//"):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "{" in parts.netloc:
+        raise ValueError("map_tile_url: an http(s) URL with a fixed host (no {s} subdomains), or a path on this "
+                         "server starting with /")
+    return value
+
+
+def tile_origin(template: str) -> str:
+    """The origin the page's CSP must allow images from for `template` ('' when it is on this server or unset)."""
+    if not template or template.startswith("/"):
+        return ""
+    parts = urlsplit(template)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class ApiSettings(BaseModel):
@@ -73,6 +101,11 @@ class ApiSettings(BaseModel):
                                    "apply at once, those through another within this time")
     api_token_ttl_days: int = Field(default=90, ge=1, le=365, description="expiry of an API token made without ttl")
     max_json_depth: int = Field(default=64, ge=8, le=1000, description="deeper JSON request bodies get 422")
+    map_tile_url: str = Field(default="", max_length=500, description="tile URL template of the web UI's maps, "
+                              "https://host/{z}/{x}/{y}.png or a path on this server; empty: no base map (devices "
+                              "are drawn to scale on a plain background). The page's CSP allows images from its "
+                              "origin only when set")
+    map_tile_attribution: str = Field(default="", max_length=300, description="credit line the tile server asks for")
 
     _known_timezone = field_validator("timezone")(known_timezone)
 
@@ -85,6 +118,11 @@ class ApiSettings(BaseModel):
             except ValueError:
                 raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
         return value
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        return tile_template(value)
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> ApiSettings:

@@ -11,6 +11,8 @@ import { PlansPage } from "./views/plans.js";
 import { PlanEditor } from "./views/plan_editor.js";
 import { AlarmsPage } from "./views/alarms.js";
 import { DeviceList } from "./views/devices.js";
+import { EventLog } from "./views/events.js";
+import { TelemetryPage } from "./views/telemetry.js";
 
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, "");
@@ -78,6 +80,8 @@ function Page({ route }) {
   if (a === "i" && b && !c) return html`<${IntersectionView} id=${b} />`;
   if (a === "i" && b && c === "plans" && d === "edit") return html`<${PlanEditor} id=${b} from=${route.query.get("from")} />`;
   if (a === "i" && b && c === "plans") return html`<${PlansPage} id=${b} query=${route.query} />`;
+  if (a === "i" && b && c === "events") return html`<${EventLog} id=${b} query=${route.query} />`;
+  if (a === "d" && b && c === "telemetry") return html`<${TelemetryPage} device=${b} />`;
   if (a === "alarms") return html`<${AlarmsPage} />`;
   if (a === "devices") return html`<${DeviceList} />`;
   return html`<p class="notice">${t("not_found")}</p>`;

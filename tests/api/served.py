@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import uvicorn
 
@@ -79,16 +80,19 @@ async def _prepare(db_url: str, bus: FakeBus, clock: FakeClock, devices: int, ga
 
 
 @contextmanager
-def serve_api(db_url: str, *, devices: int = 1, gateway_down: bool = False) -> Iterator[Served]:
+def serve_api(db_url: str, *, devices: int = 1, gateway_down: bool = False,
+              settings: dict[str, Any] | None = None) -> Iterator[Served]:
     """Start the API on a free loopback port; stop it on exit. Devices tsc-000.., lc-000.. are retained; with
-    `gateway_down`, also tsc-gw behind the gateway edge01-a, whose presence is offline."""
+    `gateway_down`, also tsc-gw behind the gateway edge01-a, whose presence is offline. `settings` are ApiSettings
+    fields over the defaults (e.g. map_tile_url)."""
     # Start at the real time: a browser-side client (the web UI in tests/browser) computes `until` from its own clock.
     bus, clock = FakeBus(), FakeClock(start=datetime.now(UTC))
     # its own thread: the caller may already run an event loop (Playwright's sync API does)
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, _prepare(db_url, bus, clock, devices, gateway_down)).result()
-    settings = ApiSettings(db_url=db_url, environment="development", login_rate_per_min=10_000)
-    app = create_app(ApiDeps(settings=settings, bus=bus, telemetry=FakeTelemetry(), clock=clock))
+    api_settings = ApiSettings(**{"db_url": db_url, "environment": "development", "login_rate_per_min": 10_000,
+                                  **(settings or {})})
+    app = create_app(ApiDeps(settings=api_settings, bus=bus, telemetry=FakeTelemetry(), clock=clock))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
@@ -100,7 +104,7 @@ def serve_api(db_url: str, *, devices: int = 1, gateway_down: bool = False) -> I
             raise RuntimeError("API server did not start")
         time.sleep(0.01)
     try:
-        yield Served(f"http://127.0.0.1:{sock.getsockname()[1]}", settings, clock, bus)
+        yield Served(f"http://127.0.0.1:{sock.getsockname()[1]}", api_settings, clock, bus)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -6,6 +6,32 @@ import { t, fmtNum, fmtDateTime, fmtDuration, tMaybe } from "../i18n.js";
 import { useApi, Loading, modeText, alarmLabel, CommBadge, signalValues } from "./common.js";
 import { RingBarrier } from "./ring_barrier.js";
 import { ControlPanel } from "./control_panel.js";
+import "../i18n/workspace.js";
+
+/** Which stored version the controller runs: the one whose CRC it reports (`plan_crc32`), else the deployed one
+ * when it reports none. {version, source: "deployed" | "device"} or null when the running plan is unknown. */
+export function runningVersion(list, values) {
+  if (!list) return null;
+  const active = list.active_version;
+  const reported = values && Number.isInteger(values.plan_crc32) && values.plan_crc32 > 0 ? values.plan_crc32 : null;
+  if (reported === null) return active ? { version: active, source: "deployed" } : null;
+  const match = list.versions.find((v) => v.crc32 === reported);
+  if (!match) return null;
+  return { version: match.version, source: match.version === active ? "deployed" : "device" };
+}
+
+function PlanDiagram({ running, plan, values }) {
+  if (!running) {
+    const p = values && values.pattern;
+    return html`<p class="notice" data-testid="plan-unknown">${p
+      ? t("rb_unknown_plan", { p, c: fmtNum(values.cycle_s) }) : t("rb_unknown_nothing")}</p>`;
+  }
+  if (!plan) return html`<p class="muted" role="status">${t("loading")}</p>`;
+  const has = values && plan.patterns.some((x) => x.pattern === values.pattern);
+  return html`${running.source === "device" && html`<p class="muted small" data-testid="plan-from-device">${t("rb_device_plan")} (${t("version")} ${running.version})</p>`}
+    ${has ? html`<${RingBarrier} plan=${plan} values=${values} />`
+      : html`<p class="notice" data-testid="plan-pattern-missing">${t("rb_pattern_missing", { p: values && values.pattern })}</p>`}`;
+}
 
 function PhaseStrip({ values }) {
   const phases = (values && values.phases) || {};
@@ -54,7 +80,11 @@ export function IntersectionView({ id }) {
   const enc = encodeURIComponent(id);
   const inter = useApi(`/api/v1/intersections/${enc}`);
   const plans = useApi(`/api/v1/intersections/${enc}/plans`, { every: 30000 });
-  const active = plans.data && plans.data.active_version;
+  const i0 = inter.data;
+  const dev0 = i0 && state.devices.get(i0.controller_id);
+  const values0 = signalValues(dev0) || (i0 && i0.controller && i0.controller.state && i0.controller.state.values) || null;
+  const running = runningVersion(plans.data, values0);
+  const active = running && running.version;
   const plan = useApi(active ? `/api/v1/intersections/${enc}/plans/${active}` : null);
   const sched = useApi(`/api/v1/intersections/${enc}/schedule`, { every: 15000 });
   const control = useApi(`/api/v1/intersections/${enc}/control`, { every: 5000 });
@@ -70,6 +100,8 @@ export function IntersectionView({ id }) {
       <span class="muted">${i.id} · ${i.controller_id || t("none")}</span>
       <${CommBadge} dev=${dev} />
       <span class="spacer"></span>
+      <a class="button" href=${`#/i/${enc}/events`}>${t("event_log")}</a>
+      ${i.controller_id && html`<a class="button" href=${`#/d/${encodeURIComponent(i.controller_id)}/telemetry`}>${t("telemetry")}</a>`}
       <a class="button" href=${`#/i/${enc}/plans`}>${t("plans")}</a>
     </div>
     ${alarms.length > 0 && html`<p class="alarms-line">${alarms.map((a) => html`<span key=${a.id} class="badge badge-alarm">${alarmLabel(a)}</span>`)}</p>`}
@@ -77,7 +109,7 @@ export function IntersectionView({ id }) {
       <div>
         <${Facts} values=${values} sched=${sched.data} control=${session} />
         <${PhaseStrip} values=${values} />
-        ${plan.data ? html`<${RingBarrier} plan=${plan.data.plan} values=${values} />` : html`<p class="muted">${t("no_plan_shown")}</p>`}
+        ${plans.data && html`<${PlanDiagram} running=${running} plan=${plan.data && plan.data.version === active ? plan.data.plan : null} values=${values} />`}
       </div>
       <${ControlPanel} inter=${i} values=${values} session=${session} reload=${control.reload}
         patterns=${plan.data ? plan.data.plan.patterns.map((p) => p.pattern) : null} />

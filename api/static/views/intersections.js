@@ -5,6 +5,8 @@ import { state } from "../store.js";
 import { api } from "../session.js";
 import { t, fmtDateTime, tMaybe } from "../i18n.js";
 import { useApi, Loading, modeText, alarmLabel, CommBadge, signalValues } from "./common.js";
+import { MapView } from "../map.js";
+import "../i18n/workspace.js";
 
 const SORTS = {
   col_intersection: (a, b) => a.name.localeCompare(b.name),
@@ -35,7 +37,39 @@ function useCompliance(list) {
   return byId;
 }
 
+/** Where an intersection is: its registry coordinates, else where its controller says it is (birth/registry). */
+function position(r) {
+  if (Number.isFinite(r.lat) && Number.isFinite(r.lon)) return { lat: r.lat, lon: r.lon };
+  const loc = r.dev && r.dev.location;
+  if (loc && Number.isFinite(loc.lat) && Number.isFinite(loc.lon)) return { lat: loc.lat, lon: loc.lon };
+  return { lat: null, lon: null };
+}
+
+function mapStatus(r) {
+  if (r.comm === "offline") return "offline";
+  if (r.values && r.values.mode === "flash") return "flash";
+  if (r.alarms.length) return "alarm";
+  if (r.compliance === "mismatch") return "warn";
+  return r.comm === "online" ? "ok" : "unknown";
+}
+
+function IntersectionMap({ rows }) {
+  const markers = rows.map((r) => ({
+    id: r.id, label: r.name, status: mapStatus(r), ...position(r),
+    title: `${r.name}: ${r.modeText} · ${tMaybe(r.comm) || r.comm}${r.alarms.length ? ` · ${t("map_alarms_n", { n: r.alarms.length })}` : ""}`,
+  }));
+  return html`<div data-testid="intersection-map">
+    <${MapView} markers=${markers} label=${t("map_of_intersections")}
+      onSelect=${(id) => { location.hash = `#/i/${encodeURIComponent(id)}`; }} />
+    <ul class="map-legend" aria-label=${t("map_legend")}>
+      ${["ok", "warn", "alarm", "flash", "offline", "unknown"].map((s) => html`<li key=${s} class=${`map-marker map-${s}`}><span class="map-dot" aria-hidden="true"></span>${t(`map_status_${s}`)}</li>`)}
+    </ul>
+  </div>`;
+}
+
 export function IntersectionList() {
+  const [view, setView] = useState(sessionStorage.getItem("sl.ilist") === "map" ? "map" : "list");
+  const choose = (v) => { sessionStorage.setItem("sl.ilist", v); setView(v); };
   const res = useApi("/api/v1/intersections");
   const compliance = useCompliance(res.data);
   const [q, setQ] = useState("");
@@ -57,9 +91,13 @@ export function IntersectionList() {
         ${Object.keys(SORTS).map((k) => html`<option value=${k}>${t(k)}</option>`)}
       </select></label>
       <span class="muted">${t("intersections_count", { n: rows.length })}</span>
+      <div class="seg" role="group" aria-label=${t("view_as")}>
+        <button type="button" aria-pressed=${view === "list"} onClick=${() => choose("list")}>${t("view_list")}</button>
+        <button type="button" aria-pressed=${view === "map"} onClick=${() => choose("map")}>${t("view_map")}</button>
+      </div>
     </div>
     <${Loading} res=${res}>
-      ${rows.length === 0 ? html`<p class="muted">${(res.data || []).length ? t("no_match") : t("no_intersections")}</p>` : html`
+      ${view === "map" && res.data ? html`<${IntersectionMap} rows=${rows} />` : rows.length === 0 ? html`<p class="muted">${(res.data || []).length ? t("no_match") : t("no_intersections")}</p>` : html`
       <table class="grid-table" data-testid="intersections">
         <thead><tr>
           <th scope="col">${t("col_intersection")}</th><th scope="col">${t("col_mode")}</th>
