@@ -13,6 +13,7 @@ import { AlarmsPage } from "./views/alarms.js";
 import { DeviceList } from "./views/devices.js";
 import { EventLog } from "./views/events.js";
 import { TelemetryPage } from "./views/telemetry.js";
+import { MeasuresPage } from "./views/measures.js";
 
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, "");
@@ -81,6 +82,7 @@ function Page({ route }) {
   if (a === "i" && b && c === "plans" && d === "edit") return html`<${PlanEditor} id=${b} from=${route.query.get("from")} />`;
   if (a === "i" && b && c === "plans") return html`<${PlansPage} id=${b} query=${route.query} />`;
   if (a === "i" && b && c === "events") return html`<${EventLog} id=${b} query=${route.query} />`;
+  if (a === "i" && b && c === "measures") return html`<${MeasuresPage} id=${b} query=${route.query} />`;
   if (a === "d" && b && c === "telemetry") return html`<${TelemetryPage} device=${b} />`;
   if (a === "alarms") return html`<${AlarmsPage} />`;
   if (a === "devices") return html`<${DeviceList} />`;
