@@ -7,6 +7,8 @@ at 1440×900, axe, no console errors, screenshots."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -61,8 +63,9 @@ def seeded(site: LiveSite) -> Iterator[tuple[LiveSite, str, datetime, datetime]]
             await store.write_events(events)
         finally:
             await store.aclose()
-    import asyncio
-    asyncio.run(write())
+    # Playwright's sync API keeps an event loop in this thread: the store's own loop runs in another one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, write()).result()
     yield site, iid, start, start + timedelta(hours=HOURS)
 
 
