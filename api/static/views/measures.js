@@ -96,7 +96,7 @@ function pcdOptions(width, height) {
 function Pcd({ id, win, phase }) {
   ensureCss("/static/vendor/uplot/uPlot.min.css");
   const end = win.end;
-  const start = Math.max(win.start, end - DAY_MS);
+  const start = Math.max(win.start, siteMidnight(siteDay(end - 1, state.tz), state.tz));   // its last calendar day
   const res = useApi(`/api/v1/intersections/${encodeURIComponent(id)}/pcd?start=${iso(start)}&end=${iso(end)}&phase=${phase}`);
   const box = useRef(null);
   const body = res.data;
@@ -122,7 +122,8 @@ function Pcd({ id, win, phase }) {
     ro.observe(box.current);
     return () => { ro.disconnect(); u.destroy(); };
   }, [data, state.lang, state.tz]);
-  const title = t("ms_pcd", { n: phase, day: fmtDateTime(new Date(start), { seconds: false }) });
+  const dayOf = (d) => fmtDateTime(d).replace(fmtDateTime(d, { date: false }), "").trim();   // the date alone
+  const title = t("ms_pcd", { n: phase, day: dayOf(new Date(start)) });
   if (res.error) return html`<figure class="time-chart"><figcaption>${title}</figcaption>
     <p class="error" role="alert">${t("failed_load", { reason: res.error })}</p></figure>`;
   if (!body) return html`<p class="muted" role="status">${t("loading")}</p>`;
