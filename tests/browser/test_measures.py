@@ -23,14 +23,21 @@ from controllers.events import ControllerEvent
 from firmware_sim.detectors import default_layout
 from firmware_sim.signal_controller import SignalController
 from gateways.stores.embedded import EmbeddedStore
+from hil_tests.rig import eventually
 from tests.browser.conftest import OpenPage, sign_in
 from tests.browser.page_checks import assert_accessible, shot
-from tests.browser.site import LiveSite
+from tests.browser.site import LiveSite, example_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ICT = ZoneInfo("Asia/Ho_Chi_Minh")
 HOURS = 2
+
+
+def _num(value: float, vi: bool) -> str:
+    """One decimal as the page writes it (fmtNum: no trailing zero; "," in Vietnamese)."""
+    text = f"{value:.1f}".removesuffix(".0")
+    return text.replace(".", ",") if vi else text
 
 
 def _floor15(ts: datetime) -> datetime:
@@ -44,6 +51,11 @@ def seeded(site: LiveSite) -> Iterator[tuple[LiveSite, str, datetime, datetime]]
     iid, sig = site.intersections[1], site.signals[1]
     put = site.eng.put(f"/api/v1/intersections/{iid}/detectors", json=default_layout(range(1, 9)))
     assert put.status_code == 200, put.text
+    # a plan deployed now (it activates at the controller's next cycle boundary, while the events are seeded)
+    made = site.eng.post(f"/api/v1/intersections/{iid}/plans", json=example_plan(iid))
+    assert made.status_code == 201, made.text
+    deploy = site.eng.post(f"/api/v1/intersections/{iid}/plans/{made.json()['version']}/deploy")
+    assert deploy.status_code == 202, deploy.text
     start = _floor15(datetime.now(UTC) - timedelta(hours=HOURS + 3))
     ctrl = SignalController(sig, start, random.Random(5), offset_s=70)
     events: list[ControllerEvent] = []
@@ -94,7 +106,7 @@ def test_measures_page_computes_and_charts_the_measures(seeded: tuple[LiveSite, 
     mean = sum(100 * r["values"]["Percent_AOG"] for r in rows) / len(rows)
     aog = page.locator('figure[data-chart="aog"]')
     expect(aog.get_by_role("img")).to_be_visible()
-    shown = f"{mean:.1f}".replace(".", "," if vi else ".")
+    shown = _num(mean, vi)
     expect(aog.locator(".chart-summary li").filter(has_text="Pha 2" if vi else "Phase 2")).to_contain_text(shown)
     for chart in ("split-failures", "volumes"):
         expect(page.locator(f'figure[data-chart="{chart}"]').get_by_role("img")).to_be_visible()
@@ -105,11 +117,23 @@ def test_measures_page_computes_and_charts_the_measures(seeded: tuple[LiveSite, 
     expect(pcd.get_by_role("img")).to_be_visible()
     expect(page.get_by_test_id("pcd-summary")).to_contain_text("chu kỳ" if vi else "cycles")
     assert int(pcd.get_attribute("data-points") or 0) > 50
-    # before / after: this intersection has no deploy yet, and says so
+    # before / after the deploy: the page's table is the API's comparison, phase by phase
+    deployment = eventually(lambda: (d := site.eng.get(f"/api/v1/intersections/{iid}/deployments").json()[0])
+                            ["status"] == "active" and d, 300, "the deploy to activate", site.rig, interval=2)
+    page.reload()
     expect(page.get_by_role("heading", name="So sánh trước / sau khi triển khai phương án" if vi
                             else "Before / after a plan deploy")).to_be_visible()
-    expect(page.get_by_text("Nút giao chưa triển khai phương án nào." if vi
-                            else "No plan has been deployed here yet.")).to_be_visible()
+    page.get_by_label("Số ngày mỗi bên" if vi else "Days each side").select_option("1")
+    page.get_by_role("button", name="So sánh" if vi else "Compare", exact=True).click()
+    table = page.get_by_test_id("compare")
+    expect(table).to_be_visible()
+    api = site.eng.get(f"/api/v1/intersections/{iid}/measures/arrival_on_green/compare",
+                       params={"at": deployment["finished_at"], "days": 1}).json()
+    before = {s["phase"]: s for s in api["before"]["summary"]}
+    assert set(before) >= {2, 4, 6, 8}
+    for phase in (2, 6):
+        cell = table.locator(f'tr[data-phase="{phase}"] td').nth(1)
+        expect(cell).to_have_text(_num(100 * before[phase]["Percent_AOG"], vi))
     assert_accessible(page)
     shot(page, f"measures-{lang}-desktop")
 

@@ -122,7 +122,7 @@ function Pcd({ id, win, phase }) {
     ro.observe(box.current);
     return () => { ro.disconnect(); u.destroy(); };
   }, [data, state.lang, state.tz]);
-  const dayOf = (d) => fmtDateTime(d).replace(fmtDateTime(d, { date: false }), "").trim();   // the date alone
+  const dayOf = (d) => fmtDateTime(d).replace(fmtDateTime(d, { date: false }), "").replace(/^[,\s]+|[,\s]+$/g, "");
   const title = t("ms_pcd", { n: phase, day: dayOf(new Date(start)) });
   if (res.error) return html`<figure class="time-chart"><figcaption>${title}</figcaption>
     <p class="error" role="alert">${t("failed_load", { reason: res.error })}</p></figure>`;
