@@ -96,7 +96,8 @@ def test_a_better_offset_raises_arrivals_on_green(rig: Rig, request: pytest.Fixt
     layout = default_layout(range(1, 9))
     rig.cli("db", "upgrade")
     rig.cli("admin", "create-user", "eng", "--role", "engineer", "--password", PASSWORD)
-    rig.start("recorder", "recorder")
+    metrics = {"recorder": free_port(), "gateway": free_port()}
+    rig.start("recorder", "recorder", env={"SIGNALIGHT_METRICS_PORT": str(metrics["recorder"])})
     rig.start("api", "api")
     # the API first: the fast clock starts with the sim, and its log overflows until the gateway reads it
     token = eventually(lambda: httpx.post(f"{rig.api}/api/v1/auth/token", timeout=5, data={
@@ -104,7 +105,19 @@ def test_a_better_offset_raises_arrivals_on_green(rig: Rig, request: pytest.Fixt
     _start_sim(rig, start, layout)
     manifest = eventually(lambda: read_manifest(Path(rig.env["SIGNALIGHT_MANIFEST"])), 60, "the manifest", rig)
     rig.import_manifest(manifest)
-    rig.start("gateway", "gateway")
+    rig.start("gateway", "gateway", env={"SIGNALIGHT_METRICS_PORT": str(metrics["gateway"])})
+
+    def diagnosis() -> str:
+        """The event path's counters, for a failure message."""
+        out = []
+        for name, port in metrics.items():
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            except httpx.HTTPError as exc:
+                text = repr(exc)
+            out += [f"{name}: {line}" for line in text.splitlines() if not line.startswith("#") and (
+                "event" in line or "published" in line or "queue" in line or "polls" in line or "error" in line)]
+        return "\n".join(out)
     signal_id = next(d["id"] for d in manifest["devices"] if d["kind"] == "signal_controller")
     eng = httpx.Client(base_url=rig.api, headers={"Authorization": f"Bearer {token}"}, timeout=120)
     request.addfinalizer(eng.close)
@@ -138,7 +151,10 @@ def test_a_better_offset_raises_arrivals_on_green(rig: Rig, request: pytest.Fixt
             return _ts(page[-1]["ts"]) if page else None
         # the activation event is stored once the gateway read it and the recorder wrote it
         time.sleep(2)
-        return eventually(activation, 30, "the pattern event of the activation", rig)
+        try:
+            return eventually(activation, 120, "the pattern event of the activation", rig)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{diagnosis()}") from None
 
     def reach(ts: datetime) -> None:
         """Wait until the controller's events up to `ts` (and a bin beyond) are stored."""
