@@ -24,7 +24,7 @@ from firmware_sim.detectors import default_layout
 from firmware_sim.signal_controller import SignalController
 from gateways.stores.embedded import EmbeddedStore
 from hil_tests.rig import eventually
-from tests.browser.conftest import OpenPage, sign_in
+from tests.browser.conftest import PHONE, OpenPage, sign_in
 from tests.browser.page_checks import assert_accessible, shot
 from tests.browser.site import LiveSite, example_plan
 
@@ -141,3 +141,19 @@ def test_measures_page_computes_and_charts_the_measures(seeded: tuple[LiveSite, 
     page.get_by_label("Từ ngày" if vi else "From", exact=True).fill("2026-01-01")
     expect(page.get_by_role("alert")).to_contain_text("31")
     expect(page.get_by_role("button", name="Xem" if vi else "Show", exact=True)).to_be_disabled()
+
+
+def test_measures_page_fits_a_phone(seeded: tuple[LiveSite, str, datetime, datetime], open_page: OpenPage) -> None:
+    site, iid, start, end = seeded
+    run = site.eng.post(f"/api/v1/intersections/{iid}/measures/run",
+                        params={"start": to_rfc3339(start), "end": to_rfc3339(end)})   # also when run alone
+    assert run.status_code == 200, run.text
+    day = (end - timedelta(minutes=1)).astimezone(ICT).date().isoformat()
+    page = open_page(f"{site.url}/#/i/{iid}/measures?from={day}&to={day}", lang="vi", viewport=PHONE)
+    sign_in(page, "eng", "vi")
+    expect(page.locator('figure[data-chart="aog"]').get_by_role("img")).to_be_visible()
+    expect(page.locator('figure[data-chart="pcd"]').get_by_role("img")).to_be_visible()
+    width = page.evaluate("() => document.scrollingElement.scrollWidth")
+    assert width <= PHONE["width"] + 1, f"the page scrolls sideways: {width} px"
+    assert_accessible(page)
+    shot(page, "measures-vi-phone")
