@@ -146,7 +146,7 @@ def test_measures_page_computes_and_charts_the_measures(seeded: tuple[LiveSite, 
 def test_measures_page_fits_a_phone(seeded: tuple[LiveSite, str, datetime, datetime], open_page: OpenPage) -> None:
     site, iid, start, end = seeded
     run = site.eng.post(f"/api/v1/intersections/{iid}/measures/run",
-                        params={"start": to_rfc3339(start), "end": to_rfc3339(end)})   # also when run alone
+                        params={"start": to_rfc3339(start), "end": to_rfc3339(end)}, timeout=180)  # run alone too
     assert run.status_code == 200, run.text
     day = (end - timedelta(minutes=1)).astimezone(ICT).date().isoformat()
     page = open_page(f"{site.url}/#/i/{iid}/measures?from={day}&to={day}", lang="vi", viewport=PHONE)
