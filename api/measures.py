@@ -46,11 +46,17 @@ AGGREGATIONS: list[tuple[str, dict[str, Any]]] = [
     ("full_ped", {"seconds_between_actuations": 15, "return_volumes": True}),
     ("timeline", {"min_duration": 1, "cushion_time": 1, "maxtime": False, "live": False}),
     ("ped_delay", {}),
+    ("phase_wait", {"preempt_recovery_seconds": 120, "assumed_cycle_length": 140, "skip_multiplier": 1.5,
+                    "tsp_skip_multiplier": 2.0}),
+    ("coordination_agg", {}),
 ]
 
 #: The binned tables stored and served.
+#: `phase_wait` (call 43 to green, skips) and `coordination_agg` (pattern 131 and cycle length 132 per bin, carried
+#: forward across runs) run on what every controller logs; coordination_agg's ActualCycleLength and ActualOffset
+#: come from MAXTIME's events 316/318, which the Indiana 0..255 codes on our wire cannot carry: they stay null.
 MEASURES = ("has_data", "actuations", "arrival_on_green", "platoon_ratio", "split_failures", "yellow_red",
-            "terminations", "full_ped", "ped_delay")
+            "terminations", "full_ped", "ped_delay", "phase_wait", "coordination_agg")
 
 #: How long atspm keeps an unmatched event waiting for its match.
 CARRY_MAX_DAYS = 7

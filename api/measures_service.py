@@ -16,15 +16,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.lighting_energy import hold_lease
 from api.measures import BIN, Detector, RunResult, compute
 from api.models import DetectorConfig, Intersection, MeasureBin, MeasureCarry
 from controllers.clock import Clock
-from controllers.events import MAX_PAGE, ControllerEvent, EventCursor, EventStore
+from controllers.events import MAX_PAGE, ControllerEvent, EventCursor, EventStore, in_seq_order
 
 log = logging.getLogger(__name__)
 
 #: The longest window one run takes (a day of a busy controller is ~1 M events).
 MAX_RUN = timedelta(days=1)
+#: The scheduler's lease (table scheduler_leases): 2 runs of the job, so a holder that dies frees it in 30 min.
+MEASURES_LEASE = "atspm_measures"
+LEASE_TTL = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +42,14 @@ class RunSummary:
 
 
 async def fetch_events(store: EventStore, device: str, start: datetime, end: datetime) -> list[ControllerEvent]:
-    """Every stored event of `device` in [start, end), page by page."""
+    """Every stored event of `device` in [start, end), page by page, in the order sent (`in_seq_order`)."""
     out: list[ControllerEvent] = []
     after: EventCursor | None = None
     while True:
         page = await store.query_events(device=device, start=start, end=end, limit=MAX_PAGE, after=after)
         out += page
         if len(page) < MAX_PAGE:
-            return out
+            return in_seq_order(out)
         after = EventCursor.after(page[-1])
 
 
@@ -94,10 +98,19 @@ def floor_bin(ts: datetime) -> datetime:
 
 
 async def measures_job(sessions: async_sessionmaker[AsyncSession], store: EventStore, clock: Clock, *,
-                       settle: timedelta = timedelta(minutes=1), first: timedelta = BIN) -> list[RunSummary]:
+                       settle: timedelta = timedelta(minutes=1), first: timedelta = BIN,
+                       holder: str | None = None) -> list[RunSummary]:
     """The periodic job: for every intersection with a controller, every finished bin since its carry-over (the
     last `first` on its first run), in windows of at most MAX_RUN. A bin counts as finished `settle` after its end
-    (late events still arriving). One intersection failing is logged; the others still run."""
+    (late events still arriving). One intersection failing is logged; the others still run.
+
+    `holder`: this process's name when several API replicas run the job: it first takes the DB lease
+    `MEASURES_LEASE` (renewed by its holder at every run, free `LEASE_TTL` after its holder's last run), and
+    without it does nothing: one replica computes, the others would only recompute the same bins."""
+    if holder is not None and not await hold_lease(sessions, MEASURES_LEASE, holder, clock.now(),
+                                                   LEASE_TTL.total_seconds()):
+        log.info("measures_job_not_leader holder=%s", holder)
+        return []
     until = floor_bin(clock.now() - settle)
     async with sessions() as session:
         rows = (await session.execute(select(Intersection.id, Intersection.controller_id).where(

@@ -44,6 +44,26 @@ class ControllerEvent:
     param: int
 
 
+def in_seq_order(events: Sequence[ControllerEvent]) -> list[ControllerEvent]:
+    """`events` (as a store returns them: by device, ms timestamp, seq) with each millisecond's events in the order
+    the publisher sent them. The stores order a millisecond by seq, which is wrong when the publisher's 0..255
+    counter wrapped inside it (254, 255, 0, 1 sorts as 0, 1, 254, 255). A millisecond's seqs spanning more than
+    half the counter can only be a wrap (a publisher sends far fewer than 128 events a millisecond): there, low
+    seqs come after high ones."""
+    out = list(events)
+    i = 0
+    while i < len(out):
+        j = i + 1
+        while j < len(out) and out[j].ts == out[i].ts and out[j].device == out[i].device:
+            j += 1
+        if j - i > 1:
+            seqs = [e.seq for e in out[i:j]]
+            if max(seqs) - min(seqs) > 128:
+                out[i:j] = sorted(out[i:j], key=lambda e: (e.seq + 128) % 256)
+        i = j
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class EventCursor:
     """Where a page ended: the (ms timestamp, seq) of its last event; the next page starts after it."""

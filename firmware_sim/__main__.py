@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
                    "without it the MQTT devices refuse every command")
     p.add_argument("--signal-cabinets", type=Path,
                    help='JSON {"*" or device id: {permissive, flash_yellow, remote_conflict_reset, preemption}}')
+    p.add_argument("--detectors", type=Path,
+                   help='detector layouts, JSON {"*" or device id: [{channel, phase, type, setback_m}, ...]} (the '
+                   "API's detector export); advance detectors report every vehicle setback_m before the stop bar")
     a = p.parse_args(argv)
     logins: dict[str, tuple[str, str]] = {}
     if a.credentials is not None:
@@ -75,6 +78,14 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
             p.error(f"--signal-cabinets {a.signal_cabinets}: {exc}")
         if not isinstance(cabinets, dict):
             p.error(f"--signal-cabinets {a.signal_cabinets}: expected an object of device id -> cabinet")
+    layouts: dict[str, object] = {}
+    if a.detectors is not None:
+        try:
+            layouts = json.loads(a.detectors.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            p.error(f"--detectors {a.detectors}: {exc}")
+        if not isinstance(layouts, dict):
+            p.error(f"--detectors {a.detectors}: expected an object of device id -> detector list")
     config = FleetConfig(site=a.site, intersections=a.intersections, cabinets=a.cabinets,
                          modbus_cabinets=a.modbus_cabinets, mqtt_controllers=a.mqtt_controllers, seed=a.seed,
                          speed=a.speed, start=a.start, state_dir=a.state_dir, mqtt_host=a.mqtt_host,
@@ -84,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
                          manifest_path=a.manifest, control_port=None if a.control_port < 0 else a.control_port,
                          scenario=a.scenario, mqtt_urls=tuple(u for u in a.mqtt_urls.split(",") if u.strip()),
                          mqtt_tls_ca=a.mqtt_tls_ca, mqtt_tls_cert=a.mqtt_tls_cert, mqtt_tls_key=a.mqtt_tls_key,
-                         command_keys=a.command_keys, signal_cabinets=cabinets)
+                         command_keys=a.command_keys, signal_cabinets=cabinets, detectors=layouts)
     try:
         config.check()
     except ValueError as exc:

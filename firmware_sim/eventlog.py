@@ -46,6 +46,7 @@ class EventFifo:
         if len(self.entries) >= self.capacity:
             self.entries.popleft()
             self.overflows += 1
+            self.changed = True         # the oldest entry left: the window moved (else a reader sees stale seqs)
         entry = Entry(self._next_seq(), code, param, epoch_ms // 1000, epoch_ms % 1000)
         self.entries.append(entry)
         if len(self.entries) <= 64:     # only the window's contents matter to the register image

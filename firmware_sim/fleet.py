@@ -27,6 +27,7 @@ from firmware_sim.clock import SimClock, VirtualClock, rfc3339
 from firmware_sim.command_auth import CommandKeys
 from firmware_sim.controller_mqtt import ControllerMqttFace
 from firmware_sim.controller_regs import ControllerRegisters
+from firmware_sim.detectors import parse_layout
 from firmware_sim.engine import Engine
 from firmware_sim.modbus_host import ModbusPort, ModbusUnit
 from firmware_sim.mqtt_link import MqttCabinetLink, MqttFace, broker_endpoints
@@ -70,6 +71,8 @@ class FleetConfig:
     # Signal cabinets (MMU matrix, flash colours, preemption, remote reset), JSON as `SignalCabinet.from_doc`:
     # {"*": {...}, "tn-sig-002": {...}}; a device's own entry wins over "*"; absent: NEMA dual-ring defaults.
     signal_cabinets: dict[str, Any] = field(default_factory=dict)
+    # Detector layouts in the API's export shape (firmware_sim.detectors.parse_layout): {"*" or device id: [...]}.
+    detectors: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         """Raise ValueError naming the first bad option."""
@@ -93,6 +96,8 @@ class FleetConfig:
             if not isinstance(doc, dict):
                 raise ValueError(f"signal_cabinets.{device}: expected an object, got {doc!r}")
             SignalCabinet.from_doc(doc, f"signal_cabinets.{device}")
+        for device, layout in self.detectors.items():
+            parse_layout(layout, f"detectors.{device}")
         for name in ("mqtt_port", "modbus_port", "control_port"):
             port = getattr(self, name)
             if (port is not None and not 0 <= port <= 65535) or (name == "mqtt_port" and port == 0):
@@ -141,8 +146,9 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
         rng = random.Random(f"{config.seed}:{device_id}")
         raw = config.signal_cabinets.get(device_id, config.signal_cabinets.get("*"))
         cabinet = SignalCabinet.from_doc(raw, f"signal_cabinets.{device_id}") if raw is not None else None
+        layout = config.detectors.get(device_id, config.detectors.get("*"))
         ctrl = SignalController(device_id, start, rng, offset_s=rng.choice((0, 10, 20, 30, 40, 50, 60, 70)),
-                                cabinet=cabinet)
+                                cabinet=cabinet, detector_layout=None if layout is None else parse_layout(layout))
         fleet.controllers[device_id] = ctrl
         if transport == "mqtt":
             e["client_id"] = device_id

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from firmware_sim.conflict_monitor import ConflictMonitor, CoordinationWatch
-from firmware_sim.coordination import ticks
-from firmware_sim.detectors import DetectorField
+from firmware_sim.coordination import Coordination, ticks
+from firmware_sim.detectors import Advance, DetectorField, Upstream
 from firmware_sim.eventlog import EventFifo
 from firmware_sim.plan import Plan, default_plan_doc, parse_plan
 from firmware_sim.preemption import PreemptRun
@@ -50,7 +50,8 @@ class SignalController:
     """One NEMA dual-ring controller. Not thread-safe; driven from one event loop. Never blocks."""
 
     def __init__(self, device_id: str, start: datetime, rng: random.Random, *, plan: Plan | None = None,
-                 tz: str = "Asia/Ho_Chi_Minh", offset_s: float = 0.0, cabinet: SignalCabinet | None = None) -> None:
+                 tz: str = "Asia/Ho_Chi_Minh", offset_s: float = 0.0, cabinet: SignalCabinet | None = None,
+                 detector_layout: dict[int, Advance] | None = None) -> None:
         self.device_id = device_id
         self.cabinet = cabinet or SignalCabinet()
         self.rng = rng
@@ -73,7 +74,9 @@ class SignalController:
         self.uptime_ticks = 0
         self.sim_ticks = 0
         self.seq = Sequencer(self.plan, self._event, recall=frozenset(self._main_phases()))
-        self.detectors = DetectorField(rng, tuple(sorted(self.plan.phases)))
+        self.detector_layout = detector_layout      # advance detectors by phase; None: the default layout
+        self._upstream: tuple[Coordination | None, Upstream | None] = (None, None)
+        self.detectors = DetectorField(rng, tuple(sorted(self.plan.phases)), layout=detector_layout)
         self.mode = "flash"
         self.flash_cause = "startup"
         self.central: Central | None = None
@@ -247,7 +250,8 @@ class SignalController:
         running = self.mode not in ("flash", "dark") or not self.seq.idle
         greens = self.seq.outputs().green if running else 0
         hour = (local // 36000) % 24
-        occupied, pressed, changes = self.detectors.step(self.sim_ticks, hour, greens)
+        occupied, pressed, changes = self.detectors.step(self.sim_ticks, hour, greens, local=local,
+                                                         upstream=self.upstream() if running else None)
         for det, on in changes:
             self._event(82 if on else 81, det)
         for p in self._buttons - pressed:
@@ -264,6 +268,16 @@ class SignalController:
             if self.seq.coord_starts:
                 self._check_coordination()
         self.monitor()
+
+    def upstream(self) -> Upstream | None:
+        """The upstream signal's timing for the platoons: our running coordination's cycle and coordinated phases,
+        its coordinated green as long as ours (None when free: no coordination, no platoons)."""
+        coord = self.seq.coord
+        if coord is not self._upstream[0]:
+            up = None if coord is None else Upstream(coord.cycle, coord.force_off[coord.ref_phase] % coord.cycle,
+                                                     frozenset(coord.pattern.coord_phases))
+            self._upstream = (coord, up)
+        return self._upstream[1]
 
     def _check_coordination(self) -> None:
         for late in self.seq.coord_starts:
@@ -289,7 +303,8 @@ class SignalController:
                 return
             old = self.seq
             self.seq = Sequencer(new, self._event, recall=frozenset(old.recall), transition=old.transition)
-            self.detectors = DetectorField(self.rng, tuple(sorted(new.phases)), start_tick=self.sim_ticks)
+            self.detectors = DetectorField(self.rng, tuple(sorted(new.phases)), start_tick=self.sim_ticks,
+                                           layout=self.detector_layout)
             self.red_until = self.uptime_ticks + ticks(STARTUP_RED_S)
         self.plan, self.pending_plan = new, None
         self.seq.set_plan(new)

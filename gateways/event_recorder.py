@@ -7,7 +7,8 @@ batching, write queue, disk spool (its own folder, `{spool_dir}/events`), replay
 replayed or redelivered event overwrites itself (a point's identity is device, site, ms timestamp and seq:
 controllers.events). Inside the batches and the spool an event travels as a `Sample` whose values are
 `{code, param}`; `EventSink` turns those into `ControllerEvent`s for the store. Alarm events (`{alarm, active}`)
-are acknowledged and left to the alarm pipeline; malformed ones are counted, logged and dropped.
+are acknowledged and left to the alarm pipeline; malformed ones are counted, logged and dropped. A partitioned
+recorder ("i/N", `gateways.partition`) stores the events of its partition's devices only, like their telemetry.
 """
 
 from __future__ import annotations
@@ -95,6 +96,11 @@ class EventRecorder(Recorder):
             except (TopicError, ValueError) as exc:
                 self.stats.malformed += 1
                 log.warning("event_malformed topic=%s reason=%s", message.topic, exc)
+                acks.append(message)
+                continue
+            if self.partition is not None and not self.partition.owns(t.device_id):
+                # Another recorder's partition stores it (gateways.partition): acknowledged, not counted.
+                self.stats.foreign += 1
                 acks.append(message)
                 continue
             self.stats.received += 1

@@ -267,5 +267,34 @@ def recorder_readings(r: RecorderView) -> list[Reading]:
     ]
 
 
-async def serve_recorder_metrics(port: int, recorder: RecorderView) -> None:
-    await serve_metrics(port, registry_of(recorder_readings(recorder)))
+def event_recorder_readings(r: RecorderView) -> list[Reading]:
+    """The event recorder's counters (gateways.event_recorder): events received, stored, spooled and replayed,
+    dropped when the spool overflowed, malformed, failed writes. There is no duplicate counter: a redelivered or
+    replayed event rewrites its own point (device, ms timestamp, seq), so duplicates never reach the store, and
+    whether a write replaced a point is not known to the recorder (InfluxDB does not say)."""
+    def stat(attr: str) -> Callable[[], list[tuple[dict[str, str], float]]]:
+        return lambda: [({}, float(getattr(r.stats, attr)))]
+
+    return [
+        ("signalight_recorder_events_received_total", "Controller events received", "counter", stat("received")),
+        ("signalight_recorder_events_malformed_total", "Controller events dropped as malformed", "counter",
+         stat("malformed")),
+        ("signalight_recorder_events_stored_total", "Controller events written to the store", "counter",
+         stat("samples_written")),
+        ("signalight_recorder_events_batches_spooled_total", "Event batches sent to the disk spool", "counter",
+         stat("batches_spooled")),
+        ("signalight_recorder_events_batches_replayed_total", "Spooled event batches written (replays)", "counter",
+         stat("batches_replayed")),
+        ("signalight_recorder_events_write_failures_total", "Failed event store writes", "counter",
+         stat("write_failures")),
+        ("signalight_recorder_events_overflow_total", "Events dropped because the event spool was full", "counter",
+         lambda: [({}, float(r.spool.dropped_samples))]),
+        ("signalight_recorder_events_queue_depth", "Events in the open batch and event batches waiting", "gauge",
+         lambda: [({"queue": "batch"}, float(len(r.batch))), ({"queue": "writes"}, float(r.writes.qsize()))]),
+    ]
+
+
+async def serve_recorder_metrics(port: int, recorder: RecorderView, events: RecorderView | None = None) -> None:
+    """The recorder's metrics, and its event recorder's when it keeps events."""
+    readings = recorder_readings(recorder) + (event_recorder_readings(events) if events is not None else [])
+    await serve_metrics(port, registry_of(readings))

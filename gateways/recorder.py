@@ -549,7 +549,7 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
     if event_store is not None:
         events = EventRecorder(EventSink(event_store), Spool(spool_dir / "events", max_bytes=spool_max_bytes), clock,
                                batch_size=batch_size, flush_interval_s=flush_interval_s,
-                               ack=intake.ack if ack_after_write else None)
+                               ack=intake.ack if ack_after_write else None, partition=partition)
     async with intake:
         log.info("recorder_start filter=%s partition=%s batch_size=%d flush_interval_s=%s spool=%s", telemetry_filter,
                  partition or "all", batch_size, flush_interval_s, spool_dir)
@@ -559,7 +559,7 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
                 tg.create_task(recorder.replayer())
                 tg.create_task(recorder.ticker())
                 if metrics_port is not None:
-                    tg.create_task(serve_recorder_metrics(metrics_port, recorder))
+                    tg.create_task(serve_recorder_metrics(metrics_port, recorder, events))
                 if events is not None:
                     tg.create_task(events.writer())
                     tg.create_task(events.replayer())

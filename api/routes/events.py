@@ -20,7 +20,7 @@ from api.problems import Problem
 from api.security import Scope
 from controllers.clock import to_rfc3339
 from controllers.devices import ID_PATTERN
-from controllers.events import MAX_PAGE, EventCursor, EventStore
+from controllers.events import MAX_PAGE, EventCursor, EventStore, in_seq_order
 from controllers.telemetry import StoreError
 
 log = logging.getLogger(__name__)
@@ -105,5 +105,6 @@ async def get_events(intersection_id: Annotated[str, Path(pattern=ID_PATTERN)], 
         log.warning("events_query_failed intersection=%s device=%s error=%s", intersection_id, device, exc)
         raise Problem(503, f"event store unavailable: {exc}", headers={"Retry-After": "10"}) from None
     return {"intersection": intersection_id, "device": device, "start": to_rfc3339(start), "end": to_rfc3339(end),
-            "events": [{"ts": to_rfc3339(e.ts), "seq": e.seq, "code": e.code, "param": e.param} for e in events],
+            "events": [{"ts": to_rfc3339(e.ts), "seq": e.seq, "code": e.code, "param": e.param}
+                       for e in in_seq_order(events)],
             "next_cursor": EventCursor.after(events[-1]).encode() if len(events) == limit else None}

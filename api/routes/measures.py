@@ -22,13 +22,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from sqlalchemy import delete, select
 
 from api import audit
-from api.deps import ApiDep, SessionDep, client_addr, require
-from api.measures import DETECTOR_TYPES, MEASURES, Cycle, aligned, cycles_of, phase_intervals
+from api.deps import ApiDep, DevicesReader, IntersectionsWriter, SessionDep, TelemetryReader, client_addr
+from api.measures import BIN, DETECTOR_TYPES, MEASURES, Cycle, aligned, cycles_of, phase_intervals
 from api.measures_service import MAX_RUN, detectors_of, fetch_events, run_window
 from api.models import DetectorConfig, Intersection, MeasureBin
 from api.problems import Problem
 from api.routes.events import controller_of, event_store
-from api.security import Scope
 from controllers.clock import to_rfc3339
 from controllers.devices import ID_PATTERN
 from controllers.events import ControllerEvent
@@ -88,6 +87,70 @@ class RunOut(BaseModel):
     carried_in: bool
 
 
+class PcdDetectorOut(BaseModel):
+    channel: int
+
+
+class PcdCycleOut(BaseModel):
+    start: str
+    length_s: float
+    green_start_s: float | None
+    green_s: float
+    yellow_start_s: float | None
+    yellow_s: float
+
+
+class PcdArrivalOut(BaseModel):
+    ts: str
+    cycle: int = Field(description="index into cycles")
+    t_s: float = Field(description="seconds into its cycle")
+    channel: int
+    on_green: bool
+
+
+class PcdOut(BaseModel):
+    intersection: str
+    phase: int
+    start: str
+    end: str
+    detectors: list[PcdDetectorOut]
+    cycles: list[PcdCycleOut]
+    arrivals: list[PcdArrivalOut]
+
+
+class SplitOut(BaseModel):
+    cycle_start: str
+    green_start: str
+    green_s: float
+    yellow_s: float
+    red_clearance_s: float
+    split_s: float
+
+
+class SplitsOut(BaseModel):
+    intersection: str
+    start: str
+    end: str
+    phases: dict[str, list[SplitOut]] = Field(description="by phase number")
+
+
+class PeriodOut(BaseModel):
+    start: str
+    end: str
+    summary: list[dict[str, int | float | None]] = Field(
+        description="per phase and detector: phase, detector, bins, and each numeric column summed (counts) or "
+                    "averaged (ratios, weighted by Total_Actuations where the rows have it)")
+
+
+class CompareOut(BaseModel):
+    intersection: str
+    measure: str
+    at: str
+    days: float
+    before: PeriodOut
+    after: PeriodOut
+
+
 def _bad(path: str, message: str) -> Problem:
     return Problem(422, message, errors=[{"path": path, "message": message, "type": "value_error"}])
 
@@ -99,7 +162,7 @@ async def _intersection(session: Any, intersection_id: str) -> None:
 
 @router.get("/{intersection_id}/detectors", response_model=list[DetectorIn], responses={404: {}})
 async def get_detectors(intersection_id: IntersectionId, session: SessionDep,
-                        _: require(Scope.DEVICES_READ)) -> list[dict[str, Any]]:  # type: ignore[valid-type]
+                        _: DevicesReader) -> list[dict[str, Any]]:
     await _intersection(session, intersection_id)
     rows = (await session.execute(select(DetectorConfig).where(DetectorConfig.intersection_id == intersection_id)
                                   .order_by(DetectorConfig.channel, DetectorConfig.type))).scalars()
@@ -110,7 +173,7 @@ async def get_detectors(intersection_id: IntersectionId, session: SessionDep,
 @router.put("/{intersection_id}/detectors", response_model=list[DetectorIn], responses={404: {}, 422: {}})
 async def put_detectors(intersection_id: IntersectionId, request: Request, api: ApiDep, session: SessionDep,
                         body: Annotated[list[DetectorIn], Field(max_length=MAX_DETECTORS)],
-                        user: require(Scope.INTERSECTIONS_WRITE)) -> list[dict[str, Any]]:  # type: ignore[valid-type]
+                        user: IntersectionsWriter) -> list[dict[str, Any]]:
     """Replace the intersection's detector configuration (an import; GET exports the same shape)."""
     await _intersection(session, intersection_id)
     seen: set[tuple[int, str]] = set()
@@ -130,7 +193,7 @@ async def put_detectors(intersection_id: IntersectionId, request: Request, api: 
 @router.post("/{intersection_id}/measures/run", response_model=RunOut, responses={404: {}, 422: {}, 503: {}})
 async def run_measures(intersection_id: IntersectionId, request: Request, api: ApiDep, session: SessionDep,
                        start: AwareDatetime, end: AwareDatetime,
-                       user: require(Scope.INTERSECTIONS_WRITE)) -> dict[str, Any]:  # type: ignore[valid-type]
+                       user: IntersectionsWriter) -> dict[str, Any]:
     """Compute the measures of [start, end) now (whole 15-minute bins, at most one day) and store them."""
     for name, ts in (("start", start), ("end", end)):
         if not aligned(ts):
@@ -154,7 +217,7 @@ async def run_measures(intersection_id: IntersectionId, request: Request, api: A
 @router.get("/{intersection_id}/measures/{measure}", response_model=MeasureOut, responses={404: {}, 422: {}})
 async def get_measure(intersection_id: IntersectionId, measure: str, session: SessionDep,
                       start: AwareDatetime, end: AwareDatetime,
-                      _: require(Scope.TELEMETRY_READ),  # type: ignore[valid-type]
+                      _: TelemetryReader,
                       phase: Annotated[int | None, Query(ge=1, le=16)] = None) -> dict[str, Any]:
     """The stored rows of one measure in bins [start, end), oldest first (atspm's columns in `values`)."""
     if measure not in MEASURES:
@@ -196,10 +259,10 @@ async def _intervals(api: Any, session: Any, intersection_id: str, start: dateti
         raise Problem(503, f"measures need the `measures` extra (atspm): {exc}") from None
 
 
-@router.get("/{intersection_id}/pcd", responses={404: {}, 422: {}, 503: {}})
+@router.get("/{intersection_id}/pcd", response_model=PcdOut, responses={404: {}, 422: {}, 503: {}})
 async def get_pcd(intersection_id: IntersectionId, api: ApiDep, session: SessionDep, start: AwareDatetime,
                   end: AwareDatetime, phase: Annotated[int, Query(ge=1, le=16)],
-                  _: require(Scope.TELEMETRY_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+                  _: TelemetryReader) -> dict[str, Any]:
     """Purdue coordination diagram data of one phase: its cycles (from one red-clearance start to the next) with
     the green and yellow bands as seconds into the cycle, and every vehicle arrival (detector on, event 82, at the
     phase's advance detectors) as seconds into its cycle. Bands come from atspm's timeline."""
@@ -235,14 +298,14 @@ async def get_pcd(intersection_id: IntersectionId, api: ApiDep, session: Session
             "arrivals": out_arrivals}
 
 
-@router.get("/{intersection_id}/splits", responses={404: {}, 422: {}, 503: {}})
+@router.get("/{intersection_id}/splits", response_model=SplitsOut, responses={404: {}, 422: {}, 503: {}})
 async def get_splits(intersection_id: IntersectionId, api: ApiDep, session: SessionDep, start: AwareDatetime,
                      end: AwareDatetime,
-                     _: require(Scope.TELEMETRY_READ)) -> dict[str, Any]:  # type: ignore[valid-type]
+                     _: TelemetryReader) -> dict[str, Any]:
     """Cycle-by-cycle splits of every phase that ran: green, yellow and red clearance (atspm's timeline) and their
     sum, the split."""
     _window(start, end, MAX_CYCLE_WINDOW)
-    _, intervals = await _intervals(api, session, intersection_id, start, end)
+    intervals = (await _intervals(api, session, intersection_id, start, end))[1]
     phases = sorted({p for _, p, _, _ in intervals})
     out: dict[str, list[dict[str, Any]]] = {}
     for p in phases:
@@ -288,20 +351,23 @@ def summarize(rows: Sequence[MeasureBin]) -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/{intersection_id}/measures/{measure}/compare", responses={404: {}, 422: {}})
+@router.get("/{intersection_id}/measures/{measure}/compare", response_model=CompareOut,
+            responses={404: {}, 422: {}})
 async def compare_measure(intersection_id: IntersectionId, measure: str, session: SessionDep, at: AwareDatetime,
-                          _: require(Scope.TELEMETRY_READ),  # type: ignore[valid-type]
+                          _: TelemetryReader,
                           days: Annotated[float, Query(gt=0, le=31)] = 7.0) -> dict[str, Any]:
     """Before/after a plan deploy at `at`: the measure's stored bins over `days` before and `days` after,
-    summarized per phase (and detector) side by side."""
+    summarized per phase (and detector) side by side. A bin that straddles `at` (a deploy activates at a cycle
+    boundary, rarely on a bin edge) ran under both plans and is left out of both sides."""
     if measure not in MEASURES:
         raise Problem(404, f"no measure {measure!r}; one of {', '.join(MEASURES)}")
     await _intersection(session, intersection_id)
     span = timedelta(days=days)
     periods = {}
-    for name, (a, b) in (("before", (at - span, at)), ("after", (at, at + span))):
+    before, after = MeasureBin.bin_start <= at - BIN, MeasureBin.bin_start >= at    # only whole bins each side
+    for name, (a, b), side in (("before", (at - span, at), before), ("after", (at, at + span), after)):
         rows = list((await session.execute(select(MeasureBin).where(
             MeasureBin.intersection_id == intersection_id, MeasureBin.measure == measure,
-            MeasureBin.bin_start >= a, MeasureBin.bin_start < b))).scalars())
+            MeasureBin.bin_start >= a, MeasureBin.bin_start < b, side))).scalars())
         periods[name] = {"start": to_rfc3339(a), "end": to_rfc3339(b), "summary": summarize(rows)}
     return {"intersection": intersection_id, "measure": measure, "at": to_rfc3339(at), "days": days, **periods}

@@ -15,6 +15,7 @@ import { DeviceList } from "./views/devices.js";
 import { WorkOrdersPage, WorkOrderView } from "./views/work_orders.js";
 import { EventLog } from "./views/events.js";
 import { TelemetryPage } from "./views/telemetry.js";
+import { MeasuresPage } from "./views/measures.js";
 import { CrewFaults } from "./views/crew_faults.js";
 import { CrewCabinet } from "./views/crew_cabinet.js";
 import { startQueue } from "./crew_queue.js";
@@ -97,6 +98,7 @@ function Page({ route }) {
   if (a === "i" && b && c === "plans" && d === "edit") return html`<${PlanEditor} id=${b} from=${route.query.get("from")} />`;
   if (a === "i" && b && c === "plans") return html`<${PlansPage} id=${b} query=${route.query} />`;
   if (a === "i" && b && c === "events") return html`<${EventLog} id=${b} query=${route.query} />`;
+  if (a === "i" && b && c === "measures") return html`<${MeasuresPage} id=${b} query=${route.query} />`;
   if (a === "d" && b && c === "telemetry") return html`<${TelemetryPage} device=${b} />`;
   if (a === "alarms") return html`<${AlarmsPage} />`;
   if (a === "devices") return html`<${DeviceList} />`;

@@ -9,6 +9,9 @@ The FIFO is acknowledged once its entries are published or, while the broker is 
 device's outbox (`gateways.publisher`): so a gateway crash during a broker outage loses the queued events (the
 device has dropped them). A failed read or ack leaves the FIFO as it is; the entries are read again next poll and
 the last published device seq prevents publishing them twice.
+Keeping up: a controller logs a few events a second (a fast simulated clock, many times that), more than one
+window per poll. While a window comes back full and brings new entries, the reader reads the next one in the same
+poll (at most `MAX_ROUNDS`, a whole 1,024-entry log), so the device's log does not overflow between polls.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from gateways.modbus.reader import DeviceReader
 from gateways.publisher import DevicePublisher
 
 log = logging.getLogger(__name__)
+
+#: Windows read in one poll at most: a whole device log of 1,024 entries in windows of 16.
+MAX_ROUNDS = 64
 
 
 class EventReader:
@@ -35,6 +41,7 @@ class EventReader:
         self.ack_point = reader.profile.point("event_ack")
         self.last_seq: int | None = None
         self.published = 0
+        self.rounds_capped = 0      # polls that stopped at MAX_ROUNDS with entries still waiting
 
     def _new(self, seq: int) -> bool:
         """Whether device seq `seq` comes after the last one published (16-bit wrap, never 0)."""
@@ -43,15 +50,29 @@ class EventReader:
         return 0 < (seq - self.last_seq) % 0xFFFF < 0x8000
 
     async def drain(self, count: int) -> None:
-        """Read `count` entries, publish the new ones, acknowledge. Raises ModbusError."""
+        """Read `count` entries, publish the new ones, acknowledge; while a full window brought new entries, the
+        next window (zero-filled past the valid entries) likewise. Raises ModbusError."""
         count = min(count, self.entries)
+        for _ in range(MAX_ROUNDS):
+            before = self.published
+            valid = await self._drain_once(count)
+            if valid < self.entries or self.published == before:
+                return
+            count = self.entries
+        self.rounds_capped += 1
+        log.info("event_drain_capped device=%s rounds=%d", self.reader.entry.id, MAX_ROUNDS)
+
+    async def _drain_once(self, count: int) -> int:
+        """One window: returns how many valid entries it held."""
         regs = await self.reader.link.read(self.table, self.address, count * self.width,
                                            unit_id=self.reader.unit_id, device=self.reader.entry.id)
         last = None
+        valid = 0
         for i in range(count):
             seq, code, param, hi, lo, ms = regs[i * self.width:i * self.width + 6]
             if seq == 0:
                 continue
+            valid += 1
             last = seq
             if not self._new(seq):
                 continue
@@ -62,3 +83,4 @@ class EventReader:
         if last is not None:
             await self.reader.link.write_registers(self.ack_point.address, [last], unit_id=self.reader.unit_id,
                                                    device=self.reader.entry.id)
+        return valid

@@ -111,3 +111,34 @@ async def test_the_api_schedules_the_job_one_minute_after_each_bin_when_its_stor
             assert app.state.measures is None
     finally:
         await store.aclose()
+
+
+async def test_one_replica_runs_the_job_the_lease_passes_on_when_its_holder_stops(tmp_path: Path) -> None:
+    from api.measures_service import LEASE_TTL
+
+    store = EmbeddedStore(tmp_path / "t.sqlite")
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
+    await migrate(db_url)
+    engine = create_engine(db_url)
+    sessions = session_factory(engine)
+    try:
+        ts = START + timedelta(minutes=3)
+        await store.write_events([ControllerEvent("tn", "tsc-1", ts, 1, 82, 2)])
+        async with sessions() as session, session.begin():
+            session.add(Intersection(id="int-1", site="tn", name="x", controller_id="tsc-1", approaches=[],
+                                     created_at=START, updated_at=START))
+        clock = FakeClock(START + timedelta(minutes=16))
+        first = await measures_job(sessions, store, clock, holder="api-a")
+        second = await measures_job(sessions, store, clock, holder="api-b")
+        assert [r.intersection for r in first] == ["int-1"] and second == [], "one replica computes"
+        await clock.advance(15 * 60)
+        assert len(await measures_job(sessions, store, clock, holder="api-a")) == 1, "its holder keeps it"
+        assert await measures_job(sessions, store, clock, holder="api-b") == []
+        # api-a stops: after the lease's time the other replica takes over, from the carry-over (no bin twice)
+        await clock.advance(LEASE_TTL.total_seconds() + 1)
+        took = await measures_job(sessions, store, clock, holder="api-b")
+        assert took and took[0].start == START + timedelta(minutes=30) and took[0].carried_in
+        assert await measures_job(sessions, store, clock, holder="api-a") == []
+    finally:
+        await engine.dispose()
+        await store.aclose()

@@ -60,3 +60,17 @@ def test_clock_set_over_modbus() -> None:
     run(ctrl, 10)
     regs.refresh()
     assert regs.image.get("controller_time_s") == target + 10
+
+
+def test_a_full_log_keeps_its_modbus_window_on_the_current_oldest_entries() -> None:
+    # Regression: an overflow moves the window (the oldest entry leaves); a register image left on the departed
+    # entries showed seqs no longer in the log, whose ack dropped nothing: a reader saw the same stale window for ever.
+    ctrl, regs = controller_with_regs()
+    run(ctrl, 900)
+    regs.refresh()
+    run(ctrl, 60)                           # overflowing, nobody acknowledging
+    regs.refresh()
+    window = regs.image.tables["input"][100:196]
+    assert [window[i * 6] for i in range(16)] == [e.seq for e in list(ctrl.events.entries)[:16]]
+    assert regs.write(210, [window[15 * 6]]) is None
+    assert len(ctrl.events.entries) == ctrl.events.capacity - 16, "the ack of the window's last seq drops it"

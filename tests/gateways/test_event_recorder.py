@@ -22,6 +22,7 @@ from controllers.telemetry import StoreError
 from gateways.event_contract import judge_event
 from gateways.event_recorder import EventRecorder, EventSink, _fast_event, validate_event
 from gateways.mqtt import BusConfig
+from gateways.partition import parse_partition
 from gateways.recorder import run_recorder
 from gateways.spool import Spool
 from gateways.stores.embedded import EmbeddedStore
@@ -95,6 +96,23 @@ async def test_events_are_batched_alarms_left_out_malformed_counted(tmp_path: Pa
     assert [(s.seq, s.values) for s in r.batch] == [(1, {"code": 1, "param": 2}), (2, {"code": 82, "param": 5})]
     assert r.alarms_skipped == 1 and r.stats.malformed == 1 and acked == [alarm, bad]
     assert "event_malformed topic=sl/v1/tn/sc-1/event reason=code" in caplog.text
+
+
+async def test_a_partitioned_recorder_stores_only_its_partitions_events(tmp_path: Path) -> None:
+    devices = [f"sc-{n}" for n in range(1, 21)]
+    kept: dict[int, set[str]] = {}
+    for index in range(3):
+        acked: list[object] = []
+        part = parse_partition(f"{index}/3")
+        r = EventRecorder(EventSink(FlakyEventStore()), Spool(tmp_path / f"spool{index}"), SystemClock(),
+                          ack=acked.extend, partition=part)
+        msgs = [event_msg(d, 0, 1, 82, 2) for d in devices]
+        r.on_messages(msgs)
+        kept[index] = {s.device for s in r.batch}
+        assert kept[index] == {d for d in devices if part.owns(d)}
+        assert r.stats.foreign == len(devices) - len(kept[index]) == len(acked), "foreign ones acked at once"
+        assert r.stats.received == len(kept[index])
+    assert set().union(*kept.values()) == set(devices) and sum(map(len, kept.values())) == len(devices)
 
 
 async def test_a_store_outage_spools_events_and_replays_them_in_order(tmp_path: Path) -> None:

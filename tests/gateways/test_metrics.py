@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiomqtt
 import httpx
 import pytest
 
@@ -63,6 +64,20 @@ async def test_gateway_and_recorder_metrics(mosquitto: Mosquitto, signal_device:
             await asyncio.sleep(0.1)
         assert "signalight_recorder_points_written_total 0.0" not in text, text
         assert "signalight_recorder_spool_bytes 0.0" in text
+        # the event recorder's counters: three events and one malformed, each counted once stored or dropped
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="ev-m") as pub:
+            for seq, body in enumerate((b'"code": 82, "param": 10', b'"code": 81, "param": 10',
+                                        b'"code": 1, "param": 2', b'"code": 300, "param": 2')):
+                await pub.publish("sl/v1/tn/sc-9/event", b'{"ts": "2026-11-23T07:00:00.%03dZ", "seq": %d, %s}'
+                                  % (seq, seq, body), qos=1)
+        for _ in range(100):
+            await poll()
+            if "signalight_recorder_events_stored_total 3.0" in text:
+                break
+            await asyncio.sleep(0.1)
+        for line in ("signalight_recorder_events_stored_total 3.0", "signalight_recorder_events_received_total 3.0",
+                     "signalight_recorder_events_malformed_total 1.0", "signalight_recorder_events_overflow_total 0.0"):
+            assert line in text, text
         gw = await scrape(gw_port)
         assert 'signalight_gateway_polls_total{device="sc-1"}' in gw
         assert 'signalight_gateway_device_online{device="sc-1"} 1.0' in gw

@@ -7,6 +7,7 @@ import { useApi, Loading, modeText, alarmLabel, CommBadge, signalValues } from "
 import { RingBarrier } from "./ring_barrier.js";
 import { ControlPanel } from "./control_panel.js";
 import "../i18n/workspace.js";
+import "../i18n/measures.js";
 
 /** Which stored version the controller runs: the one whose CRC it reports (`plan_crc32`), else the deployed one
  * when it reports none. {version, source: "deployed" | "device"} or null when the running plan is unknown. */
@@ -105,6 +106,7 @@ export function IntersectionView({ id }) {
       <${CommBadge} dev=${dev} />
       <span class="spacer"></span>
       <a class="button" href=${`#/i/${enc}/events`}>${t("event_log")}</a>
+      <a class="button" href=${`#/i/${enc}/measures`}>${t("measures")}</a>
       ${i.controller_id && html`<a class="button" href=${`#/d/${encodeURIComponent(i.controller_id)}/telemetry`}>${t("telemetry")}</a>`}
       <a class="button" href=${`#/i/${enc}/plans`}>${t("plans")}</a>
     </div>
