@@ -29,7 +29,7 @@ from firmware_sim.controller_mqtt import ControllerMqttFace
 from firmware_sim.controller_regs import ControllerRegisters
 from firmware_sim.engine import Engine
 from firmware_sim.modbus_host import ModbusPort, ModbusUnit
-from firmware_sim.mqtt_link import MqttCabinetLink, MqttFace, broker_endpoints
+from firmware_sim.mqtt_session import MqttDeviceSession, MqttFace, broker_endpoints
 from firmware_sim.signal_cabinet import SignalCabinet
 from firmware_sim.signal_controller import SignalController
 
@@ -107,7 +107,7 @@ class Fleet:
     controllers: dict[str, SignalController] = field(default_factory=dict)
     cabinets: dict[str, LightingCabinet] = field(default_factory=dict)
     registers: dict[str, ControllerRegisters | CabinetRegisters] = field(default_factory=dict)
-    links: dict[str, MqttCabinetLink] = field(default_factory=dict)
+    links: dict[str, MqttDeviceSession] = field(default_factory=dict)
     command_keys: CommandKeys | None = None
     ports: list[ModbusPort] = field(default_factory=list)
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -178,10 +178,10 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
     return fleet
 
 
-def _link(fleet: Fleet, face: MqttFace) -> MqttCabinetLink:
+def _link(fleet: Fleet, face: MqttFace) -> MqttDeviceSession:
     c = fleet.config
     username, password = c.mqtt_credentials.get(face.device_id, (c.mqtt_username, c.mqtt_password))
-    return MqttCabinetLink(face, host=c.mqtt_host, port=c.mqtt_port, username=username,
+    return MqttDeviceSession(face, host=c.mqtt_host, port=c.mqtt_port, username=username,
                            password=password, clock=fleet.clock,
                            rng=random.Random(f"{c.seed}:{face.device_id}:net"), urls=c.mqtt_urls,
                            tls_ca=c.mqtt_tls_ca, tls_cert=c.mqtt_tls_cert, tls_key=c.mqtt_tls_key)

@@ -7,7 +7,7 @@ its bus connection; after every (re)connect it announces itself `online`, then r
 and state (the broker may have lost its retained messages). On a clean shutdown (cancellation) it publishes
 `status offline` for every device it owns, then its own presence `offline`. Devices on the MQTT transport speak for
 themselves: the gateway only watches their `seq` (asking for a rebirth after a gap) and counts their malformed
-payloads (`gateways.mqtt_link`).
+payloads (`gateways.mqtt_device_watch`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from gateways.modbus.profile import load_profile
 from gateways.modbus.program_deploy import ProgramDeployer
 from gateways.modbus.reader import DeviceReader
 from gateways.mqtt import Bus, BusConfig
-from gateways.mqtt_link import MqttDeviceLink, run_mqtt_link
+from gateways.mqtt_device_watch import MqttDeviceWatch, run_mqtt_device_watch
 from gateways.presence import GatewayPresence, default_gateway_id
 from gateways.publisher import DevicePublisher
 from gateways.replay_window import ReplayWindow
@@ -157,7 +157,7 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
     # Refused payloads are logged once, across restarts too when the gateway has a folder for its state.
     first_sight = (FileFirstSight(replay_dir / f"{presence.gateway_id}.poison-seen") if replay_dir is not None
                    else FirstSight())
-    mqtt_link = MqttDeviceLink([d for d in devices if d.transport is Transport.MQTT and owns(d, shard)], clock,
+    device_watch = MqttDeviceWatch([d for d in devices if d.transport is Transport.MQTT and owns(d, shard)], clock,
                                first_sight=first_sight)
     links = modbus_links(owned)
     window = ReplayWindow(replay_dir / f"{presence.gateway_id}.command-ids" if replay_dir is not None else None)
@@ -185,10 +185,10 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
         try:
             async with asyncio.TaskGroup() as tg:
                 if metrics_port is not None:
-                    tg.create_task(serve_gateway_metrics(metrics_port, members.values(), links.values(), mqtt_link))
+                    tg.create_task(serve_gateway_metrics(metrics_port, members.values(), links.values(), device_watch))
                 tg.create_task(presence.watch(b), name="presence")
                 tg.create_task(_serve_commands(b, members, tg))
-                tg.create_task(run_mqtt_link(b, mqtt_link))
+                tg.create_task(run_mqtt_device_watch(b, device_watch))
                 for m in members.values():
                     tg.create_task(m.coordinator.run(), name=f"device-{m.entry.id}")
                 # Once every device has been polled (the longest first contact is a few fast polls), keep the

@@ -32,7 +32,7 @@ Access = Literal["read", "write", "readwrite"]
 #: What a device publishes about itself, and what it listens to.
 DEVICE_WRITES = (Suffix.BIRTH, Suffix.STATUS, Suffix.STATE, Suffix.TELEMETRY, Suffix.EVENT, Suffix.CMD_RES)
 DEVICE_READS = (Suffix.CMD, Suffix.REBIRTH)
-#: What a gateway watches of the MQTT devices of its shard (gateways.mqtt_link.WATCHED).
+#: What a gateway watches of the MQTT devices of its shard (gateways.mqtt_device_watch.WATCHED).
 GATEWAY_WATCHES = (Suffix.BIRTH, Suffix.STATUS, Suffix.STATE, Suffix.TELEMETRY, Suffix.EVENT)
 
 EVERYTHING = f"{PREFIX}/#"

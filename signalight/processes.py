@@ -23,10 +23,10 @@ from api.config import ApiSettings
 from api.state import ApiDeps
 from api.token_key import load_or_create_token_key
 from controllers.clock import SystemClock
-from gateways.bus import Bus, BusConfig
 from gateways.first_sight_file import FileFirstSight
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
+from gateways.mqtt import Bus, BusConfig
 from gateways.partition import parse_partition
 from gateways.recorder import run_recorder
 from gateways.stores.embedded import EmbeddedStore

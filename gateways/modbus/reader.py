@@ -16,8 +16,8 @@ from typing import Any
 from gateways.manifest import DeviceEntry
 from gateways.modbus.codec import CodecError, Decoder, Value, compile_decoder
 from gateways.modbus.link import ModbusError, ModbusLink
-from gateways.modbus.plan import Read, plan_reads
 from gateways.modbus.profile import Point, Profile
+from gateways.modbus.read_plan import Read, plan_reads
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from api.users import create_user
 from controllers.clock import SystemClock
 from controllers.devices import DeviceKind
 from firmware_sim.fleet import FleetConfig, run_fleet
-from gateways.bus import Bus, BusConfig
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
+from gateways.mqtt import Bus, BusConfig
 from gateways.recorder import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from tests.api.fakes import register_devices

@@ -50,7 +50,7 @@ def _validators() -> dict[Suffix, jsonschema.protocols.Validator]:
     return out
 
 
-class MqttDeviceLink:
+class MqttDeviceWatch:
     """Checks the messages of the owned MQTT devices; `handle` returns the rebirth topic to publish, if any."""
 
     def __init__(self, devices: Iterable[DeviceEntry], clock: Clock, *, rebirth_every_s: float = 10.0,
@@ -103,7 +103,7 @@ class MqttDeviceLink:
         return topic(t.site, t.device_id, Suffix.REBIRTH)
 
 
-async def run_mqtt_link(bus: Bus, link: MqttDeviceLink) -> None:
+async def run_mqtt_device_watch(bus: Bus, link: MqttDeviceWatch) -> None:
     """Watch the owned MQTT devices until cancelled (one subscription, filtered here)."""
     if not link.devices:
         return

@@ -88,7 +88,7 @@ class _Dropped(Exception):
     """The device lost its link on purpose (fault injection)."""
 
 
-class MqttCabinetLink:
+class MqttDeviceSession:
     """One device's MQTT session (the name is historic: signal controllers use it too)."""
 
     def __init__(self, face: MqttFace, *, host: str, port: int, username: str | None,
@@ -136,7 +136,7 @@ class MqttCabinetLink:
                             port, exc, backoff)
             except _Dropped:
                 self.connected.clear()
-                log.warning("mqtt_link_dropped device=%s", self.client_id)
+                log.warning("mqtt_session_dropped device=%s", self.client_id)
                 continue
             await asyncio.sleep(backoff * (0.5 + self.rng.random()))
             backoff = min(backoff * 2, BACKOFF_MAX_S)
