@@ -36,7 +36,7 @@ from controllers.devices import DeviceKind
 from controllers.telemetry import Sample
 from controllers.topics import Suffix, subscription
 from gateways.mqtt import BusConfig, InboundMessage, MqttIntake
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.influx import InfluxStore
 from gateways.stores.lineproto import encode_lines
 from tests.servers import InfluxDB, Mosquitto

@@ -12,7 +12,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from firmware_sim.fleet import FleetConfig, run_fleet
+from firmware_sim.fleet import FleetConfig
+from firmware_sim.fleet_runner import run_fleet
 
 log = logging.getLogger("firmware_sim")
 

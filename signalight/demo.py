@@ -25,10 +25,11 @@ from api.users import create_user
 from controllers.clock import SystemClock
 from controllers.devices import Transport
 from firmware_sim.clock import VirtualClock
-from firmware_sim.fleet import FleetConfig, build_fleet, run_fleet
+from firmware_sim.fleet import FleetConfig, build_fleet
+from firmware_sim.fleet_runner import run_fleet
 from gateways.gateway import run_gateway
 from gateways.manifest import DeviceEntry, load_manifest
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from signalight.broker import embedded_broker, free_port, port_is_free
 from signalight.broker_acl import GatewaySpec, build_plan, gateway_key
 from signalight.broker_files import load_credentials, write_broker_files

@@ -28,7 +28,7 @@ from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
 from gateways.mqtt import Bus, BusConfig
 from gateways.partition import parse_partition
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
 from signalight.command_keys import api_signer, executor_keys
@@ -119,7 +119,8 @@ async def serve_http(app: Any, host: str, port: int, *, started: Callable[[], No
 async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabinets: int, seed: int, speed: float,
                   modbus_port: int, control_port: int, manifest: Path, scenario: Path | None,
                   mqtt_controllers: int = 0, credentials: Path | None = None) -> None:
-    from firmware_sim.fleet import FleetConfig, run_fleet
+    from firmware_sim.fleet import FleetConfig
+    from firmware_sim.fleet_runner import run_fleet
     from signalight.broker_files import load_credentials
 
     logins = load_credentials(credentials) if credentials is not None else {}

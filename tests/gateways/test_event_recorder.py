@@ -22,7 +22,7 @@ from controllers.telemetry import StoreError
 from gateways.event_contract import judge_event
 from gateways.event_recorder import EventRecorder, EventSink, _fast_event, validate_event
 from gateways.mqtt import BusConfig
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.spool import Spool
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore

@@ -13,7 +13,7 @@ import pytest
 from controllers.clock import SystemClock
 from gateways.gateway import run_gateway
 from gateways.mqtt import BusConfig
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from tests.gateways.modbus_device import ModbusTestDevice
 from tests.gateways.test_gateway_integration import entry, signal_device  # noqa: F401 (fixture)

@@ -19,7 +19,8 @@ from controllers.clock import SystemClock, to_rfc3339
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample, StoreError
 from gateways.mqtt import BrokerRefusedError, BusConfig, InboundMessage
-from gateways.recorder import Recorder, _fast_telemetry, _sample, run_recorder
+from gateways.recorder import Recorder, _fast_telemetry, make_sample
+from gateways.recorder_service import run_recorder
 from gateways.spool import Spool
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
@@ -210,7 +211,7 @@ async def test_an_impossible_date_is_malformed_not_a_crash(tmp_path: Path, caplo
 
 
 def test_hot_path_samples_are_ordinary_samples() -> None:
-    fast = _sample(SC, "tn", "sc-1", T0, 3, {"a": 1.0}, True)
+    fast = make_sample(SC, "tn", "sc-1", T0, 3, {"a": 1.0}, True)
     assert fast == Sample(SC, "tn", "sc-1", T0, 3, {"a": 1.0}, True)
     with pytest.raises(AttributeError):
         fast.seq = 4  # type: ignore[misc]

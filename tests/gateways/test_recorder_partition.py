@@ -16,7 +16,7 @@ from controllers.clock import SystemClock
 from gateways.manifest import DeviceEntry, owns
 from gateways.mqtt import Bus, BusConfig, parse_broker_url
 from gateways.partition import Partition, parse_partition
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from signalight.settings import Settings
 from tests.gateways.test_recorder import SC, T0, FlakyStore, birth, recorder, tele

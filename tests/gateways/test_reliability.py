@@ -21,7 +21,7 @@ from controllers.clock import SystemClock, to_rfc3339
 from controllers.devices import DeviceKind
 from gateways.gateway import run_gateway
 from gateways.mqtt import BusConfig
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
 from tests.command_signing import TEST_KEYS
