@@ -1,9 +1,10 @@
 """The FastAPI application: `create_app(deps)` wires routes, errors, the status page and the lifespan.
 
-The lifespan migrates the DB (when `auto_migrate`), opens the engine, loads active alarms, and runs the bus listener
-and the command-expiry sweeper in one TaskGroup; on shutdown both are cancelled and the engine is disposed. A loop
-that fails unexpectedly is logged, counted and restarted with exponential backoff and jitter (the one supervised
-top), so one bad message or a DB hiccup never stops live updates.
+The lifespan migrates the DB (when `auto_migrate`), opens the engine, loads active alarms, and runs every background
+loop (the bus listener, the sweepers of commands and deploys, the control renewer, schedule compliance: the list
+passed to the TaskGroup below is the one place that says which) under `supervise`, in one TaskGroup; on shutdown
+they are cancelled and the engine is disposed. A loop that fails unexpectedly is logged, counted and restarted with
+exponential backoff and jitter (the one supervised top), so one bad message or a DB hiccup never stops live updates.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each fixture starts its own server on a free loopback port in a temporary folder and stops it afterwards, so tests
 never touch the machine's system-wide services (which listen on the standard ports). The binaries come from
-Debian's packages, installed by `make test` (scripts/install-services.sh) when they are missing.
+Debian's packages, installed by `make services` (.ci/install-services.sh; `make test` runs it) when they are missing.
 
 Fixtures (import them into a conftest.py):
 - `mosquitto`: a `Mosquitto` (host, port; stop(), start(), restart()); persistence on, so persistent sessions

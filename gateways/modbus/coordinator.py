@@ -103,11 +103,6 @@ class DeviceCoordinator:
                 self.stats.errors += 1
                 log.exception("device_poll_error device=%s group=%s", self.entry.id, group)
                 ok = False
-            # Python 3.11's asyncio.wait_for (inside pymodbus's connect) can swallow a cancellation that lands as
-            # the connection attempt fails; the task still counts the request, so honour it here.
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError
             if ok:
                 backoff = interval_s
                 due += interval_s
