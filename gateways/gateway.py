@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,8 @@ class GatewayDevice:
 
     def __init__(self, entry: DeviceEntry, link: ModbusLink, bus: Bus, clock: Clock, *,
                  offline_after: int = 3, gateway: GatewayRef | None = None, keys: SignatureCheck | None = None,
-                 window: ReplayWindow | None = None, first_sight: FirstSight | None = None) -> None:
+                 window: ReplayWindow | None = None, first_sight: FirstSight | None = None,
+                 lateness_observer: Callable[[float], None] | None = None) -> None:
         assert entry.profile is not None
         profile = load_profile(entry.profile)
         if profile.kind != entry.kind:
@@ -67,7 +68,8 @@ class GatewayDevice:
         self.clock = clock
         self.reader = DeviceReader(entry, profile, link)
         self.publisher = DevicePublisher(entry, bus, clock, gateway=gateway)
-        self.coordinator = DeviceCoordinator(self.reader, self.publisher, clock, offline_after=offline_after)
+        self.coordinator = DeviceCoordinator(self.reader, self.publisher, clock, offline_after=offline_after,
+                                             lateness_observer=lateness_observer)
         self.commander = ModbusCommander(self.reader, clock)
         self.keys: SignatureCheck = keys if keys is not None else NoKeys()
         self.ledger = CommandLedger(window=window, first_sight=first_sight)
@@ -138,7 +140,8 @@ def modbus_links(entries: Sequence[DeviceEntry]) -> dict[tuple[str, int], Modbus
 
 async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: Clock, shard: str | None = None,
                       metrics_port: int | None = None, offline_after: int = 3, gateway_id: str | None = None,
-                      command_keys: SignatureCheck | None = None, replay_dir: Path | None = None) -> None:
+                      command_keys: SignatureCheck | None = None, replay_dir: Path | None = None,
+                      lateness_observer: Callable[[float], None] | None = None) -> None:
     """Run the gateway for the Modbus devices of `devices` this `shard` owns, until cancelled.
 
     `shard`: None owns every device; a name owns the devices whose manifest `shard` is that name; "i/N" also owns
@@ -146,8 +149,10 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
     metrics over HTTP on that port (None: off). `gateway_id`: the id of this gateway's presence topic (None:
     `default_gateway_id(shard)`); the gateway sets `bus.will` itself, so it must be unset. `command_keys`: the
     trusted command-signing keys (None: every command is refused). `replay_dir`: where the replay window of command
-    ids lives, as `{gateway_id}.command-ids` (None: in memory only, forgotten on restart). Raises ValueError for an
-    unusable device entry, profile or gateway id, or a `bus.will` given; OSError when `replay_dir` is unusable.
+    ids lives, as `{gateway_id}.command-ids` (None: in memory only, forgotten on restart). `lateness_observer`: told
+    each poll's lateness in seconds (the figure the metrics export; benchmarks/fleet.py collects it). Raises
+    ValueError for an unusable device entry, profile or gateway id, or a `bus.will` given; OSError when `replay_dir`
+    is unusable.
     """
     if bus.will is not None:
         raise ValueError("BusConfig.will is set: a gateway's Last Will is its own presence; leave it unset")
@@ -171,7 +176,8 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
             link = links[(entry.host, entry.port)]
             members[(entry.site, entry.id)] = GatewayDevice(entry, link, b, clock, offline_after=offline_after,
                                                             gateway=presence.ref, keys=command_keys, window=window,
-                                                            first_sight=first_sight)
+                                                            first_sight=first_sight,
+                                                            lateness_observer=lateness_observer)
         log.info("gateway_start gateway=%s session=%s shard=%s devices=%d links=%d", presence.gateway_id,
                  presence.session, shard, len(members), len(links))
 

@@ -126,3 +126,12 @@ def test_layering_holds() -> None:
             if top != here and top not in ALLOWED[here]:
                 wrong.append(f"{module_name(path)} imports {top}")
     assert wrong == []
+
+
+def test_the_hil_suite_is_black_box() -> None:
+    """The HIL suite drives the product as an operator would: processes, the bus, the API, the wire contracts;
+    it imports none of the product's packages (the test servers and its own rig are fine)."""
+    product = {*PACKAGES, "signalight"}
+    wrong = [f"{module_name(p)} imports {m}" for p in sorted((ROOT / "hil_tests").rglob("*.py"))
+             for m in imports_of(p, product)]
+    assert wrong == []

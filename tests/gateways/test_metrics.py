@@ -15,8 +15,8 @@ from gateways.gateway import run_gateway
 from gateways.mqtt import BusConfig
 from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
+from tests.gateways.gateway_rig import entry
 from tests.gateways.modbus_device import ModbusTestDevice
-from tests.gateways.test_gateway_integration import entry, signal_device  # noqa: F401 (fixture)
 from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ async def running(coro: object) -> AsyncIterator[None]:
             await task
 
 
-async def test_gateway_and_recorder_metrics(mosquitto: Mosquitto, signal_device: ModbusTestDevice,  # noqa: F811
+async def test_gateway_and_recorder_metrics(mosquitto: Mosquitto, signal_device: ModbusTestDevice,
                                             tmp_path: Path) -> None:
     gw_port, rec_port = free_port(), free_port()
     cfg = BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="gw-m")

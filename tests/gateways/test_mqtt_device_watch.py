@@ -18,7 +18,7 @@ from gateways.manifest import DeviceEntry, load_manifest
 from gateways.mqtt import BusConfig
 from gateways.mqtt_device_watch import MqttDeviceWatch
 from tests.firmware_sim.fleet_runner import running_fleet
-from tests.gateways.test_gateway_integration import watching
+from tests.gateways.gateway_rig import watching
 from tests.servers import Mosquitto
 
 

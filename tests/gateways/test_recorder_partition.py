@@ -19,8 +19,8 @@ from gateways.partition import Partition, parse_partition
 from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from signalight.settings import Settings
-from tests.gateways.test_recorder import SC, T0, FlakyStore, birth, recorder, tele
-from tests.servers import NATS_SERVER, Mosquitto, NatsCluster, _require
+from tests.gateways.recorder_fakes import SC, T0, FlakyStore, birth, recorder, tele
+from tests.servers import NATS_SERVER, Mosquitto, NatsCluster, require_binary
 
 
 def test_partitions_are_spelled_i_of_n_and_refused_with_the_value() -> None:
@@ -68,7 +68,7 @@ def broker_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         finally:
             broker.stop()
     else:
-        _require(NATS_SERVER, "nats-server")
+        require_binary(NATS_SERVER, "nats-server")
         nats = NatsCluster(tmp_path_factory.mktemp("nats"), size=1)
         nats.start()
         try:
