@@ -23,14 +23,14 @@ from controllers.bus import BusError
 from controllers.clock import Clock
 from controllers.command_auth import SignatureCheck
 from controllers.commands import AnyCommand, CircuitRelease
-from controllers.devices import DeviceKind, Transport
+from controllers.devices import DeviceKind
 from controllers.normalize import circuit_count
 from controllers.presence import GatewayRef
 from controllers.topics import Suffix, TopicError, parse, subscription
 from gateways import heap
 from gateways.commands import CommandLedger, LongExecute, NoKeys, handle_command
 from gateways.first_sight_file import FileFirstSight
-from gateways.manifest import DeviceEntry, load_manifest, owns
+from gateways.manifest import DeviceEntry, ModbusDevice, MqttDevice, load_manifest, owns
 from gateways.metrics import serve_gateway_metrics
 from gateways.modbus.commands import ModbusCommander
 from gateways.modbus.coordinator import DeviceCoordinator
@@ -56,11 +56,10 @@ GC_FREEZE_AFTER_S = 5.0
 class GatewayDevice:
     """One owned Modbus device: its coordinator, command runner and command ledger."""
 
-    def __init__(self, entry: DeviceEntry, link: ModbusLink, bus: Bus, clock: Clock, *,
+    def __init__(self, entry: ModbusDevice, link: ModbusLink, bus: Bus, clock: Clock, *,
                  offline_after: int = 3, gateway: GatewayRef | None = None, keys: SignatureCheck | None = None,
                  window: ReplayWindow | None = None, first_sight: FirstSight | None = None,
                  lateness_observer: Callable[[float], None] | None = None) -> None:
-        assert entry.profile is not None
         profile = load_profile(entry.profile)
         if profile.kind != entry.kind:
             raise ValueError(f"device {entry.id}: profile {entry.profile} is for {profile.kind}, not {entry.kind}")
@@ -117,13 +116,12 @@ class GatewayDevice:
             log.warning("rebirth_failed device=%s error=%s", self.entry.id, exc)
 
 
-def modbus_links(entries: Sequence[DeviceEntry]) -> dict[tuple[str, int], ModbusLink]:
+def modbus_links(entries: Sequence[ModbusDevice]) -> dict[tuple[str, int], ModbusLink]:
     """One link per host:port, with the `max_in_flight` its devices give (default 1). Raises ValueError when two
     devices behind one host:port disagree on it."""
     links: dict[tuple[str, int], ModbusLink] = {}
     given: dict[tuple[str, int], tuple[str, int]] = {}
     for entry in entries:
-        assert entry.host is not None and entry.port is not None
         key = (entry.host, entry.port)
         if entry.max_in_flight is not None:
             first = given.setdefault(key, (entry.id, entry.max_in_flight))
@@ -131,7 +129,6 @@ def modbus_links(entries: Sequence[DeviceEntry]) -> dict[tuple[str, int], Modbus
                 raise ValueError(f"devices {first[0]} and {entry.id} share {entry.host}:{entry.port} but give "
                                  f"max_in_flight {first[1]} and {entry.max_in_flight}")
     for entry in entries:
-        assert entry.host is not None and entry.port is not None
         key = (entry.host, entry.port)
         if key not in links:
             links[key] = ModbusLink(entry.host, entry.port, max_in_flight=given.get(key, ("", 1))[1])
@@ -158,11 +155,11 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
         raise ValueError("BusConfig.will is set: a gateway's Last Will is its own presence; leave it unset")
     presence = GatewayPresence(gateway_id or default_gateway_id(shard), clock)
     bus = bus.model_copy(update={"will": presence.will()})
-    owned = [d for d in devices if d.transport is Transport.MODBUS and owns(d, shard)]
+    owned = [d for d in devices if isinstance(d, ModbusDevice) and owns(d, shard)]
     # Refused payloads are logged once, across restarts too when the gateway has a folder for its state.
     first_sight = (FileFirstSight(replay_dir / f"{presence.gateway_id}.poison-seen") if replay_dir is not None
                    else FirstSight())
-    device_watch = MqttDeviceWatch([d for d in devices if d.transport is Transport.MQTT and owns(d, shard)], clock,
+    device_watch = MqttDeviceWatch([d for d in devices if isinstance(d, MqttDevice) and owns(d, shard)], clock,
                                first_sight=first_sight)
     links = modbus_links(owned)
     window = ReplayWindow(replay_dir / f"{presence.gateway_id}.command-ids" if replay_dir is not None else None)
@@ -172,7 +169,6 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
     async with Bus(bus) as b:
         members: dict[tuple[str, str], GatewayDevice] = {}
         for entry in owned:
-            assert entry.host is not None and entry.port is not None
             link = links[(entry.host, entry.port)]
             members[(entry.site, entry.id)] = GatewayDevice(entry, link, b, clock, offline_after=offline_after,
                                                             gateway=presence.ref, keys=command_keys, window=window,

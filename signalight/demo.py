@@ -28,7 +28,7 @@ from firmware_sim.clock import VirtualClock
 from firmware_sim.fleet import FleetConfig, build_fleet
 from firmware_sim.fleet_runner import run_fleet
 from gateways.gateway import run_gateway
-from gateways.manifest import DeviceEntry, load_manifest
+from gateways.manifest import DeviceEntry, ModbusDevice, device_entry, load_manifest
 from gateways.recorder_service import run_recorder
 from signalight.broker import embedded_broker, free_port, port_is_free
 from signalight.broker_acl import GatewaySpec, build_plan, gateway_key
@@ -89,9 +89,8 @@ def fleet_registry(fleet: FleetConfig) -> list[DeviceEntry]:
     the ports are bound: those entries carry a placeholder one and serve nothing but the rules."""
     built = build_fleet(fleet, VirtualClock(fleet.speed))
     unbound = {"host": fleet.modbus_host, "port": 1, "unit_id": 0, "profile": "unbound"}
-    return [DeviceEntry.model_validate({"id": e["id"], "site": e["site"], "kind": e["kind"],
-                                        "transport": e["transport"],
-                                        **(unbound if e["transport"] == Transport.MODBUS else {})})
+    return [device_entry({"id": e["id"], "site": e["site"], "kind": e["kind"], "transport": e["transport"],
+                          **(unbound if e["transport"] == Transport.MODBUS else {})})
             for e in built.entries.values()]
 
 
@@ -155,8 +154,8 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
                                    clock=SystemClock(), gateway_id=DEMO_GATEWAY.gateway_id, command_keys=command_keys,
                                    replay_dir=s.data_dir / "gateway"),
                        name="gateway")
-        modbus = [d for d in devices if d.transport == "modbus"]
-        ports = sorted({d.port for d in modbus if d.port is not None})
+        modbus = [d for d in devices if isinstance(d, ModbusDevice)]
+        ports = sorted({d.port for d in modbus})
         typer.echo(
             "\nsignalight demo is running (Ctrl-C stops it)\n"
             f"  web UI and API   http://{s.api_host}:{api_port}/   (login: {DEMO_USER} / {DEMO_PASSWORD}, role admin)\n"

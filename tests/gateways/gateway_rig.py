@@ -16,7 +16,8 @@ import jsonschema
 
 import contracts
 from controllers.clock import to_rfc3339
-from gateways.manifest import DeviceEntry
+from controllers.devices import DeviceKind
+from gateways.manifest import ModbusDevice
 from gateways.mqtt import BusConfig
 from tests.command_signing import signed
 from tests.gateways.modbus_device import Memory
@@ -86,9 +87,9 @@ async def watching(mosquitto: Mosquitto) -> AsyncIterator[Watcher]:
                 await task
 
 
-def entry(id_: str, kind: str, profile: str, port: int, unit: int = 1) -> DeviceEntry:
-    return DeviceEntry(id=id_, site="tn", kind=kind, transport="modbus", host="127.0.0.1", port=port,  # type: ignore[arg-type]
-                       unit_id=unit, profile=profile)
+def entry(id_: str, kind: str, profile: str, port: int, unit: int = 1) -> ModbusDevice:
+    return ModbusDevice(id=id_, site="tn", kind=DeviceKind(kind), host="127.0.0.1", port=port, unit_id=unit,
+                        profile=profile)
 
 
 def bus(mosquitto: Mosquitto, name: str) -> BusConfig:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from controllers.clock import SystemClock
-from gateways.manifest import DeviceEntry, owns
+from gateways.manifest import device_entry, owns
 from gateways.mqtt import Bus, BusConfig, parse_broker_url
 from gateways.partition import Partition, parse_partition
 from gateways.recorder_service import run_recorder
@@ -40,7 +40,7 @@ def test_every_device_is_in_exactly_one_partition_the_one_its_gateway_shard_uses
     for device in devices:
         owners = [p for p in parts if p.owns(device)]
         assert len(owners) == 1
-        assert owns(DeviceEntry.model_validate({"id": device, "site": "tn", "kind": "signal_controller",
+        assert owns(device_entry({"id": device, "site": "tn", "kind": "signal_controller",
                                                            "transport": "mqtt"}),
                     str(owners[0]))
     assert all(sum(p.owns(d) for d in devices) > 80 for p in parts)  # the hash spreads them
