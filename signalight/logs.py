@@ -21,7 +21,7 @@ def _value(v: object) -> str:
 
 
 class KeyValueFormatter(logging.Formatter):
-    converter = time.gmtime  # type: ignore[assignment]  # UTC stamps, whatever the local zone
+    converter = staticmethod(time.gmtime)  # UTC stamps, whatever the local zone
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z"

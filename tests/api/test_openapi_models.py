@@ -7,12 +7,11 @@ from typing import Any
 from tests.api.conftest import Harness
 
 TYPED_PREFIXES = ("/api/v1/auth", "/api/v1/users", "/api/v1/tokens", "/api/v1/commands", "/api/v1/devices",
-                  "/api/v1/alarms", "/api/v1/deployments", "/api/v1/sites", "/api/v1/intersections")
-#: No body (logout), a file (the plan download); diff, schedule and the measures' cycle views (PCD, splits,
-#: before/after) are still hand-built dicts.
+                  "/api/v1/alarms", "/api/v1/deployments", "/api/v1/sites", "/api/v1/intersections", "/healthz",
+                  "/readyz")
+#: No body (logout), a file (the plan download); the measures' cycle views (PCD, splits, before/after) are still
+#: hand-built dicts.
 UNTYPED = {("post", "/api/v1/auth/logout"), ("get", "/api/v1/intersections/{intersection_id}/plans/{version}/export"),
-           ("get", "/api/v1/intersections/{intersection_id}/plans/diff"),
-           ("get", "/api/v1/intersections/{intersection_id}/schedule"),
            ("get", "/api/v1/intersections/{intersection_id}/pcd"),
            ("get", "/api/v1/intersections/{intersection_id}/splits"),
            ("get", "/api/v1/intersections/{intersection_id}/measures/{measure}/compare")}
