@@ -73,10 +73,10 @@ async def supervise(name: str, loop: Callable[[], Awaitable[None]], clock: Clock
         started = clock.monotonic()
         try:
             await loop()
-            log.warning("task_ended", extra={"task": name})
+            log.warning("task_ended task=%s", name)
         except Exception as exc:  # supervised top of a long-lived loop: log, count, back off, restart
             failures += 1
-            log.exception("task_failed", extra={"task": name, "failures": failures, "error": type(exc).__name__})
+            log.exception("task_failed task=%s failures=%s error=%s", name, failures, type(exc).__name__)
         if clock.monotonic() - started > BACKOFF_MAX_S:
             delay = BACKOFF_MIN_S  # it ran a good while: a fresh failure, not a crash loop
         await clock.sleep(delay * random.uniform(0.5, 1.5))
@@ -90,7 +90,7 @@ def command_signer(deps: ApiDeps) -> CommandSigner:
     if deps.settings.environment == "production":
         raise RuntimeError("no command signing key: in production the API needs command_signing_key")
     signer = CommandSigner.generate()
-    log.warning("command_signing_key_ephemeral", extra={"kid": signer.kid})
+    log.warning("command_signing_key_ephemeral kid=%s", signer.kid)
     return signer
 
 
@@ -130,7 +130,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
                          tg.create_task(supervise("lighting_deploy_results", lighting_rt.deploys.run, deps.clock)),
                          tg.create_task(supervise("lighting_deploy_sweeper", lighting_rt.deploys.run_sweeper,
                                                   deps.clock))]
-                log.info("api_started", extra={"environment": settings.environment, "site": settings.site})
+                log.info("api_started environment=%s site=%s", settings.environment, settings.site)
                 try:
                     yield
                 finally:

@@ -63,10 +63,10 @@ async def save_version(session: AsyncSession, intersection_id: str, data: Any, *
             await session.commit()
         except IntegrityError:  # another save took this number: take the next one
             await session.rollback()
-            log.info("plan_version_race", extra={"intersection": intersection_id, "attempt": attempt})
+            log.info("plan_version_race intersection=%s attempt=%s", intersection_id, attempt)
             continue
-        log.info("plan_saved", extra={"intersection": intersection_id, "version": row.version,
-                                      "crc32": f"{row.crc32:08x}", "author": author})
+        log.info("plan_saved intersection=%s version=%s crc32=%s author=%s", intersection_id, row.version,
+                 f"{row.crc32:08x}", author)
         return row
     raise RuntimeError(f"could not allocate a plan version for {intersection_id} after {SAVE_ATTEMPTS} attempts")
 

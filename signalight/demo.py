@@ -71,7 +71,7 @@ async def import_manifest(api_url: str, manifest: dict[str, Any]) -> None:
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         resp = await client.post("/api/v1/devices/import", json=manifest, headers=headers)
         resp.raise_for_status()
-    log.info("demo_devices_imported", extra={"devices": len(manifest.get("devices", []))})
+    log.info("demo_devices_imported devices=%s", len(manifest.get("devices", [])))
 
 
 def _pick_port(host: str, wanted: int, what: str) -> int:
@@ -202,6 +202,6 @@ async def seed_lighting(api_url: str, site: str, cabinets: int) -> None:
                 await asyncio.sleep(0.5)
             deployed = await client.post("/api/v1/lighting/documents/city/versions/1/deploy", json={"site": site})
             deployed.raise_for_status()
-            log.info("demo_lighting_deployed", extra={"batch": deployed.json()["batch_id"], "cabinets": cabinets})
+            log.info("demo_lighting_deployed batch=%s cabinets=%s", deployed.json()["batch_id"], cabinets)
     except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:  # an answer of an unexpected shape too
-        log.warning("demo_lighting_not_seeded", extra={"error": f"{type(exc).__name__}: {exc}"})
+        log.warning("demo_lighting_not_seeded error=%s", f"{type(exc).__name__}: {exc}")

@@ -139,8 +139,8 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
     )
 
     def ready(m: dict[str, Any]) -> None:
-        log.info("sim_ready", extra={"devices": len(m.get("devices", [])), "manifest": str(manifest),
-                                     "control": (m.get("control") or {}).get("url")})
+        log.info("sim_ready devices=%s manifest=%s control=%s", len(m.get("devices", [])), str(manifest),
+                 (m.get("control") or {}).get("url"))
 
     await run_fleet(config, on_ready=ready)
 
