@@ -14,6 +14,7 @@ import json
 import logging
 import random
 import socket
+import ssl
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,6 @@ from typing import Any, Protocol
 import aiomqtt
 
 from firmware_sim.cabinet_mqtt import TELEMETRY_S
-from firmware_sim.cable import Cable, broker_context
 from firmware_sim.clock import SimClock
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,14 @@ def broker_endpoints(urls: Sequence[str], host: str, port: int, tls: bool) -> li
     return out
 
 
+def tls_context(ca: Path | None, cert: Path | None, key: Path | None) -> ssl.SSLContext:
+    """Verify the broker against `ca` (the system's CAs without one); present `cert`/`key` when given."""
+    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key) if key else None)
+    return context
+
+
 class _Dropped(Exception):
     """The device lost its link on purpose (fault injection)."""
 
@@ -89,9 +97,7 @@ class MqttDeviceSession:
         self.face, self.host, self.port = face, host, port
         # Failover: the brokers in turn, the next one after every loss (a cluster's nodes share sessions).
         self.brokers = broker_endpoints(urls, host, port, tls_ca is not None or tls_cert is not None)
-        self._tls = (broker_context(str(tls_ca) if tls_ca else None, str(tls_cert) if tls_cert else None,
-                                    str(tls_key) if tls_key else None)
-                     if any(tls for _, _, tls in self.brokers) else None)
+        self._tls = (tls_context(tls_ca, tls_cert, tls_key) if any(tls for _, _, tls in self.brokers) else None)
         self._broker = 0
         self.username, self.password = username, password
         self.clock, self.rng = clock, rng
@@ -102,7 +108,6 @@ class MqttDeviceSession:
         # Answers to one command go out in order and before anything the command caused (a plan that activates at
         # once must not report `active` before `activating`): the inbox and the periodic publisher take turns.
         self._turn = asyncio.Lock()
-        self._cable = Cable(self.client_id)
 
     def _down(self) -> bool:
         return self.comm_fault or not self.face.powered()
@@ -115,17 +120,13 @@ class MqttDeviceSession:
             while self._down():
                 await _poll_pause()
             host, port, tls = self.brokers[self._broker]
-            if tls and self._tls is not None:
-                self._tls.broker_name = host
             try:
-                # Through the device's cable, which a fault cuts (firmware_sim.cable).
-                async with self._cable.laid(host, port) as (near_host, near_port), \
-                        aiomqtt.Client(near_host, near_port, identifier=self.client_id, username=self.username,
-                                       password=self.password, will=will, clean_session=True, keepalive=30,
-                                       timeout=PUBLISH_TIMEOUT_S, socket_options=NODELAY,
-                                       tls_context=self._tls if tls else None,
-                                       max_queued_incoming_messages=INBOX_MAX,
-                                       max_queued_outgoing_messages=OUTBOX_MAX) as client:
+                async with aiomqtt.Client(host, port, identifier=self.client_id, username=self.username,
+                                          password=self.password, will=will, clean_session=True, keepalive=30,
+                                          timeout=PUBLISH_TIMEOUT_S, socket_options=NODELAY,
+                                          tls_context=self._tls if tls else None,
+                                          max_queued_incoming_messages=INBOX_MAX,
+                                          max_queued_outgoing_messages=OUTBOX_MAX) as client:
                     backoff = BACKOFF_MIN_S
                     await self._session(client)
             except aiomqtt.MqttError as exc:
@@ -170,13 +171,19 @@ class MqttDeviceSession:
             raise
         except ExceptionGroup as group:
             if group.subgroup(_Dropped) is not None:
-                # A cut cable, not a goodbye: the broker sees a reset and publishes our Last Will.
-                self._cable.cut()
+                self._abort(client)
                 raise _Dropped() from None
             mqtt = group.subgroup(aiomqtt.MqttError)
             if mqtt is not None:
                 raise mqtt.exceptions[0] from None
             raise
+
+    def _abort(self, client: aiomqtt.Client) -> None:
+        # aiomqtt offers no way to drop a connection without DISCONNECT; shutting the paho socket down is what a
+        # cable cut looks like to the broker, which then publishes our Last Will.
+        sock = client._client.socket()
+        if isinstance(sock, socket.socket):
+            sock.shutdown(socket.SHUT_RDWR)
 
     async def _periodic(self, client: aiomqtt.Client) -> None:
         next_telemetry = self.clock.monotonic()
