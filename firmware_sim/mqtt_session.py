@@ -180,7 +180,10 @@ class MqttDeviceSession:
 
     def _abort(self, client: aiomqtt.Client) -> None:
         # aiomqtt offers no way to drop a connection without DISCONNECT; shutting the paho socket down is what a
-        # cable cut looks like to the broker, which then publishes our Last Will.
+        # cable cut looks like to the broker, which then publishes our Last Will. A private attribute: aiomqtt and
+        # paho are pinned (pyproject.toml), and tests/firmware_sim/test_mqtt_fleet.py checks the Will. A relay the
+        # device connects through (cut instead) was tried: two more event-loop hops a publish slowed the simulator
+        # enough at high virtual speed to break timing tests.
         sock = client._client.socket()
         if isinstance(sock, socket.socket):
             sock.shutdown(socket.SHUT_RDWR)
