@@ -94,7 +94,7 @@ class AlarmStore:
                         raise
                     row = existing
                 current.add(kind)
-                log.warning("alarm_raised", extra={"device": device_id, "site": site, "alarm": kind.value})
+                log.warning("alarm_raised device=%s site=%s alarm=%s", device_id, site, kind.value)
                 self._hub.publish("alarm", site, device_id, alarm_json(row))
             for kind in sorted(to_clear):
                 rows = (await session.execute(select(Alarm).where(
@@ -107,7 +107,7 @@ class AlarmStore:
                     session.add(_audit(now, "alarm.clear", device_id, kind, None))
                 await session.commit()
                 current.discard(kind)
-                log.info("alarm_cleared", extra={"device": device_id, "site": site, "alarm": kind.value})
+                log.info("alarm_cleared device=%s site=%s alarm=%s", device_id, site, kind.value)
                 for row in rows:
                     await session.refresh(row)
                     self._hub.publish("alarm", site, device_id, alarm_json(row))
@@ -146,8 +146,7 @@ class AlarmStore:
                         raise
                     row = existing
                 current.add((kind, circuit))
-                log.warning("alarm_raised", extra={"device": device_id, "site": site, "alarm": kind.value,
-                                                   "circuit": circuit})
+                log.warning("alarm_raised device=%s site=%s alarm=%s circuit=%s", device_id, site, kind.value, circuit)
                 self._hub.publish("alarm", site, device_id, alarm_json(row))
             for kind, circuit in sorted(to_clear):
                 rows = (await session.execute(select(Alarm).where(
@@ -159,7 +158,6 @@ class AlarmStore:
                     session.add(_audit(now, "alarm.clear", device_id, kind, f"circuit {circuit}"))
                 await session.commit()
                 current.discard((kind, circuit))
-                log.info("alarm_cleared", extra={"device": device_id, "site": site, "alarm": kind.value,
-                                                 "circuit": circuit})
+                log.info("alarm_cleared device=%s site=%s alarm=%s circuit=%s", device_id, site, kind.value, circuit)
                 for row in rows:
                     self._hub.publish("alarm", site, device_id, alarm_json(row))

@@ -1,9 +1,10 @@
 """The FastAPI application: `create_app(deps)` wires routes, errors, the status page and the lifespan.
 
-The lifespan migrates the DB (when `auto_migrate`), opens the engine, loads active alarms, and runs the bus listener
-and the command-expiry sweeper in one TaskGroup; on shutdown both are cancelled and the engine is disposed. A loop
-that fails unexpectedly is logged, counted and restarted with exponential backoff and jitter (the one supervised
-top), so one bad message or a DB hiccup never stops live updates.
+The lifespan migrates the DB (when `auto_migrate`), opens the engine, loads active alarms, and runs every background
+loop (the bus listener, the sweepers of commands and deploys, the control renewer, schedule compliance: the list
+passed to the TaskGroup below is the one place that says which) under `supervise`, in one TaskGroup; on shutdown
+they are cancelled and the engine is disposed. A loop that fails unexpectedly is logged, counted and restarted with
+exponential backoff and jitter (the one supervised top), so one bad message or a DB hiccup never stops live updates.
 """
 
 from __future__ import annotations
@@ -79,10 +80,10 @@ async def supervise(name: str, loop: Callable[[], Awaitable[None]], clock: Clock
         started = clock.monotonic()
         try:
             await loop()
-            log.warning("task_ended", extra={"task": name})
+            log.warning("task_ended task=%s", name)
         except Exception as exc:  # supervised top of a long-lived loop: log, count, back off, restart
             failures += 1
-            log.exception("task_failed", extra={"task": name, "failures": failures, "error": type(exc).__name__})
+            log.exception("task_failed task=%s failures=%s error=%s", name, failures, type(exc).__name__)
         if clock.monotonic() - started > BACKOFF_MAX_S:
             delay = BACKOFF_MIN_S  # it ran a good while: a fresh failure, not a crash loop
         await clock.sleep(delay * random.uniform(0.5, 1.5))
@@ -96,7 +97,7 @@ def command_signer(deps: ApiDeps) -> CommandSigner:
     if deps.settings.environment == "production":
         raise RuntimeError("no command signing key: in production the API needs command_signing_key")
     signer = CommandSigner.generate()
-    log.warning("command_signing_key_ephemeral", extra={"kid": signer.kid})
+    log.warning("command_signing_key_ephemeral kid=%s", signer.kid)
     return signer
 
 
@@ -138,7 +139,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
                                                   deps.clock)),
                          tg.create_task(supervise("lighting_override_reconcile", lighting_rt.overrides.run,
                                                   deps.clock))]
-                log.info("api_started", extra={"environment": settings.environment, "site": settings.site})
+                log.info("api_started environment=%s site=%s", settings.environment, settings.site)
                 try:
                     yield
                 finally:

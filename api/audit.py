@@ -20,7 +20,7 @@ async def record(session: AsyncSession, *, now: datetime, actor: str, source_add
     session.add(AuditEntry(ts=now, actor=actor, source_addr=source_addr, action=action, target=target,
                            outcome=outcome, detail=detail))
     await session.commit()
-    log.info("audit", extra={"actor": actor, "action": action, "target": target, "outcome": outcome})
+    log.info("audit actor=%s action=%s target=%s outcome=%s", actor, action, target, outcome)
 
 
 def audit_json(entry: AuditEntry) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def load_or_create_signer(path: Path, *, create: bool) -> CommandSigner:
         key = Ed25519PrivateKey.generate()
         try:
             write_private_key(path, key)
-            log.warning("command_signing_key_created", extra={"path": str(path), "kid": CommandSigner(key).kid})
+            log.warning("command_signing_key_created path=%s kid=%s", str(path), CommandSigner(key).kid)
         except FileExistsError:
             pass  # another process of this deployment made it at the same moment: use theirs
     return load_signer(path)

@@ -85,7 +85,7 @@ class ComplianceChecker:
             try:
                 self._plans[key] = PlanV1.model_validate(row.plan)
             except ValidationError:
-                log.error("compliance_plan_unreadable", extra={"intersection": intersection_id, "version": version})
+                log.error("compliance_plan_unreadable intersection=%s version=%s", intersection_id, version)
                 return None
         return self._plans[key]
 
@@ -130,8 +130,8 @@ class ComplianceChecker:
         if (now - since).total_seconds() > self._settings.compliance_grace_cycles * cycle_s:
             detail = f"expected {expected.describe()}, reported {reported}"
             if kind not in self._alarms.active_kinds(live.id):
-                log.warning("pattern_mismatch", extra={"intersection": inter.id, "device": live.id,
-                                                       "expected": expected.describe(), "reported": reported})
+                log.warning("pattern_mismatch intersection=%s device=%s expected=%s reported=%s", inter.id, live.id,
+                            expected.describe(), reported)
             await self._alarms.apply(live.site, live.id, Verdict(frozenset({kind}), frozenset({kind}),
                                                                  {kind: detail}), now)
         return ComplianceVerdict(inter.id, status, expected.describe(), reported)

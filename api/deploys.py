@@ -105,8 +105,8 @@ class DeployTracker:
             await self._finish(session, row, FAILED, sent.error, sent.message, device.site)
         else:
             await session.commit()
-        log.info("plan_deploy_started", extra={"intersection": row.intersection_id, "version": row.version,
-                                               "device": device.id, "deployment": row.id, "status": row.status})
+        log.info("plan_deploy_started intersection=%s version=%s device=%s deployment=%s status=%s",
+                 row.intersection_id, row.version, device.id, row.id, row.status)
         return row
 
     async def run(self) -> None:
@@ -134,7 +134,7 @@ class DeployTracker:
                 row.status, row.updated_at = stage, self._clock.now()
                 await session.commit()
                 self.progress += 1
-                log.info("plan_deploy_progress", extra={"deployment": row.id, "device": device_id, "stage": stage})
+                log.info("plan_deploy_progress deployment=%s device=%s stage=%s", row.id, device_id, stage)
                 self._hub.publish("deployment", cmd.site, device_id, deployment_json(row))
                 return row
             verdict = final(row.status, row.error, result, TERMINAL)
@@ -153,9 +153,8 @@ class DeployTracker:
         await session.commit()
         failed = status != ACTIVE
         (log.warning if failed else log.info)(
-            "plan_deploy_finished", extra={"deployment": row.id, "intersection": row.intersection_id,
-                                           "device": row.device_id, "version": row.version, "status": status,
-                                           "error": error})
+            "plan_deploy_finished deployment=%s intersection=%s device=%s version=%s status=%s error=%s", row.id,
+            row.intersection_id, row.device_id, row.version, status, error)
         kind = AlarmKind.PLAN_DEPLOY_FAILED
         detail = f"v{row.version}: {error}" + (f" ({message})" if message else "")
         await self._alarms.apply(site, row.device_id, Verdict(

@@ -78,10 +78,10 @@ class CommandDispatcher:
             row.status, row.error, row.message, row.finished_at = (
                 CommandStatus.FAILED.value, NOT_SENT, f"bus refused the command: {exc}", self._clock.now())
             await session.commit()
-            log.error("command_not_sent", extra={"device": device.id, "command": row.id, "error": str(exc)})
+            log.error("command_not_sent device=%s command=%s error=%s", device.id, row.id, str(exc))
             return row
         self.sent += 1
-        log.info("command_sent", extra={"device": device.id, "command": row.id, "command_name": row.name})
+        log.info("command_sent device=%s command=%s command_name=%s", device.id, row.id, row.name)
         return row
 
     async def record_result(self, device_id: str, result: CommandResult, site: str | None = None) -> Command | None:
@@ -101,21 +101,20 @@ class CommandDispatcher:
             refusal = "already_final"
         if refusal is not None:
             self.refused_results += 1
-            log.warning("command_result_refused", extra={"device": device_id, "site": site, "command": result.id,
-                                                         "reason": refusal, "ok": result.ok})
+            log.warning("command_result_refused device=%s site=%s command=%s reason=%s ok=%s", device_id, site,
+                        result.id, refusal, result.ok)
             return None
         if not result.final:
             # A progress report of a long command (deploy_plan): the command stays pending until its final answer.
-            log.info("command_progress", extra={"device": device_id, "command": result.id,
-                                                "stage": result.stage.value if result.stage else None})
+            log.info("command_progress device=%s command=%s stage=%s", device_id, result.id,
+                     result.stage.value if result.stage else None)
             return None
         status = CommandStatus.SUCCEEDED if result.ok else CommandStatus.FAILED
         async with self._sessions() as session:
             row = (await session.execute(select(Command).where(
                 Command.id == result.id, Command.device_id == device_id))).scalar_one_or_none()
             if row is None or row.status not in (CommandStatus.PENDING, CommandStatus.EXPIRED):
-                log.info("command_result_ignored", extra={"device": device_id, "command": result.id,
-                                                          "known": row is not None})
+                log.info("command_result_ignored device=%s command=%s known=%s", device_id, result.id, row is not None)
                 return None
             row.status = status.value
             row.error = result.error.value if result.error else None
@@ -127,8 +126,8 @@ class CommandDispatcher:
                                    detail={"command_id": row.id, "error": row.error, "message": row.message}))
             await session.commit()
         self.results += 1
-        log.info("command_result", extra={"device": device_id, "command": result.id, "status": status.value,
-                                          "error": row.error})
+        log.info("command_result device=%s command=%s status=%s error=%s", device_id, result.id, status.value,
+                 row.error)
         return row
 
     async def sweep_once(self) -> int:
@@ -146,7 +145,7 @@ class CommandDispatcher:
                                        detail={"command_id": command_id}))
             await session.commit()
         for command_id, device_id, _, _ in expired:
-            log.warning("command_expired", extra={"device": device_id, "command": command_id})
+            log.warning("command_expired device=%s command=%s", device_id, command_id)
         self.expired += len(expired)
         return len(expired)
 

@@ -148,7 +148,7 @@ class BusListener:
             # The live cache already holds the message; the DB catches up with the device's next report. Keeping
             # the subscription matters more than this one write (a restart would replay every retained message).
             self.failed += 1
-            log.error("bus_message_failed", extra={"topic": message.topic, "error": f"{type(exc).__name__}: {exc}"})
+            log.error("bus_message_failed topic=%s error=%s", message.topic, f"{type(exc).__name__}: {exc}")
         finally:
             self.handled += 1
 
@@ -163,8 +163,8 @@ class BusListener:
             data = decode(where.suffix, message.payload)
         except (TopicError, PayloadError) as exc:
             self.refused += 1
-            log.log(self._first_sight.level(message.topic, message.payload), "bus_payload_refused",
-                    extra={"topic": message.topic, "reason": str(exc)})
+            log.log(self._first_sight.level(message.topic, message.payload), "bus_payload_refused topic=%s reason=%s",
+                    message.topic, exc)
             return
         now = self._clock.now()
         dev = self._cache.get(where.device_id)
@@ -174,7 +174,7 @@ class BusListener:
         if dev.site != where.site:
             # Another site's topic claims a registered device: not this device's message (the registry decides).
             self.refused += 1
-            log.warning("device_site_mismatch", extra={"device": dev.id, "site": dev.site, "topic": message.topic})
+            log.warning("device_site_mismatch device=%s site=%s topic=%s", dev.id, dev.site, message.topic)
             if where.suffix is Suffix.BIRTH:
                 await self._alarms.apply(dev.site, dev.id, alarms.from_registry(unknown=False, mismatches=["site"]),
                                          now)
@@ -194,11 +194,11 @@ class BusListener:
             if len(self._quarantine) >= UNKNOWN_KEPT:
                 # A flood of made-up device ids: neither memory nor alarms grow beyond the bound.
                 self.unknown_dropped += 1
-                log.log(self._first_sight.level("unknown_device_dropped", b""), "unknown_device_dropped",
-                        extra={"device": device_id, "kept": UNKNOWN_KEPT})
+                log.log(self._first_sight.level("unknown_device_dropped", b""),
+                        "unknown_device_dropped device=%s kept=%s", device_id, UNKNOWN_KEPT)
                 return
             kept = self._quarantine[device_id] = {}
-            log.warning("unknown_device", extra={"device": device_id, "site": site, "topic": message.topic})
+            log.warning("unknown_device device=%s site=%s topic=%s", device_id, site, message.topic)
         kept[suffix] = message
         if suffix is Suffix.BIRTH:
             await self._alarms.apply(site, device_id, alarms.from_registry(unknown=True), now)
@@ -224,7 +224,7 @@ class BusListener:
         async with self._sessions() as session:
             row = await session.get(Device, dev.id)
             if row is None:
-                log.warning("device_not_registered", extra={"device": dev.id})
+                log.warning("device_not_registered device=%s", dev.id)
                 return
             row.status = dev.status
             if seen:
@@ -245,8 +245,8 @@ class BusListener:
         await self._alarms.apply(dev.site, dev.id, alarms.from_registry(unknown=False,
                                                                         mismatches=list(judged.mismatches)), now)
         if judged.mismatches:
-            log.warning("birth_registry_mismatch", extra={"device": dev.id, "fields": ",".join(judged.mismatches),
-                                                          "refused": judged.refused})
+            log.warning("birth_registry_mismatch device=%s fields=%s refused=%s", dev.id, ",".join(judged.mismatches),
+                        judged.refused)
         if judged.refused:
             self.refused += 1
             return
@@ -267,21 +267,21 @@ class BusListener:
             presence = presence_of(decode(PRESENCE, message.payload))
         except (TopicError, ValueError) as exc:  # PayloadError is a ValueError
             self.refused += 1
-            log.log(self._first_sight.level(message.topic, message.payload), "bus_payload_refused",
-                    extra={"topic": message.topic, "reason": str(exc)})
+            log.log(self._first_sight.level(message.topic, message.payload), "bus_payload_refused topic=%s reason=%s",
+                    message.topic, exc)
             return
         self._cache.set_presence(gateway_id, presence)
         devices = self._cache.behind(gateway_id)
-        log.info("gateway_presence", extra={"gateway": gateway_id, "status": presence.status,
-                                            "session": presence.session, "devices": len(devices)})
+        log.info("gateway_presence gateway=%s status=%s session=%s devices=%s", gateway_id, presence.status,
+                 presence.session, len(devices))
         now = self._clock.now()
         for dev in devices:
             try:
                 await self._show_status(dev, now, seen=False)
             except (SQLAlchemyError, OSError) as exc:  # as in `handle`, but one device's write never stops the rest
                 self.failed += 1
-                log.error("bus_message_failed", extra={"topic": message.topic, "device": dev.id,
-                                                       "error": f"{type(exc).__name__}: {exc}"})
+                log.error("bus_message_failed topic=%s device=%s error=%s", message.topic, dev.id,
+                          f"{type(exc).__name__}: {exc}")
 
     async def _show_status(self, dev: LiveDevice, now: datetime, *, seen: bool, always: bool = False) -> None:
         """Apply the contract's rule to what the device and its gateway said; when the status to show changed (or
@@ -302,7 +302,7 @@ class BusListener:
     async def _on_state(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
         if dev.kind is not None and data["kind"] != dev.kind:
             self.refused += 1
-            log.warning("state_kind_mismatch", extra={"device": dev.id, "kind": dev.kind, "claimed": data["kind"]})
+            log.warning("state_kind_mismatch device=%s kind=%s claimed=%s", dev.id, dev.kind, data["kind"])
             return
         dev.state = data
         self._hub.publish("state", dev.site, dev.id, data)
@@ -325,7 +325,7 @@ class BusListener:
             result = CommandResult.model_validate(data)
         except ValidationError as exc:
             self.refused += 1
-            log.warning("bus_payload_refused", extra={"device": dev.id, "reason": str(exc.errors()[:1])})
+            log.warning("bus_payload_refused device=%s reason=%s", dev.id, str(exc.errors()[:1]))
             return
         row = await self._dispatcher.record_result(dev.id, result, site=dev.site)
         if row is not None:

@@ -111,7 +111,7 @@ class ControlManager:
                                        "reason": reason}))
         await session.commit()
         await self._dispatcher.issue(session, device, SignalRelease(), issued_by=user, source_addr=source_addr)
-        log.info("control_released", extra={"intersection": intersection_id, "device": device.id, "user": user})
+        log.info("control_released intersection=%s device=%s user=%s", intersection_id, device.id, user)
         return row
 
     async def end_for_device(self, session: AsyncSession, device_id: str, *, released: bool, user: str,
@@ -129,8 +129,8 @@ class ControlManager:
                                    detail={"session_id": row.id, "device": device_id, "via": "device_command"}))
         if rows:
             await session.commit()
-            log.info("control_ended_by_command", extra={"device": device_id, "sessions": len(rows),
-                                                         "released": released, "user": user})
+            log.info("control_ended_by_command device=%s sessions=%s released=%s user=%s", device_id, len(rows),
+                     released, user)
         return rows
 
     async def _send(self, session: AsyncSession, row: ControlSession, device: Device, now: datetime) -> None:
@@ -145,9 +145,8 @@ class ControlManager:
             row.last_sent_at, row.renewals = now, row.renewals + 1
             row.next_renew_at = now + timedelta(seconds=row.backup_s / 3)
         await session.commit()
-        log.info("control_backup_sent", extra={"intersection": row.intersection_id, "device": row.device_id,
-                                               "action": row.action, "status": sent.status,
-                                               "renewals": row.renewals})
+        log.info("control_backup_sent intersection=%s device=%s action=%s status=%s renewals=%s", row.intersection_id,
+                 row.device_id, row.action, sent.status, row.renewals)
 
     async def renew_due(self) -> int:
         """Renew every active session whose renewal is due; end those past their until. Commands sent."""
@@ -163,14 +162,13 @@ class ControlManager:
                                            action=f"control.{row.action}", target=row.intersection_id,
                                            outcome="ended", detail={"session_id": row.id}))
                     await session.commit()
-                    log.info("control_ended", extra={"intersection": row.intersection_id, "device": row.device_id})
+                    log.info("control_ended intersection=%s device=%s", row.intersection_id, row.device_id)
                     continue
                 device = await session.get(Device, row.device_id)
                 if device is None:  # deleted since the session began: nothing left to renew
                     row.status, row.ended_at = ENDED, now
                     await session.commit()
-                    log.warning("control_device_gone", extra={"intersection": row.intersection_id,
-                                                              "device": row.device_id})
+                    log.warning("control_device_gone intersection=%s device=%s", row.intersection_id, row.device_id)
                     continue
                 await self._send(session, row, device, now)
                 sent += 1

@@ -5,7 +5,7 @@ process (tests) do not clash."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -17,11 +17,11 @@ from api.state import ApiState
 
 
 class StateCollector(Collector):
-    def __init__(self, get_state: object) -> None:
+    def __init__(self, get_state: Callable[[], ApiState | None]) -> None:
         self._get_state = get_state
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        state: ApiState | None = self._get_state()  # type: ignore[operator]
+        state = self._get_state()
         if state is None:
             return
         devices = GaugeMetricFamily("signalight_api_devices", "devices known live, by status", labels=["status"])

@@ -49,8 +49,8 @@ async def save_version(session: AsyncSession, intersection_id: str, data: Any, *
         intersection_id=intersection_id, version=n, name=plan.name, plan=plan.model_dump(mode="json",
                                                                                        exclude_none=True),
         crc32=encoded.crc32, warnings=warnings, comment=comment, author=author, created_at=now))
-    log.info("plan_saved", extra={"intersection": intersection_id, "version": row.version,
-                                  "crc32": f"{row.crc32:08x}", "author": author})
+    log.info("plan_saved intersection=%s version=%s crc32=%s author=%s", intersection_id, row.version,
+             f"{row.crc32:08x}", author)
     return row
 
 

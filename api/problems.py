@@ -99,12 +99,12 @@ def install(app: FastAPI) -> None:
         if not is_bad_value(exc):
             return await on_unexpected(request, exc)
         # A safety net: routes bound their numbers, but a value the database cannot hold is the caller's error.
-        log.warning("value_out_of_range", extra={"path": request.url.path, "error": type(exc).__name__})
+        log.warning("value_out_of_range path=%s error=%s", request.url.path, type(exc).__name__)
         return problem_response(request, 422, "a value in the request is out of range for storage")
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The one supervised top: log with the route, answer a problem document without internals.
-        log.exception("request_failed", extra={"path": request.url.path, "error": type(exc).__name__})
+        log.exception("request_failed path=%s error=%s", request.url.path, type(exc).__name__)
         return problem_response(request, 500, "internal error; it has been logged")
 
     app.add_exception_handler(Problem, on_problem)

@@ -50,7 +50,7 @@ def _create(path: Path) -> None:
             os.fsync(f.fileno())
         try:
             os.link(tmp, path)  # fails if another process won the race: then its key is the one
-            log.info("token_key_created", extra={"path": str(path)})
+            log.info("token_key_created path=%s", str(path))
         except FileExistsError:
             pass
     finally:

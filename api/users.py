@@ -74,7 +74,7 @@ async def create_user(db_url: str, name: str, password: str, role: str) -> None:
             created = await upsert_user(session, name, password, checked_role, datetime.now(UTC))
     finally:
         await engine.dispose()
-    log.info("user_created" if created else "user_updated", extra={"user": name, "role": checked_role.value})
+    log.info(("user_created user=%s role=%s" if created else "user_updated user=%s role=%s"), name, checked_role.value)
 
 
 class LoginRefused(Exception):

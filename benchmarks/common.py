@@ -26,7 +26,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def _run_fleet(intersections: int, cabinets: int, manifest: str, units_per_port: int) -> None:
-    from firmware_sim.fleet import FleetConfig, run_fleet
+    from firmware_sim.fleet import FleetConfig
+    from firmware_sim.fleet_runner import run_fleet
 
     config = FleetConfig(site="bench", intersections=intersections, cabinets=cabinets, modbus_cabinets=cabinets,
                          manifest_path=Path(manifest), control_port=None, units_per_port=units_per_port,

@@ -29,7 +29,7 @@ from controllers.devices import DeviceKind
 from controllers.telemetry import Sample
 from gateways.gateway import run_gateway
 from gateways.mqtt import BusConfig
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.influx import InfluxStore
 from gateways.stores.lineproto import encode_lines
 from tests.servers import InfluxDB, Mosquitto

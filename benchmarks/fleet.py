@@ -25,8 +25,9 @@ from pathlib import Path
 
 from benchmarks.common import percentile, result_line
 from controllers.clock import SystemClock
-from gateways.gateway import GatewayDevice, run_gateway
-from gateways.manifest import DeviceEntry
+from controllers.devices import DeviceKind
+from gateways.gateway import run_gateway
+from gateways.manifest import ModbusDevice
 from gateways.mqtt import BusConfig
 from tests.servers import Mosquitto
 
@@ -66,7 +67,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_servers(devices: int) -> tuple[list[BaseProcess], list[DeviceEntry]]:
+def start_servers(devices: int) -> tuple[list[BaseProcess], list[ModbusDevice]]:
     nports = -(-devices // UNITS_PER_PORT)
     spawn = multiprocessing.get_context("spawn")
     procs: list[BaseProcess] = []
@@ -79,9 +80,9 @@ def start_servers(devices: int) -> tuple[list[BaseProcess], list[DeviceEntry]]:
         if not receive.poll(60):
             raise RuntimeError("simulated devices did not start")
         ports += receive.recv()
-    entries = [DeviceEntry(id=f"sc-{n:05d}", site="bench", kind="signal_controller", transport="modbus",
-                           host="127.0.0.1", port=ports[n // UNITS_PER_PORT], unit_id=n % UNITS_PER_PORT + 1,
-                           profile="signal-controller-v1") for n in range(devices)]
+    entries = [ModbusDevice(id=f"sc-{n:05d}", site="bench", kind=DeviceKind.SIGNAL_CONTROLLER, host="127.0.0.1",
+                            port=ports[n // UNITS_PER_PORT], unit_id=n % UNITS_PER_PORT + 1,
+                            profile="signal-controller-v1") for n in range(devices)]
     return procs, entries
 
 
@@ -96,16 +97,8 @@ async def run(devices: int, seconds: float, warmup: float) -> None:
         if measuring:
             lateness.append(value)
 
-    # Reach into the gateway's devices to observe each poll's lateness (the same figure its metrics export).
-    original_init = GatewayDevice.__init__
-
-    def patched(self: GatewayDevice, *args: object, **kwargs: object) -> None:
-        original_init(self, *args, **kwargs)  # type: ignore[arg-type]
-        self.coordinator.lateness_observer = observe
-
-    GatewayDevice.__init__ = patched  # type: ignore[method-assign]
     task = asyncio.create_task(run_gateway(bus=BusConfig(host=broker.host, port=broker.port, client_id="bench-gw"),
-                                           devices=entries, clock=SystemClock()))
+                                           devices=entries, clock=SystemClock(), lateness_observer=observe))
     try:
         await asyncio.sleep(warmup)
         measuring = True
@@ -122,7 +115,6 @@ async def run(devices: int, seconds: float, warmup: float) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        GatewayDevice.__init__ = original_init  # type: ignore[method-assign]
         broker.stop()
         for p in procs:
             p.kill()

@@ -1,6 +1,6 @@
 """Recorder points per second into InfluxDB against two baselines of the same points, in the same run.
 
-    python -m benchmarks.ingest [--devices 200] [--samples 300]
+    python -m benchmarks.ingest [--devices 200] [--samples 300] [--profile recorder.prof]
 
 Private Mosquitto and InfluxDB 1.x.
 - Raw: the line protocol of all samples POSTed to /write in batches of 5000 (one connection, as fast as InfluxDB
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import tempfile
 import time
@@ -36,7 +37,7 @@ from controllers.devices import DeviceKind
 from controllers.telemetry import Sample
 from controllers.topics import Suffix, subscription
 from gateways.mqtt import BusConfig, InboundMessage, MqttIntake
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.influx import InfluxStore
 from gateways.stores.lineproto import encode_lines
 from tests.servers import InfluxDB, Mosquitto
@@ -173,7 +174,7 @@ async def recorder(influx: InfluxDB, broker: Mosquitto, data: list[Sample], prof
     return len(data) / elapsed
 
 
-async def main(devices: int, per_device: int) -> None:
+async def main(devices: int, per_device: int, profile: Path | None = None) -> None:
     data = samples(devices, per_device)
     influx = InfluxDB(Path(tempfile.mkdtemp(prefix="bench-influx-")))
     broker = Mosquitto(Path(tempfile.mkdtemp(prefix="bench-mqtt-")))
@@ -188,7 +189,10 @@ async def main(devices: int, per_device: int) -> None:
         # The floor first: the recorder's InfluxDB then holds the floor's points too, which can only slow the
         # recorder, so the ratio errs against it.
         bound = await floor(influx, broker, data)
-        rec = await recorder(influx, broker, data)
+        profiler = cProfile.Profile() if profile is not None else None
+        rec = await recorder(influx, broker, data, profiler)
+        if profiler is not None and profile is not None:
+            profiler.dump_stats(profile)
     finally:
         broker.stop()
         influx.stop()
@@ -204,5 +208,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--samples", type=int, default=300, help="samples per device")
+    parser.add_argument("--profile", type=Path, help="write cProfile stats of the recorder's run to this file "
+                        "(the figures then include the profiler's overhead)")
     args = parser.parse_args()
-    asyncio.run(main(args.devices, args.samples))
+    asyncio.run(main(args.devices, args.samples, args.profile))

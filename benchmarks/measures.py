@@ -37,7 +37,7 @@ from controllers.clock import SystemClock, to_rfc3339
 from controllers.events import ControllerEvent
 from controllers.topics import Suffix, subscription
 from gateways.mqtt import BusConfig, MqttIntake
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.influx import InfluxStore
 from gateways.stores.lineproto import encode_events
 from tests.servers import InfluxDB, Mosquitto

@@ -20,33 +20,31 @@ from collections import defaultdict
 from pymodbus.client import AsyncModbusTcpClient
 
 from benchmarks.common import result_line, start_sim_fleet
-from gateways.manifest import DeviceEntry
+from gateways.manifest import ModbusDevice
 from gateways.modbus.link import ModbusLink
 from gateways.modbus.profile import load_profile
 from gateways.modbus.reader import DeviceReader
 
 
-def by_port(devices: list[DeviceEntry]) -> dict[tuple[str, int], list[DeviceEntry]]:
-    out: dict[tuple[str, int], list[DeviceEntry]] = defaultdict(list)
+def by_port(devices: list[ModbusDevice]) -> dict[tuple[str, int], list[ModbusDevice]]:
+    out: dict[tuple[str, int], list[ModbusDevice]] = defaultdict(list)
     for d in devices:
-        assert d.host is not None and d.port is not None
         out[(d.host, d.port)].append(d)
     return out
 
 
-async def raw_round(groups: dict[tuple[str, int], list[DeviceEntry]], seconds: float) -> float:
+async def raw_round(groups: dict[tuple[str, int], list[ModbusDevice]], seconds: float) -> float:
     profile = load_profile("signal-controller-v1")
     reads = [(r.table, r.address, r.count) for r in
              DeviceReader(next(iter(groups.values()))[0], profile, ModbusLink("x", 1)).plans["fast"]]
     count = 0
 
-    async def loop(host: str, port: int, devices: list[DeviceEntry], deadline: float) -> None:
+    async def loop(host: str, port: int, devices: list[ModbusDevice], deadline: float) -> None:
         nonlocal count
         client = AsyncModbusTcpClient(host, port=port, timeout=2, retries=0)
         await client.connect()
         while time.monotonic() < deadline:
             for d in devices:
-                assert d.unit_id is not None
                 for table, address, n in reads:
                     if table == "input":
                         rr = await client.read_input_registers(address, count=n, device_id=d.unit_id)
@@ -62,7 +60,7 @@ async def raw_round(groups: dict[tuple[str, int], list[DeviceEntry]], seconds: f
     return count / (time.monotonic() - start)
 
 
-async def gateway_round(groups: dict[tuple[str, int], list[DeviceEntry]], seconds: float) -> float:
+async def gateway_round(groups: dict[tuple[str, int], list[ModbusDevice]], seconds: float) -> float:
     profile = load_profile("signal-controller-v1")
     links = {key: ModbusLink(*key) for key in groups}
     readers = {key: [DeviceReader(d, profile, links[key]) for d in ds] for key, ds in groups.items()}
@@ -85,7 +83,7 @@ async def gateway_round(groups: dict[tuple[str, int], list[DeviceEntry]], second
 async def main(devices: int, seconds: float) -> None:
     proc, entries = start_sim_fleet(devices)
     try:
-        groups = by_port([d for d in entries if d.transport == "modbus"])
+        groups = by_port([d for d in entries if isinstance(d, ModbusDevice)])
         raw: list[float] = []
         gw: list[float] = []
         rounds = max(2, int(seconds / 0.5) // 2 * 2)

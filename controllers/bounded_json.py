@@ -75,7 +75,10 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
         seen: set[str] = set()
-        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        for duplicate, _ in pairs:
+            if duplicate in seen:
+                break
+            seen.add(duplicate)
         # Two parsers may keep different copies of a duplicated key: what one verified, another would execute.
         raise PayloadRejected("duplicate_key", f"key {duplicate[:64]!r} appears twice in one object")
     return out

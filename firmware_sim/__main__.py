@@ -11,8 +11,10 @@ import signal
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from firmware_sim.fleet import FleetConfig, run_fleet
+from firmware_sim.fleet import FleetConfig
+from firmware_sim.fleet_runner import run_fleet
 
 log = logging.getLogger("firmware_sim")
 
@@ -110,8 +112,8 @@ async def _main(config: FleetConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
 
-    def ready(manifest: dict[str, object]) -> None:
-        log.info("sim_ready devices=%d manifest=%s control=%s", len(manifest["devices"]),  # type: ignore[arg-type]
+    def ready(manifest: dict[str, Any]) -> None:
+        log.info("sim_ready devices=%d manifest=%s control=%s", len(manifest["devices"]),
                  config.manifest_path, manifest.get("control"))
     with contextlib.suppress(asyncio.CancelledError):
         await run_fleet(config, on_ready=ready)

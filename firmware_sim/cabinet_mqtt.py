@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +29,6 @@ from firmware_sim.plan_transfer import canonical_bytes
 
 log = logging.getLogger(__name__)
 
-RESULTS_KEPT = 256
 TELEMETRY_S = 10.0
 MODEL, FIRMWARE = "SL-LC4-MQTT", "fw-1.7.0"
 
@@ -43,7 +41,6 @@ class CabinetMqttFace:
         self.prefix = f"sl/v1/{site}/{cab.device_id}"
         self.seq = -1
         self.bd_seq = -1
-        self.results: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.book = CommandBook(cab.device_id, clock, site, keys)  # keys None: every command refused
         self.last_state: dict[str, Any] | None = None
         self.last_alarms: set[str] = set()
@@ -157,43 +154,22 @@ class CabinetMqttFace:
             elif name == "deploy_program":
                 return self._deploy(cmd_id, args)
             else:
-                return self._result(cmd_id, False, "unknown_command", f"a lighting cabinet does not do {name!r}")
+                return self.book.result(cmd_id, False, "unknown_command", f"a lighting cabinet does not do {name!r}")
         except ValueError as exc:
-            return self._result(cmd_id, False, "invalid_args", str(exc))
+            return self.book.result(cmd_id, False, "invalid_args", str(exc))
         self.cab.step(self.clock.now(), 0.0)
-        return self._result(cmd_id, True, None, None, state=self.state_values())
+        return self.book.result(cmd_id, True, None, None, state=self.state_values())
 
     def _deploy(self, cmd_id: str, args: dict[str, Any]) -> dict[str, Any]:
-        self.progress.append(self._result(cmd_id, True, None, None, remember=False, final=False, stage="verifying"))
+        self.progress.append(self.book.result(cmd_id, True, None, None, remember=False, final=False, stage="verifying"))
         document = args["document"]
         crc = zlib.crc32(canonical_bytes(document))
         if crc != args["crc32"]:
-            return self._result(cmd_id, False, "crc_mismatch",
+            return self.book.result(cmd_id, False, "crc_mismatch",
                                 f"received CRC-32 {crc:#010x}, announced {args['crc32']:#010x}", stage="rolled_back")
         try:
             self.cab.deploy(document, crc, self.clock.now())
         except ProgramError as exc:
-            return self._result(cmd_id, False, "invalid_program", str(exc)[:1024], stage="rolled_back")
+            return self.book.result(cmd_id, False, "invalid_program", str(exc)[:1024], stage="rolled_back")
         self.cab.step(self.clock.now(), 0.0)
-        return self._result(cmd_id, True, None, None, state=self.state_values(), stage="active")
-
-    def _result(self, cmd_id: str, ok: bool, error: str | None, message: str | None, *,
-                state: dict[str, Any] | None = None, remember: bool = True, final: bool = True,
-                stage: str | None = None) -> dict[str, Any]:
-        res: dict[str, Any] = {"id": cmd_id, "ok": ok, "ts": rfc3339(self.clock.now())}
-        if not final:
-            res["final"] = False
-        if stage is not None:
-            res["stage"] = stage
-        if error:
-            res["error"] = error
-        if message:
-            res["message"] = message
-        if state is not None:
-            res["state"] = state
-        if remember:
-            self.results[cmd_id] = res
-            while len(self.results) > RESULTS_KEPT:
-                self.results.popitem(last=False)
-        log.info("cmd device=%s id=%s ok=%s error=%s", self.cab.device_id, cmd_id, ok, error)
-        return res
+        return self.book.result(cmd_id, True, None, None, state=self.state_values(), stage="active")

@@ -13,14 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from firmware_sim.faults import FaultError, apply_fault
-
-if TYPE_CHECKING:
-    from firmware_sim.fleet import Fleet
+from firmware_sim.fleet import Fleet
 
 log = logging.getLogger(__name__)
 

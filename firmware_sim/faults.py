@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from firmware_sim.coordination import ticks
+from firmware_sim.fleet import Fleet
 from firmware_sim.signal_controller import DETECTOR_FAULT_EVENTS
-
-if TYPE_CHECKING:
-    from firmware_sim.fleet import Fleet
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,12 @@
-"""Run a simulated fleet: signal controllers and lighting cabinets, each on Modbus TCP or MQTT.
+"""A simulated fleet: signal controllers and lighting cabinets, each on Modbus TCP or MQTT.
 
-`run_fleet(config)` builds every device (deterministic under `config.seed`), starts the Modbus ports, the MQTT
-sessions, the fault-injection endpoint and the firmware loop, writes the manifest, calls `on_ready(manifest)`
-once everything listens, and runs until cancelled; cancellation stops every server and client cleanly (each MQTT
-cabinet publishes `status offline` itself before it disconnects).
+`build_fleet(config, clock)` creates every device and its Modbus port (deterministic under `config.seed`) into a
+`Fleet`, which the fault injection (`faults`, `control`, `scenario`) acts on; `manifest(fleet, ...)` describes it.
+Running it is `firmware_sim.fleet_runner.run_fleet`, which depends on this module and never the other way round.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -23,20 +21,17 @@ from typing import Any
 from firmware_sim.cabinet import LightingCabinet
 from firmware_sim.cabinet_mqtt import CabinetMqttFace
 from firmware_sim.cabinet_regs import CabinetRegisters
-from firmware_sim.clock import SimClock, VirtualClock, rfc3339
+from firmware_sim.clock import SimClock, rfc3339
 from firmware_sim.command_auth import CommandKeys
 from firmware_sim.controller_mqtt import ControllerMqttFace
 from firmware_sim.controller_regs import ControllerRegisters
 from firmware_sim.detectors import parse_layout
-from firmware_sim.engine import Engine
 from firmware_sim.modbus_host import ModbusPort, ModbusUnit
-from firmware_sim.mqtt_link import MqttCabinetLink, MqttFace, broker_endpoints
+from firmware_sim.mqtt_session import MqttDeviceSession, MqttFace, broker_endpoints
 from firmware_sim.signal_cabinet import SignalCabinet
 from firmware_sim.signal_controller import SignalController
 
 log = logging.getLogger(__name__)
-
-MQTT_READY_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -113,7 +108,7 @@ class Fleet:
     controllers: dict[str, SignalController] = field(default_factory=dict)
     cabinets: dict[str, LightingCabinet] = field(default_factory=dict)
     registers: dict[str, ControllerRegisters | CabinetRegisters] = field(default_factory=dict)
-    links: dict[str, MqttCabinetLink] = field(default_factory=dict)
+    links: dict[str, MqttDeviceSession] = field(default_factory=dict)
     command_keys: CommandKeys | None = None
     ports: list[ModbusPort] = field(default_factory=list)
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -187,10 +182,10 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
     return fleet
 
 
-def _link(fleet: Fleet, face: MqttFace) -> MqttCabinetLink:
+def _link(fleet: Fleet, face: MqttFace) -> MqttDeviceSession:
     c = fleet.config
     username, password = c.mqtt_credentials.get(face.device_id, (c.mqtt_username, c.mqtt_password))
-    return MqttCabinetLink(face, host=c.mqtt_host, port=c.mqtt_port, username=username,
+    return MqttDeviceSession(face, host=c.mqtt_host, port=c.mqtt_port, username=username,
                            password=password, clock=fleet.clock,
                            rng=random.Random(f"{c.seed}:{face.device_id}:net"), urls=c.mqtt_urls,
                            tls_ca=c.mqtt_tls_ca, tls_cert=c.mqtt_tls_cert, tls_key=c.mqtt_tls_key)
@@ -235,51 +230,3 @@ def write_manifest(path: Path, doc: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-async def run_fleet(config: FleetConfig, *, on_ready: Callable[[dict[str, Any]], None] | None = None,
-                    clock: SimClock | None = None, started: Callable[[Fleet], None] | None = None) -> None:
-    """Run the fleet until cancelled. Raises ValueError for bad options and OSError when a port is taken."""
-    clock = clock or VirtualClock(config.speed, config.start)
-    fleet = build_fleet(config, clock)
-    engine = Engine(clock, list(fleet.controllers.values()), list(fleet.cabinets.values()))
-    try:
-        for port in fleet.ports:
-            await port.start()
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(engine.run(), name="firmware")
-            for device_id, link in fleet.links.items():
-                tg.create_task(link.run(), name=f"mqtt {device_id}")
-            control_url = None
-            if config.control_port is not None:
-                from firmware_sim.control import serve_control
-                control_url = await serve_control(tg, fleet, config.modbus_host, config.control_port)
-            if config.scenario is not None:
-                from firmware_sim.scenario import load_scenario, run_scenario
-                steps = await asyncio.to_thread(load_scenario, config.scenario)
-                tg.create_task(run_scenario(fleet, steps), name="scenario")
-            await _wait_online(fleet)
-            doc = manifest(fleet, control_url)
-            if config.manifest_path is not None:
-                await asyncio.to_thread(write_manifest, config.manifest_path, doc)
-            log.info("fleet_ready devices=%d modbus_ports=%d mqtt=%d", len(fleet.entries), len(fleet.ports),
-                     len(fleet.links))
-            if started is not None:
-                started(fleet)
-            if on_ready is not None:
-                on_ready(doc)
-    finally:
-        for port in fleet.ports:
-            await port.stop()
-
-
-async def _wait_online(fleet: Fleet) -> None:
-    """Wait (bounded) for the MQTT cabinets' first session; a broker that is down does not stop the fleet."""
-    waits = [link.connected.wait() for link in fleet.links.values()]
-    if not waits:
-        return
-    try:
-        await asyncio.wait_for(asyncio.gather(*waits), MQTT_READY_TIMEOUT_S)
-    except TimeoutError:
-        offline = [d for d, link in fleet.links.items() if not link.connected.is_set()]
-        log.warning("mqtt_not_ready devices=%d first=%s", len(offline), offline[:5])

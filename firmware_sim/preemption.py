@@ -10,14 +10,27 @@ begins, 107 dwell begins, 110 max presence exceeded, 111 exit interval begins. P
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from firmware_sim.coordination import ticks
+from firmware_sim.plan import Plan
 from firmware_sim.ring_state import GREEN
+from firmware_sim.sequencer import Sequencer
 from firmware_sim.signal_cabinet import Preemption
 
-if TYPE_CHECKING:
-    from firmware_sim.signal_controller import SignalController
+
+class Preemptible(Protocol):
+    """What a preempt run drives of its controller (`firmware_sim.signal_controller.SignalController`)."""
+
+    seq: Sequencer
+    plan: Plan
+    mode: str
+    uptime_ticks: int
+
+    def _event(self, code: int, param: int) -> None: ...
+
+    def end_preempt(self) -> None: ...
+
 
 ENTRY, TRACK, DWELL, EXIT = "entry", "track", "dwell", "exit"
 PREEMPT = 1     # the preempt input's number (the simulator wires one)
@@ -35,14 +48,14 @@ class PreemptRun:
         self.exit_phases = (exit_phase,) if exit_phase else config.exit_phases
         self.hold = ticks(hold_s) if hold_s else 0
 
-    def _greens(self, ctrl: SignalController) -> set[int]:
+    def _greens(self, ctrl: Preemptible) -> set[int]:
         return {r.phase for r in ctrl.seq.rings if r.interval == GREEN and r.phase is not None}
 
-    def _enter(self, ctrl: SignalController, state: str, phases: tuple[int, ...]) -> None:
+    def _enter(self, ctrl: Preemptible, state: str, phases: tuple[int, ...]) -> None:
         self.state, self.started = state, False
         ctrl.seq.forced = frozenset(p for p in phases if p in ctrl.plan.phases)
 
-    def step(self, ctrl: SignalController) -> None:
+    def step(self, ctrl: Preemptible) -> None:
         """One tick of the preempt sequence (before the sequencer's)."""
         seq, now = ctrl.seq, ctrl.uptime_ticks
         if self.state == ENTRY and not self.started:

@@ -14,14 +14,12 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from firmware_sim.faults import FaultError, apply_fault
-
-if TYPE_CHECKING:
-    from firmware_sim.fleet import Fleet
+from firmware_sim.fleet import Fleet
 
 log = logging.getLogger(__name__)
 

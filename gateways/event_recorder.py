@@ -23,7 +23,7 @@ from controllers.events import ControllerEvent, EventStore
 from controllers.telemetry import Sample
 from controllers.topics import Suffix, TopicError, parse
 from gateways.event_contract import HiresEvent, judge_event
-from gateways.recorder import Message, Recorder, _sample
+from gateways.recorder import Message, Recorder, make_sample
 from gateways.telemetry_contract import decode_payload
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,6 @@ class EventRecorder(Recorder):
                 continue
             ts, seq, code, param = event
             self.batch_msgs.append(message)
-            self.batch.append(_sample(DeviceKind.SIGNAL_CONTROLLER, t.site, t.device_id, ts, seq,
+            self.batch.append(make_sample(DeviceKind.SIGNAL_CONTROLLER, t.site, t.device_id, ts, seq,
                                       {"code": code, "param": param}, False))
         self.acknowledge(acks)

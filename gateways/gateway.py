@@ -7,14 +7,14 @@ its bus connection; after every (re)connect it announces itself `online`, then r
 and state (the broker may have lost its retained messages). On a clean shutdown (cancellation) it publishes
 `status offline` for every device it owns, then its own presence `offline`. Devices on the MQTT transport speak for
 themselves: the gateway only watches their `seq` (asking for a rebirth after a gap) and counts their malformed
-payloads (`gateways.mqtt_link`).
+payloads (`gateways.mqtt_device_watch`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,14 @@ from controllers.bus import BusError
 from controllers.clock import Clock
 from controllers.command_auth import SignatureCheck
 from controllers.commands import AnyCommand, CircuitRelease
-from controllers.devices import DeviceKind, Transport
+from controllers.devices import DeviceKind
 from controllers.normalize import circuit_count
 from controllers.presence import GatewayRef
 from controllers.topics import Suffix, TopicError, parse, subscription
 from gateways import heap
 from gateways.commands import CommandLedger, LongExecute, NoKeys, handle_command
 from gateways.first_sight_file import FileFirstSight
-from gateways.manifest import DeviceEntry, load_manifest, owns
+from gateways.manifest import DeviceEntry, ModbusDevice, MqttDevice, load_manifest, owns
 from gateways.metrics import serve_gateway_metrics
 from gateways.modbus.commands import ModbusCommander
 from gateways.modbus.coordinator import DeviceCoordinator
@@ -40,7 +40,7 @@ from gateways.modbus.profile import load_profile
 from gateways.modbus.program_deploy import ProgramDeployer
 from gateways.modbus.reader import DeviceReader
 from gateways.mqtt import Bus, BusConfig
-from gateways.mqtt_link import MqttDeviceLink, run_mqtt_link
+from gateways.mqtt_device_watch import MqttDeviceWatch, run_mqtt_device_watch
 from gateways.presence import GatewayPresence, default_gateway_id
 from gateways.publisher import DevicePublisher
 from gateways.replay_window import ReplayWindow
@@ -56,10 +56,10 @@ GC_FREEZE_AFTER_S = 5.0
 class GatewayDevice:
     """One owned Modbus device: its coordinator, command runner and command ledger."""
 
-    def __init__(self, entry: DeviceEntry, link: ModbusLink, bus: Bus, clock: Clock, *,
+    def __init__(self, entry: ModbusDevice, link: ModbusLink, bus: Bus, clock: Clock, *,
                  offline_after: int = 3, gateway: GatewayRef | None = None, keys: SignatureCheck | None = None,
-                 window: ReplayWindow | None = None, first_sight: FirstSight | None = None) -> None:
-        assert entry.profile is not None
+                 window: ReplayWindow | None = None, first_sight: FirstSight | None = None,
+                 lateness_observer: Callable[[float], None] | None = None) -> None:
         profile = load_profile(entry.profile)
         if profile.kind != entry.kind:
             raise ValueError(f"device {entry.id}: profile {entry.profile} is for {profile.kind}, not {entry.kind}")
@@ -67,7 +67,8 @@ class GatewayDevice:
         self.clock = clock
         self.reader = DeviceReader(entry, profile, link)
         self.publisher = DevicePublisher(entry, bus, clock, gateway=gateway)
-        self.coordinator = DeviceCoordinator(self.reader, self.publisher, clock, offline_after=offline_after)
+        self.coordinator = DeviceCoordinator(self.reader, self.publisher, clock, offline_after=offline_after,
+                                             lateness_observer=lateness_observer)
         self.commander = ModbusCommander(self.reader, clock)
         self.keys: SignatureCheck = keys if keys is not None else NoKeys()
         self.ledger = CommandLedger(window=window, first_sight=first_sight)
@@ -115,13 +116,12 @@ class GatewayDevice:
             log.warning("rebirth_failed device=%s error=%s", self.entry.id, exc)
 
 
-def modbus_links(entries: Sequence[DeviceEntry]) -> dict[tuple[str, int], ModbusLink]:
+def modbus_links(entries: Sequence[ModbusDevice]) -> dict[tuple[str, int], ModbusLink]:
     """One link per host:port, with the `max_in_flight` its devices give (default 1). Raises ValueError when two
     devices behind one host:port disagree on it."""
     links: dict[tuple[str, int], ModbusLink] = {}
     given: dict[tuple[str, int], tuple[str, int]] = {}
     for entry in entries:
-        assert entry.host is not None and entry.port is not None
         key = (entry.host, entry.port)
         if entry.max_in_flight is not None:
             first = given.setdefault(key, (entry.id, entry.max_in_flight))
@@ -129,7 +129,6 @@ def modbus_links(entries: Sequence[DeviceEntry]) -> dict[tuple[str, int], Modbus
                 raise ValueError(f"devices {first[0]} and {entry.id} share {entry.host}:{entry.port} but give "
                                  f"max_in_flight {first[1]} and {entry.max_in_flight}")
     for entry in entries:
-        assert entry.host is not None and entry.port is not None
         key = (entry.host, entry.port)
         if key not in links:
             links[key] = ModbusLink(entry.host, entry.port, max_in_flight=given.get(key, ("", 1))[1])
@@ -138,7 +137,8 @@ def modbus_links(entries: Sequence[DeviceEntry]) -> dict[tuple[str, int], Modbus
 
 async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: Clock, shard: str | None = None,
                       metrics_port: int | None = None, offline_after: int = 3, gateway_id: str | None = None,
-                      command_keys: SignatureCheck | None = None, replay_dir: Path | None = None) -> None:
+                      command_keys: SignatureCheck | None = None, replay_dir: Path | None = None,
+                      lateness_observer: Callable[[float], None] | None = None) -> None:
     """Run the gateway for the Modbus devices of `devices` this `shard` owns, until cancelled.
 
     `shard`: None owns every device; a name owns the devices whose manifest `shard` is that name; "i/N" also owns
@@ -146,18 +146,20 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
     metrics over HTTP on that port (None: off). `gateway_id`: the id of this gateway's presence topic (None:
     `default_gateway_id(shard)`); the gateway sets `bus.will` itself, so it must be unset. `command_keys`: the
     trusted command-signing keys (None: every command is refused). `replay_dir`: where the replay window of command
-    ids lives, as `{gateway_id}.command-ids` (None: in memory only, forgotten on restart). Raises ValueError for an
-    unusable device entry, profile or gateway id, or a `bus.will` given; OSError when `replay_dir` is unusable.
+    ids lives, as `{gateway_id}.command-ids` (None: in memory only, forgotten on restart). `lateness_observer`: told
+    each poll's lateness in seconds (the figure the metrics export; benchmarks/fleet.py collects it). Raises
+    ValueError for an unusable device entry, profile or gateway id, or a `bus.will` given; OSError when `replay_dir`
+    is unusable.
     """
     if bus.will is not None:
         raise ValueError("BusConfig.will is set: a gateway's Last Will is its own presence; leave it unset")
     presence = GatewayPresence(gateway_id or default_gateway_id(shard), clock)
     bus = bus.model_copy(update={"will": presence.will()})
-    owned = [d for d in devices if d.transport is Transport.MODBUS and owns(d, shard)]
+    owned = [d for d in devices if isinstance(d, ModbusDevice) and owns(d, shard)]
     # Refused payloads are logged once, across restarts too when the gateway has a folder for its state.
     first_sight = (FileFirstSight(replay_dir / f"{presence.gateway_id}.poison-seen") if replay_dir is not None
                    else FirstSight())
-    mqtt_link = MqttDeviceLink([d for d in devices if d.transport is Transport.MQTT and owns(d, shard)], clock,
+    device_watch = MqttDeviceWatch([d for d in devices if isinstance(d, MqttDevice) and owns(d, shard)], clock,
                                first_sight=first_sight)
     links = modbus_links(owned)
     window = ReplayWindow(replay_dir / f"{presence.gateway_id}.command-ids" if replay_dir is not None else None)
@@ -167,11 +169,11 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
     async with Bus(bus) as b:
         members: dict[tuple[str, str], GatewayDevice] = {}
         for entry in owned:
-            assert entry.host is not None and entry.port is not None
             link = links[(entry.host, entry.port)]
             members[(entry.site, entry.id)] = GatewayDevice(entry, link, b, clock, offline_after=offline_after,
                                                             gateway=presence.ref, keys=command_keys, window=window,
-                                                            first_sight=first_sight)
+                                                            first_sight=first_sight,
+                                                            lateness_observer=lateness_observer)
         log.info("gateway_start gateway=%s session=%s shard=%s devices=%d links=%d", presence.gateway_id,
                  presence.session, shard, len(members), len(links))
 
@@ -185,10 +187,10 @@ async def run_gateway(*, bus: BusConfig, devices: Sequence[DeviceEntry], clock: 
         try:
             async with asyncio.TaskGroup() as tg:
                 if metrics_port is not None:
-                    tg.create_task(serve_gateway_metrics(metrics_port, members.values(), links.values(), mqtt_link))
+                    tg.create_task(serve_gateway_metrics(metrics_port, members.values(), links.values(), device_watch))
                 tg.create_task(presence.watch(b), name="presence")
                 tg.create_task(_serve_commands(b, members, tg))
-                tg.create_task(run_mqtt_link(b, mqtt_link))
+                tg.create_task(run_mqtt_device_watch(b, device_watch))
                 for m in members.values():
                     tg.create_task(m.coordinator.run(), name=f"device-{m.entry.id}")
                 # Once every device has been polled (the longest first contact is a few fast polls), keep the

@@ -1,4 +1,5 @@
-"""The gateway's device registry: `DeviceEntry` and the fleet manifest (contracts/manifest.schema.json).
+"""The gateway's device registry: `DeviceEntry` (a `ModbusDevice` or an `MqttDevice`, told apart by `transport`)
+and the fleet manifest (contracts/manifest.schema.json).
 
 `load_manifest(path)` validates the JSON against the schema, then into typed entries; errors (`ManifestError`) name
 the file and the JSON path at fault. Blocking file read: call it at start-up.
@@ -9,10 +10,10 @@ from __future__ import annotations
 import json
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 import contracts
 from controllers.devices import DeviceId, DeviceKind, SiteId, Transport
@@ -39,30 +40,49 @@ class CircuitLoad(BaseModel):
     rated_life_h: float | None = Field(default=None, gt=0, le=500_000)
 
 
-class DeviceEntry(BaseModel):
-    """One device of the fleet. Modbus devices need host, port, unit_id and profile."""
-
+class _Device(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: DeviceId
     site: SiteId
     kind: DeviceKind
-    transport: Transport
-    host: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
-    unit_id: int | None = Field(default=None, ge=0, le=255)
-    profile: str | None = None
-    max_in_flight: int | None = Field(default=None, ge=1, le=64)
     shard: str | None = None
     name: str | None = None
     location: Location | None = None
-    client_id: str | None = None
+
+
+class ModbusDevice(_Device):
+    """A device behind a Modbus TCP server: the gateway polls it at `host:port`, unit `unit_id`, with the register
+    map `profile` (contracts/modbus/{profile}.yaml)."""
+
+    transport: Literal[Transport.MODBUS] = Transport.MODBUS
+    host: str
+    port: int = Field(ge=1, le=65535)
+    unit_id: int = Field(ge=0, le=255)
+    profile: str
+    max_in_flight: int | None = Field(default=None, ge=1, le=64)
     # A Modbus lighting cabinet cannot say what its circuits feed; the gateway puts this in its birth, so the
     # center judges lamp failures (current below what the level needs) as it does for MQTT cabinets.
     loads: tuple[CircuitLoad, ...] | None = Field(default=None, max_length=16)
 
-    def model_post_init(self, _context: Any) -> None:
-        if self.transport is Transport.MODBUS and None in (self.host, self.port, self.unit_id, self.profile):
-            raise ValueError(f"device {self.id}: a Modbus device needs host, port, unit_id and profile")
+
+class MqttDevice(_Device):
+    """A device that speaks MQTT topic contract v1 itself, as `client_id` when it logs in."""
+
+    transport: Literal[Transport.MQTT] = Transport.MQTT
+    client_id: str | None = None
+
+
+#: One device of the fleet: the transport decides which fields it has (a Modbus entry always has its address).
+DeviceEntry = Annotated[ModbusDevice | MqttDevice, Field(discriminator="transport")]
+_DEVICES = TypeAdapter(list[DeviceEntry])
+_MODBUS_ONLY = frozenset(ModbusDevice.model_fields) - frozenset(MqttDevice.model_fields)
+_MQTT_ONLY = frozenset(MqttDevice.model_fields) - frozenset(ModbusDevice.model_fields)
+_DEVICE = TypeAdapter(DeviceEntry)
+
+
+def device_entry(data: Any) -> ModbusDevice | MqttDevice:
+    """One manifest entry (a JSON object) as its typed model. Raises pydantic's ValidationError."""
+    return _DEVICE.validate_python(data)
 
 
 def parse_manifest(data: Any, source: str = "manifest") -> list[DeviceEntry]:
@@ -71,9 +91,14 @@ def parse_manifest(data: Any, source: str = "manifest") -> list[DeviceEntry]:
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+        if error.schema is False:   # the schema's if/then/else: a field the entry's transport does not have
+            entry = data["devices"][error.absolute_path[1]]
+            alien = sorted(set(entry) & (_MQTT_ONLY if entry["transport"] == "modbus" else _MODBUS_ONLY))
+            kind = "a Modbus" if entry["transport"] == "modbus" else "an MQTT"
+            raise ManifestError(f"{source}: {where}: {kind} device has no {', '.join(alien)}")
         raise ManifestError(f"{source}: {where}: {error.message}")
     try:
-        return [DeviceEntry.model_validate(d) for d in data["devices"]]
+        return _DEVICES.validate_python(data["devices"])
     except ValidationError as exc:
         raise ManifestError(f"{source}: {exc}") from None
 

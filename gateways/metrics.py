@@ -90,7 +90,7 @@ class WatchCounters(Protocol):
 
 
 class DeviceWatch(Protocol):
-    """The gateway's watch over MQTT devices (`gateways.mqtt_link.MqttDeviceLink`)."""
+    """The gateway's watch over MQTT devices (`gateways.mqtt_device_watch.MqttDeviceWatch`)."""
 
     @property
     def devices(self) -> Mapping[tuple[str, str], WatchCounters]: ...
@@ -220,7 +220,7 @@ def gateway_readings(members: Iterable[GatewayMember], links: Iterable[LinkCount
     ]
 
 
-def mqtt_link_readings(link: DeviceWatch) -> list[Reading]:
+def device_watch_readings(link: DeviceWatch) -> list[Reading]:
     def per_device(attr: str) -> Callable[[], list[tuple[dict[str, str], float]]]:
         return lambda: [({"device": d}, float(getattr(st, attr))) for (_, d), st in link.devices.items()]
 
@@ -234,10 +234,10 @@ def mqtt_link_readings(link: DeviceWatch) -> list[Reading]:
 
 
 async def serve_gateway_metrics(port: int, members: Iterable[GatewayMember], links: Iterable[LinkCounters],
-                                mqtt_link: DeviceWatch | None = None) -> None:
+                                device_watch: DeviceWatch | None = None) -> None:
     readings = gateway_readings(members, links)
-    if mqtt_link is not None:
-        readings += mqtt_link_readings(mqtt_link)
+    if device_watch is not None:
+        readings += device_watch_readings(device_watch)
     await serve_metrics(port, registry_of(readings))
 
 

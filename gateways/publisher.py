@@ -25,7 +25,7 @@ from controllers.bus import BusError, BusPort
 from controllers.clock import Clock, to_rfc3339
 from controllers.presence import GatewayRef
 from controllers.topics import Suffix, topic
-from gateways.manifest import DeviceEntry
+from gateways.manifest import DeviceEntry, ModbusDevice
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class DevicePublisher:
                 birth["name"] = self.entry.name[:128]
             if self.entry.location:
                 birth["location"] = self.entry.location.model_dump()
-            if self.entry.loads is not None:
+            if isinstance(self.entry, ModbusDevice) and self.entry.loads is not None:
                 birth["loads"] = [load.model_dump(exclude_none=True) for load in self.entry.loads]
             if self.gateway is not None:
                 birth["gateway"] = self.gateway.to_json()

@@ -35,7 +35,8 @@ in-flight window: Mosquitto's `max_inflight_messages` (MQTT 3.1.1; its default o
 use >= 1000) or our `receive_maximum` (MQTT 5). To fill batches despite that window, the open batch is also flushed
 when the intake pauses for `idle_flush_s`. A clean shutdown writes or spools the open batch first, then the intake
 sends the last acks and a DISCONNECT. A broker that refuses the connection (credentials, authorization) or the
-subscription ends `run_recorder` with `BrokerRefusedError` naming the reason; a lost connection is retried forever.
+subscription ends `run_recorder` (`gateways.recorder_service`) with `BrokerRefusedError` naming the reason; a lost
+connection is retried forever.
 """
 
 from __future__ import annotations
@@ -47,23 +48,18 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from controllers import bounded_json
 from controllers.clock import Clock
 from controllers.devices import DeviceKind
-from controllers.events import EventStore
 from controllers.telemetry import Sample, StoreError, TelemetryWriter
-from controllers.topics import Suffix, TopicError, parse, subscription
-from gateways.metrics import serve_recorder_metrics
-from gateways.mqtt import BrokerRefusedError, BusConfig, MqttIntake
+from controllers.topics import Suffix, TopicError, parse
 from gateways.partition import Partition
 from gateways.spool import Spool, sample_to_json
 from gateways.telemetry_contract import Telemetry, decode_payload, judge_telemetry
 
 log = logging.getLogger(__name__)
-_EVENT_TOPIC_END = "/" + Suffix.EVENT.value
 
 @dataclass
 class RecorderStats:
@@ -92,14 +88,14 @@ class Message(Protocol):
 
 
 _SAMPLE_FIELDS = ("kind", "site", "device", "ts", "seq", "values", "historical")
-assert tuple(f.name for f in fields(Sample)) == _SAMPLE_FIELDS, "Sample changed: update _sample"
+assert tuple(f.name for f in fields(Sample)) == _SAMPLE_FIELDS, "Sample changed: update make_sample"
 _new = object.__new__
 _set_kind, _set_site, _set_device, _set_ts, _set_seq, _set_values, _set_historical = (
     getattr(Sample, name).__set__ for name in _SAMPLE_FIELDS)
 
 
-def _sample(kind: DeviceKind, site: str, device: str, ts: datetime, seq: int, values: dict[str, float | int | bool],
-            historical: bool) -> Sample:
+def make_sample(kind: DeviceKind, site: str, device: str, ts: datetime, seq: int,
+                values: dict[str, float | int | bool], historical: bool) -> Sample:
     """`Sample(kind, site, device, ts, seq, values, historical)` at half the cost: a frozen dataclass's __init__
     assigns each field through object.__setattr__, which is a measurable share of the recorder's hot path. The
     slots are filled directly instead (same object, same immutability afterwards)."""
@@ -327,7 +323,7 @@ class Recorder:
             acks.append(message)
             return False
         self.batch_msgs.append(message)
-        self.batch.append(_sample(kind, key[0], key[1], payload[0], payload[1], payload[3], payload[2]))
+        self.batch.append(make_sample(kind, key[0], key[1], payload[0], payload[1], payload[3], payload[2]))
         if len(self._recordable) >= 200_000:
             self._recordable.clear()
         self._recordable[topic] = (kind, key[0], key[1])
@@ -369,7 +365,7 @@ class Recorder:
             self.batch_started = self.clock.monotonic()
         if message is not None:
             self.batch_msgs.append(message)
-        self.batch.append(_sample(kind, key[0], key[1], p[0], p[1], p[3], p[2]))
+        self.batch.append(make_sample(kind, key[0], key[1], p[0], p[1], p[3], p[2]))
 
     async def take(self, messages: Sequence[Message]) -> None:
         """`on_messages` in slices that never grow the open batch past `batch_size`, flushing when due."""
@@ -509,76 +505,3 @@ class Recorder:
             else:
                 await self._to_spool(item)
         log.info("recorder_closed written=%d spooled_batches=%d", self.stats.samples_written, self.spool.batches)
-
-
-async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Path, clock: Clock,
-                       shared_group: str | None = None, batch_size: int = 5000, flush_interval_s: float = 1.0,
-                       metrics_port: int | None = None, spool_max_bytes: int = 1 << 30,
-                       ack_after_write: bool = True, partition: Partition | None = None,
-                       record_events: bool = True) -> None:
-    """Record telemetry from the bus into `store` until cancelled (see the module doc for the guarantees).
-
-    `bus` configures the recorder's own connection (`MqttIntake`). For telemetry to survive a recorder restart,
-    configure it with clean_session=False and a fixed client_id. `shared_group`: subscribe
-    `$share/{shared_group}/sl/v1/+/+/telemetry` (shared subscription; Mosquitto, not amqtt). The store is not closed
-    here: its owner closes it. Raises `BrokerRefusedError` when the broker refuses the connection or the subscription.
-    `partition`: store only the telemetry of that partition's devices (`gateways.partition`; any broker).
-    `record_events`: also keep every controller hi-res event (`event`) when the store is an `EventStore`
-    (gateways.event_recorder).
-    """
-    if partition is not None and shared_group:
-        raise ValueError("a recorder takes a shared_group or a partition, not both")
-    if ack_after_write:
-        bus = bus.model_copy(update={"manual_ack": True})
-    telemetry_filter = subscription(Suffix.TELEMETRY)
-    if shared_group:
-        telemetry_filter = f"$share/{shared_group}/{telemetry_filter}"
-    filters = [subscription(Suffix.BIRTH), telemetry_filter]
-    events: Recorder | None = None
-    event_store: EventStore | None = store if record_events and isinstance(store, EventStore) else None
-    if event_store is not None:
-        # Every controller hi-res event on the same intake, into the same store (gateways.event_recorder).
-        from gateways.event_recorder import EventRecorder, EventSink  # it subclasses Recorder: imported here
-
-        event_filter = subscription(Suffix.EVENT)
-        filters.append(f"$share/{shared_group}/{event_filter}" if shared_group else event_filter)
-    intake = MqttIntake(bus, filters)
-    recorder = Recorder(store, Spool(spool_dir, max_bytes=spool_max_bytes), clock, batch_size=batch_size,
-                        flush_interval_s=flush_interval_s, ack=intake.ack if ack_after_write else None,
-                        partition=partition)
-    if event_store is not None:
-        events = EventRecorder(EventSink(event_store), Spool(spool_dir / "events", max_bytes=spool_max_bytes), clock,
-                               batch_size=batch_size, flush_interval_s=flush_interval_s,
-                               ack=intake.ack if ack_after_write else None, partition=partition)
-    async with intake:
-        log.info("recorder_start filter=%s partition=%s batch_size=%d flush_interval_s=%s spool=%s", telemetry_filter,
-                 partition or "all", batch_size, flush_interval_s, spool_dir)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(recorder.writer())
-                tg.create_task(recorder.replayer())
-                tg.create_task(recorder.ticker())
-                if metrics_port is not None:
-                    tg.create_task(serve_recorder_metrics(metrics_port, recorder, events))
-                if events is not None:
-                    tg.create_task(events.writer())
-                    tg.create_task(events.replayer())
-                    tg.create_task(events.ticker())
-                async for messages in intake:
-                    if events is not None:
-                        taken = [m for m in messages if m.topic.endswith(_EVENT_TOPIC_END)]
-                        if taken:
-                            await events.take(taken)
-                            messages = [m for m in messages if not m.topic.endswith(_EVENT_TOPIC_END)]
-                    await recorder.take(messages)
-        except BaseExceptionGroup as group:
-            # The broker refusing us is a plain error for the caller, not an exception group.
-            refused = [e for e in group.exceptions if isinstance(e, BrokerRefusedError)]
-            if refused:
-                raise refused[0] from None
-            raise
-        finally:
-            # Inside the intake's context: the acks of what close() writes or spools still reach the broker.
-            await asyncio.shield(recorder.close())
-            if events is not None:
-                await asyncio.shield(events.close())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,11 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from controllers.plans.encoding import encode_plan
-from controllers.plans.model import PlanV1
 from hil_tests.rig import Rig, eventually, read_manifest, rig_env
-from signalight.broker import free_port
-from tests.servers import Mosquitto
+from tests.servers import Mosquitto, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -54,6 +52,20 @@ def _publish(broker: Mosquitto, login: tuple[str, str] | None, topic: str, paylo
     return subprocess.run(["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1", "-V", version,
                            *auth, "-t", topic, "-m", payload], capture_output=True, text=True, timeout=20,
                           check=False)
+
+
+def plan_crc32(plan: Any) -> int:
+    """The CRC-32 of a plan's transfer encoding, from the contract (contracts/plans/README.md): UTF-8 JSON, keys
+    sorted, no whitespace, integral numbers as integers."""
+    def canonical(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, dict):
+            return {k: canonical(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [canonical(x) for x in v]
+        return v
+    return zlib.crc32(json.dumps(canonical(plan), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def test_only_the_api_commands_a_signal(tmp_path: Path, make_mosquitto: Callable[..., Mosquitto],
@@ -118,7 +130,7 @@ def test_only_the_api_commands_a_signal(tmp_path: Path, make_mosquitto: Callable
 
     # 3. the attacks
     plan = json.loads(EXAMPLE_PLAN.read_text())
-    crc = encode_plan(PlanV1.model_validate(plan)).crc32
+    crc = plan_crc32(plan)
     forgeries = [(conflicted, "reset_conflict", {}), (target, "flash", {"until": _until()}),
                  (target, "deploy_plan", {"plan": plan, "crc32": crc})]
     api_login = (creds["api"]["username"], creds["api"]["password"])

@@ -13,20 +13,23 @@ client can recover, and restarted after OUTAGE_S."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiomqtt
 import httpx
 import pytest
 
-from gateways.mqtt import BusConfig, MqttIntake
 from hil_tests.rig import Rig, eventually, read_manifest, rig_env
-from tests.servers import NATS_SERVER, InfluxDB, Mosquitto, NatsCluster, _require, free_port
+from tests.servers import NATS_SERVER, InfluxDB, Mosquitto, NatsCluster, free_port, require_binary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -92,7 +95,7 @@ class OneMosquitto:
 def nodes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
     cluster: Nodes
     if request.param == "nats":
-        _require(NATS_SERVER, "nats-server")
+        require_binary(NATS_SERVER, "nats-server")
         cluster = NatsCluster(tmp_path_factory.mktemp("nats"), size=3)
     else:
         cluster = OneMosquitto(tmp_path_factory.mktemp("mosquitto"))
@@ -112,29 +115,34 @@ class Witness:
     sample it sees, as (device, seq, ts), in a thread of its own."""
 
     def __init__(self, urls: list[str]) -> None:
-        self.config = BusConfig(urls=tuple(urls), client_id="hil-witness", clean_session=False, manual_ack=True,
-                                backoff_initial_s=0.1, backoff_max_s=1.0, keepalive_s=KEEPALIVE_S)
+        self.urls = urls
         self.seen: set[tuple[str, int, str]] = set()
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     async def _run(self) -> None:
-        import json
+        follow = asyncio.create_task(self._follow())
+        await asyncio.to_thread(self._stop.wait)
+        follow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follow
 
-        async with MqttIntake(self.config, ["sl/v1/+/+/telemetry"]) as intake:
-            await intake.wait_connected(10)
-            self.ready.set()
-            while not self._stop.is_set():
-                try:
-                    async with asyncio.timeout(0.2):
-                        batch = await anext(intake)
-                except TimeoutError:
-                    continue
-                for m in batch:
-                    payload = json.loads(m.payload)
-                    self.seen.add((m.topic.split("/")[3], int(payload["seq"]), payload["ts"]))
-                intake.ack(batch)
+    async def _follow(self) -> None:
+        """A plain MQTT client (aiomqtt), not the parts' own: the nodes in turn, the same persistent session."""
+        for url in itertools.cycle(self.urls):
+            where = urllib.parse.urlsplit(url)
+            try:
+                async with aiomqtt.Client(where.hostname or "127.0.0.1", where.port or 1883,
+                                          identifier="hil-witness", clean_session=False, keepalive=KEEPALIVE_S,
+                                          timeout=5) as client:
+                    await client.subscribe("sl/v1/+/+/telemetry", qos=1)
+                    self.ready.set()
+                    async for m in client.messages:
+                        payload = json.loads(m.payload)
+                        self.seen.add((m.topic.value.split("/")[3], int(payload["seq"]), payload["ts"]))
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.1)
 
     def __enter__(self) -> Witness:
         self._thread.start()

@@ -7,7 +7,9 @@ broker's keepalive, and its devices come back when it resumes."""
 from __future__ import annotations
 
 import json
+import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,8 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from controllers.presence import GatewayRef, Presence, device_status, gateway_of, presence_of
-from gateways.presence import default_gateway_id
 from hil_tests.rig import Rig, eventually, read_manifest, rig_env
 from tests.servers import Mosquitto, free_port
 
@@ -39,30 +39,54 @@ def rig(tmp_path: Path, mosquitto: Mosquitto) -> Any:
         yield r
 
 
-def bus_view(broker: Mosquitto, count: int) -> dict[str, tuple[str, str | None]]:
+def consumer_rule(own: tuple[str, str | None], birth_gateway: dict[str, str] | None,
+                  presence: dict[str, Any] | None) -> tuple[str, str | None] | None:
+    """The contract's consumer rule (contracts/mqtt/topics-v1.md, Gateways), written here from the contract and not
+    taken from the code under test: (status, reason) of a device, None for "keep what was shown"."""
+    if birth_gateway is None:
+        return own
+    if presence is not None and presence["status"] == "offline":
+        return "offline", "gateway_offline"
+    if own[0] == "offline":
+        return own
+    if presence is None:
+        return None
+    if presence["session"] != birth_gateway["session"]:
+        return "offline", "gateway_restarted"
+    return own
+
+
+def bus_view(broker: Mosquitto, count: int) -> dict[str, tuple[str, str | None] | None]:
     """What a plain bus subscriber concludes from the retained messages alone, by the contract's rule:
     device id → (status, reason)."""
     out = subprocess.run(
         ["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-v", "--retained-only", "-C", str(count),
          "-W", "5", "-t", "sl/v1/_gateway/+/presence", "-t", "sl/v1/+/+/birth", "-t", "sl/v1/+/+/status"],
         capture_output=True, text=True, timeout=20, check=False).stdout
-    presences: dict[str, Presence] = {}
-    gateways: dict[str, GatewayRef | None] = {}
+    presences: dict[str, dict[str, Any]] = {}
+    gateways: dict[str, dict[str, str] | None] = {}
     own: dict[str, tuple[str, str | None]] = {}
     for line in out.splitlines():
         topic, _, payload = line.partition(" ")
         levels, data = topic.split("/"), json.loads(payload)
         if levels[2] == "_gateway":
-            presences[levels[3]] = presence_of(data)
+            presences[levels[3]] = data
         elif levels[4] == "birth":
-            gateways[levels[3]] = gateway_of(data)
+            gateways[levels[3]] = data.get("gateway")
         else:
             own[levels[3]] = (data["status"], data.get("reason"))
     view = {}
-    for device, (status, reason) in own.items():
+    for device, status in own.items():
         ref = gateways.get(device)
-        view[device] = device_status(status, reason, ref, presences.get(ref.id) if ref else None, ("unknown", None))
+        view[device] = consumer_rule(status, ref, presences.get(ref["id"]) if ref else None)
     return view
+
+
+def default_gateway_id() -> str:
+    """The contract's default gateway id without a shard: `{host}-all`, the host name's first label lower case,
+    every character outside [a-z0-9_-] replaced by `-`."""
+    host = re.sub(r"[^a-z0-9_-]+", "-", socket.gethostname().split(".")[0].lower()).strip("-_")[:40].strip("-_")
+    return f"{host or 'gateway'}-all"
 
 
 def test_a_killed_gateway_makes_its_devices_offline_until_it_is_back(rig: Rig, mosquitto: Mosquitto) -> None:
@@ -94,7 +118,7 @@ def test_a_killed_gateway_makes_its_devices_offline_until_it_is_back(rig: Rig, m
         alarms = c.get("/api/v1/alarms", params={"kind": "comm_loss", "active": "true"}).raise_for_status().json()
         return {a["device_id"]: a for a in alarms}
 
-    gateway_id = default_gateway_id(None)  # no SIGNALIGHT_GATEWAY_ID: {host}-all
+    gateway_id = default_gateway_id()  # no SIGNALIGHT_GATEWAY_ID
     c = client()
     try:
         before = eventually(lambda: (s := statuses(c)) and all(s.get(d, ("",))[0] == "online" for d in devices)

@@ -6,8 +6,6 @@ controller returns to its own schedule within the backup time.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,58 +15,19 @@ from typing import Any
 import httpx
 import pytest
 
+from hil_tests.plan_rig import INTERSECTION, NEW_CYCLE_S, PASSWORD, api_client, deploy_and_wait, plan_for, signal_values
 from hil_tests.rig import Rig, eventually, read_manifest, rig_env
 from tests.servers import Mosquitto, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "contracts" / "plans" / "examples"
-NEW_CYCLE_S = 110
 BACKUP_S = 9.0
-PASSWORD = "s3cret-pass-word"
-INTERSECTION = "tn-hil-001"  # not the controller's id: the API maps an intersection to its controller
-
-
-def _plan_for(intersection_id: str) -> dict[str, Any]:
-    """The example plan for this controller, pattern 1 all day every day (so the check does not depend on the
-    hour), its cycle changed from 120 to NEW_CYCLE_S (coordinated phases 2 and 6 give up the difference)."""
-    plan: dict[str, Any] = json.loads((EXAMPLES / "tn-001-weekday.json").read_text(encoding="utf-8"))
-    plan["intersection_id"] = intersection_id
-    pattern = next(p for p in plan["patterns"] if p["pattern"] == 1)
-    delta = NEW_CYCLE_S - pattern["cycle_s"]
-    pattern["cycle_s"] = NEW_CYCLE_S
-    pattern["splits_s"]["2"] += delta
-    pattern["splits_s"]["6"] += delta
-    for day in plan["day_plans"]:
-        day["events"] = [{"at": "00:00", "action": "pattern", "pattern": 1}]
-    return plan
-
-
-def _signal_values(broker: Mosquitto, device: str) -> dict[str, Any]:
-    """The controller's retained state values, read by an external MQTT client (works with the API stopped)."""
-    out = subprocess.run(["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-t",
-                          f"sl/v1/+/{device}/state", "-C", "1", "-W", "5"],
-                         capture_output=True, text=True, timeout=15, check=False).stdout
-    values: dict[str, Any] = json.loads(out.splitlines()[0])["values"]
-    return values
-
-
 @pytest.fixture
 def rig(tmp_path: Path, mosquitto: Mosquitto) -> Any:
     api_port = free_port()
     env = rig_env(tmp_path, mosquitto.host, mosquitto.port, api_port)
     with Rig(tmp_path, env) as r:
         yield r
-
-
-def _client(rig: Rig, user: str, request: pytest.FixtureRequest) -> httpx.Client:
-    api: str = rig.api
-    token = eventually(lambda: httpx.post(f"{api}/api/v1/auth/token", timeout=5,
-                                          data={"username": user, "password": PASSWORD}).json()
-                       .get("access_token"), 30, f"a token for {user}", rig)
-    client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    request.addfinalizer(client.close)
-    return client
 
 
 @dataclass
@@ -94,8 +53,8 @@ def _start(rig: Rig, request: pytest.FixtureRequest) -> Setup:
     rig.import_manifest(manifest)
     rig.start("gateway", "gateway")
     signal_id = next(d["id"] for d in manifest["devices"] if d["kind"] == "signal_controller")
-    eng = _client(rig, "eng", request)
-    ops = _client(rig, "ops", request)
+    eng = api_client(rig, "eng", request)
+    ops = api_client(rig, "ops", request)
     eventually(lambda: (d := eng.get(f"/api/v1/devices/{signal_id}").json()).get("status") == "online"
                and d.get("state"), 45, "the controller online in the API", rig)
     resp = eng.post("/api/v1/intersections", json={"id": INTERSECTION, "site": "tn", "name": "Ngã tư thử nghiệm",
@@ -104,30 +63,13 @@ def _start(rig: Rig, request: pytest.FixtureRequest) -> Setup:
     return Setup(signal_id, manifest, eng, ops)
 
 
-def _deploy(rig: Rig, eng: httpx.Client, plans_url: str, version: int) -> tuple[dict[str, Any], list[str]]:
-    """Deploy `version` and wait for the end: (the final deployment, the statuses seen on the way)."""
-    deploy = eng.post(f"{plans_url}/{version}/deploy")
-    assert deploy.status_code == 202, deploy.text
-    deployment_id = deploy.json()["id"]
-    stages: list[str] = []
-
-    def finished() -> dict[str, Any] | None:
-        dep: dict[str, Any] = eng.get(f"/api/v1/deployments/{deployment_id}").json()
-        if not stages or stages[-1] != dep["status"]:
-            stages.append(dep["status"])
-        return dep if dep["status"] in ("active", "failed", "rolled_back") else None
-
-    # activation waits for the running pattern's cycle boundary (at most 2 cycles of 255 s by contract)
-    return eventually(finished, 280, "the deployment to finish", rig, interval=0.5), stages
-
-
 def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: Mosquitto,
                                                           request: pytest.FixtureRequest) -> None:
     setup = _start(rig, request)
     signal_id, eng, ops, plans_url = setup.signal_id, setup.eng, setup.ops, setup.plans_url
 
     # 1. a refused plan: 422 naming the rules, nothing stored, nothing sent to the device
-    bad = _plan_for(INTERSECTION)
+    bad = plan_for(INTERSECTION)
     bad["phases"][1]["yellow_s"] = 2.0
     refused = eng.post(plans_url, json=bad)
     assert refused.status_code == 422, refused.text
@@ -136,13 +78,13 @@ def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: M
     assert eng.get(f"/api/v1/intersections/{INTERSECTION}/deployments").json() == []
 
     # 2. a valid plan with a new cycle: deployed, active, and the controller runs the new cycle
-    created = eng.post(plans_url, json=_plan_for(INTERSECTION), params={"comment": "chu kỳ 110 s"})
+    created = eng.post(plans_url, json=plan_for(INTERSECTION), params={"comment": "chu kỳ 110 s"})
     assert created.status_code == 201, created.text
     version, crc = created.json()["version"], created.json()["crc32"]
-    done, stages = _deploy(rig, eng, plans_url, version)
+    done, stages = deploy_and_wait(rig, eng, plans_url, version)
     assert done["status"] == "active", (done, stages, rig.log("gateway")[-3000:])
     assert eng.get(plans_url).json()["active_version"] == version
-    values = eventually(lambda: (v := _signal_values(mosquitto, signal_id)).get("cycle_s") == NEW_CYCLE_S and v,
+    values = eventually(lambda: (v := signal_values(mosquitto, signal_id)).get("cycle_s") == NEW_CYCLE_S and v,
                         30, "the controller to report the new cycle", rig)
     if "plan_crc32" in values:
         assert values["plan_crc32"] == crc
@@ -152,9 +94,9 @@ def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: M
     started = ops.post(f"/api/v1/intersections/{INTERSECTION}/control",
                        json={"action": "flash", "until": until, "backup_s": BACKUP_S})
     assert started.status_code == 202, started.text
-    eventually(lambda: _signal_values(mosquitto, signal_id)["mode"] == "flash", 60, "the controller to flash", rig)
+    eventually(lambda: signal_values(mosquitto, signal_id)["mode"] == "flash", 60, "the controller to flash", rig)
     time.sleep(2 * BACKUP_S)  # a real process, a real timer: outlive the first backup period
-    assert _signal_values(mosquitto, signal_id)["mode"] == "flash", "renewals keep it flashing"
+    assert signal_values(mosquitto, signal_id)["mode"] == "flash", "renewals keep it flashing"
     assert ops.get(f"/api/v1/intersections/{INTERSECTION}/control").json()["active"]["renewals"] >= 3
 
     # 4. the center goes silent: the controller's backup timer ends and it returns to its schedule by itself
@@ -162,7 +104,7 @@ def test_deploy_refuse_and_manual_flash_with_backup_timer(rig: Rig, mosquitto: M
     assert code == 0, rig.log("api")[-3000:]
     stopped = time.monotonic()
     # leaving flash takes 5 s startup flash and 3 s all red after the backup timer runs out
-    eventually(lambda: _signal_values(mosquitto, signal_id)["mode"] in ("coordinated", "free"), BACKUP_S + 20,
+    eventually(lambda: signal_values(mosquitto, signal_id)["mode"] in ("coordinated", "free"), BACKUP_S + 20,
                "the controller back on its schedule", rig=None, interval=0.5)
     assert time.monotonic() - stopped <= BACKUP_S + 20
     for name in ("gateway", "sim"):
@@ -174,21 +116,21 @@ def test_corrupted_transfer_fails_and_the_old_plan_keeps_running(rig: Rig, mosqu
                                                                  request: pytest.FixtureRequest) -> None:
     setup = _start(rig, request)
     signal_id, eng, plans_url = setup.signal_id, setup.eng, setup.plans_url
-    before = _signal_values(mosquitto, signal_id)
+    before = signal_values(mosquitto, signal_id)
     control_url = setup.manifest["control"]["url"]
     fault = httpx.post(f"{control_url}/faults", timeout=10,
                        json={"device": signal_id, "fault": "corrupt_plan_transfer", "args": {"at": "write"}})
     assert fault.status_code == 200, fault.text
-    created = eng.post(plans_url, json=_plan_for(INTERSECTION))
+    created = eng.post(plans_url, json=plan_for(INTERSECTION))
     assert created.status_code == 201, created.text
     version, crc = created.json()["version"], created.json()["crc32"]
 
-    done, stages = _deploy(rig, eng, plans_url, version)
+    done, stages = deploy_and_wait(rig, eng, plans_url, version)
     assert done["status"] in ("rolled_back", "failed"), (done, stages)
     assert done["error"] in ("readback_mismatch", "crc_mismatch"), done
     assert done["message"], "the controller's reason is kept"
     assert eng.get(plans_url).json()["active_version"] is None
-    after = _signal_values(mosquitto, signal_id)
+    after = signal_values(mosquitto, signal_id)
     assert after.get("plan_crc32") == before.get("plan_crc32") != crc, "the old plan keeps running"
     assert after.get("cycle_s") != NEW_CYCLE_S
 
@@ -203,8 +145,8 @@ def test_corrupted_transfer_fails_and_the_old_plan_keeps_running(rig: Rig, mosqu
     cleared = httpx.post(f"{control_url}/faults", timeout=10, json={
         "device": signal_id, "fault": "corrupt_plan_transfer", "args": {"active": False}})
     assert cleared.status_code == 200, cleared.text
-    done, stages = _deploy(rig, eng, plans_url, version)
+    done, stages = deploy_and_wait(rig, eng, plans_url, version)
     assert done["status"] == "active", (done, stages, rig.log("gateway")[-3000:])
     eventually(lambda: not deploy_alarm(), 10, "the alarm to clear", rig)
-    eventually(lambda: _signal_values(mosquitto, signal_id).get("cycle_s") == NEW_CYCLE_S, 30,
+    eventually(lambda: signal_values(mosquitto, signal_id).get("cycle_s") == NEW_CYCLE_S, 30,
                "the controller to report the new cycle", rig)

@@ -28,11 +28,12 @@ from gateways.manifest import DeviceEntry, owns
 from signalight.broker_passwords import check_username
 
 Access = Literal["read", "write", "readwrite"]
+_ACCESS: dict[str, Access] = {"read": "read", "write": "write", "readwrite": "readwrite"}
 
 #: What a device publishes about itself, and what it listens to.
 DEVICE_WRITES = (Suffix.BIRTH, Suffix.STATUS, Suffix.STATE, Suffix.TELEMETRY, Suffix.EVENT, Suffix.CMD_RES)
 DEVICE_READS = (Suffix.CMD, Suffix.REBIRTH)
-#: What a gateway watches of the MQTT devices of its shard (gateways.mqtt_link.WATCHED).
+#: What a gateway watches of the MQTT devices of its shard (gateways.mqtt_device_watch.WATCHED).
 GATEWAY_WATCHES = (Suffix.BIRTH, Suffix.STATUS, Suffix.STATE, Suffix.TELEMETRY, Suffix.EVENT)
 
 EVERYTHING = f"{PREFIX}/#"
@@ -275,11 +276,12 @@ class AclTable:
                 current = rest
                 rules.setdefault(current, _Rules())
             elif word == "topic" and rest:
-                access, _, name = rest.partition(" ")
-                if access not in ("read", "write", "readwrite") or not name.strip():
+                mode, _, name = rest.partition(" ")
+                access = _ACCESS.get(mode)
+                if access is None or not name.strip():
                     # `topic NAME` (readwrite) and `deny` exist in Mosquitto; we never write them: refuse, not guess.
                     raise AclError(f"{source}:{number}: expected `topic read|write|readwrite TOPIC`")
-                rules[current].add(access, name.strip())  # type: ignore[arg-type]
+                rules[current].add(access, name.strip())
             else:
                 raise AclError(f"{source}:{number}: unsupported line {line!r} (only `user` and `topic`)")
         return cls(rules)

@@ -25,10 +25,11 @@ from api.users import create_user
 from controllers.clock import SystemClock
 from controllers.devices import Transport
 from firmware_sim.clock import VirtualClock
-from firmware_sim.fleet import FleetConfig, build_fleet, run_fleet
+from firmware_sim.fleet import FleetConfig, build_fleet
+from firmware_sim.fleet_runner import run_fleet
 from gateways.gateway import run_gateway
-from gateways.manifest import DeviceEntry, load_manifest
-from gateways.recorder import run_recorder
+from gateways.manifest import DeviceEntry, ModbusDevice, device_entry, load_manifest
+from gateways.recorder_service import run_recorder
 from signalight.broker import embedded_broker, free_port, port_is_free
 from signalight.broker_acl import GatewaySpec, build_plan, gateway_key
 from signalight.broker_files import load_credentials, write_broker_files
@@ -70,7 +71,7 @@ async def import_manifest(api_url: str, manifest: dict[str, Any]) -> None:
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         resp = await client.post("/api/v1/devices/import", json=manifest, headers=headers)
         resp.raise_for_status()
-    log.info("demo_devices_imported", extra={"devices": len(manifest.get("devices", []))})
+    log.info("demo_devices_imported devices=%s", len(manifest.get("devices", [])))
 
 
 def _pick_port(host: str, wanted: int, what: str) -> int:
@@ -88,9 +89,8 @@ def fleet_registry(fleet: FleetConfig) -> list[DeviceEntry]:
     the ports are bound: those entries carry a placeholder one and serve nothing but the rules."""
     built = build_fleet(fleet, VirtualClock(fleet.speed))
     unbound = {"host": fleet.modbus_host, "port": 1, "unit_id": 0, "profile": "unbound"}
-    return [DeviceEntry.model_validate({"id": e["id"], "site": e["site"], "kind": e["kind"],
-                                        "transport": e["transport"],
-                                        **(unbound if e["transport"] == Transport.MODBUS else {})})
+    return [device_entry({"id": e["id"], "site": e["site"], "kind": e["kind"], "transport": e["transport"],
+                          **(unbound if e["transport"] == Transport.MODBUS else {})})
             for e in built.entries.values()]
 
 
@@ -154,8 +154,8 @@ async def run_demo(s: Settings, options: DemoOptions) -> None:
                                    clock=SystemClock(), gateway_id=DEMO_GATEWAY.gateway_id, command_keys=command_keys,
                                    replay_dir=s.data_dir / "gateway"),
                        name="gateway")
-        modbus = [d for d in devices if d.transport == "modbus"]
-        ports = sorted({d.port for d in modbus if d.port is not None})
+        modbus = [d for d in devices if isinstance(d, ModbusDevice)]
+        ports = sorted({d.port for d in modbus})
         typer.echo(
             "\nsignalight demo is running (Ctrl-C stops it)\n"
             f"  web UI and API   http://{s.api_host}:{api_port}/   (login: {DEMO_USER} / {DEMO_PASSWORD}, role admin)\n"
@@ -202,6 +202,6 @@ async def seed_lighting(api_url: str, site: str, cabinets: int) -> None:
                 await asyncio.sleep(0.5)
             deployed = await client.post("/api/v1/lighting/documents/city/versions/1/deploy", json={"site": site})
             deployed.raise_for_status()
-            log.info("demo_lighting_deployed", extra={"batch": deployed.json()["batch_id"], "cabinets": cabinets})
+            log.info("demo_lighting_deployed batch=%s cabinets=%s", deployed.json()["batch_id"], cabinets)
     except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:  # an answer of an unexpected shape too
-        log.warning("demo_lighting_not_seeded", extra={"error": f"{type(exc).__name__}: {exc}"})
+        log.warning("demo_lighting_not_seeded error=%s", f"{type(exc).__name__}: {exc}")

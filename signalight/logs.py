@@ -1,7 +1,8 @@
 """Structured logs: one line per event, `time level logger event key=value ...`.
 
-Code logs an event name and its fields: `log.info("poll_failed", extra={"device": d, "error": e})`; the fields
-passed in `extra` are printed as key=value pairs, quoted when they hold spaces.
+Code logs an event name and its fields as key=value in the message, the same in every package:
+`log.warning("poll_failed device=%s error=%s", d, e)` (formatted only when the record is emitted). Fields a library
+passes in `extra` are printed after it as key=value pairs, quoted when they hold spaces.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def _value(v: object) -> str:
 
 
 class KeyValueFormatter(logging.Formatter):
-    converter = time.gmtime  # type: ignore[assignment]  # UTC stamps, whatever the local zone
+    converter = staticmethod(time.gmtime)  # UTC stamps, whatever the local zone
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z"

@@ -24,12 +24,12 @@ from api.config import ApiSettings
 from api.state import ApiDeps
 from api.token_key import load_or_create_token_key
 from controllers.clock import SystemClock
-from gateways.bus import Bus, BusConfig
 from gateways.first_sight_file import FileFirstSight
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
+from gateways.mqtt import Bus, BusConfig
 from gateways.partition import parse_partition
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
 from signalight.command_keys import api_signer, executor_keys
@@ -121,7 +121,8 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
                   modbus_port: int, control_port: int, manifest: Path, scenario: Path | None,
                   mqtt_controllers: int = 0, credentials: Path | None = None, start: datetime | None = None,
                   state_dir: Path | None = None) -> None:
-    from firmware_sim.fleet import FleetConfig, run_fleet
+    from firmware_sim.fleet import FleetConfig
+    from firmware_sim.fleet_runner import run_fleet
     from signalight.broker_files import load_credentials
 
     logins = load_credentials(credentials) if credentials is not None else {}
@@ -141,8 +142,8 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
     )
 
     def ready(m: dict[str, Any]) -> None:
-        log.info("sim_ready", extra={"devices": len(m.get("devices", [])), "manifest": str(manifest),
-                                     "control": (m.get("control") or {}).get("url")})
+        log.info("sim_ready devices=%s manifest=%s control=%s", len(m.get("devices", [])), str(manifest),
+                 (m.get("control") or {}).get("url"))
 
     await run_fleet(config, on_ready=ready)
 

@@ -30,7 +30,7 @@ def run(main: Callable[[], Awaitable[None]], *, name: str) -> None:
             nonlocal stopping
             if not stopping:
                 stopping = True
-                log.info("stopping", extra={"part": name, "signal": signal.Signals(signum).name})
+                log.info("stopping part=%s signal=%s", name, signal.Signals(signum).name)
                 task.cancel()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -43,12 +43,12 @@ def run(main: Callable[[], Awaitable[None]], *, name: str) -> None:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        log.info("stopped", extra={"part": name})
+        log.info("stopped part=%s", name)
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(runner())
     except* BrokerRefusedError as refused:
         # Bad credentials, not authorized: retrying cannot cure it, and a traceback would bury the reason.
-        log.error("broker_refused", extra={"part": name, "error": str(refused.exceptions[0])})
+        log.error("broker_refused part=%s error=%s", name, str(refused.exceptions[0]))
         raise SystemExit(1) from None

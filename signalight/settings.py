@@ -170,10 +170,10 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment and the TOML file, with explicit overrides (command-line options) on top.
 
     Raises pydantic.ValidationError naming each wrong setting.
     """
     clean = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**clean)  # type: ignore[arg-type]
+    return Settings(**clean)

@@ -2,7 +2,7 @@
 
 Each fixture starts its own server on a free loopback port in a temporary folder and stops it afterwards, so tests
 never touch the machine's system-wide services (which listen on the standard ports). The binaries come from
-Debian's packages, installed by `make test` (scripts/install-services.sh) when they are missing.
+Debian's packages, installed by `make services` (.ci/install-services.sh; `make test` runs it) when they are missing.
 
 Fixtures (import them into a conftest.py):
 - `mosquitto`: a `Mosquitto` (host, port; stop(), start(), restart()); persistence on, so persistent sessions
@@ -326,7 +326,7 @@ class PostgresServer:
         return f"{driver}://postgres@127.0.0.1:{self.port}/{database}"
 
 
-def _require(binary: str | Path, what: str) -> None:
+def require_binary(binary: str | Path, what: str) -> None:
     if not Path(binary).exists():
         pytest.fail(f"{what} is not installed ({binary}); run `make test`, which installs it from Debian's packages",
                     pytrace=False)
@@ -334,7 +334,7 @@ def _require(binary: str | Path, what: str) -> None:
 
 @pytest.fixture
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    _require(MOSQUITTO, "Mosquitto")
+    require_binary(MOSQUITTO, "Mosquitto")
     broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
     broker.start()
     try:
@@ -347,7 +347,7 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 def make_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Mosquitto]]:
     """`make_mosquitto(password_file=..., acl_file=...)`: a started private Mosquitto with those options (for files
     a test generates first), stopped at teardown."""
-    _require(MOSQUITTO, "Mosquitto")
+    require_binary(MOSQUITTO, "Mosquitto")
     started: list[Mosquitto] = []
 
     def make(**options: Any) -> Mosquitto:
@@ -365,7 +365,7 @@ def make_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
 
 @pytest.fixture
 def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
-    _require(NATS_SERVER, "nats-server")
+    require_binary(NATS_SERVER, "nats-server")
     cluster = NatsCluster(tmp_path_factory.mktemp("nats"))
     try:
         cluster.start()
@@ -376,7 +376,7 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsClust
 
 @pytest.fixture
 def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
-    _require(INFLUXD, "InfluxDB (influxd)")
+    require_binary(INFLUXD, "InfluxDB (influxd)")
     server = InfluxDB(tmp_path_factory.mktemp("influxdb"))
     server.start()
     try:
@@ -387,7 +387,7 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    _require(PG_BIN / "postgres", "PostgreSQL")
+    require_binary(PG_BIN / "postgres", "PostgreSQL")
     # Not under tmp_path_factory: its base folder is private to root (0700) and the server runs as `postgres`.
     folder = Path(tempfile.mkdtemp(prefix="signalight-pg-"))
     server = PostgresServer(folder)

@@ -7,12 +7,12 @@ Token responses are `Cache-Control: no-store` (RFC 6749 §5.1): no cache or prox
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import audit, login_throttle
@@ -120,10 +120,10 @@ async def refresh(body: RefreshRequest, request: Request, response: Response, ap
     family = record.family
     # Use the token up in one conditional UPDATE: only one of several concurrent requests can match `used_at IS
     # NULL` (PostgreSQL re-checks it after the winner commits; SQLite serialises writers).
-    won = await session.execute(update(RefreshToken).where(
+    won: CursorResult[Any] = cast("CursorResult[Any]", await session.execute(update(RefreshToken).where(
         RefreshToken.jti == claims.jti, RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None))
-        .values(used_at=now))
-    if won.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+        .values(used_at=now)))  # an UPDATE's result is a CursorResult, which has the row count
+    if won.rowcount != 1:
         await session.rollback()
         await _revoke_family(session, family, now)
         await audit.record(session, now=now, actor=claims.sub, source_addr=client_addr(request),

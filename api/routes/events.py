@@ -14,10 +14,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import ApiDep, SessionDep, require
+from api.deps import ApiDep, SessionDep, TelemetryReader
 from api.models import Intersection
 from api.problems import Problem
-from api.security import Scope
 from controllers.clock import to_rfc3339
 from controllers.devices import ID_PATTERN
 from controllers.events import MAX_PAGE, EventCursor, EventStore, in_seq_order
@@ -74,7 +73,7 @@ def event_store(api: Any) -> EventStore:
 
 @router.get("/{intersection_id}/events", response_model=EventPageOut, responses={404: {}, 422: {}, 503: {}})
 async def get_events(intersection_id: Annotated[str, Path(pattern=ID_PATTERN)], api: ApiDep, session: SessionDep,
-                     _: require(Scope.TELEMETRY_READ),  # type: ignore[valid-type]
+                     _: TelemetryReader,
                      start: AwareDatetime, end: AwareDatetime,
                      codes: Annotated[list[Code] | None, Query(max_length=64)] = None,
                      params: Annotated[list[Param] | None, Query(max_length=64)] = None,

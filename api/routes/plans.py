@@ -8,7 +8,7 @@ A refused plan answers 422 problem+json whose `errors` are the validator's issue
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -26,7 +26,7 @@ from api.plans_runtime import PlansDep
 from api.plans_store import Refused, active_deployment, get_version, list_versions, save_version, version_json
 from api.problems import Problem
 from api.routes.intersections import ObjectId
-from controllers.plans import PlanV1, diff_plans, validate_plan
+from controllers.plans import Change, PlanV1, diff_plans, validate_plan
 from controllers.plans.schedule import ScheduleError, scheduled_at
 
 router = APIRouter(prefix="/api/v1", tags=["plans"])
@@ -154,20 +154,42 @@ async def list_plan_versions(intersection_id: ObjectId, session: SessionDep, _: 
                                   for r in await list_versions(session, intersection_id)])
 
 
-@router.get("/intersections/{intersection_id}/plans/diff", responses={404: {}})
+class PlanDiffOut(BaseModel):
+    intersection_id: str
+    from_: int = Field(alias="from")
+    to: int
+    changes: list[Change] = Field(description="every difference, each with a one-line `text`")
+
+
+class ScheduledOut(BaseModel):
+    action: Literal["free", "flash", "pattern", "dark"]
+    pattern: int | None
+    day_plan: int
+    since: str = Field(description="local date and time the event began, `YYYY-MM-DD HH:MM`")
+
+
+class ScheduleNowOut(BaseModel):
+    intersection_id: str
+    local_time: str = Field(description="the API's local time (its `timezone`), RFC 3339 with the offset")
+    active_version: int | None
+    expected: ScheduledOut | None = Field(description="what the deployed plan's schedule says runs now")
+    reported: str | None = Field(description="what the controller reports (`pattern 3`, `free`, `flash`)")
+    status: Literal["agree", "mismatch", "skipped"]
+    reason: str | None = Field(description="why `skipped`")
+
+
+@router.get("/intersections/{intersection_id}/plans/diff", response_model=PlanDiffOut, responses={404: {}})
 async def diff_versions(intersection_id: ObjectId, session: SessionDep,
                         _: DevicesReader,
                         from_: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
-                        to: Annotated[int, Query(ge=1, le=MAX_VERSION)]) -> dict[str, Any]:
+                        to: Annotated[int, Query(ge=1, le=MAX_VERSION)]) -> PlanDiffOut:
     """Every difference from version `from` to version `to`, each with a one-line `text`."""
     rows = [await get_version(session, intersection_id, v) for v in (from_, to)]
     missing = [v for v, r in zip((from_, to), rows, strict=True) if r is None]
     if missing:
         raise Problem(404, f"intersection {intersection_id!r} has no plan version {missing[0]}")
     old, new = (PlanV1.model_validate(r.plan) for r in rows if r is not None)
-    changes = diff_plans(old, new)
-    return {"intersection_id": intersection_id, "from": from_, "to": to,
-            "changes": [c.model_dump(mode="json") for c in changes]}
+    return PlanDiffOut(intersection_id=intersection_id, **{"from": from_}, to=to, changes=diff_plans(old, new))
 
 
 @router.get("/intersections/{intersection_id}/plans/{version}", response_model=PlanVersionWithPlan,
@@ -263,31 +285,31 @@ async def list_deployments(intersection_id: ObjectId, session: SessionDep, _: De
 
 
 
-@router.get("/intersections/{intersection_id}/schedule", responses={404: {}})
+@router.get("/intersections/{intersection_id}/schedule", response_model=ScheduleNowOut, responses={404: {}})
 async def schedule_now(intersection_id: ObjectId, api: ApiDep, session: SessionDep,
-                       _: DevicesReader) -> dict[str, Any]:
+                       _: DevicesReader) -> ScheduleNowOut:
     """What the deployed plan's schedule says should run now (local time of the API's `timezone`), what the
     controller reports, and whether they agree (`agree` | `mismatch` | `skipped`, as the compliance check)."""
     inter = await _intersection(session, intersection_id)
     local = api.clock.now().astimezone(api.settings.tz)
     deployed = await active_deployment(session, intersection_id)
     row = await get_version(session, intersection_id, deployed.version) if deployed else None
-    out: dict[str, Any] = {"intersection_id": intersection_id, "local_time": local.isoformat(timespec="seconds"),
-                           "active_version": deployed.version if deployed else None, "expected": None,
-                           "reported": None, "status": "skipped", "reason": "no plan deployed"}
+    out = ScheduleNowOut(intersection_id=intersection_id, local_time=local.isoformat(timespec="seconds"),
+                         active_version=deployed.version if deployed else None, expected=None, reported=None,
+                         status="skipped", reason="no plan deployed")
     if row is None:
         return out
     try:
         expected = scheduled_at(PlanV1.model_validate(row.plan), local)
     except ScheduleError as exc:
-        return out | {"reason": str(exc)}
-    out["expected"] = {"action": expected.action, "pattern": expected.pattern, "day_plan": expected.day_plan,
-                       "since": f"{expected.date.isoformat()} {expected.at}"}
+        return out.model_copy(update={"reason": str(exc)})
+    out.expected = ScheduledOut(action=expected.action, pattern=expected.pattern, day_plan=expected.day_plan,
+                                since=f"{expected.date.isoformat()} {expected.at}")
     live = api.cache.get(inter.controller_id) if inter.controller_id else None
     values = (live.state or {}).get("values") if live else None
     if not values:
-        return out | {"reason": "controller state unknown"}
+        return out.model_copy(update={"reason": "controller state unknown"})
     status, reported = compare(expected, values)
-    out.update(status=status, reported=reported if status != "skipped" else None,
-               reason=reported if status == "skipped" else None)
+    out.status = "agree" if status == "agree" else "mismatch" if status == "mismatch" else "skipped"
+    out.reported, out.reason = (None, reported) if status == "skipped" else (reported, None)
     return out

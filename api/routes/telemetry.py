@@ -89,7 +89,7 @@ async def get_telemetry(device_id: Annotated[str, Path(pattern=ID_PATTERN)], api
         raise Problem(503, f"telemetry store did not answer within {STORE_TIMEOUT_S:.0f} s",
                       headers={"Retry-After": "10"}) from None
     except StoreError as exc:
-        log.warning("telemetry_query_failed", extra={"device": device_id, "error": str(exc)})
+        log.warning("telemetry_query_failed device=%s error=%s", device_id, str(exc))
         raise Problem(503, f"telemetry store unavailable: {exc}", headers={"Retry-After": "10"}) from None
     units = FIELDS.get(kind, {})
     return {"device": device_id, "kind": kind, "start": to_rfc3339(start), "end": to_rfc3339(end),

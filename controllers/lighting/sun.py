@@ -11,6 +11,7 @@ None, never an exception, so a program can be checked for the nights where its s
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -75,9 +76,9 @@ class AstralSun:
             self._cache[date] = found
         return found
 
-    def _event(self, fn: object, date: dt.date, tz: dt.tzinfo) -> dt.datetime | None:
+    def _event(self, fn: Callable[..., object], date: dt.date, tz: dt.tzinfo) -> dt.datetime | None:
         try:
-            value = fn(self.observer, date=date, tzinfo=tz)  # type: ignore[operator]
+            value = fn(self.observer, date=date, tzinfo=tz)
         except ValueError:
             return None  # astral's way of saying the sun does not reach that depression on that date
         if not isinstance(value, dt.datetime):

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,8 @@ class PollStats:
 
 class DeviceCoordinator:
     def __init__(self, reader: DeviceReader, publisher: DevicePublisher, clock: Clock, *, offline_after: int = 3,
-                 backoff_max_s: float = 60.0, rng: random.Random | None = None, tick_s: float = 0.02) -> None:
+                 backoff_max_s: float = 60.0, rng: random.Random | None = None, tick_s: float = 0.02,
+                 lateness_observer: Callable[[float], None] | None = None) -> None:
         self.reader = reader
         self.publisher = publisher
         self.clock = clock
@@ -66,7 +68,7 @@ class DeviceCoordinator:
         # State is complete only once every group holding state points has been read since the last contact.
         self._state_groups = {g for g in self.profile.poll_groups if self._state_group(g) and reader.plans[g]}
         self._read_since_contact: set[str] = set()
-        self.lateness_observer: Any = None
+        self.lateness_observer = lateness_observer  # told each poll's lateness in seconds
         self.reporter = Reporter(self.profile.points)
         self.events = EventReader(reader, publisher) if "event_fifo" in self.profile.areas else None
 
@@ -103,11 +105,6 @@ class DeviceCoordinator:
                 self.stats.errors += 1
                 log.exception("device_poll_error device=%s group=%s", self.entry.id, group)
                 ok = False
-            # Python 3.11's asyncio.wait_for (inside pymodbus's connect) can swallow a cancellation that lands as
-            # the connection attempt fails; the task still counts the request, so honour it here.
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError
             if ok:
                 backoff = interval_s
                 due += interval_s

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateways.manifest import DeviceEntry
+from gateways.manifest import ModbusDevice
 from gateways.modbus.codec import CodecError, Decoder, Value, compile_decoder
 from gateways.modbus.link import ModbusError, ModbusLink
-from gateways.modbus.plan import Read, plan_reads
 from gateways.modbus.profile import Point, Profile
+from gateways.modbus.read_plan import Read, plan_reads
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ def _decoders(profile: Profile) -> dict[str, Decoder]:
 class DeviceReader:
     """Planned reads of one device. `max_gap` registers between points may be read over to save requests."""
 
-    def __init__(self, entry: DeviceEntry, profile: Profile, link: ModbusLink, *, max_gap: int = 0) -> None:
-        assert entry.unit_id is not None
+    def __init__(self, entry: ModbusDevice, profile: Profile, link: ModbusLink, *, max_gap: int = 0) -> None:
         self.entry = entry
         self.profile = profile
         self.link = link

@@ -20,8 +20,8 @@ from api.security import Role, issue_token
 from api.users import create_user
 from contracts import mqtt_schema_path
 from controllers.command_auth import CommandRefused, check_command
-from gateways.bus import Bus, BusConfig
 from gateways.command_keys import TrustedKeys
+from gateways.mqtt import Bus, BusConfig
 from tests.api.fakes import (
     FakeClock,
     FakeTelemetry,

@@ -19,7 +19,7 @@ from api.measures_service import fetch_events
 from api.security import Role, issue_token
 from controllers.clock import SystemClock, to_rfc3339
 from gateways.mqtt import BusConfig
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
 from tests.api.fakes import FakeClock

@@ -8,11 +8,9 @@ from tests.api.conftest import Harness
 
 TYPED_PREFIXES = ("/api/v1/auth", "/api/v1/users", "/api/v1/tokens", "/api/v1/commands", "/api/v1/devices",
                   "/api/v1/alarms", "/api/v1/deployments", "/api/v1/sites", "/api/v1/intersections",
-                  "/api/v1/work-orders", "/api/v1/public")
-#: No body (logout), a file (the plan download, a work order's photo); diff and schedule are still hand-built dicts.
+                  "/api/v1/work-orders", "/api/v1/public", "/healthz", "/readyz")
+#: No body (logout), a file (the plan download, a work order's photo).
 UNTYPED = {("post", "/api/v1/auth/logout"), ("get", "/api/v1/intersections/{intersection_id}/plans/{version}/export"),
-           ("get", "/api/v1/intersections/{intersection_id}/plans/diff"),
-           ("get", "/api/v1/intersections/{intersection_id}/schedule"),
            ("get", "/api/v1/work-orders/{order_id}/photos/{photo_id}")}  # the image itself
 
 

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from firmware_sim.clock import SimClock
-from firmware_sim.fleet import Fleet, FleetConfig, run_fleet
+from firmware_sim.fleet import Fleet, FleetConfig
+from firmware_sim.fleet_runner import run_fleet
 
 
 @contextlib.asynccontextmanager

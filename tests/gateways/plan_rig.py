@@ -14,7 +14,8 @@ from typing import Any
 from controllers.commands import CommandEnvelope, DeployPlan, command_args
 from controllers.plans import PlanV1, encode_plan
 from firmware_sim.clock import VirtualClock
-from firmware_sim.fleet import Fleet, FleetConfig, run_fleet
+from firmware_sim.fleet import Fleet, FleetConfig
+from firmware_sim.fleet_runner import run_fleet
 from firmware_sim.plan import default_plan_doc
 from gateways.manifest import DeviceEntry, load_manifest
 from gateways.modbus.link import ModbusLink

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from controllers.clock import SystemClock
 from gateways.mqtt import BusConfig
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 
 

@@ -23,8 +23,8 @@ from gateways.command_keys import TrustedKeys
 from gateways.gateway import run_gateway
 from gateways.modbus.profile import load_profile
 from tests.command_signing import TEST_KEYS, TEST_PRIVATE_KEY
+from tests.gateways.gateway_rig import bus, cmd, entry, signal_effect, watching
 from tests.gateways.modbus_device import ModbusTestDevice
-from tests.gateways.test_gateway_integration import bus, cmd, entry, signal_effect, watching
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration

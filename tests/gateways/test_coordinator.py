@@ -9,8 +9,9 @@ import json
 from typing import Any
 
 from controllers.bus import BusMessage
+from controllers.devices import DeviceKind
 from gateways.gateway import GatewayDevice
-from gateways.manifest import DeviceEntry
+from gateways.manifest import ModbusDevice
 from gateways.modbus.link import ModbusError, ModbusLink
 from gateways.modbus.reader import ReadResult
 
@@ -63,8 +64,8 @@ class FakeBus:
 
 
 def device(clock: VirtualClock, bus: FakeBus) -> tuple[GatewayDevice, list[float]]:
-    entry = DeviceEntry(id="sc-9", site="tn", kind="signal_controller", transport="modbus",  # type: ignore[arg-type]
-                        host="127.0.0.1", port=1, unit_id=1, profile="signal-controller-v1")
+    entry = ModbusDevice(id="sc-9", site="tn", kind=DeviceKind.SIGNAL_CONTROLLER, host="127.0.0.1", port=1,
+                         unit_id=1, profile="signal-controller-v1")
     gd = GatewayDevice(entry, ModbusLink("127.0.0.1", 1), bus, clock, offline_after=3)  # type: ignore[arg-type]
     attempts: list[float] = []
     gd.state = {"dead": False}  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from gateways.event_contract import judge_event
 from gateways.event_recorder import EventRecorder, EventSink, _fast_event, validate_event
 from gateways.mqtt import BusConfig
 from gateways.partition import parse_partition
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.spool import Spool
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore

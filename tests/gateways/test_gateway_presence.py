@@ -27,11 +27,9 @@ from controllers.topics import gateway_topic
 from gateways.gateway import run_gateway
 from gateways.mqtt import BusConfig, BusWill
 from gateways.presence import GatewayPresence, default_gateway_id
+from tests.gateways.gateway_rig import bus, entry, watching
 from tests.gateways.modbus_device import ModbusTestDevice
-from tests.gateways.test_gateway_integration import bus, cabinet_device, entry, watching
 from tests.servers import Mosquitto
-
-__all__ = ["cabinet_device"]  # the fixture, shared with the integration tests
 
 PRESENCE_SCHEMA = json.loads(contracts.mqtt_schema_path("presence").read_text())
 TOPIC = gateway_topic("gw-test")

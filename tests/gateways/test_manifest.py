@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from gateways.manifest import DeviceEntry, ManifestError, load_manifest, owns
+from controllers.devices import DeviceKind
+from gateways.manifest import ManifestError, ModbusDevice, MqttDevice, device_entry, load_manifest, owns
 
 GOOD = {"format": "signalight.manifest/v1", "site": "tn", "devices": [
     {"id": "sc-1", "site": "tn", "kind": "signal_controller", "transport": "modbus", "host": "127.0.0.1",
@@ -24,7 +26,9 @@ def write(tmp_path: Path, data: object) -> Path:
 
 def test_load(tmp_path: Path) -> None:
     sc, cab = load_manifest(write(tmp_path, GOOD))
-    assert sc.unit_id == 1 and sc.location is not None and cab.shard == "north"
+    assert isinstance(sc, ModbusDevice) and isinstance(cab, MqttDevice)
+    assert (sc.host, sc.port, sc.unit_id) == ("127.0.0.1", 5020, 1) and sc.location is not None
+    assert cab.shard == "north"
 
 
 @pytest.mark.parametrize(("mutate", "where"), [
@@ -64,7 +68,7 @@ def test_not_json(tmp_path: Path) -> None:
 
 
 def test_hash_shards_own_every_device_exactly_once() -> None:
-    devices = [DeviceEntry(id=f"dev-{i}", site="tn", kind="lighting_cabinet", transport="mqtt")  # type: ignore[arg-type]
+    devices = [MqttDevice(id=f"dev-{i}", site="tn", kind=DeviceKind.LIGHTING_CABINET)
                for i in range(1000)]
     counts = [sum(owns(d, f"{i}/4") for d in devices) for i in range(4)]
     assert sum(counts) == 1000 and min(counts) > 200
@@ -74,11 +78,33 @@ def test_hash_shards_own_every_device_exactly_once() -> None:
 
 
 def test_named_shards_win_over_the_hash() -> None:
-    d = DeviceEntry(id="cab-1", site="tn", kind="lighting_cabinet", transport="mqtt", shard="north")  # type: ignore[arg-type]
+    d = MqttDevice(id="cab-1", site="tn", kind=DeviceKind.LIGHTING_CABINET, shard="north")
     assert owns(d, "north") and not owns(d, "south")
     assert [owns(d, f"{i}/2") for i in range(2)] == [False, False]
     with pytest.raises(ValueError, match="index"):
-        owns(DeviceEntry(id="x", site="tn", kind="lighting_cabinet", transport="mqtt"), "3/2")  # type: ignore[arg-type]
+        owns(MqttDevice(id="x", site="tn", kind=DeviceKind.LIGHTING_CABINET), "3/2")
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"transport": "mqtt", "host": "10.0.0.5", "port": 502}, "devices/1: an MQTT device has no host, port"),
+    ({"transport": "modbus", "host": "10.0.0.5", "port": 502, "unit_id": 1, "profile": "signal-controller-v1",
+      "client_id": "x"}, "devices/1: a Modbus device has no client_id"),
+    ({"transport": "modbus", "host": "10.0.0.5", "port": 502, "unit_id": 1}, "devices/1: 'profile' is a required"),
+])
+def test_each_transport_has_its_own_fields(tmp_path: Path, entry: dict[str, object], message: str) -> None:
+    data = {**GOOD, "devices": [GOOD["devices"][0], {"id": "x-1", "site": "tn", "kind": "lighting_cabinet", **entry}]}
+    with pytest.raises(ManifestError, match=message):
+        load_manifest(write(tmp_path, data))
+
+
+def test_the_model_agrees_with_the_schema_on_the_transport_fields() -> None:
+    with pytest.raises(ValidationError, match="profile"):
+        device_entry({"id": "x", "site": "tn", "kind": "signal_controller", "transport": "modbus", "host": "h",
+                      "port": 502, "unit_id": 1})
+    with pytest.raises(ValidationError, match="host"):
+        device_entry({"id": "x", "site": "tn", "kind": "signal_controller", "transport": "mqtt", "host": "h"})
+    assert isinstance(device_entry({"id": "x", "site": "tn", "kind": "lighting_cabinet", "transport": "mqtt",
+                                    "client_id": "x"}), MqttDevice)
 
 
 def modbus(device: str, port: int, max_in_flight: int | None = None) -> dict[str, object]:
@@ -89,14 +115,18 @@ def modbus(device: str, port: int, max_in_flight: int | None = None) -> dict[str
     return entry
 
 
+def modbus_only(devices: list[ModbusDevice | MqttDevice]) -> list[ModbusDevice]:
+    return [d for d in devices if isinstance(d, ModbusDevice)]
+
+
 def test_max_in_flight_is_per_link_and_must_agree(tmp_path: Path) -> None:
     from gateways.gateway import modbus_links
 
     data = {**GOOD, "devices": [modbus("sc-1", 502, 4), modbus("sc-2", 502), modbus("sc-3", 503)]}
-    links = modbus_links(load_manifest(write(tmp_path, data)))
+    links = modbus_links(modbus_only(load_manifest(write(tmp_path, data))))
     assert {k[1]: lk.max_in_flight for k, lk in links.items()} == {502: 4, 503: 1}
     data = {**GOOD, "devices": [modbus("sc-1", 502, 4), modbus("sc-2", 502, 2)]}
     with pytest.raises(ValueError, match=r"sc-1 and sc-2 share 10\.0\.0\.5:502 but give max_in_flight 4 and 2"):
-        modbus_links(load_manifest(write(tmp_path, data)))
+        modbus_links(modbus_only(load_manifest(write(tmp_path, data))))
     with pytest.raises(ManifestError, match="max_in_flight"):
         load_manifest(write(tmp_path, {**GOOD, "devices": [modbus("sc-1", 502, 0)]}))

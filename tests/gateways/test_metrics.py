@@ -14,10 +14,10 @@ import pytest
 from controllers.clock import SystemClock
 from gateways.gateway import run_gateway
 from gateways.mqtt import BusConfig
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
+from tests.gateways.gateway_rig import entry
 from tests.gateways.modbus_device import ModbusTestDevice
-from tests.gateways.test_gateway_integration import entry, signal_device  # noqa: F401 (fixture)
 from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ async def running(coro: object) -> AsyncIterator[None]:
             await task
 
 
-async def test_gateway_and_recorder_metrics(mosquitto: Mosquitto, signal_device: ModbusTestDevice,  # noqa: F811
+async def test_gateway_and_recorder_metrics(mosquitto: Mosquitto, signal_device: ModbusTestDevice,
                                             tmp_path: Path) -> None:
     gw_port, rec_port = free_port(), free_port()
     cfg = BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="gw-m")
@@ -90,6 +90,7 @@ def test_metrics_imports_neither_the_gateway_nor_the_recorder() -> None:
     import sys
 
     code = ("import sys, gateways.metrics; bad = [m for m in ('gateways.gateway', 'gateways.recorder', "
-            "'gateways.mqtt_link', 'gateways.modbus.link') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+            "'gateways.mqtt_device_watch', 'gateways.modbus.link') if m in sys.modules]; "
+            "print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -24,6 +24,7 @@ from firmware_sim.faults import FaultError, apply_fault
 from firmware_sim.fleet import FleetConfig, build_fleet
 from gateways.commands import CommandLedger, handle_command
 from tests.command_signing import TEST_KEYS
+from tests.gateways.gateway_rig import cmd
 from tests.gateways.plan_rig import (
     NEW_CYCLE_S,
     NEW_YELLOW_2_S,
@@ -33,7 +34,6 @@ from tests.gateways.plan_rig import (
     new_plan,
     record_events,
 )
-from tests.gateways.test_gateway_integration import cmd
 
 STAGING, HEADER = 400, 300       # holding: plan_staging area; plan_length_bytes .. plan_commit (300..303)
 

@@ -20,8 +20,8 @@ from controllers.plans import PlanV1, encode_plan
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
 from tests.command_signing import TEST_KEYS
+from tests.gateways.gateway_rig import Watcher, bus, cmd, watching
 from tests.gateways.plan_rig import NEW_CYCLE_S, Rig, controller_rig, new_plan
-from tests.gateways.test_gateway_integration import Watcher, bus, cmd, watching
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,8 @@ import pytest
 from controllers.commands import CommandEnvelope, DeployProgram, command_args
 from controllers.lighting import LightingV1, encode_lighting
 from firmware_sim.clock import VirtualClock
-from firmware_sim.fleet import Fleet, FleetConfig, run_fleet
+from firmware_sim.fleet import Fleet, FleetConfig
+from firmware_sim.fleet_runner import run_fleet
 from gateways.manifest import DeviceEntry, load_manifest
 from gateways.modbus.link import ModbusLink
 from gateways.modbus.profile import load_profile

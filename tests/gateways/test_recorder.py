@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,48 +17,17 @@ import pytest
 from controllers.bus import BusMessage
 from controllers.clock import SystemClock, to_rfc3339
 from controllers.devices import DeviceKind
-from controllers.telemetry import Sample, StoreError
+from controllers.telemetry import Sample
 from gateways.mqtt import BrokerRefusedError, BusConfig, InboundMessage
-from gateways.recorder import Recorder, _fast_telemetry, _sample, run_recorder
+from gateways.recorder import _fast_telemetry, make_sample
+from gateways.recorder_service import run_recorder
 from gateways.spool import Spool
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
 from gateways.telemetry_contract import judge_telemetry
 from tests.gateways.helpers import eventually
+from tests.gateways.recorder_fakes import SC, T0, FlakyStore, birth, recorder, tele
 from tests.servers import InfluxDB, Mosquitto
-
-T0 = datetime(2026, 11, 23, 7, 0, 0, tzinfo=UTC)
-SC = DeviceKind.SIGNAL_CONTROLLER
-
-
-class FlakyStore:
-    """A TelemetryWriter that fails while `down` is set, and records what it took."""
-
-    def __init__(self) -> None:
-        self.down = False
-        self.refuse = False
-        self.batches: list[list[Sample]] = []
-
-    async def write(self, samples: Sequence[Sample]) -> None:
-        if self.refuse:
-            raise StoreError("field type conflict", retryable=False)
-        if self.down:
-            raise StoreError("connection refused")
-        self.batches.append(list(samples))
-
-
-def birth(device: str, kind: str = "signal_controller") -> BusMessage:
-    return BusMessage(f"sl/v1/tn/{device}/birth", json.dumps({"kind": kind}).encode(), retain=True)
-
-
-def tele(device: str, seq: int, value: float = 1.0, **extra: Any) -> BusMessage:
-    payload = {"ts": to_rfc3339(T0 + timedelta(seconds=seq)), "seq": seq, "values": {"cycle_timer_s": value},
-               **extra}
-    return BusMessage(f"sl/v1/tn/{device}/telemetry", json.dumps(payload).encode())
-
-
-def recorder(store: Any, tmp_path: Path, **kw: Any) -> Recorder:
-    return Recorder(store, Spool(tmp_path / "spool"), SystemClock(), **kw)
 
 
 async def test_malformed_telemetry_is_counted_and_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -210,7 +179,7 @@ async def test_an_impossible_date_is_malformed_not_a_crash(tmp_path: Path, caplo
 
 
 def test_hot_path_samples_are_ordinary_samples() -> None:
-    fast = _sample(SC, "tn", "sc-1", T0, 3, {"a": 1.0}, True)
+    fast = make_sample(SC, "tn", "sc-1", T0, 3, {"a": 1.0}, True)
     assert fast == Sample(SC, "tn", "sc-1", T0, 3, {"a": 1.0}, True)
     with pytest.raises(AttributeError):
         fast.seq = 4  # type: ignore[misc]
@@ -269,7 +238,7 @@ async def test_a_busy_store_holds_the_intake_a_stuck_one_fills_the_spool(tmp_pat
 
 
 async def test_a_refusing_broker_is_a_plain_error_of_run_recorder(tmp_path: Path) -> None:
-    from tests.gateways.mqtt.test_intake import scripted_broker
+    from tests.gateways.mqtt.brokers import scripted_broker
 
     async with scripted_broker(lambda kind, _: b"\x20\x02\x00\x05" if kind == 1 else None) as (port, _):
         cfg = BusConfig(host="127.0.0.1", port=port, client_id="rec-refused")
@@ -380,7 +349,7 @@ async def test_broker_keeps_telemetry_while_the_recorder_restarts(
 
 async def test_recorder_on_the_embedded_amqtt_broker(tmp_path: Path) -> None:
     """The demo's path: amqtt (MQTT 3.1.1), persistent session, acks after write, embedded store."""
-    from tests.gateways.mqtt.test_bus import amqtt_broker
+    from tests.gateways.mqtt.brokers import amqtt_broker
 
     store = EmbeddedStore(tmp_path / "t.db")
     async with amqtt_broker() as (host, port):

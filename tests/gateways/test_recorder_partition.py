@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from controllers.clock import SystemClock
-from gateways.manifest import DeviceEntry, owns
+from gateways.manifest import device_entry, owns
 from gateways.mqtt import Bus, BusConfig, parse_broker_url
 from gateways.partition import Partition, parse_partition
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from signalight.settings import Settings
-from tests.gateways.test_recorder import SC, T0, FlakyStore, birth, recorder, tele
-from tests.servers import NATS_SERVER, Mosquitto, NatsCluster, _require
+from tests.gateways.recorder_fakes import SC, T0, FlakyStore, birth, recorder, tele
+from tests.servers import NATS_SERVER, Mosquitto, NatsCluster, require_binary
 
 
 def test_partitions_are_spelled_i_of_n_and_refused_with_the_value() -> None:
@@ -40,7 +40,7 @@ def test_every_device_is_in_exactly_one_partition_the_one_its_gateway_shard_uses
     for device in devices:
         owners = [p for p in parts if p.owns(device)]
         assert len(owners) == 1
-        assert owns(DeviceEntry.model_validate({"id": device, "site": "tn", "kind": "signal_controller",
+        assert owns(device_entry({"id": device, "site": "tn", "kind": "signal_controller",
                                                            "transport": "mqtt"}),
                     str(owners[0]))
     assert all(sum(p.owns(d) for d in devices) > 80 for p in parts)  # the hash spreads them
@@ -68,7 +68,7 @@ def broker_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         finally:
             broker.stop()
     else:
-        _require(NATS_SERVER, "nats-server")
+        require_binary(NATS_SERVER, "nats-server")
         nats = NatsCluster(tmp_path_factory.mktemp("nats"), size=1)
         nats.start()
         try:

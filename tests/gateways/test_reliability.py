@@ -21,13 +21,13 @@ from controllers.clock import SystemClock, to_rfc3339
 from controllers.devices import DeviceKind
 from gateways.gateway import run_gateway
 from gateways.mqtt import BusConfig
-from gateways.recorder import run_recorder
+from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
 from tests.command_signing import TEST_KEYS
+from tests.gateways.gateway_rig import cmd, entry, watching
 from tests.gateways.helpers import eventually
 from tests.gateways.modbus_device import ModbusTestDevice
-from tests.gateways.test_gateway_integration import cmd, entry, signal_device, watching  # noqa: F401 (fixture)
 from tests.servers import InfluxDB, Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -102,7 +102,7 @@ async def test_influxdb_down_30_s_every_sample_arrives_exactly_once(
 
 
 async def test_broker_restart_gateway_and_recorder_resume_alone(
-        mosquitto: Mosquitto, signal_device: ModbusTestDevice, tmp_path: Path) -> None:  # noqa: F811
+        mosquitto: Mosquitto, signal_device: ModbusTestDevice, tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "t.db")
     bus = BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="gw-rel", backoff_max_s=1)
     rec = BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="rec-rel2", clean_session=False,
@@ -217,7 +217,7 @@ async def test_recorder_sigkill_loses_nothing_that_reached_the_broker(mosquitto:
 
 
 async def test_gateway_keeps_telemetry_through_a_broker_outage(
-        mosquitto: Mosquitto, signal_device: ModbusTestDevice) -> None:  # noqa: F811
+        mosquitto: Mosquitto, signal_device: ModbusTestDevice) -> None:
     """Telemetry polled while the broker is down waits in the outbox and arrives after the restart, in order,
     marked historical, with no gap in the device's seq."""
     bus = BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="gw-outage", backoff_max_s=0.5,

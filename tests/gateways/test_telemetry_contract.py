@@ -17,7 +17,7 @@ from controllers.bus import BusMessage
 from controllers.devices import DeviceKind
 from gateways.recorder import _fast_telemetry, validate_telemetry
 from gateways.telemetry_contract import judge_telemetry
-from tests.gateways.test_recorder import FlakyStore, recorder
+from tests.gateways.recorder_fakes import FlakyStore, recorder
 
 EXAMPLES = int(os.environ.get("SIGNALIGHT_PROPERTY_BUDGET", "1")) * 400
 

@@ -21,7 +21,7 @@ from gateways.manifest import load_manifest
 from gateways.mqtt import BusConfig
 from tests.command_signing import TEST_KEYS, signed
 from tests.firmware_sim.fleet_runner import running_fleet
-from tests.gateways.test_gateway_integration import watching
+from tests.gateways.gateway_rig import watching
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration

@@ -27,11 +27,12 @@ from api.db import migrate
 from api.users import create_user
 from controllers.clock import SystemClock
 from controllers.devices import DeviceKind
-from firmware_sim.fleet import FleetConfig, run_fleet
-from gateways.bus import Bus, BusConfig
+from firmware_sim.fleet import FleetConfig
+from firmware_sim.fleet_runner import run_fleet
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
-from gateways.recorder import run_recorder
+from gateways.mqtt import Bus, BusConfig
+from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
 from tests.api.fakes import register_devices
 from tests.command_signing import TEST_KEYS, TEST_SIGNER, write_test_keys

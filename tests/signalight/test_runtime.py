@@ -18,5 +18,6 @@ def test_a_refused_process_exits_1_naming_the_reason(grouped: bool, caplog: pyte
     with pytest.raises(SystemExit) as exited:
         run(main, name="gateway")
     assert exited.value.code == 1
-    assert [r.message for r in caplog.records if r.levelname == "ERROR"] == ["broker_refused"]
-    assert "0x05 (not authorized)" in caplog.records[-1].__dict__["error"]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].startswith("broker_refused part=gateway error=")
+    assert "0x05 (not authorized)" in errors[0]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateways.mqtt import BrokerRefusedError, Bus, BusConfig, BusWill, MqttIntake
-from tests.servers import NATS_SERVER, NatsCluster, _require
+from tests.servers import NATS_SERVER, NatsCluster, require_binary
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
     """One cluster for the module: its tests use distinct client ids and topics."""
-    _require(NATS_SERVER, "nats-server")
+    require_binary(NATS_SERVER, "nats-server")
     cluster = NatsCluster(Path(tmp_path_factory.mktemp("nats")))
     try:
         cluster.start()

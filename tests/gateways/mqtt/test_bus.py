@@ -4,17 +4,15 @@ resubscription after a broker restart, on_connect hooks, publish timeout, bounde
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
-from amqtt.broker import Broker
 
 from controllers.bus import BusError, BusMessage
 from gateways.mqtt import Bus, BusConfig, BusWill, Subscription, filter_matches
 from tests.gateways.helpers import eventually
-from tests.servers import Mosquitto, free_port
+from tests.gateways.mqtt.brokers import amqtt_broker
+from tests.servers import Mosquitto
 
 
 def test_subscription_queue_drops_oldest_and_counts() -> None:
@@ -23,18 +21,6 @@ def test_subscription_queue_drops_oldest_and_counts() -> None:
         sub.offer(BusMessage("a/b", str(i).encode()))
     assert sub.dropped == 3
     assert [sub.queue.get_nowait().payload for _ in range(2)] == [b"3", b"4"]
-
-
-@contextlib.asynccontextmanager
-async def amqtt_broker() -> AsyncIterator[tuple[str, int]]:
-    port = free_port()
-    broker = Broker({"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}", "max_connections": 0}},
-                     "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}})
-    await broker.start()
-    try:
-        yield "127.0.0.1", port
-    finally:
-        await broker.shutdown()
 
 
 async def round_trip(host: str, port: int) -> None:

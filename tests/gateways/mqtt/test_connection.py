@@ -11,7 +11,7 @@ import pytest
 from gateways.mqtt import BusConfig
 from gateways.mqtt.codec import frame, publish_frame, utf8
 from gateways.mqtt.connection import Connection, InboundMessage, PublishRefusedError
-from tests.gateways.mqtt.test_intake import CONNACK_OK, FakeTransport
+from tests.gateways.mqtt.brokers import CONNACK_OK, FakeTransport
 
 
 class Inbox:

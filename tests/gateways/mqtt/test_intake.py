@@ -6,10 +6,8 @@ connections and subscriptions, shared subscriptions, keepalive, clean disconnect
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiomqtt
@@ -29,7 +27,8 @@ from gateways.mqtt.codec import (
 from gateways.mqtt.connection import BrokerRefusedError, Connection, InboundMessage
 from gateways.mqtt.intake import MqttIntake
 from tests.gateways.helpers import eventually
-from tests.servers import Mosquitto, free_port
+from tests.gateways.mqtt.brokers import CONNACK_OK, CONNACK_OK_V5, FakeTransport, amqtt_broker, scripted_broker
+from tests.servers import Mosquitto
 
 
 # --- frames ------------------------------------------------------------------------------------------------------
@@ -40,42 +39,6 @@ def publish(topic: str, payload: bytes, *, mid: int = 0, qos: int = 1, retain: b
     body = len(t).to_bytes(2, "big") + t + (mid.to_bytes(2, "big") if qos else b"")
     body += (properties or b"") + payload
     return frame(0x30 | (qos << 1) | int(retain), body)
-
-
-CONNACK_OK = b"\x20\x02\x00\x00"
-CONNACK_OK_V5 = b"\x20\x03\x00\x00\x00"
-
-
-class FakeTransport(asyncio.Transport):
-    """What a `Connection` writes, and whether it was aborted or paused."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[bytes] = []
-        self.aborted = False
-        self.closed = False
-        self.paused = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.writes.append(bytes(data))
-
-    def is_closing(self) -> bool:
-        return self.aborted or self.closed
-
-    def abort(self) -> None:
-        self.aborted = True
-
-    def close(self) -> None:
-        self.closed = True
-
-    def pause_reading(self) -> None:
-        self.paused = True
-
-    def resume_reading(self) -> None:
-        self.paused = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
 
 
 def connection(*, v5: bool = False, manual_ack: bool = True, generation: int = 1,
@@ -248,52 +211,6 @@ def test_connect_and_subscribe_frames() -> None:
     assert subscribe_frame(1, ["a/#", "$share/g/b"], v5=False) == frame(0x82, b"\x00\x01\x00\x03a/#\x01"
                                                                         b"\x00\x0a$share/g/b\x01")
     assert subscribe_frame(1, ["a"], v5=True) == frame(0x82, b"\x00\x01\x00\x00\x01a\x01")
-
-
-# --- a scripted broker, for what a real one will not do on demand ------------------------------------------------
-@contextlib.asynccontextmanager
-async def scripted_broker(reply: Callable[[int, bytes], bytes | None]) -> AsyncIterator[tuple[int, list[int]]]:
-    """A TCP server that answers each packet (type, body) with `reply(...)`; None: no answer. Yields its port and
-    the packet types it received."""
-    received: list[int] = []
-    sessions: set[asyncio.Task[Any]] = set()
-
-    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        sessions.add(task)
-        try:
-            while True:
-                first = (await reader.readexactly(1))[0]
-                length, shift = 0, 0
-                while True:
-                    byte = (await reader.readexactly(1))[0]
-                    length |= (byte & 0x7F) << shift
-                    shift += 7
-                    if byte < 0x80:
-                        break
-                body = await reader.readexactly(length)
-                received.append(first >> 4)
-                answer = reply(first >> 4, body)
-                if answer:
-                    writer.write(answer)
-                    await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-            sessions.discard(task)
-
-    port = free_port()
-    server = await asyncio.start_server(session, "127.0.0.1", port)
-    try:
-        yield port, received
-    finally:
-        server.close()
-        for task in list(sessions):
-            task.cancel()
-        await asyncio.gather(*sessions, return_exceptions=True)
-        await server.wait_closed()
 
 
 def fast(port: int, **kw: Any) -> BusConfig:
@@ -515,7 +432,6 @@ async def test_a_clean_exit_does_not_fire_the_will(mosquitto: Mosquitto) -> None
 
 
 async def test_on_the_embedded_amqtt_broker() -> None:
-    from tests.gateways.mqtt.test_bus import amqtt_broker
 
     async with amqtt_broker() as (host, port):
         cfg = BusConfig(host=host, port=port, client_id="intake-amqtt", clean_session=False, manual_ack=True)

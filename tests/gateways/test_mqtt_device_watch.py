@@ -12,13 +12,14 @@ import pytest
 
 from controllers.bus import BusMessage
 from controllers.clock import SystemClock
+from controllers.devices import DeviceKind
 from firmware_sim.fleet import FleetConfig
 from gateways.gateway import run_gateway
-from gateways.manifest import DeviceEntry, load_manifest
+from gateways.manifest import MqttDevice, load_manifest
 from gateways.mqtt import BusConfig
-from gateways.mqtt_link import MqttDeviceLink
+from gateways.mqtt_device_watch import MqttDeviceWatch
 from tests.firmware_sim.fleet_runner import running_fleet
-from tests.gateways.test_gateway_integration import watching
+from tests.gateways.gateway_rig import watching
 from tests.servers import Mosquitto
 
 
@@ -44,7 +45,7 @@ def tele(seq: int) -> BusMessage:
 
 def test_seq_gap_asks_for_a_rebirth_once_per_period(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
-    link = MqttDeviceLink([DeviceEntry(id="cab-5", site="tn", kind="lighting_cabinet", transport="mqtt")],  # type: ignore[arg-type]
+    link = MqttDeviceWatch([MqttDevice(id="cab-5", site="tn", kind=DeviceKind.LIGHTING_CABINET)],
                           clock, rebirth_every_s=10)
     assert link.handle(tele(7)) is None  # before any birth: nothing to compare with
     assert link.handle(msg("birth", BIRTH)) is None
@@ -61,7 +62,7 @@ def test_seq_gap_asks_for_a_rebirth_once_per_period(caplog: pytest.LogCaptureFix
 
 
 def test_malformed_payloads_are_counted_and_named(caplog: pytest.LogCaptureFixture) -> None:
-    link = MqttDeviceLink([DeviceEntry(id="cab-5", site="tn", kind="lighting_cabinet", transport="mqtt")],  # type: ignore[arg-type]
+    link = MqttDeviceWatch([MqttDevice(id="cab-5", site="tn", kind=DeviceKind.LIGHTING_CABINET)],
                           FakeClock())
     link.handle(BusMessage("sl/v1/tn/cab-5/telemetry", b"\xff not json"))
     link.handle(msg("telemetry", {"ts": "2026-11-23T07:00:00.000Z", "seq": 999, "values": {"a": 1}}))

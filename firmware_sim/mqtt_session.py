@@ -88,7 +88,7 @@ class _Dropped(Exception):
     """The device lost its link on purpose (fault injection)."""
 
 
-class MqttCabinetLink:
+class MqttDeviceSession:
     """One device's MQTT session (the name is historic: signal controllers use it too)."""
 
     def __init__(self, face: MqttFace, *, host: str, port: int, username: str | None,
@@ -136,7 +136,7 @@ class MqttCabinetLink:
                             port, exc, backoff)
             except _Dropped:
                 self.connected.clear()
-                log.warning("mqtt_link_dropped device=%s", self.client_id)
+                log.warning("mqtt_session_dropped device=%s", self.client_id)
                 continue
             await asyncio.sleep(backoff * (0.5 + self.rng.random()))
             backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -180,7 +180,10 @@ class MqttCabinetLink:
 
     def _abort(self, client: aiomqtt.Client) -> None:
         # aiomqtt offers no way to drop a connection without DISCONNECT; shutting the paho socket down is what a
-        # cable cut looks like to the broker, which then publishes our Last Will.
+        # cable cut looks like to the broker, which then publishes our Last Will. A private attribute: aiomqtt and
+        # paho are pinned (pyproject.toml), and tests/firmware_sim/test_mqtt_fleet.py checks the Will. A relay the
+        # device connects through (cut instead) was tried: two more event-loop hops a publish slowed the simulator
+        # enough at high virtual speed to break timing tests.
         sock = client._client.socket()
         if isinstance(sock, socket.socket):
             sock.shutdown(socket.SHUT_RDWR)

@@ -23,7 +23,7 @@ from controllers import bounded_json
 from controllers.bus import BusError, BusMessage
 from controllers.clock import Clock
 from controllers.topics import Suffix, TopicError, parse, subscription, topic
-from gateways.manifest import DeviceEntry
+from gateways.manifest import MqttDevice
 from gateways.mqtt import Bus
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,10 @@ def _validators() -> dict[Suffix, jsonschema.protocols.Validator]:
     return out
 
 
-class MqttDeviceLink:
+class MqttDeviceWatch:
     """Checks the messages of the owned MQTT devices; `handle` returns the rebirth topic to publish, if any."""
 
-    def __init__(self, devices: Iterable[DeviceEntry], clock: Clock, *, rebirth_every_s: float = 10.0,
+    def __init__(self, devices: Iterable[MqttDevice], clock: Clock, *, rebirth_every_s: float = 10.0,
                  first_sight: bounded_json.FirstSight | None = None) -> None:
         self.devices = {(d.site, d.id): LinkState() for d in devices}
         self.clock = clock
@@ -103,7 +103,7 @@ class MqttDeviceLink:
         return topic(t.site, t.device_id, Suffix.REBIRTH)
 
 
-async def run_mqtt_link(bus: Bus, link: MqttDeviceLink) -> None:
+async def run_mqtt_device_watch(bus: Bus, link: MqttDeviceWatch) -> None:
     """Watch the owned MQTT devices until cancelled (one subscription, filtered here)."""
     if not link.devices:
         return

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateways.modbus.plan import plan_reads
 from gateways.modbus.profile import Point, load_profile
+from gateways.modbus.read_plan import plan_reads
 
 
 def reg(name: str, address: int, type_: str = "u16", table: str = "input") -> Point:

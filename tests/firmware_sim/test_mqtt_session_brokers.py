@@ -15,7 +15,7 @@ import pytest
 from firmware_sim.cabinet import LightingCabinet
 from firmware_sim.cabinet_mqtt import CabinetMqttFace
 from firmware_sim.clock import ManualClock
-from firmware_sim.mqtt_link import MqttCabinetLink, broker_endpoints
+from firmware_sim.mqtt_session import MqttDeviceSession, broker_endpoints
 from tests.gateways.helpers import eventually
 from tests.servers import Mosquitto, free_port
 from tests.tls_certs import make_certificates
@@ -28,10 +28,10 @@ def test_broker_endpoints() -> None:
         broker_endpoints(("ftp://x",), "h", 1883, False)
 
 
-def link(urls: tuple[str, ...], **kw: object) -> MqttCabinetLink:
+def link(urls: tuple[str, ...], **kw: object) -> MqttDeviceSession:
     clock = ManualClock()
     cab = LightingCabinet("tn-cab-009", 21.59, 105.85, random.Random(3))
-    return MqttCabinetLink(CabinetMqttFace(cab, "tn", clock), host="unused", port=1, username=None, password=None,
+    return MqttDeviceSession(CabinetMqttFace(cab, "tn", clock), host="unused", port=1, username=None, password=None,
                            clock=clock, rng=random.Random(1), urls=urls, **kw)  # type: ignore[arg-type]
 
 
@@ -49,7 +49,7 @@ async def birth_on(broker: Mosquitto, *, tls_ca: Path | None = None) -> dict[str
 
 
 @contextlib.asynccontextmanager
-async def running(device: MqttCabinetLink):  # type: ignore[no-untyped-def]
+async def running(device: MqttDeviceSession):  # type: ignore[no-untyped-def]
     task = asyncio.create_task(device.run())
     try:
         yield
