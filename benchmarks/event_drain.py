@@ -31,7 +31,8 @@ from gateways.modbus.reader import DeviceReader
 
 
 def _run_fleet(controllers: int, speed: float, manifest: str) -> None:
-    from firmware_sim.fleet import FleetConfig, run_fleet
+    from firmware_sim.fleet import FleetConfig
+    from firmware_sim.fleet_runner import run_fleet
 
     config = FleetConfig(site="bench", intersections=controllers, cabinets=0, modbus_cabinets=0, speed=speed,
                          manifest_path=Path(manifest), control_port=None, mqtt_port=1)
