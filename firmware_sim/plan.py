@@ -212,7 +212,9 @@ def default_plan_doc(intersection_id: str, offset_s: float = 0.0) -> dict[str, A
               ph(5, 5, 20, False), ph(6, 15, 50, True), ph(7, 5, 15, False), ph(8, 8, 35, True)]
     # ring 1: 15 + 45 | 12 + 28 = 100 s; ring 2 the same, so both reach each barrier together.
     p1 = {"1": 15, "2": 45, "3": 12, "4": 28, "5": 15, "6": 45, "7": 12, "8": 28}
-    p2 = {"1": 12, "2": 30, "3": 10, "4": 28, "5": 12, "6": 30, "7": 10, "8": 28}
+    # pattern 2: every split holds min green + yellow + red clearance (a left: 5 + 3.5 + 2 = 10.5 s), so the
+    # center's validator accepts the plan the simulator ships with.
+    p2 = {"1": 11, "2": 30, "3": 11, "4": 28, "5": 11, "6": 30, "7": 11, "8": 28}
     return {
         "format": "signalight.plan/v1", "intersection_id": intersection_id, "name": f"{intersection_id} default",
         "phases": phases, "rings": [[1, 2, 3, 4], [5, 6, 7, 8]], "barriers": [[1, 2, 5, 6], [3, 4, 7, 8]],
