@@ -213,10 +213,7 @@ def reason_text(code: int, v5: bool) -> str:
     """`0xNN (name)` of a reason code. An MQTT 5 CONNECT may be answered by a 3.1.1-only broker (NATS) with a 3.1.1
     CONNACK return code (1-5, e.g. 0x01 unacceptable protocol version): codes below 0x80 that MQTT 5 does not define
     are read as 3.1.1 ones."""
-    if v5 and code in REASONS_V5:
-        name = REASONS_V5[code]
-    else:
-        name = CONNACK_V3.get(code, "unknown")
+    name = REASONS_V5[code] if v5 and code in REASONS_V5 else CONNACK_V3.get(code, "unknown")
     return f"0x{code:02x} ({name})"
 
 

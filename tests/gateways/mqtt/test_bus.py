@@ -159,8 +159,6 @@ async def test_a_refused_subscription_is_asked_again_on_a_new_connection(caplog:
         config = BusConfig(host="127.0.0.1", port=port, client_id="b-refused", backoff_initial_s=0.05,
                            backoff_max_s=0.2)
         async with Bus(config) as bus, bus.subscribe("a", "b"):
-            async with asyncio.timeout(10):
-                while received.count(8) < 2 or not bus.connected:
-                    await asyncio.sleep(0.02)
+            await eventually(lambda: received.count(8) >= 2 and bus.connected, within_s=10)
             assert received.count(1) == 2  # a second connection, for the refused filter
     assert "bus_subscription_refused client_id=b-refused filter=b code=0x80 (failure) retry=True" in caplog.text
