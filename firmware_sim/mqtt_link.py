@@ -28,7 +28,15 @@ from firmware_sim.clock import SimClock
 log = logging.getLogger(__name__)
 
 NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
-BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 30.0
+# The cap keeps a device that lost its broker node back within one JetStream election plus a few seconds on a
+# cluster (x 0.5..1.5 jitter still spreads a fleet's reconnections).
+BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 5.0
+# The device subscribes with a clean session: QoS 1 deliveries would buy nothing (what is in flight when the link
+# drops is discarded with the session), and on a JetStream-backed broker (NATS) each QoS 1 subscription is a
+# replicated consumer to create on every connection and delete on the next, which a node's death makes slow.
+SUBSCRIBE_QOS = 0
+# Telemetry sampled while the link is down waits here (marked historical) and is sent after the reconnection.
+BACKLOG_MAX = 360
 PUBLISH_TIMEOUT_S = 10.0
 # A device has little memory: at most INBOX_MAX commands wait to be handled; beyond that the client library
 # discards new ones (the sender's command then expires unanswered, which the central side reports). Publishes
@@ -105,6 +113,9 @@ class MqttCabinetLink:
         self.comm_fault = False
         self.connected = asyncio.Event()
         self.sessions = 0
+        self.next_telemetry = clock.monotonic()
+        self.backlog: list[dict[str, Any]] = []
+        self.backlog_dropped = 0
         # Answers to one command go out in order and before anything the command caused (a plan that activates at
         # once must not report `active` before `activating`): the inbox and the periodic publisher take turns.
         self._turn = asyncio.Lock()
@@ -114,6 +125,13 @@ class MqttCabinetLink:
 
     async def run(self) -> None:
         """Run until cancelled; never raises MqttError (reconnects with exponential backoff and jitter)."""
+        sampler = asyncio.create_task(self._sample_offline(), name=f"sample-offline-{self.client_id}")
+        try:
+            await self._run()
+        finally:
+            sampler.cancel()
+
+    async def _run(self) -> None:
         backoff = BACKOFF_MIN_S
         will = aiomqtt.Will(self.face.topic("status"), json.dumps({"status": "offline"}), qos=1, retain=True)
         while True:
@@ -152,9 +170,10 @@ class MqttCabinetLink:
         await self._publish(client, "state", self.face.state(), retain=True)
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        await client.subscribe(self.face.topic("cmd"), qos=1, timeout=PUBLISH_TIMEOUT_S)
-        await client.subscribe(self.face.topic("rebirth"), qos=1, timeout=PUBLISH_TIMEOUT_S)
+        await client.subscribe(self.face.topic("cmd"), qos=SUBSCRIBE_QOS, timeout=PUBLISH_TIMEOUT_S)
+        await client.subscribe(self.face.topic("rebirth"), qos=SUBSCRIBE_QOS, timeout=PUBLISH_TIMEOUT_S)
         await self._announce(client)
+        await self._send_backlog(client)
         self.face.connected()
         self.sessions += 1
         self.connected.set()
@@ -185,8 +204,34 @@ class MqttCabinetLink:
         if isinstance(sock, socket.socket):
             sock.shutdown(socket.SHUT_RDWR)
 
+    def _advance_telemetry(self) -> None:
+        self.next_telemetry += TELEMETRY_S
+        if self.next_telemetry < self.clock.monotonic():     # fell behind (host busy): do not burst
+            self.next_telemetry = self.clock.monotonic() + TELEMETRY_S
+
+    def _keep(self, sample: dict[str, Any]) -> None:
+        if len(self.backlog) >= BACKLOG_MAX:
+            self.backlog.pop(0)
+            self.backlog_dropped += 1
+        self.backlog.append(sample)
+
+    async def _sample_offline(self) -> None:
+        """While the link is down (after its first session), the device keeps sampling (when powered) into its
+        backlog, marked historical."""
+        while True:
+            if (self.sessions and not self.connected.is_set() and not self._down()
+                    and self.clock.monotonic() >= self.next_telemetry):
+                self._keep({**self.face.telemetry(), "historical": True})
+                self._advance_telemetry()
+            await asyncio.sleep(min(0.5, TELEMETRY_S / getattr(self.clock, "speed", 1.0) / 4))
+
+    async def _send_backlog(self, client: aiomqtt.Client) -> None:
+        """Telemetry kept while the link was down, oldest first; what cannot go now stays for the next link."""
+        while self.backlog:
+            await self._publish(client, "telemetry", self.backlog[0])
+            self.backlog.pop(0)
+
     async def _periodic(self, client: aiomqtt.Client) -> None:
-        next_telemetry = self.clock.monotonic()
         while True:
             if self._down():
                 raise _Dropped()
@@ -200,11 +245,14 @@ class MqttCabinetLink:
                         raise
             if self.face.state_changed():
                 await self._publish(client, "state", self.face.state(), retain=True)
-            if self.clock.monotonic() >= next_telemetry:
-                await self._publish(client, "telemetry", self.face.telemetry())
-                next_telemetry += TELEMETRY_S
-                if next_telemetry < self.clock.monotonic():     # fell behind (host busy): do not burst
-                    next_telemetry = self.clock.monotonic() + TELEMETRY_S
+            if self.clock.monotonic() >= self.next_telemetry:
+                sample = self.face.telemetry()
+                self._advance_telemetry()
+                try:
+                    await self._publish(client, "telemetry", sample)
+                except (aiomqtt.MqttError, TimeoutError, asyncio.CancelledError):
+                    self._keep({**sample, "historical": True})  # sampled, not sent: it waits for the next link
+                    raise
             await asyncio.sleep(min(0.5, TELEMETRY_S / getattr(self.clock, "speed", 1.0) / 4))
 
     async def _inbox(self, client: aiomqtt.Client) -> None:
