@@ -326,7 +326,10 @@ def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb
         deadline = time.monotonic() + 20
         while missing() and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not missing(), f"witnessed, not stored: {sorted(missing())}"
+        if missing():
+            near = {(d, ts): [(seq, at) for seq, at in stored(influxdb, d) if abs(int(at) - int(_ms(ts))) < 3000]
+                    for d, _, ts in missing()}
+            raise AssertionError(f"witnessed, not stored: {sorted(missing())}; stored around them: {near}")
         assert len(witness.seen) >= 3 * len(devices), f"too little telemetry to judge: {len(witness.seen)}"
         for device in devices:  # and no hole the witness could have missed too: no gap over 3 typical intervals
             stamps = sorted(int(ts) for _, ts in stored(influxdb, device))
