@@ -167,13 +167,13 @@ class MqttCabinetLink:
     async def _announce(self, client: aiomqtt.Client) -> None:
         await self._publish(client, "birth", self.face.birth(), retain=True)
         await self._publish(client, "status", {"status": "online"}, retain=True)
+        await self._send_backlog(client)  # sampled before the state below: their seq come first
         await self._publish(client, "state", self.face.state(), retain=True)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         await client.subscribe(self.face.topic("cmd"), qos=SUBSCRIBE_QOS, timeout=PUBLISH_TIMEOUT_S)
         await client.subscribe(self.face.topic("rebirth"), qos=SUBSCRIBE_QOS, timeout=PUBLISH_TIMEOUT_S)
         await self._announce(client)
-        await self._send_backlog(client)
         self.face.connected()
         self.sessions += 1
         self.connected.set()
