@@ -177,7 +177,8 @@ class MqttCabinetLink:
         self.face.connected()
         self.sessions += 1
         self.connected.set()
-        log.info("mqtt_online device=%s bd_seq=%d", self.client_id, self.face.bd_seq)
+        log.info("mqtt_online device=%s broker=%s:%d bd_seq=%d", self.client_id, *self.brokers[self._broker][:2],
+                 self.face.bd_seq)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._periodic(client))
