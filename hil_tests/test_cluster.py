@@ -111,6 +111,9 @@ class Witness:
         self.numbered: dict[str, list[tuple[str, int | None, bytes]]] = {}
         self.results: set[str] = set()
         self.ready = threading.Event()
+        #: the numbers are walked from here: the broker sets up one subscription after another (NATS: a consumer
+        #: each), so what is published meanwhile reaches some of them only
+        self.counting = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
@@ -135,6 +138,8 @@ class Witness:
                         continue
                     if suffix == "telemetry":
                         self.seen.add((device, int(payload["seq"]), payload["ts"]))
+                    if not self.counting.is_set():
+                        continue
                     if m.retain and suffix != "birth":
                         # A retained copy, sent on subscribing (both brokers clear the flag on live deliveries):
                         # published earlier, its number says nothing of what came since.
@@ -175,6 +180,8 @@ class Witness:
     def __enter__(self) -> Witness:
         self._thread.start()
         assert self.ready.wait(15), "the witness did not connect"
+        time.sleep(1.0)
+        self.counting.set()
         return self
 
     def __exit__(self, *exc: object) -> None:
