@@ -38,6 +38,8 @@ SUBSCRIBE_QOS = 0
 # Telemetry sampled while the link is down waits here (marked historical) and is sent after the reconnection.
 BACKLOG_MAX = 360
 PUBLISH_TIMEOUT_S = 10.0
+# A broker node that holds a CONNECT this long is busy (NATS while JetStream elects leaders): try the next one.
+CONNECT_TIMEOUT_S = 5.0
 # A device has little memory: at most INBOX_MAX commands wait to be handled; beyond that the client library
 # discards new ones (the sender's command then expires unanswered, which the central side reports). Publishes
 # wait for the broker (QoS 1) one at a time, so OUTBOX_MAX is only a guard.
@@ -141,7 +143,7 @@ class MqttCabinetLink:
             try:
                 async with aiomqtt.Client(host, port, identifier=self.client_id, username=self.username,
                                           password=self.password, will=will, clean_session=True, keepalive=30,
-                                          timeout=PUBLISH_TIMEOUT_S, socket_options=NODELAY,
+                                          timeout=CONNECT_TIMEOUT_S, socket_options=NODELAY,
                                           tls_context=self._tls if tls else None,
                                           max_queued_incoming_messages=INBOX_MAX,
                                           max_queued_outgoing_messages=OUTBOX_MAX) as client:
