@@ -1,14 +1,18 @@
 """The production shape on a broker cluster: a private three-node NATS cluster (MQTT 3.1.1, no shared subscriptions;
 sessions and retained messages in JetStream, replicated), the simulator and the gateway on node 1, the recorder on
 node 2, the API on node 3, each process given every node in `SIGNALIGHT_MQTT_URLS` (its own node first). Each node
-is killed in turn (SIGKILL) and started again. Asserted throughout: commands round-trip, also while a node is down;
-no telemetry is lost (every sample a witness on the bus saw, counted by device and `seq`, is stored, and the stored
-samples of each device have no hole); every part is connected again within FAILOVER_S of its node's death; the API
-shows every device online all along (a failover is no `offline`).
+is killed in turn (SIGKILL: the recorder's, the API's, then the simulator's and gateway's) and started again.
+Asserted: commands round-trip, also while a node is down; every part is connected again within FAILOVER_S of the
+death (read from the parts' logs); every command an executor ran has its result in the API; the API shows every
+device online all along (a failover is no `offline`); then, what needs the broker to deliver what it acknowledged:
+every telemetry sample a witness on the bus saw is stored, with no hole, and no `seq` of any device (state,
+telemetry, events) is missing on the bus.
 
 The same suite on Mosquitto: one node, so "killing the node" is an outage of the whole bus; it is stopped with
 SIGTERM, because a SIGKILLed single Mosquitto loses what it had not yet saved (autosave every second), which no
-client can recover, and restarted after OUTAGE_S."""
+client can recover, and restarted after OUTAGE_S.
+
+Runtime on this loaded 2-core machine: 1.5-3 min for the NATS case, 1-2 min for Mosquitto."""
 
 from __future__ import annotations
 
