@@ -440,10 +440,10 @@ def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb
                     for d, _, ts in missing()}
             raise AssertionError(f"witnessed, not stored: {sorted(missing())}; stored around them: {near}")
         assert len(witness.seen) >= 3 * len(devices), f"too little telemetry to judge: {len(witness.seen)}"
-        for device in devices:  # and no hole the witness could have missed too: no gap over 3 typical intervals
+        for device in devices:  # and no hole the witness could have missed: no gap over 3 intervals (3 s at least)
             stamps = sorted(int(ts) for _, ts in stored(influxdb, device))
             gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
-            assert gaps and gaps[-1] <= 3 * max(gaps[len(gaps) // 2], 500), f"{device}: hole of {gaps[-1]} ms"
+            assert gaps and gaps[-1] <= 3 * max(gaps[len(gaps) // 2], 1000), f"{device}: hole of {gaps[-1]} ms"
         # no seq lost: every state, telemetry and event each device numbered reached the bus
         lost = witness.lost()
         if lost:

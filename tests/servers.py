@@ -202,16 +202,32 @@ class NatsCluster:
                 time.sleep(0.05)
 
     def health(self, i: int) -> str:
-        """Node i's `/healthz` answer: "ok" once it is current with the meta leader and every stream and consumer it
-        holds is current (a restarted node has caught up), else the reason."""
+        """"ok" once node i has a JetStream meta leader, every stream and durable consumer it reports has a leader,
+        and those it leads have all their replicas current (a restarted node has caught up), else what is not. Each
+        server's own consumer of the retained-messages stream (`$MQTT_rmsgs_<server>`) is left out: a server makes
+        a new one when it starts, and the old one stays "not current" for good."""
+        url = f"http://{self.host}:{self.http_ports[i]}/jsz?accounts=true&streams=true&consumers=true"
         try:
-            with urllib.request.urlopen(f"http://{self.host}:{self.http_ports[i]}/healthz", timeout=2) as resp:
-                body = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            body = json.loads(exc.read() or b"{}")
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                jsz = json.loads(resp.read())
         except (urllib.error.URLError, OSError, ValueError) as exc:
             return f"unreachable: {exc}"
-        return "ok" if body.get("status") == "ok" else str(body.get("error") or body)
+        if not (jsz.get("meta_cluster") or {}).get("leader"):
+            return "no meta leader"
+        for account in jsz.get("account_details") or []:
+            for stream in account.get("stream_detail") or []:
+                assets = [(stream["name"], stream.get("cluster"))]
+                assets += [(f"{stream['name']} > {c['name']}", c.get("cluster"))
+                           for c in stream.get("consumer_detail") or [] if not c["name"].startswith("$MQTT_rmsgs_")]
+                for name, cluster in assets:
+                    if not cluster or not cluster.get("leader"):
+                        return f"{name}: no leader"
+                    if cluster["leader"] != f"n{i + 1}":
+                        continue  # only the leader's view of its replicas is up to date
+                    behind = [r["name"] for r in cluster.get("replicas") or [] if not r.get("current")]
+                    if behind:
+                        return f"{name}: {behind} not current"
+        return "ok"
 
     def wait_healthy(self, timeout_s: float = 60.0) -> float:
         """Until every node is healthy (the cluster whole again: another node may die without a double failure);
