@@ -89,7 +89,8 @@ class OneMosquitto:
 
 
 @pytest.fixture(params=[pytest.param("nats", marks=pytest.mark.xfail(
-    reason="an open finding on NATS 2.9.10 (2 runs in 7 pass whole here; in one more, a restarted node was not current within 60 s): within seconds of a node's death NATS "
+    reason="an open finding on NATS 2.9.10 (2 runs in 7 pass whole here; in one more, a restarted node was not "
+    "current within 60 s): within seconds of a node's death NATS "
     "acknowledges QoS 1 publishes (PUBACK after its JetStream store) that it then never delivers to one of the two "
     "persistent sessions listening, even after ack_wait (seen: seq 37-41 of tn-cab-001 published 4-5 s after node 3 "
     "died, delivered to the witness, never to the recorder, whose session had resumed on node 1 0.2 s after the "
