@@ -28,8 +28,18 @@ from firmware_sim.clock import SimClock
 log = logging.getLogger(__name__)
 
 NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
-BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 30.0
+# The cap keeps a device that lost its broker node back within one JetStream election plus a few seconds on a
+# cluster (x 0.5..1.5 jitter still spreads a fleet's reconnections).
+BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 5.0
+# The device subscribes with a clean session: QoS 1 deliveries would buy nothing (what is in flight when the link
+# drops is discarded with the session), and on a JetStream-backed broker (NATS) each QoS 1 subscription is a
+# replicated consumer to create on every connection and delete on the next, which a node's death makes slow.
+SUBSCRIBE_QOS = 0
+# Telemetry sampled while the link is down waits here (marked historical) and is sent after the reconnection.
+BACKLOG_MAX = 360
 PUBLISH_TIMEOUT_S = 10.0
+# A broker node that holds a CONNECT this long is busy (NATS while JetStream elects leaders): try the next one.
+CONNECT_TIMEOUT_S = 5.0
 # A device has little memory: at most INBOX_MAX commands wait to be handled; beyond that the client library
 # discards new ones (the sender's command then expires unanswered, which the central side reports). Publishes
 # wait for the broker (QoS 1) one at a time, so OUTBOX_MAX is only a guard.
@@ -105,6 +115,9 @@ class MqttDeviceSession:
         self.comm_fault = False
         self.connected = asyncio.Event()
         self.sessions = 0
+        self.next_telemetry = clock.monotonic()
+        self.backlog: list[dict[str, Any]] = []
+        self.backlog_dropped = 0
         # Answers to one command go out in order and before anything the command caused (a plan that activates at
         # once must not report `active` before `activating`): the inbox and the periodic publisher take turns.
         self._turn = asyncio.Lock()
@@ -114,6 +127,13 @@ class MqttDeviceSession:
 
     async def run(self) -> None:
         """Run until cancelled; never raises MqttError (reconnects with exponential backoff and jitter)."""
+        sampler = asyncio.create_task(self._sample_offline(), name=f"sample-offline-{self.client_id}")
+        try:
+            await self._run()
+        finally:
+            sampler.cancel()
+
+    async def _run(self) -> None:
         backoff = BACKOFF_MIN_S
         will = aiomqtt.Will(self.face.topic("status"), json.dumps({"status": "offline"}), qos=1, retain=True)
         while True:
@@ -123,7 +143,7 @@ class MqttDeviceSession:
             try:
                 async with aiomqtt.Client(host, port, identifier=self.client_id, username=self.username,
                                           password=self.password, will=will, clean_session=True, keepalive=30,
-                                          timeout=PUBLISH_TIMEOUT_S, socket_options=NODELAY,
+                                          timeout=CONNECT_TIMEOUT_S, socket_options=NODELAY,
                                           tls_context=self._tls if tls else None,
                                           max_queued_incoming_messages=INBOX_MAX,
                                           max_queued_outgoing_messages=OUTBOX_MAX) as client:
@@ -149,16 +169,18 @@ class MqttDeviceSession:
     async def _announce(self, client: aiomqtt.Client) -> None:
         await self._publish(client, "birth", self.face.birth(), retain=True)
         await self._publish(client, "status", {"status": "online"}, retain=True)
+        await self._send_backlog(client)  # sampled before the state below: their seq come first
         await self._publish(client, "state", self.face.state(), retain=True)
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        await client.subscribe(self.face.topic("cmd"), qos=1, timeout=PUBLISH_TIMEOUT_S)
-        await client.subscribe(self.face.topic("rebirth"), qos=1, timeout=PUBLISH_TIMEOUT_S)
+        await client.subscribe(self.face.topic("cmd"), qos=SUBSCRIBE_QOS, timeout=PUBLISH_TIMEOUT_S)
+        await client.subscribe(self.face.topic("rebirth"), qos=SUBSCRIBE_QOS, timeout=PUBLISH_TIMEOUT_S)
         await self._announce(client)
         self.face.connected()
         self.sessions += 1
         self.connected.set()
-        log.info("mqtt_online device=%s bd_seq=%d", self.client_id, self.face.bd_seq)
+        log.info("mqtt_online device=%s broker=%s:%d bd_seq=%d", self.client_id, *self.brokers[self._broker][:2],
+                 self.face.bd_seq)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._periodic(client))
@@ -188,8 +210,34 @@ class MqttDeviceSession:
         if isinstance(sock, socket.socket):
             sock.shutdown(socket.SHUT_RDWR)
 
+    def _advance_telemetry(self) -> None:
+        self.next_telemetry += TELEMETRY_S
+        if self.next_telemetry < self.clock.monotonic():     # fell behind (host busy): do not burst
+            self.next_telemetry = self.clock.monotonic() + TELEMETRY_S
+
+    def _keep(self, sample: dict[str, Any]) -> None:
+        if len(self.backlog) >= BACKLOG_MAX:
+            self.backlog.pop(0)
+            self.backlog_dropped += 1
+        self.backlog.append(sample)
+
+    async def _sample_offline(self) -> None:
+        """While the link is down (after its first session), the device keeps sampling (when powered) into its
+        backlog, marked historical."""
+        while True:
+            if (self.sessions and not self.connected.is_set() and not self._down()
+                    and self.clock.monotonic() >= self.next_telemetry):
+                self._keep({**self.face.telemetry(), "historical": True})
+                self._advance_telemetry()
+            await asyncio.sleep(min(0.5, TELEMETRY_S / getattr(self.clock, "speed", 1.0) / 4))
+
+    async def _send_backlog(self, client: aiomqtt.Client) -> None:
+        """Telemetry kept while the link was down, oldest first; what cannot go now stays for the next link."""
+        while self.backlog:
+            await self._publish(client, "telemetry", self.backlog[0])
+            self.backlog.pop(0)
+
     async def _periodic(self, client: aiomqtt.Client) -> None:
-        next_telemetry = self.clock.monotonic()
         while True:
             if self._down():
                 raise _Dropped()
@@ -203,11 +251,14 @@ class MqttDeviceSession:
                         raise
             if self.face.state_changed():
                 await self._publish(client, "state", self.face.state(), retain=True)
-            if self.clock.monotonic() >= next_telemetry:
-                await self._publish(client, "telemetry", self.face.telemetry())
-                next_telemetry += TELEMETRY_S
-                if next_telemetry < self.clock.monotonic():     # fell behind (host busy): do not burst
-                    next_telemetry = self.clock.monotonic() + TELEMETRY_S
+            if self.clock.monotonic() >= self.next_telemetry:
+                sample = self.face.telemetry()
+                self._advance_telemetry()
+                try:
+                    await self._publish(client, "telemetry", sample)
+                except (aiomqtt.MqttError, TimeoutError, asyncio.CancelledError):
+                    self._keep({**sample, "historical": True})  # sampled, not sent: it waits for the next link
+                    raise
             await asyncio.sleep(min(0.5, TELEMETRY_S / getattr(self.clock, "speed", 1.0) / 4))
 
     async def _inbox(self, client: aiomqtt.Client) -> None:

@@ -105,8 +105,7 @@ class GatewayDevice:
             await handle_command(payload, device=self.entry.id, kind=self.entry.kind, clock=self.clock,
                                  ledger=self.ledger, execute=self.execute, answer=self.publisher.publish_cmd_result,
                                  long_commands=self.long_commands, site=self.entry.site, keys=self.keys)
-        except BusError as exc:
-            # The result is stored in the ledger: a resent command id gets it without executing again.
+        except BusError as exc:  # not from the answer, which waits in the device's outbox until it is sent
             log.warning("command_answer_failed device=%s error=%s", self.entry.id, exc)
 
     async def rebirth(self) -> None:
@@ -221,18 +220,16 @@ async def _serve_commands(bus: Bus, members: dict[tuple[str, str], GatewayDevice
 
 
 async def _shutdown(members: dict[tuple[str, str], GatewayDevice]) -> None:
-    """Publish `status offline` for every owned device, bounded in time (the bus may be gone)."""
-    async def one(m: GatewayDevice) -> None:
-        try:
-            await m.publisher.publish_status("offline", "gateway stopped")
-        except BusError as exc:
-            log.warning("gateway_shutdown_publish_failed device=%s error=%s", m.entry.id, exc)
-
-    try:
-        async with asyncio.timeout(SHUTDOWN_PUBLISH_S):
-            await asyncio.gather(*(one(m) for m in members.values()))
-    except TimeoutError:
-        log.warning("gateway_shutdown_timeout devices=%d", len(members))
+    """Publish `status offline` for every owned device after what waits in its outbox, bounded in time (the bus may
+    be gone); then stop the outboxes."""
+    for m in members.values():
+        await m.publisher.publish_status("offline", "gateway stopped")
+    flushed = await asyncio.gather(*(m.publisher.flush(SHUTDOWN_PUBLISH_S) for m in members.values()))
+    if not all(flushed):
+        log.warning("gateway_shutdown_timeout devices=%d unsent=%d", len(members),
+                    sum(len(m.publisher.outbox) for m in members.values()))
+    for m in members.values():
+        m.publisher.close()
     log.info("gateway_stopped devices=%d", len(members))
 
 

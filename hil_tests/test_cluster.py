@@ -1,14 +1,18 @@
 """The production shape on a broker cluster: a private three-node NATS cluster (MQTT 3.1.1, no shared subscriptions;
 sessions and retained messages in JetStream, replicated), the simulator and the gateway on node 1, the recorder on
 node 2, the API on node 3, each process given every node in `SIGNALIGHT_MQTT_URLS` (its own node first). Each node
-is killed in turn (SIGKILL) and started again. Asserted throughout: commands round-trip, also while a node is down;
-no telemetry is lost (every sample a witness on the bus saw, counted by device and `seq`, is stored, and the stored
-samples of each device have no hole); every part is connected again within FAILOVER_S of its node's death; the API
-shows every device online all along (a failover is no `offline`).
+is killed in turn (SIGKILL: the recorder's, the API's, then the simulator's and gateway's) and started again.
+Asserted: commands round-trip, also while a node is down; every part is connected again within FAILOVER_S of the
+death (read from the parts' logs); every command an executor ran has its result in the API; the API shows every
+device online all along (a failover is no `offline`); then, what needs the broker to deliver what it acknowledged:
+every telemetry sample a witness on the bus saw is stored, with no hole, and no `seq` of any device (state,
+telemetry, events) is missing on the bus.
 
 The same suite on Mosquitto: one node, so "killing the node" is an outage of the whole bus; it is stopped with
 SIGTERM, because a SIGKILLed single Mosquitto loses what it had not yet saved (autosave every second), which no
-client can recover, and restarted after OUTAGE_S."""
+client can recover, and restarted after OUTAGE_S.
+
+Runtime on this loaded 2-core machine: 1.5-3 min for the NATS case, 1-2 min for Mosquitto."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -34,25 +39,22 @@ from tests.servers import NATS_SERVER, InfluxDB, Mosquitto, NatsCluster, free_po
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
 #: A part must be connected to another node, and commands must round-trip again, within this many seconds of a
-#: node's death. The clients notice at once (the socket closes); NATS then elects new leaders for the JetStream
-#: streams and consumers that had theirs on the dead node, and until it has, it refuses the MQTT requests that need
-#: them (4 s internal timeout, then it closes the connection and the client tries the next node). On a loaded
-#: 2-core machine that takes up to ~20 s.
-FAILOVER_S = 40.0
+#: node's death. The clients notice at once (the socket closes) and try the next node; NATS then elects new leaders
+#: for the JetStream streams (sessions, QoS 1 messages, retained messages) and the consumers of persistent sessions
+#: that had theirs on the dead node (Raft election timeouts of 4-9 s; up to ~15 s on this loaded 2-core machine),
+#: and until then it refuses or holds what needs them (a CONNECT, a QoS 1 PUBLISH), on the living nodes too. So the
+#: bound is one election, plus one connection attempt cut at its timeout (10 s; 5 s for the simulated devices), plus
+#: one backoff (5 s cap; x 1.5 jitter for the devices). Clean sessions subscribing at QoS 0 is what keeps it there
+#: (a gateway's dozen QoS 1 consumers once took over 40 s to delete and re-create). Measured: README "Cluster".
+FAILOVER_S = 35.0
 OUTAGE_S = 2.0
 #: after a one-broker outage, the API shows every device online again within this many seconds of the restart
 RECOVER_S = 15.0
 KEEPALIVE_S = 5
-#: which node each part prefers (its first URL); the suite kills them in this order
+#: which node each part prefers (its first URL)
 PLACEMENT = {"sim": 0, "gateway": 0, "recorder": 1, "api": 2}
-#: the nodes killed in turn. On NATS 2.9.10 the death of node 1, where the gateway (a clean session with a dozen
-#: subscriptions) and the MQTT devices are, is not in the suite: on this loaded 2-core machine NATS kept refusing
-#: their reconnection for over 40 s (each attempt times out deleting the old session's JetStream consumers or
-#: creating new ones while their Raft groups elect leaders; with `consumer_replicas: 1` the consumers on the dead node
-#: cannot be deleted at all until it is back). Killing node 2 (recorder) and node 3 (API) is.
-KILLED = {3: [1, 2], 1: [0]}
-CONNECTED = {"gateway": "bus_connected", "recorder": "mqtt_intake_connected", "api": "bus_connected",
-             "sim": "mqtt_online"}
+#: the nodes killed in turn: the recorder's, the API's, then the simulator's and the gateway's
+KILLED = {3: [1, 2, 0], 1: [0]}
 
 
 class Nodes(Protocol):
@@ -62,6 +64,7 @@ class Nodes(Protocol):
     def kill(self, i: int) -> None: ...
     def start(self, i: int | None = None) -> None: ...
     def stop(self) -> None: ...
+    def wait_healthy(self, timeout_s: float = 60.0) -> float: ...
 
 
 class OneMosquitto:
@@ -84,14 +87,21 @@ class OneMosquitto:
     def stop(self) -> None:
         self.broker.stop()
 
+    def wait_healthy(self, timeout_s: float = 60.0) -> float:
+        return 0.0  # one node: up is whole
+
 
 @pytest.fixture(params=[pytest.param("nats", marks=pytest.mark.xfail(
-    reason="fails on NATS 2.9.10 on this loaded 2-core machine, an open finding: after node 2 or 3 dies, seen in "
-    "different runs: the gateway cannot reconnect within 40 s (CONNACK timeouts while JetStream elects leaders); "
-    "NATS answers a SUBSCRIBE with 0x80 and the Bus stays without that subscription (api: sl/v1/+/+/status); the "
-    "gateway drops a cmd/res it could not publish (command_answer_failed); an ~11 s hole in a Modbus device's "
-    "stored telemetry. The assertions that catch these stay", strict=False)),
-    "mosquitto"])
+    reason="an open finding on NATS 2.9.10 (2 runs in 7 pass whole here; in one more, a restarted node was not "
+    "current within 60 s): within seconds of a node's death NATS "
+    "acknowledges QoS 1 publishes (PUBACK after its JetStream store) that it then never delivers to one of the two "
+    "persistent sessions listening, even after ack_wait (seen: seq 37-41 of tn-cab-001 published 4-5 s after node 3 "
+    "died, delivered to the witness, never to the recorder, whose session had resumed on node 1 0.2 s after the "
+    "death; in another run the reverse: seq 28-35 of tn-cab-001 stored by the recorder, never seen by the witness; "
+    "both sessions run the same intake code). Not a double failure: each node dies only once the cluster is whole. The "
+    "checks of our side come first and pass (every part back within FAILOVER_S, commands round-trip, every "
+    "executed command's result in the API, no false offline); those that need the broker to deliver what it "
+    "acknowledged come last", strict=False)), "mosquitto"])
 def nodes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
     cluster: Nodes
     if request.param == "nats":
@@ -111,13 +121,20 @@ def urls_from(nodes: Nodes, first: int) -> list[str]:
 
 
 class Witness:
-    """A consumer on the bus (its own persistent session, failing over like the parts) that notes every telemetry
-    sample it sees, as (device, seq, ts), in a thread of its own."""
+    """A consumer on the bus (its own persistent session, failing over like the parts) that notes, in a thread of
+    its own, every telemetry sample it sees as (device, seq, ts), every message that carries a device's `seq`
+    (birth, state, telemetry, event) in arrival order, and the ids of the command results."""
 
     def __init__(self, urls: list[str]) -> None:
         self.urls = urls
         self.seen: set[tuple[str, int, str]] = set()
+        #: per device: (suffix, seq or None for a birth, the payload) in arrival order
+        self.numbered: dict[str, list[tuple[str, int | None, bytes]]] = {}
+        self.results: set[str] = set()
         self.ready = threading.Event()
+        #: the numbers are walked from here: the broker sets up one subscription after another (NATS: a consumer
+        #: each), so what is published meanwhile reaches some of them only
+        self.counting = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
@@ -129,24 +146,73 @@ class Witness:
             await follow
 
     async def _follow(self) -> None:
-        """A plain MQTT client (aiomqtt), not the parts' own: the nodes in turn, the same persistent session."""
+        """A plain MQTT client (aiomqtt), not the parts' own, so the suite stays black-box: the nodes in turn, the
+        same persistent session on each."""
+        filters = [f"sl/v1/+/+/{suffix}" for suffix in ("birth", "state", "telemetry", "event", "cmd/res")]
         for url in itertools.cycle(self.urls):
             where = urllib.parse.urlsplit(url)
             try:
                 async with aiomqtt.Client(where.hostname or "127.0.0.1", where.port or 1883,
                                           identifier="hil-witness", clean_session=False, keepalive=KEEPALIVE_S,
                                           timeout=5) as client:
-                    await client.subscribe("sl/v1/+/+/telemetry", qos=1)
+                    await client.subscribe([(f, 1) for f in filters])
                     self.ready.set()
                     async for m in client.messages:
-                        payload = json.loads(m.payload)
-                        self.seen.add((m.topic.value.split("/")[3], int(payload["seq"]), payload["ts"]))
+                        self._note(m.topic.value, bytes(m.payload) if isinstance(m.payload, bytes | bytearray)
+                                   else str(m.payload).encode(), m.retain)
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.1)
+
+    def _note(self, topic: str, raw: bytes, retain: bool) -> None:
+        payload = json.loads(raw)
+        device, suffix = topic.split("/")[3], "/".join(topic.split("/")[4:])
+        if suffix == "cmd/res":
+            self.results.add(payload["id"])
+            return
+        if suffix == "telemetry":
+            self.seen.add((device, int(payload["seq"]), payload["ts"]))
+        if not self.counting.is_set():
+            return
+        if retain and suffix != "birth":
+            # A retained copy, sent on subscribing (both brokers clear the flag on live deliveries): published
+            # earlier, its number says nothing of what came since.
+            return
+        self.numbered.setdefault(device, []).append((suffix, None if suffix == "birth" else int(payload["seq"]), raw))
+
+    def lost(self, window: int = 64) -> dict[str, list[int]]:
+        """Per device, the `seq` numbers that never arrived: after each one, the next must follow (mod 256), or a
+        birth may restart the count; a number that arrives out of order within `window` messages (a QoS 1
+        redelivery) is not lost; an exact duplicate counts once."""
+        out: dict[str, list[int]] = {}
+        for device, messages in self.numbered.items():
+            seen: set[bytes] = set()
+            unique = []
+            for suffix, n, raw in messages:
+                if raw not in seen:
+                    seen.add(raw)
+                    unique.append((suffix, n))
+            gaps: list[tuple[int, int]] = []  # (position, missing seq)
+            last: int | None = None
+            for pos, (_suffix, seq) in enumerate(unique):
+                if seq is None:
+                    last = None  # a birth: the device may restart its count
+                    continue
+                if last is not None and seq != (last + 1) % 256:
+                    if (seq - last) % 256 < 128:  # forward: the numbers in between are missing
+                        gaps.extend((pos, (last + k) % 256) for k in range(1, (seq - last) % 256))
+                    else:  # backward: a redelivery of an earlier one; it fills its own gap below
+                        continue
+                last = seq
+            missing = [s for pos, s in gaps if s not in {n for _, n in unique[max(0, pos - window):pos + window]}]
+            if missing:
+                out[device] = missing
+        return out
 
     def __enter__(self) -> Witness:
         self._thread.start()
         assert self.ready.wait(15), "the witness did not connect"
+        time.sleep(1.0)
+        self.counting.set()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -189,9 +255,13 @@ def _until(minutes: float = 10) -> str:
     return (datetime.now(UTC) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+ISSUED: list[str] = []
+
+
 def command_result(client: httpx.Client, device: str, level: int, rig: Rig, within_s: float = 30,
                    ttl_s: float | None = None) -> str:
-    """Switch circuit 2 of a cabinet through the API; its final status (it must not stay pending)."""
+    """Switch circuit 2 of a cabinet through the API; its final status (it must not stay pending). Its id is noted
+    in ISSUED."""
     resp = client.post(f"/api/v1/devices/{device}/commands", timeout=30, json={
         "name": "switch", "args": {"circuit": 2, "level_pct": level, "until": _until()},
         **({"ttl_s": ttl_s} if ttl_s else {})})
@@ -200,6 +270,7 @@ def command_result(client: httpx.Client, device: str, level: int, rig: Rig, with
         return "not_sent"
     assert resp.status_code == 202, resp.text
     cid = resp.json()["id"]
+    ISSUED.append(cid)
     done: dict[str, Any] = eventually(lambda: (c := client.get(f"/api/v1/commands/{cid}").json())["status"]
                                       != "pending" and c, within_s, f"the result of a command to {device}", rig,
                                       interval=0.05)
@@ -214,12 +285,36 @@ def stored(influxdb: InfluxDB, device: str) -> list[tuple[int, str]]:
     return out
 
 
-def connects(rig: Rig, name: str) -> int:
-    return rig.log(name).count(CONNECTED[name])
+CONNECT_LINE = re.compile(r"^(\S+) .*?(?:_connected client_id=|mqtt_online device=)(\S+) "
+                          r"broker=(?:mqtt://)?\S+:(\d+)", re.M)
+
+
+def _connects_at(rig: Rig, name: str) -> dict[str, list[float]]:
+    """When each client of part `name` connected (wall clock, from the log's time stamps), in order."""
+    out: dict[str, list[float]] = {}
+    for stamp, client, _ in CONNECT_LINE.findall(rig.log(name)):
+        out.setdefault(client, []).append(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+    return out
+
+
+def _all_connects(rig: Rig, name: str) -> dict[str, int]:
+    return {client: len(at) for client, at in _connects_at(rig, name).items()}
+
+
+def clients_on(rig: Rig, name: str, port: int) -> dict[str, int]:
+    """The clients of part `name` (a process; the simulator has one per MQTT device) whose last connection is to
+    the broker on `port`, with how many connections each made so far."""
+    last: dict[str, int] = {}
+    count: dict[str, int] = {}
+    for _, client, at in CONNECT_LINE.findall(rig.log(name)):
+        last[client] = int(at)
+        count[client] = count.get(client, 0) + 1
+    return {c: count[c] for c, at in last.items() if at == port}
 
 
 def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb: InfluxDB, tmp_path: Path,
                                                           request: pytest.FixtureRequest) -> None:
+    ISSUED.clear()
     env = rig_env(tmp_path, "127.0.0.1", 1, free_port())
     env.update({"SIGNALIGHT_STORE": "influxdb", "SIGNALIGHT_INFLUX_URL": influxdb.url,
                 "SIGNALIGHT_INFLUX_DATABASE": influxdb.database, "SIGNALIGHT_MQTT_KEEPALIVE_S": str(KEEPALIVE_S)})
@@ -233,7 +328,7 @@ def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb
         start("recorder", "recorder")
         start("api", "api")
         start("sim", "sim", "--intersections", "1", "--cabinets", "2", "--modbus-cabinets", "1")
-        manifest = eventually(lambda: read_manifest(Path(env["SIGNALIGHT_MANIFEST"])), 60, "the manifest", rig)
+        manifest = eventually(lambda: read_manifest(Path(env["SIGNALIGHT_MANIFEST"])), 120, "the manifest", rig)
         rig.import_manifest(manifest)  # the registry, not a birth, makes a device known
         start("gateway", "gateway")
         devices = {d["id"]: d for d in manifest["devices"]}
@@ -249,13 +344,27 @@ def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb
             assert command_result(client, cabinet, 30, rig) == "succeeded"
 
         failover: dict[str, list[float]] = {}
+        took: dict[tuple[int, str], float] = {}
+        phases: list[tuple[int, float]] = []  # (node, when it was killed), in order
+        healed: list[float] = []  # seconds until the cluster was whole again after each restart
+        assert any(d.get("transport") == "mqtt" for d in devices.values()), devices
         outages: list[tuple[float, float]] = []
         with Witness(urls_from(nodes, nodes.size - 1)) as witness, Picture(client, set(devices)) as picture:
+            watched = len(ISSUED)  # the commands issued from here on have results the witness must see
             for node in KILLED[nodes.size]:
-                parts = [p for p, n in PLACEMENT.items() if n % nodes.size == node and p != "sim"]
-                before = {p: connects(rig, p) for p in parts}
+                # the parts with a connection to that node (mostly the ones placed there; a part that found its own
+                # node busy at start sits elsewhere), each client of them (every MQTT device of the simulator
+                # connects on its own): the part is back when all of them are
+                port = int(nodes.url(node).rsplit(":", 1)[1])
+                victims = {p: clients_on(rig, p, port) for p in PLACEMENT}
+                parts = [p for p, clients in victims.items() if clients]
+                assert parts or nodes.size > 1, "nothing on the one broker"
+                # One node's death at a time, as R3 tolerates: a node dies once the cluster is whole (a restarted
+                # node caught up: every stream and consumer current on every node), not while another is behind
+                healed.append(nodes.wait_healthy())
                 nodes.kill(node)
-                killed = time.monotonic()
+                killed, killed_at = time.monotonic(), time.time()
+                phases.append((node, killed_at))
                 if nodes.size == 1:
                     time.sleep(OUTAGE_S)  # the outage; then the one node is back
                     nodes.start(node)
@@ -267,33 +376,57 @@ def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb
                     assert command_result(client, cabinet, 20 + node, rig, ttl_s=8) in {"succeeded", "failed",
                                                                                          "expired", "not_sent"}
                 for p in parts:
-                    eventually(lambda p=p, n=before[p]: connects(rig, p) > n, FAILOVER_S + 5,  # type: ignore[misc]
-                               f"{p} connected again after node {node + 1} died", rig, interval=0.05)
-                    failover.setdefault(p, []).append(time.monotonic() - killed)
+                    def back(p: str = p, before: dict[str, int] = victims[p]) -> bool:
+                        counts = _all_connects(rig, p)
+                        return all(counts.get(c, 0) > n for c, n in before.items())
+
+                    eventually(back, FAILOVER_S + 5, f"{p} connected again after node {node + 1} died", rig,
+                               interval=0.05)
+
                 # and commands round-trip again: the time from the node's death to that is the failover the
                 # operator sees
                 for k, cabinet in enumerate(cabinets):
                     eventually(lambda c=cabinet, v=40 + 10 * node + k: command_result(client, c, v, rig)
                                == "succeeded", FAILOVER_S, f"a command to {cabinet} after node {node + 1} died", rig)
                 failover.setdefault("commands", []).append(time.monotonic() - killed)
+                took[(node, "commands")] = time.monotonic() - killed
                 if nodes.size > 1:
                     nodes.start(node)
                 time.sleep(2)  # telemetry flows through the healed cluster before the next node dies
             time.sleep(3)
 
-        # no telemetry lost: all the witness saw is stored (the recorder writes what it stores; give it a flush)
-        def missing() -> set[tuple[str, int, str]]:
-            have = {(d, seq, ts) for d in devices for seq, ts in stored(influxdb, d)}
-            return {(d, s, ts) for d, s, ts in witness.seen if (d, s, _ms(ts)) not in have}
+        # Each part's failover after each death, by its own log: from the death to its last (re)connection before the
+        # next death. Not only the parts on the dead node reconnect: while JetStream elects leaders NATS also closes
+        # connections on the living nodes whose requests it cannot serve; a part is failed over when it stays up.
+        ends = [at for _, at in phases[1:]] + [time.time()]
+        for (node, at), end in zip(phases, ends, strict=True):
+            for p in PLACEMENT:
+                back = [t for times in _connects_at(rig, p).values() for t in times if at < t < end]
+                if back:
+                    took[(node, p)] = max(back) - at
+                    failover.setdefault(p, []).append(took[(node, p)])
+        print(f"nodes={nodes.size} failover_s=" + " ".join(f"{p}:{max(t):.2f}" for p, t in failover.items())
+              + " per_kill=" + " ".join(f"n{n + 1}.{p}:{t:.2f}" for (n, p), t in took.items())
+              + f" witnessed={len(witness.seen)} numbered={sum(map(len, witness.numbered.values()))}"
+              + f" commands={len(ISSUED)} api_polls={picture.polls} healed_s={[round(h, 1) for h in healed]}")
 
-        eventually(lambda: not missing(), 20, "every witnessed sample stored", rig, interval=0.5)
-        assert len(witness.seen) >= 3 * len(devices), f"too little telemetry to judge: {len(witness.seen)}"
-        for device in devices:  # and no hole the witness could have missed too: no gap over 3 typical intervals
-            stamps = sorted(int(ts) for _, ts in stored(influxdb, device))
-            gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
-            assert gaps and gaps[-1] <= 3 * max(gaps[len(gaps) // 2], 500), f"{device}: hole of {gaps[-1]} ms"
-        for part, took in failover.items():
-            assert max(took) <= FAILOVER_S, f"{part} failed over in {took}"
+        # no command result lost: every command an executor ran (gateway or simulated device, by their logs) has
+        # its result in the API; one that expired while its result waited becomes succeeded when the result lands
+        executed = set(re.findall(r"command_done device=\S+ id=(\S+)", rig.log("gateway")))
+        executed |= set(re.findall(r" cmd device=\S+ id=(\S+) ok=True", rig.log("sim")))
+        executed &= set(ISSUED)
+        assert executed, "no command was executed"
+
+        def unanswered() -> dict[str, str]:
+            status = {c: client.get(f"/api/v1/commands/{c}").json()["status"] for c in sorted(executed)}
+            return {c: v for c, v in status.items() if v != "succeeded"}
+
+        deadline = time.monotonic() + 20
+        while unanswered() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not unanswered(), f"executed, without their result in the API: {unanswered()}"
+        for part, times in failover.items():
+            assert max(times) <= FAILOVER_S, f"{part} failed over in {times}"
         assert picture.polls > 20
         if nodes.size > 1:
             assert not picture.wrong, picture.wrong[:5]  # a failover between nodes is no `offline`
@@ -302,8 +435,38 @@ def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb
             # stops: `offline` is true then, until the parts are back on it; it must not outlast that.
             for at, shown in picture.wrong:
                 assert any(down <= at <= up + RECOVER_S for down, up in outages), (at, shown, outages)
-        print(f"nodes={nodes.size} failover_s=" + " ".join(f"{p}:{max(t):.2f}" for p, t in failover.items())
-              + f" witnessed={len(witness.seen)} api_polls={picture.polls}")
+
+        # Last, what depends on the broker delivering every message it acknowledged to every persistent session.
+        # The witness saw every command result
+        assert executed & set(ISSUED[watched:]) <= witness.results
+
+        # no telemetry lost: all the witness saw is stored (the recorder writes what it stores; give it a flush)
+        def missing() -> set[tuple[str, int, str]]:
+            # A point's identity is (device, time): two samples of one device with the same `ts` (two poll groups
+            # on one tick) are one point, their fields merged, its `seq` the last one's
+            have = {(d, ts) for d in devices for _, ts in stored(influxdb, d)}
+            return {(d, s, ts) for d, s, ts in witness.seen if (d, _ms(ts)) not in have}
+
+        deadline = time.monotonic() + 20
+        while missing() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if missing():
+            near = {(d, ts): [(seq, at) for seq, at in stored(influxdb, d) if abs(int(at) - int(_ms(ts))) < 3000]
+                    for d, _, ts in missing()}
+            raise AssertionError(f"witnessed, not stored: {sorted(missing())}; stored around them: {near}")
+        assert len(witness.seen) >= 3 * len(devices), f"too little telemetry to judge: {len(witness.seen)}"
+        for device in devices:  # and no hole the witness could have missed: no gap over 3 intervals (3 s at least)
+            stamps = sorted(int(ts) for _, ts in stored(influxdb, device))
+            gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
+            assert gaps and gaps[-1] <= 3 * max(gaps[len(gaps) // 2], 1000), f"{device}: hole of {gaps[-1]} ms"
+        # no seq lost: every state, telemetry and event each device numbered reached the bus
+        lost = witness.lost()
+        if lost:
+            in_store = {d: sorted({seq for seq, _ in stored(influxdb, d)} & set(seqs)) for d, seqs in lost.items()}
+            around = {d: [(sx, n) for sx, n, _ in witness.numbered[d] if n is None or any(abs(n - x) < 4 for x in seqs)]
+                      for d, seqs in lost.items()}
+            raise AssertionError(f"seq never seen on the bus: {lost}; of them stored by the recorder (telemetry): "
+                                 f"{in_store}; the witness saw around them: {around}")
 
 
 def _ms(ts: str) -> str:

@@ -19,6 +19,7 @@ Fixtures (import them into a conftest.py):
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -148,6 +149,7 @@ class NatsCluster:
         self.client_ports = [free_port() for _ in range(size)]
         self.cluster_ports = [free_port() for _ in range(size)]
         self.mqtt_ports = [free_port() for _ in range(size)]
+        self.http_ports = [free_port() for _ in range(size)]
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * size
         routes = ", ".join(f"nats-route://{self.host}:{p}" for p in self.cluster_ports)
         for i in range(size):
@@ -158,6 +160,7 @@ class NatsCluster:
             (node / "nats.conf").write_text(
                 f"server_name: n{i + 1}\n"
                 f"listen: {self.host}:{self.client_ports[i]}\n"
+                f"http: {self.host}:{self.http_ports[i]}\n"
                 f'jetstream {{ store_dir: "{node}/js" }}\n'
                 + cluster
                 # ack_wait: a QoS 1 message delivered on a connection that died unacknowledged is redelivered to
@@ -197,6 +200,46 @@ class NatsCluster:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"nats node n{n + 1} has no JetStream leader after {timeout_s} s")
                 time.sleep(0.05)
+
+    def health(self, i: int) -> str:
+        """"ok" once node i has a JetStream meta leader, every stream and durable consumer it reports has a leader,
+        and those it leads have all their replicas current (a restarted node has caught up), else what is not. Each
+        server's own consumer of the retained-messages stream (`$MQTT_rmsgs_<server>`) is left out: a server makes
+        a new one when it starts, and the old one stays "not current" for good."""
+        url = f"http://{self.host}:{self.http_ports[i]}/jsz?accounts=true&streams=true&consumers=true"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                jsz = json.loads(resp.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            return f"unreachable: {exc}"
+        if not (jsz.get("meta_cluster") or {}).get("leader"):
+            return "no meta leader"
+        for account in jsz.get("account_details") or []:
+            for stream in account.get("stream_detail") or []:
+                assets = [(stream["name"], stream.get("cluster"))]
+                assets += [(f"{stream['name']} > {c['name']}", c.get("cluster"))
+                           for c in stream.get("consumer_detail") or [] if not c["name"].startswith("$MQTT_rmsgs_")]
+                for name, cluster in assets:
+                    if not cluster or not cluster.get("leader"):
+                        return f"{name}: no leader"
+                    if cluster["leader"] != f"n{i + 1}":
+                        continue  # only the leader's view of its replicas is up to date
+                    behind = [r["name"] for r in cluster.get("replicas") or [] if not r.get("current")]
+                    if behind:
+                        return f"{name}: {behind} not current"
+        return "ok"
+
+    def wait_healthy(self, timeout_s: float = 60.0) -> float:
+        """Until every node is healthy (the cluster whole again: another node may die without a double failure);
+        returns the seconds it took. Raises TimeoutError naming what is not current."""
+        start = time.monotonic()
+        while True:
+            states = {n: self.health(n) for n in range(self.size)}
+            if all(v == "ok" for v in states.values()):
+                return time.monotonic() - start
+            if time.monotonic() - start > timeout_s:
+                raise TimeoutError(f"nats cluster not whole after {timeout_s} s: {states}")
+            time.sleep(0.2)
 
     def kill(self, i: int) -> None:
         """Node i dies without a word (SIGKILL)."""

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from controllers.bus import BusError, BusMessage
+from gateways.mqtt.codec import suback_final, suback_text
 from gateways.mqtt.config import BusConfig, BusWill
 from gateways.mqtt.connection import BrokerRefusedError, Connection, InboundMessage, PublishRefusedError
 from gateways.mqtt.reconnect import ConnectionKeeper
@@ -166,8 +167,11 @@ class Bus:
         filters = self._all_filters()
         if filters:
             async with asyncio.timeout(self.config.connect_timeout_s):
-                codes, _ = await conn.subscribe(filters)
-            self._check_codes(filters, codes)
+                codes, _ = await conn.subscribe(filters, qos=self.config.subscribe_qos)
+            if self._check_codes(filters, codes):
+                # Not running deaf: a subscription the broker cannot serve now is asked for again on a new
+                # connection (after the reconnect backoff), where it may be served.
+                raise ConnectionError("the broker refused a subscription for now")
         assert self._tg is not None
         for hook in self._hooks:
             # Run once `connected` is set (right after this returns): hooks publish.
@@ -178,12 +182,19 @@ class Bus:
             generation = self._keeper.generation if self._keeper is not None else 0
             self._unacked = {k: v for k, v in self._unacked.items() if v[0] != generation}
 
-    def _check_codes(self, filters: list[str], codes: list[int]) -> None:
+    def _check_codes(self, filters: list[str], codes: list[int]) -> bool:
+        """Log refused subscriptions; True when one of them may be served on another try. A refusal for good (MQTT
+        5: not authorized, invalid filter) is not fatal: the other subscriptions still work, and an ACL that refuses
+        this one is a setup error. MQTT 3.1.1's one failure code (0x80) is also what a broker answers while it
+        cannot serve a subscription for now (NATS while JetStream elects a leader): that one is retried."""
+        retry = len(codes) != len(filters)
         for f, code in zip(filters, codes, strict=False):
             if code >= 0x80:
-                # Not fatal: the other subscriptions still work; an ACL that refuses this one is a setup error.
-                log.error("bus_subscription_refused client_id=%s filter=%s code=0x%02x", self.config.client_id, f,
-                          code)
+                final = suback_final(code, self.config.mqtt_v5)
+                retry = retry or not final
+                log.error("bus_subscription_refused client_id=%s filter=%s code=%s retry=%s", self.config.client_id,
+                          f, suback_text(code, self.config.mqtt_v5), not final)
+        return retry
 
     async def _run_hook(self, hook: OnConnect) -> None:
         try:
@@ -281,8 +292,10 @@ class Bus:
             if conn is not None and conn.is_open:
                 try:
                     async with asyncio.timeout(self.config.connect_timeout_s):
-                        codes, _ = await conn.subscribe(list(filters))
-                    self._check_codes(list(filters), codes)
+                        codes, _ = await conn.subscribe(list(filters), qos=self.config.subscribe_qos)
+                    if self._check_codes(list(filters), codes):
+                        # A new connection resubscribes every live filter, this one included.
+                        conn.fail("the broker refused a subscription for now", "subscription_retry")
                 except (ConnectionError, TimeoutError) as exc:
                     # The reconnect loop resubscribes every live filter, so this one is restored then.
                     log.warning("bus_subscribe_deferred filters=%s error=%s", ",".join(filters),

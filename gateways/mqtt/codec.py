@@ -108,11 +108,13 @@ def connect_frame(config: BusConfig) -> bytes:
     return frame(CONNECT << 4, header + payload)
 
 
-def subscribe_frame(packet_id: int, filters: Sequence[str], *, v5: bool) -> bytes:
-    """SUBSCRIBE of `filters` at QoS 1 (MQTT 5: no properties, default options)."""
+def subscribe_frame(packet_id: int, filters: Sequence[str], *, v5: bool, qos: int = 1) -> bytes:
+    """SUBSCRIBE of `filters` at `qos` (MQTT 5: no properties, default options)."""
+    if qos not in (0, 1):
+        raise ValueError(f"subscription QoS {qos} is not supported (0 or 1)")
     body = packet_id.to_bytes(2, "big") + (b"\x00" if v5 else b"")
     for f in filters:
-        body += utf8(f) + b"\x01"
+        body += utf8(f) + bytes((qos,))
     return frame((SUBSCRIBE << 4) | 0x02, body)
 
 
@@ -208,5 +210,31 @@ def decode_utf8(raw: bytes, what: str) -> str:
 
 
 def reason_text(code: int, v5: bool) -> str:
-    name = REASONS_V5.get(code, "unknown") if v5 else CONNACK_V3.get(code, "unknown")
+    """`0xNN (name)` of a reason code. An MQTT 5 CONNECT may be answered by a 3.1.1-only broker (NATS) with a 3.1.1
+    CONNACK return code (1-5, e.g. 0x01 unacceptable protocol version): codes below 0x80 that MQTT 5 does not define
+    are read as 3.1.1 ones."""
+    name = REASONS_V5[code] if v5 and code in REASONS_V5 else CONNACK_V3.get(code, "unknown")
     return f"0x{code:02x} ({name})"
+
+
+def suback_text(code: int, v5: bool) -> str:
+    """A SUBACK return code in words (MQTT 3.1.1 has one failure code, 0x80)."""
+    return reason_text(code, True) if v5 else f"0x{code:02x} ({'failure' if code >= 0x80 else 'granted'})"
+
+
+def connack_retryable(code: int, v5: bool) -> bool:
+    """Whether a CONNACK refusal may pass by itself (server unavailable, busy...); the rest are final."""
+    if v5 and code >= 0x80:
+        return code in RETRYABLE_CONNACK_V5
+    return code in RETRYABLE_CONNACK_V3
+
+
+#: SUBACK failure codes that no retry cures (MQTT 5 only: 3.1.1 has one failure code, 0x80, which a broker also
+#: answers while it cannot serve the subscription for now, e.g. NATS while JetStream elects a leader).
+FINAL_SUBACK_V5 = frozenset({0x87, 0x8F, 0x9E, 0xA1, 0xA2})
+
+
+def suback_final(code: int, v5: bool) -> bool:
+    """Whether a refused subscription (SUBACK code >= 0x80) is a refusal for good (not authorized, invalid filter,
+    unsupported feature) rather than one a reconnection may cure."""
+    return v5 and code in FINAL_SUBACK_V5

@@ -80,7 +80,8 @@ class BusConfig(BaseModel):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     publish_timeout_s: float = Field(default=10.0, gt=0)
     backoff_initial_s: float = Field(default=0.2, gt=0)
-    backoff_max_s: float = Field(default=30.0, gt=0)
+    backoff_max_s: float = Field(default=5.0, gt=0, description="cap of the reconnect backoff: a server part "
+                                 "(gateway, recorder, API) is back within this long once a broker answers again")
     session_expiry_s: int = Field(default=7 * 86400, ge=0, description="MQTT 5: how long the broker keeps a "
                                   "persistent session (clean_session=False) of a disconnected client")
     manual_ack: bool = Field(default=False, description="QoS 1 messages are acknowledged by the consumer calling "
@@ -89,6 +90,8 @@ class BusConfig(BaseModel):
     receive_maximum: int = Field(default=10_000, ge=1, le=65535, description="MQTT 5: unacknowledged QoS 1 "
                                  "messages the broker may send us at once (with manual_ack, our memory bound)")
     max_inflight: int = Field(default=1000, ge=1, le=65535, description="unacknowledged QoS 1 publishes in flight")
+    subscription_qos: int | None = Field(default=None, ge=0, le=1, description="the QoS the Bus subscribes at; "
+                                         "None: 1 for a persistent session, 0 for a clean one (see subscribe_qos)")
 
     @field_validator("urls")
     @classmethod
@@ -110,6 +113,18 @@ class BusConfig(BaseModel):
             return tuple(parse_broker_url(u) for u in self.urls)
         tls = self.tls_ca is not None or self.tls_cert is not None
         return (Endpoint(self.host, self.port, tls),)
+
+    @property
+    def subscribe_qos(self) -> int:
+        """The QoS of the Bus's subscriptions. A clean session gains nothing from QoS 1 deliveries: what was in
+        flight when its connection drops is discarded with the session either way (MQTT-3.1.2-6), and messages
+        still arrive in order over one TCP connection. On a broker that keeps QoS 1 subscriptions in a replicated
+        log (NATS: one JetStream consumer per subscription, created on connect, deleted on the next clean connect,
+        re-elected when a node dies) each costs round trips that a node's death turns into seconds of refused
+        connections. So a clean session subscribes at QoS 0 and a persistent one (the recorder) at QoS 1."""
+        if self.subscription_qos is not None:
+            return self.subscription_qos
+        return 0 if self.clean_session else 1
 
     @property
     def brokers(self) -> str:

@@ -45,11 +45,10 @@ from gateways.mqtt.codec import (
     PROP_REASON_STRING,
     PROP_RECEIVE_MAXIMUM,
     PUBACK,
-    RETRYABLE_CONNACK_V3,
-    RETRYABLE_CONNACK_V5,
     SUBACK,
     UNSUBACK,
     ProtocolError,
+    connack_retryable,
     connect_frame,
     decode_utf8,
     decode_varint,
@@ -269,9 +268,10 @@ class Connection(asyncio.Protocol):
         finally:
             self._subacks.pop(mid, None)
 
-    async def subscribe(self, filters: list[str]) -> tuple[list[int], dict[int, Any]]:
-        """SUBSCRIBE `filters` at QoS 1: (return codes in filter order, MQTT 5 properties). Raises ConnectionError."""
-        return await self._request(subscribe_frame, filters)
+    async def subscribe(self, filters: list[str], qos: int = 1) -> tuple[list[int], dict[int, Any]]:
+        """SUBSCRIBE `filters` at `qos` (0 or 1): (return codes in filter order, MQTT 5 properties). Raises
+        ConnectionError."""
+        return await self._request(lambda mid, fs, v5: subscribe_frame(mid, fs, v5=v5, qos=qos), filters)
 
     async def unsubscribe(self, filters: list[str]) -> None:
         """UNSUBSCRIBE `filters` and wait for the UNSUBACK. Raises ConnectionError."""
@@ -474,7 +474,9 @@ class Connection(asyncio.Protocol):
         code = body[1]
         if code:
             reason = self._reason(code, props)
-            retryable = code in (RETRYABLE_CONNACK_V5 if self.v5 else RETRYABLE_CONNACK_V3)
+            if self.v5 and code == 0x01:
+                reason += " (the broker speaks MQTT 3.1.1 only: set mqtt_v5 off)"
+            retryable = connack_retryable(code, self.v5)
             self.connack.set_exception(ConnectionError(f"connection refused: {reason}") if retryable
                                        else BrokerRefusedError(f"broker refused the connection: {reason}"))
             self.connack.exception()

@@ -3,8 +3,10 @@
 Built on the project's connection (`gateways.mqtt.connection`) and its one reconnect policy
 (`gateways.mqtt.reconnect`: endpoint failover, backoff with full jitter, forever), configured from the same
 `BusConfig` as the `Bus`. After every connection it subscribes all its filters at QoS 1 (so a broker or a failover
-that lost the session is survived) and checks the SUBACK: a refused filter (0x80 or an MQTT 5 reason code) ends the
-intake with `BrokerRefusedError` naming it, as does a CONNACK refusal retrying cannot cure.
+that lost the session is survived) and checks the SUBACK: a filter refused for good (MQTT 5: not authorized, invalid,
+shared subscriptions not supported...) ends the intake with `BrokerRefusedError` naming it, as does a CONNACK
+refusal retrying cannot cure; MQTT 3.1.1's one failure code 0x80 (which NATS answers while JetStream elects a leader)
+is logged as an error and retried on a new connection.
 
 Delivery and flow control: `async for batch in intake` yields lists of `InboundMessage` (at most `max_batch` each),
 in the order received. Nothing is dropped: when the messages received but not yet handed back by the consumer
@@ -27,7 +29,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from gateways.mqtt.codec import PROP_REASON_STRING, reason_text
+from gateways.mqtt.codec import PROP_REASON_STRING, suback_final, suback_text
 from gateways.mqtt.config import BusConfig
 from gateways.mqtt.connection import BrokerRefusedError, Connection, InboundMessage
 from gateways.mqtt.reconnect import ConnectionKeeper
@@ -132,10 +134,18 @@ class MqttIntake:
             raise BrokerRefusedError(f"SUBACK has {len(codes)} return codes for {len(self.filters)} filters")
         for f, code in zip(self.filters, codes, strict=True):
             if code >= 0x80:
-                reason = reason_text(code, True) if self.config.mqtt_v5 else f"0x{code:02x} (failure)"
+                reason = suback_text(code, self.config.mqtt_v5)
                 if PROP_REASON_STRING in props:
                     reason += f": {props[PROP_REASON_STRING]}"
-                raise BrokerRefusedError(f"broker refused the subscription to {f}: {reason}")
+                if suback_final(code, self.config.mqtt_v5):
+                    raise BrokerRefusedError(f"broker refused the subscription to {f}: {reason}")
+                # MQTT 3.1.1's one failure code (or an MQTT 5 one that may pass): also what a broker answers while
+                # it cannot serve the subscription for now (NATS while JetStream elects a leader). Logged as an
+                # error (an ACL refusing it is a setup error that needs an operator) and asked again on a new
+                # connection after the backoff: never running without the subscription.
+                log.error("mqtt_intake_subscription_refused client_id=%s filter=%s code=%s retry=True",
+                          self.config.client_id, f, reason)
+                raise ConnectionError(f"broker refused the subscription to {f}: {reason}")
             if code == 0:
                 log.warning("mqtt_intake_qos_downgraded client_id=%s filter=%s granted_qos=0 (messages are not "
                             "kept for an absent session nor acknowledged)", self.config.client_id, f)

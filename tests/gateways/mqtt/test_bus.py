@@ -32,7 +32,8 @@ async def round_trip(host: str, port: int) -> None:
         await pub.publish("sl/v1/tn/sc-1/birth", b"{}")
         async with asyncio.timeout(5):
             message = await anext(sub)
-        assert message == BusMessage("sl/v1/tn/sc-1/state", '{"x":"Đèn"}'.encode(), False, 1)
+        # a clean session subscribes at QoS 0 (BusConfig.subscribe_qos): delivered as QoS 0
+        assert message == BusMessage("sl/v1/tn/sc-1/state", '{"x":"Đèn"}'.encode(), False, 0)
         assert sub.queue.empty()
         conn = pub.connection
         assert conn is not None and conn.transport is not None
@@ -122,3 +123,28 @@ async def test_last_will_is_published_when_the_client_vanishes(mosquitto: Mosqui
 def test_filter_matching(filter_: str, topic: str, expected: bool) -> None:
     assert filter_matches(filter_.split("/"), topic.split("/")) is expected
     assert Subscription((f"$share/g/{filter_}",), 1).matches(topic.split("/")) is expected
+
+
+def test_a_clean_session_subscribes_at_qos_0_and_a_persistent_one_at_qos_1() -> None:
+    assert BusConfig(client_id="c").subscribe_qos == 0
+    assert BusConfig(client_id="c", clean_session=False).subscribe_qos == 1
+    assert BusConfig(client_id="c", subscription_qos=1).subscribe_qos == 1
+
+
+async def test_a_refused_subscription_is_asked_again_on_a_new_connection(caplog: pytest.LogCaptureFixture) -> None:
+    """NATS answers a SUBSCRIBE with 0x80 while JetStream elects a leader: the Bus must not run deaf to that filter.
+    It reconnects (after its backoff) and subscribes every live filter again until the broker grants them."""
+    from tests.gateways.mqtt.test_intake import CONNACK_OK, scripted_broker
+
+    subacks = iter([b"\x90\x04\x00\x01\x00\x80", b"\x90\x04\x00\x01\x00\x00"])
+
+    def reply(kind: int, body: bytes) -> bytes | None:
+        return CONNACK_OK if kind == 1 else next(subacks) if kind == 8 else None
+
+    async with scripted_broker(reply) as (port, received):
+        config = BusConfig(host="127.0.0.1", port=port, client_id="b-refused", backoff_initial_s=0.05,
+                           backoff_max_s=0.2)
+        async with Bus(config) as bus, bus.subscribe("a", "b"):
+            await eventually(lambda: received.count(8) >= 2 and bus.connected, within_s=10)
+            assert received.count(1) == 2  # a second connection, for the refused filter
+    assert "bus_subscription_refused client_id=b-refused filter=b code=0x80 (failure) retry=True" in caplog.text

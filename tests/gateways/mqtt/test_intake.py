@@ -222,6 +222,8 @@ def fast(port: int, **kw: Any) -> BusConfig:
     (False, b"\x20\x02\x00\x05", "0x05 (not authorized)"),
     (False, b"\x20\x02\x00\x04", "0x04 (bad user name or password)"),
     (True, b"\x20\x0e\x00\x87\x0b\x1f\x00\x08no entry", "0x87 (not authorized): no entry"),
+    # a 3.1.1-only broker (NATS) answers an MQTT 5 CONNECT with a 3.1.1 return code: named as one, not "unknown"
+    (True, b"\x20\x02\x00\x01", "0x01 (unacceptable protocol version) (the broker speaks MQTT 3.1.1 only"),
 ])
 async def test_a_connack_refusal_ends_the_intake_with_the_reason(v5: bool, connack: bytes, expected: str,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
@@ -262,16 +264,33 @@ async def test_server_unavailable_is_retried_not_fatal() -> None:
 
 
 @pytest.mark.parametrize(("v5", "suback", "expected"), [
-    (False, b"\x90\x04\x00\x01\x01\x80", r"subscription to b: 0x80 \(failure\)"),
     (True, b"\x90\x05\x00\x01\x00\x01\x9e", r"subscription to b: 0x9e \(shared subscriptions not supported\)"),
+    (True, b"\x90\x05\x00\x01\x00\x01\x87", r"subscription to b: 0x87 \(not authorized\)"),
 ])
-async def test_a_suback_failure_ends_the_intake_naming_the_filter(v5: bool, suback: bytes, expected: str) -> None:
+async def test_a_suback_refusal_for_good_ends_the_intake_naming_the_filter(v5: bool, suback: bytes,
+                                                                           expected: str) -> None:
     def reply(kind: int, body: bytes) -> bytes | None:
         return {1: CONNACK_OK_V5 if v5 else CONNACK_OK, 8: suback}.get(kind)
 
     async with scripted_broker(reply) as (port, _), MqttIntake(fast(port, mqtt_v5=v5), ["a", "b"]) as intake:
         with pytest.raises(BrokerRefusedError, match=expected):
             await intake.wait_connected(5)
+
+
+async def test_a_3_1_1_suback_failure_is_logged_and_asked_again_on_a_new_connection(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """0x80 is 3.1.1's only failure code: NATS answers it while JetStream elects a leader. The intake must neither
+    end nor run without the subscription: it reconnects and subscribes again until the broker grants it."""
+    subacks = iter([b"\x90\x04\x00\x01\x01\x80", b"\x90\x04\x00\x01\x80\x80", b"\x90\x04\x00\x01\x01\x01"])
+
+    def reply(kind: int, body: bytes) -> bytes | None:
+        return CONNACK_OK if kind == 1 else next(subacks) if kind == 8 else None
+
+    async with scripted_broker(reply) as (port, received), MqttIntake(fast(port), ["a", "b"]) as intake:
+        await intake.wait_connected(10)
+        assert intake.connects == 1
+        assert received.count(8) == 3 and received.count(1) == 3  # three connections, three SUBSCRIBEs
+    assert "mqtt_intake_subscription_refused client_id=intake-t filter=b code=0x80 (failure) retry=True" in caplog.text
 
 
 async def test_a_silent_broker_is_detected_and_reconnected(caplog: pytest.LogCaptureFixture) -> None:
