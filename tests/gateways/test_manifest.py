@@ -15,7 +15,9 @@ from gateways.manifest import ManifestError, ModbusDevice, MqttDevice, device_en
 GOOD = {"format": "signalight.manifest/v1", "site": "tn", "devices": [
     {"id": "sc-1", "site": "tn", "kind": "signal_controller", "transport": "modbus", "host": "127.0.0.1",
      "port": 5020, "unit_id": 1, "profile": "signal-controller-v1", "location": {"lat": 21.59, "lon": 105.84}},
-    {"id": "cab-1", "site": "tn", "kind": "lighting_cabinet", "transport": "mqtt", "shard": "north"}]}
+    {"id": "cab-1", "site": "tn", "kind": "lighting_cabinet", "transport": "mqtt", "shard": "north"},
+    {"id": "cab-2", "site": "tn", "kind": "lighting_cabinet", "transport": "modbus", "host": "127.0.0.1",
+     "port": 5021, "unit_id": 2, "profile": "lighting-cabinet-v1"}]}
 
 
 def write(tmp_path: Path, data: object) -> Path:
@@ -25,7 +27,7 @@ def write(tmp_path: Path, data: object) -> Path:
 
 
 def test_load(tmp_path: Path) -> None:
-    sc, cab = load_manifest(write(tmp_path, GOOD))
+    sc, cab, _ = load_manifest(write(tmp_path, GOOD))
     assert isinstance(sc, ModbusDevice) and isinstance(cab, MqttDevice)
     assert (sc.host, sc.port, sc.unit_id) == ("127.0.0.1", 5020, 1) and sc.location is not None
     assert cab.shard == "north"
@@ -36,9 +38,12 @@ def test_load(tmp_path: Path) -> None:
     (lambda d: d["devices"][1].update(kind="toaster"), "devices/1/kind"),
     (lambda d: d["devices"][0].update(id="SC 1"), "devices/0/id"),
     (lambda d: d.update(format="v0"), "format"),
-    (lambda d: d["devices"][1].update(loads=[{"circuit": 1, "luminaires": 12, "rated_w": -5}]),
-     "devices/1/loads/0/rated_w"),
-    (lambda d: d["devices"][1].update(loads=[{"circuit": 1, "luminaires": 12}]), "devices/1/loads/0"),
+    (lambda d: d["devices"][2].update(loads=[{"circuit": 1, "luminaires": 12, "rated_w": -5}]),
+     "devices/2/loads/0/rated_w"),
+    (lambda d: d["devices"][2].update(loads=[{"circuit": 1, "luminaires": 12}]), "devices/2/loads/0"),
+    # an MQTT cabinet says what its circuits feed in its own birth
+    (lambda d: d["devices"][1].update(loads=[{"circuit": 1, "luminaires": 12, "rated_w": 90}]),
+     "devices/1: an MQTT device has no loads"),
 ])
 def test_invalid_manifest_names_the_path(tmp_path: Path, mutate: object, where: str) -> None:
     data = json.loads(json.dumps(GOOD))
@@ -51,13 +56,14 @@ def test_invalid_manifest_names_the_path(tmp_path: Path, mutate: object, where: 
 
 def test_a_cabinet_entry_carries_what_its_circuits_feed(tmp_path: Path) -> None:
     data = json.loads(json.dumps(GOOD))
-    data["devices"][1]["loads"] = [{"circuit": 1, "luminaires": 12, "rated_w": 90.0, "rated_life_h": 50000},
+    data["devices"][2]["loads"] = [{"circuit": 1, "luminaires": 12, "rated_w": 90.0, "rated_life_h": 50000},
                                    {"circuit": 2, "luminaires": 20, "rated_w": 120}]
-    _, cab = load_manifest(write(tmp_path, data))
-    assert cab.loads is not None
+    _, _, cab = load_manifest(write(tmp_path, data))
+    assert isinstance(cab, ModbusDevice) and cab.loads is not None
     assert [(c.circuit, c.luminaires, c.rated_w, c.rated_life_h) for c in cab.loads] == [
         (1, 12, 90.0, 50000.0), (2, 20, 120.0, None)]
-    assert load_manifest(write(tmp_path, GOOD))[1].loads is None  # optional: MQTT cabinets say it in their birth
+    plain = load_manifest(write(tmp_path, GOOD))[2]
+    assert isinstance(plain, ModbusDevice) and plain.loads is None  # optional
 
 
 def test_not_json(tmp_path: Path) -> None:
