@@ -90,11 +90,22 @@ def sim(
     credentials: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, help='MQTT logins of the devices, {device_id: {"username", "password"}} '
         "(`signalight broker init` writes devices.json)")] = None,
+    start: Annotated[str | None, typer.Option(
+        help="virtual time at start, ISO 8601 with its UTC offset (e.g. 2026-12-02T17:00:00+07:00); default now")
+    ] = None,
+    signal_cabinets: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, help='signal cabinets, JSON {"*" or device id: {permissive, flash_yellow, '
+        "remote_conflict_reset, preemption}} (firmware_sim/README.md)")] = None,
 ) -> None:
     """Simulated devices on real protocols (Modbus TCP servers, MQTT clients); writes the fleet manifest."""
-    from signalight.processes import run_sim
+    from signalight.processes import SimOptionError, run_sim, sim_cabinets, sim_start
     from signalight.runtime import run
 
+    try:
+        start_at = sim_start(start)
+        cabinet_docs = sim_cabinets(signal_cabinets)
+    except SimOptionError as exc:
+        fail(str(exc))
     s = settings()
     if credentials is not None:
         from signalight.broker_files import CredentialsError, load_credentials
@@ -108,7 +119,8 @@ def sim(
     run(lambda: run_sim(s, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets,
                         mqtt_controllers=mqtt_controllers, seed=seed, speed=speed, modbus_port=modbus_port,
                         control_port=control_port,
-                        manifest=path, scenario=scenario, credentials=credentials), name="sim")
+                        manifest=path, scenario=scenario, credentials=credentials, start=start_at,
+                        signal_cabinets=cabinet_docs), name="sim")
 
 
 @app.command()
