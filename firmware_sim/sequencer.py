@@ -21,7 +21,8 @@ no phase in a barrier group rests in red while the others time it.
 - `max_recall`: every phase called and no gap-out (fixed time); `fail_recall`: phases whose detector failed, on
   max recall (fail-safe).
 - `forced` (preemption): only these phases are called; any other green ends after its min green and pedestrian
-  clearance; coordination and recalls are suspended.
+  clearance (with `entry` set, cut to the preempt's entry min green, walk and pedestrian clearance: yellow and red
+  clearance are never cut); coordination and recalls are suspended.
 Events (Indiana codes) go to `emit(code, param)`.
 """
 
@@ -40,6 +41,7 @@ from firmware_sim.ring_state import (
     RED,
     WALK,
     YELLOW,
+    EntryLimits,
     Outputs,
     PhaseTicks,
     Ring,
@@ -64,6 +66,8 @@ class Sequencer:
     coord: Coordination | None = None
     fail_recall: set[int] = field(default_factory=set)
     forced: frozenset[int] | None = None
+    entry: EntryLimits | None = None    # preemption entry: how far a green that must end may be cut
+    omit_walk: bool = False             # preemption entry and track clearance: no walk is started
     transition: str = "shortway"        # or "dwell"
     mono: int = 0                       # ticks stepped: deadlines count on it, not on the wall clock
     lag: int = 0                        # ticks the local cycle runs behind the master cycle (0 = in step)
@@ -284,7 +288,7 @@ class Sequencer:
 
     def _ped_wanted(self, p: int) -> bool:
         t = self.plan.phases[p]
-        return t.walk_s is not None and (p in self.ped_calls or not t.ped_actuated)
+        return t.walk_s is not None and (p in self.ped_calls or not t.ped_actuated) and not self.omit_walk
 
     def _step_ring(self, ring: Ring) -> None:
         ring.t += 1
@@ -313,6 +317,9 @@ class Sequencer:
         assert ring.phase is not None
         p, t = ring.phase, self._t[ring.phase]
         ring.gap += 1
+        min_green = t.min_green
+        if self.entry is not None and self.forced is not None and p not in self.forced:
+            min_green = self._cut_for_entry(ring, t, self.entry)
         if ring.ped == WALK:
             ring.ped_t += 1
             if ring.ped_t >= t.walk:
@@ -331,7 +338,7 @@ class Sequencer:
             ring.max_from = ring.t
         no_gap = self.max_recall or p in self.fail_recall
         if not ring.ready:
-            if ring.t < t.min_green or ring.ped != DONT_WALK:
+            if ring.t < min_green or ring.ped != DONT_WALK:
                 return
             if self.stopping or (self.forced is not None and p not in self.forced):
                 ring.ready, ring.reason = True, 6
@@ -372,6 +379,16 @@ class Sequencer:
                     self._end_green(other, None)
                     if k > self.rings.index(ring):
                         other.t = -1    # it is stepped later in this tick: its yellow starts counting next tick
+
+    def _cut_for_entry(self, ring: Ring, t: PhaseTicks, entry: EntryLimits) -> int:
+        """Preemption entry on a green that must end: cut its walk and pedestrian clearance to the entry values
+        (the clearance is shortened by starting its timer later, so what remains is at most the entry value);
+        returns the min green it must still keep."""
+        if ring.ped == WALK and entry.walk is not None and ring.ped_t + 1 >= entry.walk:
+            ring.ped_t = t.walk     # the walk ends this tick (the step below switches to clearance)
+        if ring.ped == PED_CLEAR and entry.ped_clear is not None and t.ped_clear - ring.ped_t > entry.ped_clear:
+            ring.ped_t = t.ped_clear - entry.ped_clear
+        return t.min_green if entry.min_green is None else min(t.min_green, entry.min_green)
 
     def _barrier_ready(self, ring: Ring) -> bool:
         for other in self.rings:
