@@ -43,12 +43,16 @@ EQUIVALENCE_S = 900                             # virtual seconds per equivalenc
 TOTALS = {"cycles": 0, "ticks": 0, "greens": 0, "examples": 0, "cpu_seconds": 0.0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report() -> Iterator[None]:
-    yield
+def write_report() -> None:
     path = os.environ.get("SIGNALIGHT_PROPERTY_REPORT")
     if path:
         Path(path).write_text(json.dumps({"budget": BUDGET, **TOTALS}, indent=2) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[None]:
+    yield
+    write_report()
 
 
 def t_junction(doc: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +101,8 @@ def run(s: dict[str, Any], coord: int | None, changes: list[tuple[int, int | Non
     TOTALS["greens"] += checker.greens
     TOTALS["examples"] += 1
     TOTALS["cpu_seconds"] += time.process_time() - began
+    if BUDGET > 1:
+        write_report()      # long runs: what was reached so far survives an interruption
 
 
 @SETTINGS
