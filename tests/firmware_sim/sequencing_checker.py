@@ -180,17 +180,31 @@ class Checker:
         w.walk_from = w.clear_from = None
         w.ped_done = False
         w.free_only = True
-        w.demand_at = now if any(q in self.demand or q in standing for q in self.conf[p]) else None
+        w.demand_at = now if self._conflicting_demand(p, standing) else None
         self.demand.discard(p)
         w.start_tl = self.seq.cycle_timer() if self.seq.coord is not None else None
         w.lag_at_start = self.seq.lag
         self.greens += 1
         self.started.append(p)
 
+    def _conflicting_demand(self, p: int, standing: set[int]) -> bool:
+        """A call that `p`'s green stands in the way of: on a conflicting phase, or on a phase of `p`'s barrier
+        group in another ring that has served the group and rests at the barrier (it can only reach that phase by
+        crossing the barrier; the ring's rest is read from the sequencer, as the barrier-wait flag is)."""
+        if any(q in self.demand or q in standing for q in self.conf[p]):
+            return True
+        group, mine = self.plan.group_of(p), self.plan.ring_of(p)
+        for i, ring in enumerate(self.seq.rings):
+            if i != mine and ring.interval == "idle" and ring.next_phase is None and ring.served \
+                    and any(self.plan.group_of(q) == group and (q in self.demand or q in standing)
+                            for q in ring.order):
+                return True
+        return False
+
     def _max_green(self, p: int, w: PhaseWatch, now: int, standing: set[int]) -> None:
         """Free, actuated: a green ends by max green counted from the first conflicting call (a walk and its
         clearance may hold it longer)."""
-        if w.demand_at is None and any(q in self.demand or q in standing for q in self.conf[p]):
+        if w.demand_at is None and self._conflicting_demand(p, standing):
             w.demand_at = now
         if self.seq.coord is not None or self.seq.forced is not None:
             w.free_only = False

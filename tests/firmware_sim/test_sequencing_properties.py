@@ -147,3 +147,36 @@ def test_skipping_quiet_ticks_is_the_same_run_as_stepping_every_tick(s: dict[str
                            pattern_changes=changes, quiet_skip=quiet_skip, trace=trace)
         runs.append((trace, checker.cycles, checker.greens))
     assert runs[0] == runs[1]
+
+
+# Found by a budget-170 run: ring 1 (order 2, 1, ...) served its group and rests at the barrier with calls on 1
+# and 2; only crossing the barrier reaches them, so phase 5's max green runs from then (the checker once missed
+# that call and took the max-out for a green ended without demand).
+LAGGING_LEFT_PLAN = (
+    '{"format":"signalight.plan/v1","intersection_id":"tn-001","name":"Ng\\u00e3 t\\u01b0 \\u0110\\u1ed3ng Qu'
+    'ang","phases":[{"phase":1,"min_green_s":15,"max_green_s":31,"passage_s":4.0,"yellow_s":3.2,"red_clea'
+    'r_s":2.2,"ped_actuated":false,"approach_speed_kph":41,"grade_pct":2,"clearing_width_m":17},{"phase":'
+    '2,"min_green_s":1,"max_green_s":11,"passage_s":3.3,"yellow_s":4.8,"red_clear_s":1.5,"ped_actuated":t'
+    'rue,"approach_speed_kph":69,"grade_pct":-1,"clearing_width_m":19,"walk_s":7,"ped_clear_s":18,"crossw'
+    'alk_m":17},{"phase":3,"min_green_s":14,"max_green_s":58,"passage_s":1.5,"yellow_s":3.1,"red_clear_s"'
+    ':1.9,"ped_actuated":false,"approach_speed_kph":33,"grade_pct":4,"clearing_width_m":11},{"phase":4,"m'
+    'in_green_s":3,"max_green_s":6,"passage_s":4.7,"yellow_s":3.1,"red_clear_s":2.7,"ped_actuated":false,'
+    '"approach_speed_kph":44,"grade_pct":4,"clearing_width_m":21},{"phase":5,"min_green_s":1,"max_green_s'
+    '":19,"passage_s":4.5,"yellow_s":3.5,"red_clear_s":2.8,"ped_actuated":false,"approach_speed_kph":53,"'
+    'grade_pct":1,"clearing_width_m":27},{"phase":6,"min_green_s":13,"max_green_s":40,"passage_s":2.0,"ye'
+    'llow_s":3.1,"red_clear_s":3.5,"ped_actuated":false,"approach_speed_kph":30,"grade_pct":2,"clearing_w'
+    'idth_m":23}],"rings":[[2,1,3,4],[5,6]],"barriers":[[1,2,5,6],[3,4]],"patterns":[{"pattern":71,"cycle'
+    '_s":61,"offset_s":49,"coord_phases":[1,5],"splits_s":{"2":9,"1":23,"3":20,"4":9,"5":12,"6":20}}],"da'
+    'y_plans":[{"day_plan":149,"events":[{"at":"17:34","action":"pattern","pattern":71}]},{"day_plan":4,"'
+    'events":[{"at":"02:31","action":"pattern","pattern":71}]},{"day_plan":163,"events":[{"at":"17:34","a'
+    'ction":"flash"}]}],"week":{"mon":163,"tue":4,"wed":163,"thu":149,"fri":149,"sat":149,"sun":149},"hol'
+    'idays":[]}'
+)
+
+
+def test_max_green_runs_from_a_call_behind_the_barrier() -> None:
+    plan = parse_plan(json.loads("".join(LAGGING_LEFT_PLAN)))
+    traffic = Traffic({1: 20, 2: 0, 3: 0, 4: 0, 5: 20, 6: 0}, ped_gap_ticks={2: 300})
+    for quiet_skip in (False, True):
+        checker = simulate(plan, None, traffic, 900, 1, {}, start=21, quiet_skip=quiet_skip)
+        assert checker.greens > 0
