@@ -165,6 +165,12 @@ class Sequencer:
                 self.emit(45, p)
         for ring in self.rings:
             self._step_ring(ring)
+        for ring in self.rings:
+            # A ring stepped later in this tick may have come to rest at the barrier with calls it can reach only
+            # by crossing: that is a conflicting call from this tick on, whatever the order of the rings.
+            if ring.interval == GREEN and ring.max_from is None and ring.phase is not None \
+                    and self._conflicting_call(ring.phase):
+                ring.max_from = ring.t
         if self.idle and not self.stopping:
             self._cross_barrier()
         elif not self.stopping:

@@ -30,8 +30,9 @@ from firmware_sim.plan import parse_plan
 from tests.controllers.plans.strategies import valid_plans
 from tests.firmware_sim.sequencing_checker import Traffic, simulate
 
-pytestmark = pytest.mark.slow
 BUDGET = float(os.environ.get("SIGNALIGHT_PROPERTY_BUDGET", "1"))
+# The suite's per-test timeout (300 s) scales with the budget: a budget-170 test runs for hours.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(300, round(300 * BUDGET)))]
 # Virtual seconds per example: half an hour in CI, an hour above budget 1, four hours above 40 (the same ticks per
 # budget unit in fewer, longer examples: drawing a plan costs about a third of an hour's run).
 SECONDS = 1800 if BUDGET <= 1 else 3600 if BUDGET <= 40 else 14_400
@@ -180,3 +181,48 @@ def test_max_green_runs_from_a_call_behind_the_barrier() -> None:
     for quiet_skip in (False, True):
         checker = simulate(plan, None, traffic, 900, 1, {}, start=21, quiet_skip=quiet_skip)
         assert checker.greens > 0
+
+
+# Found by a budget-170 run: ring 2 ends its red clearance and rests at the barrier with calls on 5 and 6 while
+# phase 1 (failed detector, max recall) is green in ring 1, which is stepped first: the max timer must start in
+# that tick, not the next one (it did only when the resting ring came first).
+RING_ORDER_PLAN = (
+    '{"format":"signalight.plan/v1","intersection_id":"tn-001","name":"weekday","phases":[{"phase":1,"min'
+    '_green_s":1,"max_green_s":10,"passage_s":0.4,"yellow_s":3.4,"red_clear_s":2.5,"ped_actuated":false,"'
+    'approach_speed_kph":30,"grade_pct":-2,"clearing_width_m":10},{"phase":2,"min_green_s":5,"max_green_s'
+    '":14,"passage_s":0.5,"yellow_s":3.3,"red_clear_s":2.5,"ped_actuated":false,"approach_speed_kph":33,"'
+    'grade_pct":1,"clearing_width_m":12,"walk_s":9,"ped_clear_s":14,"crosswalk_m":11},{"phase":3,"min_gre'
+    'en_s":3,"max_green_s":16,"passage_s":1.8,"yellow_s":3.2,"red_clear_s":3.1,"ped_actuated":false,"appr'
+    'oach_speed_kph":44,"grade_pct":1,"clearing_width_m":26},{"phase":4,"min_green_s":10,"max_green_s":19'
+    ',"passage_s":1.3,"yellow_s":3.6,"red_clear_s":1.4,"ped_actuated":false,"approach_speed_kph":49,"grad'
+    'e_pct":1,"clearing_width_m":13},{"phase":5,"min_green_s":15,"max_green_s":15,"passage_s":4.8,"yellow'
+    '_s":3.2,"red_clear_s":3.5,"ped_actuated":false,"approach_speed_kph":33,"grade_pct":0,"clearing_width'
+    '_m":26},{"phase":6,"min_green_s":10,"max_green_s":56,"passage_s":4.5,"yellow_s":4.4,"red_clear_s":1.'
+    '2,"ped_actuated":false,"approach_speed_kph":68,"grade_pct":0,"clearing_width_m":13,"walk_s":7,"ped_c'
+    'lear_s":21,"crosswalk_m":20},{"phase":7,"min_green_s":5,"max_green_s":16,"passage_s":2.3,"yellow_s":'
+    '3.5,"red_clear_s":1.8,"ped_actuated":false,"approach_speed_kph":37,"grade_pct":1,"clearing_width_m":'
+    '11},{"phase":8,"min_green_s":15,"max_green_s":15,"passage_s":4.8,"yellow_s":3.2,"red_clear_s":3.5,"p'
+    'ed_actuated":false,"approach_speed_kph":33,"grade_pct":0,"clearing_width_m":26}],"rings":[[1,2,4,3],'
+    '[6,5,7,8]],"barriers":[[1,2,5,6],[3,4,7,8]],"patterns":[{"pattern":133,"cycle_s":96,"offset_s":32,"c'
+    'oord_phases":[1,6],"splits_s":{"1":10,"2":47,"4":15,"3":24,"6":35,"5":22,"7":15,"8":24}},{"pattern":'
+    '186,"cycle_s":104,"offset_s":39,"coord_phases":[3,7],"splits_s":{"1":28,"2":36,"4":15,"3":25,"6":36,'
+    '"5":28,"7":16,"8":24}},{"pattern":135,"cycle_s":114,"offset_s":69,"coord_phases":[1,5],"splits_s":{"'
+    '1":10,"2":61,"4":21,"3":22,"6":46,"5":25,"7":16,"8":27}}],"day_plans":[{"day_plan":185,"events":[{"a'
+    't":"01:40","action":"free"},{"at":"16:30","action":"pattern","pattern":133}]},{"day_plan":208,"event'
+    's":[{"at":"00:11","action":"flash"},{"at":"00:55","action":"flash"},{"at":"01:21","action":"dark"},{'
+    '"at":"04:48","action":"pattern","pattern":186},{"at":"05:27","action":"dark"},{"at":"22:28","action"'
+    ':"pattern","pattern":186}]},{"day_plan":172,"events":[{"at":"00:11","action":"dark"},{"at":"00:55","'
+    'action":"dark"},{"at":"01:21","action":"pattern","pattern":133},{"at":"04:48","action":"pattern","pa'
+    'ttern":186},{"at":"05:27","action":"free"},{"at":"22:28","action":"flash"}]}],"week":{"mon":185,"tue'
+    '":172,"wed":208,"thu":185,"fri":185,"sat":185,"sun":185},"holidays":[{"date":"2027-06-29","day_plan"'
+    ':208},{"date":"2026-09-05","day_plan":172},{"date":"2027-03-03","day_plan":208}]}'
+)
+
+
+def test_max_green_starts_in_the_tick_the_call_appears_whatever_the_ring_order() -> None:
+    plan = parse_plan(json.loads("".join(RING_ORDER_PLAN)))
+    traffic = Traffic({1: 3000, 2: 600, 3: 0, 4: 0, 5: 40, 6: 600, 7: 200, 8: 3000}, ped_gap_ticks={2: 0, 6: 0})
+    start = 14474
+    checker = simulate(plan, 133, traffic, 12600, 65535, {1: 947}, start=start, quiet_skip=True,
+                       pattern_changes=[(start + 1720, None), (start + 2881, None)])
+    assert checker.greens > 0
