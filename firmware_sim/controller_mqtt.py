@@ -187,7 +187,13 @@ class ControllerMqttFace:
         if name == "preempt":
             if self.ctrl.conflict_latched or not self.ctrl.powered:
                 return [self.book.result(cmd_id, False, "refused", f"preempt refused in mode {self.ctrl.mode}")]
-            self.ctrl.preempt_input(bool(args["input"]), exit_phase=args.get("exit_phase"))
+            number = args.get("number", 1)
+            if number not in self.ctrl.cabinet.preempts:
+                return [self.book.result(cmd_id, False, "invalid_args", f"preempt {number} is not wired in this "
+                                         f"cabinet (wired: {sorted(self.ctrl.cabinet.preempts)})")]
+            if "gate_down" in args:
+                self.ctrl.gate_down_input(bool(args["gate_down"]), number=number)
+            self.ctrl.preempt_input(bool(args["input"]), number=number, exit_phase=args.get("exit_phase"))
             return [self.book.result(cmd_id, True, None, None, state=self.state_values())]
         code = CODES.get(name)
         if code is None:

@@ -11,7 +11,8 @@ fault. Unknown devices, faults or bad arguments raise `FaultError` naming them, 
 | `clock_drift` | all | `s_per_h` (cabinet, default 120) or `offset_s` (controller, default 300) |
 | `force_conflict` | signal_controller | a welded load switch: conflicting greens, the MMU latches flash |
 | `detector_fault` | signal_controller | `detector` 1..16, `kind` open (default), shorted, chatter, watchdog, other |
-| `preempt` | signal_controller | preempt input on (`active: false`: off); `exit_phase` optional |
+| `preempt` | signal_controller | preempt input `number` (1..6, default 1) on (`active: false`: off); `exit_phase` |
+| `preempt_gate` | signal_controller | gate-down input of preempt `number` (default 1); `active: false`: gates up |
 | `corrupt_plan_transfer` | signal_controller | `at`: `write` (default) or `commit` (Modbus); MQTT: received plan |
 | `lamp_failure` | lighting_cabinet | `circuit`, `count` luminaires failed (current drops) |
 | `breaker_trip` | lighting_cabinet | `circuit` |
@@ -31,7 +32,7 @@ from firmware_sim.signal_controller import DETECTOR_FAULT_EVENTS
 log = logging.getLogger(__name__)
 
 COMMON = {"comm_loss", "power_fail", "door_open", "clock_drift"}
-CONTROLLER = COMMON | {"force_conflict", "detector_fault", "corrupt_plan_transfer", "preempt"}
+CONTROLLER = COMMON | {"force_conflict", "detector_fault", "corrupt_plan_transfer", "preempt", "preempt_gate"}
 CABINET = COMMON | {"lamp_failure", "breaker_trip", "contactor_stuck"}
 
 
@@ -102,8 +103,15 @@ def _controller_fault(ctrl: Any, fault: str, active: bool, args: dict[str, Any])
         if kind not in DETECTOR_FAULT_EVENTS:
             raise FaultError(f"argument 'kind' must be one of {sorted(DETECTOR_FAULT_EVENTS)}, got {kind!r}")
         ctrl.fail_detector(det.phase, kind if active else None)
-    elif fault == "preempt":
-        ctrl.preempt_input(active, exit_phase=_int(args, "exit_phase", 1, 16) if "exit_phase" in args else None)
+    elif fault in ("preempt", "preempt_gate"):
+        number = _int(args, "number", 1, 6, 1)
+        if number not in ctrl.cabinet.preempts:
+            raise FaultError(f"preempt {number} is not wired in this cabinet (wired: {sorted(ctrl.cabinet.preempts)})")
+        if fault == "preempt":
+            ctrl.preempt_input(active, number=number,
+                               exit_phase=_int(args, "exit_phase", 1, 16) if "exit_phase" in args else None)
+        else:
+            ctrl.gate_down_input(active, number=number)
 
 
 def _cabinet_fault(cab: Any, fault: str, active: bool, args: dict[str, Any]) -> None:

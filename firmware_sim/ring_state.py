@@ -47,6 +47,17 @@ class PhaseTicks:
                    ticks(t.red_clear_s), ticks(t.walk_s or 0), ticks(t.ped_clear_s or 0))
 
 
+@dataclass(frozen=True, slots=True)
+class EntryLimits:
+    """Preemption entry (ticks; None = not shortened): a green that must end for a preempt keeps at most this
+    much min green, walk and pedestrian clearance (MUTCD 4D.27: walk and pedestrian change may be shortened or
+    omitted; yellow change and red clearance never are)."""
+
+    min_green: int | None = None
+    walk: int | None = None
+    ped_clear: int | None = None
+
+
 @dataclass(slots=True)
 class Outputs:
     green: int = 0       # bit masks, bit n-1 = phase n

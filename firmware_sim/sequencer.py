@@ -21,16 +21,18 @@ no phase in a barrier group rests in red while the others time it.
 - `max_recall`: every phase called and no gap-out (fixed time); `fail_recall`: phases whose detector failed, on
   max recall (fail-safe).
 - `forced` (preemption): only these phases are called; any other green ends after its min green and pedestrian
-  clearance; coordination and recalls are suspended.
+  clearance (with `entry` set, cut to the preempt's entry min green, walk and pedestrian clearance: yellow and red
+  clearance are never cut); coordination and recalls are suspended.
 Events (Indiana codes) go to `emit(code, param)`.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from firmware_sim.coordination import Coordination, ticks
+from firmware_sim.coordination import DAY_TICKS, Coordination, ticks
 from firmware_sim.plan import Pattern, Plan
 from firmware_sim.ring_state import (
     DONT_WALK,
@@ -40,6 +42,7 @@ from firmware_sim.ring_state import (
     RED,
     WALK,
     YELLOW,
+    EntryLimits,
     Outputs,
     PhaseTicks,
     Ring,
@@ -64,6 +67,8 @@ class Sequencer:
     coord: Coordination | None = None
     fail_recall: set[int] = field(default_factory=set)
     forced: frozenset[int] | None = None
+    entry: EntryLimits | None = None    # preemption entry: how far a green that must end may be cut
+    omit_walk: bool = False             # preemption entry and track clearance: no walk is started
     transition: str = "shortway"        # or "dwell"
     mono: int = 0                       # ticks stepped: deadlines count on it, not on the wall clock
     lag: int = 0                        # ticks the local cycle runs behind the master cycle (0 = in step)
@@ -75,6 +80,7 @@ class Sequencer:
     _out: Outputs = field(default_factory=Outputs)
     _t: dict[int, PhaseTicks] = field(default_factory=dict)
     _conf: dict[int, frozenset[int]] = field(default_factory=dict)
+    _marks: dict[int, tuple[Coordination, tuple[int, ...]]] = field(default_factory=dict)
     # Lateness (ticks) of each green start of the reference coordinated phase; the controller reads and clears it.
     coord_starts: list[int] = field(default_factory=list)
 
@@ -159,10 +165,99 @@ class Sequencer:
                 self.emit(45, p)
         for ring in self.rings:
             self._step_ring(ring)
+        for ring in self.rings:
+            # A ring stepped later in this tick may have come to rest at the barrier with calls it can reach only
+            # by crossing: that is a conflicting call from this tick on, whatever the order of the rings.
+            if ring.interval == GREEN and ring.max_from is None and ring.phase is not None \
+                    and self._conflicting_call(ring.phase):
+                ring.max_from = ring.t
         if self.idle and not self.stopping:
             self._cross_barrier()
         elif not self.stopping:
             self._late_start()
+
+    # ----- quiet ticks ---------------------------------------------------------------------------------------
+    def fingerprint(self) -> tuple[object, ...]:
+        """Everything a tick can change except the running timers (t, gap, ped_t, mono, the local cycle timer):
+        two consecutive steps with equal fingerprints and no event are a steady state (see `quiet_ticks`)."""
+        state: list[object] = [self.group, self.stopping, self.lag, id(self.coord), id(self._pending_coord),
+                               self.forced, frozenset(self.calls), frozenset(self.ped_calls),
+                               frozenset(self.fail_recall), self.max_recall]
+        for r in self.rings:
+            state += (r.phase, r.interval, r.ready, r.waiting, r.reason, r.deadline, r.served, r.max_from,
+                      r.next_phase, r.ped)
+        return tuple(state)
+
+    def quiet_ticks(self, now: int, detectors: set[int]) -> int:
+        """After a steady step at local tick `now` (its fingerprint equal to the step before's, no event), how many
+        further steps with the same inputs change nothing but the timers: the distance to the first timer that
+        reaches a threshold (yellow, red clearance, min green, walk, pedestrian clearance, passage, max green
+        from the call, force-off deadline, a cycle timer value where a phase starts or stops fitting, local
+        cycle zero, local midnight). Every rule of a step compares a timer with a constant or reads state that
+        only a step that changes the fingerprint can change, so those steps are exactly the skipped ones.
+        0 during preemption (its entry limits are not modelled here)."""
+        if self.forced is not None or self.entry is not None:
+            return 0
+        k = 1 << 30
+        for ring in self.rings:
+            p = ring.phase
+            if ring.interval == IDLE or p is None:
+                continue
+            t = self._t[p]
+            if ring.interval == YELLOW:
+                k = min(k, t.yellow - ring.t - 1)
+            elif ring.interval == RED:
+                k = min(k, t.red_clear - ring.t - 1)
+            else:
+                if ring.t < t.min_green:
+                    k = min(k, t.min_green - ring.t - 1)
+                if ring.ped == WALK:
+                    k = min(k, t.walk - ring.ped_t - 1)
+                elif ring.ped == PED_CLEAR:
+                    k = min(k, t.ped_clear - ring.ped_t - 1)
+                if p not in detectors and ring.gap < t.passage:
+                    k = min(k, t.passage - ring.gap - 1)
+                if ring.max_from is not None and ring.t - ring.max_from < t.max_green:
+                    k = min(k, ring.max_from + t.max_green - ring.t - 1)
+                if ring.deadline is not None and self.mono < ring.deadline:
+                    k = min(k, ring.deadline - self.mono - 1)
+        coord = self.coord
+        if coord is not None:
+            k = min(k, DAY_TICKS - now % DAY_TICKS - 1)
+            if self._tl is not None:
+                k = min(k, self._next_boundary(coord, self._tl) - 1)
+        return max(0, k)
+
+    def _next_boundary(self, coord: Coordination, tl: int) -> int:
+        """Ticks from cycle timer `tl` to the next value where some phase's `fits` may change, or cycle zero."""
+        marks = self._marks.get(id(coord))
+        if marks is None or marks[0] is not coord:
+            bounds = {0}
+            for p in self.plan.phases:
+                fo, mg = coord.force_off[p], self._t[p].min_green
+                bounds |= {(fo - coord.window[p]) % coord.cycle, (fo - mg + 1) % coord.cycle, (fo + 1) % coord.cycle}
+            marks = (coord, tuple(sorted(bounds)))
+            self._marks[id(coord)] = marks
+        bounds = marks[1]
+        i = bisect_right(bounds, tl)
+        return bounds[i] - tl if i < len(bounds) else bounds[0] + coord.cycle - tl
+
+    def skip(self, k: int, now: int, detectors: set[int]) -> None:
+        """Advance `k` quiet ticks (at most `quiet_ticks`) at once; the next step is at local tick now + k + 1."""
+        if k <= 0:
+            return
+        self.mono += k
+        self._now = now + k
+        self.at_zero = False
+        if self._tl is not None and self.coord is not None:
+            self._tl = (self._tl + k) % self.coord.cycle
+        for ring in self.rings:
+            ring.t += k
+            if ring.interval == GREEN:
+                if ring.phase not in detectors:
+                    ring.gap += k
+                if ring.ped != DONT_WALK:
+                    ring.ped_t += k
 
     def _late_start(self) -> None:
         """A ring that crossed into the group with nothing to serve (no call then; coordinated: nothing fitted,
@@ -284,7 +379,7 @@ class Sequencer:
 
     def _ped_wanted(self, p: int) -> bool:
         t = self.plan.phases[p]
-        return t.walk_s is not None and (p in self.ped_calls or not t.ped_actuated)
+        return t.walk_s is not None and (p in self.ped_calls or not t.ped_actuated) and not self.omit_walk
 
     def _step_ring(self, ring: Ring) -> None:
         ring.t += 1
@@ -313,6 +408,9 @@ class Sequencer:
         assert ring.phase is not None
         p, t = ring.phase, self._t[ring.phase]
         ring.gap += 1
+        min_green = t.min_green
+        if self.entry is not None and self.forced is not None and p not in self.forced:
+            min_green = self._cut_for_entry(ring, t, self.entry)
         if ring.ped == WALK:
             ring.ped_t += 1
             if ring.ped_t >= t.walk:
@@ -331,7 +429,7 @@ class Sequencer:
             ring.max_from = ring.t
         no_gap = self.max_recall or p in self.fail_recall
         if not ring.ready:
-            if ring.t < t.min_green or ring.ped != DONT_WALK:
+            if ring.t < min_green or ring.ped != DONT_WALK:
                 return
             if self.stopping or (self.forced is not None and p not in self.forced):
                 ring.ready, ring.reason = True, 6
@@ -372,6 +470,16 @@ class Sequencer:
                     self._end_green(other, None)
                     if k > self.rings.index(ring):
                         other.t = -1    # it is stepped later in this tick: its yellow starts counting next tick
+
+    def _cut_for_entry(self, ring: Ring, t: PhaseTicks, entry: EntryLimits) -> int:
+        """Preemption entry on a green that must end: cut its walk and pedestrian clearance to the entry values
+        (the clearance is shortened by starting its timer later, so what remains is at most the entry value);
+        returns the min green it must still keep."""
+        if ring.ped == WALK and entry.walk is not None and ring.ped_t + 1 >= entry.walk:
+            ring.ped_t = t.walk     # the walk ends this tick (the step below switches to clearance)
+        if ring.ped == PED_CLEAR and entry.ped_clear is not None and t.ped_clear - ring.ped_t > entry.ped_clear:
+            ring.ped_t = t.ped_clear - entry.ped_clear
+        return t.min_green if entry.min_green is None else min(t.min_green, entry.min_green)
 
     def _barrier_ready(self, ring: Ring) -> bool:
         for other in self.rings:

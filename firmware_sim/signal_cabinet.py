@@ -18,10 +18,17 @@ NEMA_DUAL_RING = frozenset(frozenset(p) for p in ((1, 5), (1, 6), (2, 5), (2, 6)
 CHANNELS = 16
 
 
+PREEMPTS = 6        # NEMA TS2 preempt inputs
+
+
 @dataclass(frozen=True, slots=True)
 class Preemption:
-    """A railroad/emergency preempt run: track clearance phases, then dwell phases while the input holds, then the
-    exit phases. Times in seconds."""
+    """A railroad/emergency preempt input and its run: entry (the running greens end, their min green, walk and
+    pedestrian clearance cut to the `entry_*` values where set; yellow and red clearance never), track clearance
+    phases green for `track_clear_s` (with `gate_down`: until the gate-down input too, at most
+    `track_clear_max_s`), then dwell phases while the input holds (at least `min_dwell_s`), then the exit phases.
+    `link`: a higher-numbered preempt that takes over the dwell once this one's min dwell is over, held while this
+    one's input is on (NTCIP preemptLink). Priority: railroad before emergency, then the lower number. Times in s."""
 
     track_phases: tuple[int, ...] = ()
     track_clear_s: float = 15.0
@@ -29,6 +36,18 @@ class Preemption:
     min_dwell_s: float = 10.0
     exit_phases: tuple[int, ...] = (2, 6)
     max_presence_s: float = 600.0
+    number: int = 1
+    railroad: bool = True
+    entry_min_green_s: float | None = None
+    entry_walk_s: float | None = None
+    entry_ped_clear_s: float | None = None
+    gate_down: bool = False
+    track_clear_max_s: float = 60.0
+    link: int | None = None
+
+    def outranks(self, other: Preemption) -> bool:
+        """Does this preempt override `other` (railroad first, then the lower input number)?"""
+        return (not self.railroad, self.number) < (not other.railroad, other.number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +55,13 @@ class SignalCabinet:
     permissive: frozenset[frozenset[int]] = NEMA_DUAL_RING
     flash_yellow: frozenset[int] = frozenset({2, 6})
     remote_conflict_reset: bool = True
-    preemption: Preemption = field(default_factory=Preemption)
+    preemption: Preemption = field(default_factory=Preemption)     # input 1
+    more_preempts: tuple[Preemption, ...] = ()                      # inputs 2..6
+
+    @property
+    def preempts(self) -> dict[int, Preemption]:
+        """Every wired preempt input by number."""
+        return {self.preemption.number: self.preemption, **{p.number: p for p in self.more_preempts}}
 
     def compatible(self, a: int, b: int) -> bool:
         return a == b or frozenset((a, b)) in self.permissive
@@ -59,47 +84,101 @@ class SignalCabinet:
     def from_doc(cls, doc: dict[str, Any], where: str = "cabinet") -> SignalCabinet:
         """From JSON: {"permissive": [[1, 5], ...], "flash_yellow": [2, 6], "remote_conflict_reset": true,
         "preemption": {...}}; missing keys keep the defaults. Raises ValueError naming the field."""
-        def phase(value: Any, at: str) -> int:
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= CHANNELS:
-                raise ValueError(f"{at}: expected a phase 1..{CHANNELS}, found {value!r}")
-            return value
-
-        def phases(value: Any, at: str) -> tuple[int, ...]:
-            if not isinstance(value, list):
-                raise ValueError(f"{at}: expected a list of phases, found {value!r}")
-            return tuple(phase(v, f"{at}[{i}]") for i, v in enumerate(value))
-
-        def seconds(value: Any, at: str) -> float:
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-                    or value < 0:
-                raise ValueError(f"{at}: expected a finite number of seconds >= 0, found {value!r}")
-            return float(value)
-
         base = cls()
         permissive = base.permissive
         if "permissive" in doc:
             raw = doc["permissive"]
             if not isinstance(raw, list):
                 raise ValueError(f"{where}.permissive: expected a list of phase pairs, found {raw!r}")
-            pairs = [phases(pair, f"{where}.permissive[{i}]") for i, pair in enumerate(raw)]
+            pairs = [_phases(pair, f"{where}.permissive[{i}]") for i, pair in enumerate(raw)]
             if any(len(pair) != 2 or pair[0] == pair[1] for pair in pairs):
                 raise ValueError(f"{where}.permissive: every entry is a pair of two different phases")
             permissive = frozenset(frozenset(pair) for pair in pairs)
-        flash_yellow = frozenset(phases(doc["flash_yellow"], f"{where}.flash_yellow")) \
+        flash_yellow = frozenset(_phases(doc["flash_yellow"], f"{where}.flash_yellow")) \
             if "flash_yellow" in doc else base.flash_yellow
         remote = doc.get("remote_conflict_reset", True)
         if not isinstance(remote, bool):
             raise ValueError(f"{where}.remote_conflict_reset: expected true or false, found {remote!r}")
-        pre = base.preemption
-        raw_pre = doc.get("preemption", {})
-        if not isinstance(raw_pre, dict):
-            raise ValueError(f"{where}.preemption: expected an object, found {raw_pre!r}")
-        at = f"{where}.preemption"
-        pre = Preemption(
-            phases(raw_pre.get("track_phases", list(pre.track_phases)), f"{at}.track_phases"),
-            seconds(raw_pre.get("track_clear_s", pre.track_clear_s), f"{at}.track_clear_s"),
-            phases(raw_pre.get("dwell_phases", list(pre.dwell_phases)), f"{at}.dwell_phases"),
-            seconds(raw_pre.get("min_dwell_s", pre.min_dwell_s), f"{at}.min_dwell_s"),
-            phases(raw_pre.get("exit_phases", list(pre.exit_phases)), f"{at}.exit_phases"),
-            seconds(raw_pre.get("max_presence_s", pre.max_presence_s), f"{at}.max_presence_s"))
-        return cls(permissive, flash_yellow, remote, pre)
+        pre = _preemption(doc.get("preemption", {}), f"{where}.preemption", 1)
+        raw_more = doc.get("preempts", [])
+        if not isinstance(raw_more, list):
+            raise ValueError(f"{where}.preempts: expected a list of preempts, found {raw_more!r}")
+        more = tuple(_preemption(p, f"{where}.preempts[{i}]", None) for i, p in enumerate(raw_more))
+        numbers = [pre.number, *(p.number for p in more)]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"{where}.preempts: each preempt number once (input 1 is `preemption`), found "
+                             f"{numbers}")
+        for p in (pre, *more):
+            if p.link is not None and (p.link not in numbers or p.link <= p.number):
+                raise ValueError(f"{where}.preempts: preempt {p.number} links to {p.link}, which must be a "
+                                 "higher-numbered preempt of this cabinet")
+        return cls(permissive, flash_yellow, remote, pre, more)
+
+
+def _phase(value: Any, at: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= CHANNELS:
+        raise ValueError(f"{at}: expected a phase 1..{CHANNELS}, found {value!r}")
+    return value
+
+
+def _phases(value: Any, at: str) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"{at}: expected a list of phases, found {value!r}")
+    return tuple(_phase(v, f"{at}[{i}]") for i, v in enumerate(value))
+
+
+def _seconds(value: Any, at: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{at}: expected a finite number of seconds >= 0, found {value!r}")
+    return float(value)
+
+
+PREEMPT_KEYS = frozenset({"number", "railroad", "track_phases", "track_clear_s", "dwell_phases", "min_dwell_s",
+                          "exit_phases", "max_presence_s", "entry_min_green_s", "entry_walk_s", "entry_ped_clear_s",
+                          "gate_down", "track_clear_max_s", "link"})
+
+
+def _preemption(raw: Any, at: str, number: int | None) -> Preemption:
+    """One preempt from JSON; `number` fixed (input 1: `preemption`) or required in it (`preempts[]`)."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{at}: expected an object, found {raw!r}")
+    unknown = sorted(set(raw) - PREEMPT_KEYS)
+    if unknown:
+        raise ValueError(f"{at}: unknown field {unknown[0]!r}")
+    base = Preemption()
+    if number is None:
+        if "number" not in raw:
+            raise ValueError(f"{at}.number: required (2..{PREEMPTS})")
+        number = raw["number"]
+        if isinstance(number, bool) or not isinstance(number, int) or not 2 <= number <= PREEMPTS:
+            raise ValueError(f"{at}.number: expected a preempt input 2..{PREEMPTS}, found {number!r}")
+    elif raw.get("number", number) != number:
+        raise ValueError(f"{at}.number: `preemption` is input {number}, found {raw['number']!r}")
+
+    def flag(key: str, default: bool) -> bool:
+        value = raw.get(key, default)
+        if not isinstance(value, bool):
+            raise ValueError(f"{at}.{key}: expected true or false, found {value!r}")
+        return value
+
+    def optional_s(key: str) -> float | None:
+        return None if raw.get(key) is None else _seconds(raw[key], f"{at}.{key}")
+
+    link = raw.get("link")
+    if link is not None and (isinstance(link, bool) or not isinstance(link, int) or not 1 <= link <= PREEMPTS):
+        raise ValueError(f"{at}.link: expected a preempt input 1..{PREEMPTS}, found {link!r}")
+    pre = Preemption(
+        _phases(raw.get("track_phases", list(base.track_phases)), f"{at}.track_phases"),
+        _seconds(raw.get("track_clear_s", base.track_clear_s), f"{at}.track_clear_s"),
+        _phases(raw.get("dwell_phases", list(base.dwell_phases)), f"{at}.dwell_phases"),
+        _seconds(raw.get("min_dwell_s", base.min_dwell_s), f"{at}.min_dwell_s"),
+        _phases(raw.get("exit_phases", list(base.exit_phases)), f"{at}.exit_phases"),
+        _seconds(raw.get("max_presence_s", base.max_presence_s), f"{at}.max_presence_s"),
+        number, flag("railroad", number == 1),
+        optional_s("entry_min_green_s"), optional_s("entry_walk_s"), optional_s("entry_ped_clear_s"),
+        flag("gate_down", False),
+        _seconds(raw.get("track_clear_max_s", base.track_clear_max_s), f"{at}.track_clear_max_s"), link)
+    if pre.track_clear_max_s < pre.track_clear_s:
+        raise ValueError(f"{at}.track_clear_max_s: at least track_clear_s ({pre.track_clear_s}), found "
+                         f"{pre.track_clear_max_s}")
+    return pre

@@ -20,7 +20,7 @@ from firmware_sim.coordination import Coordination, ticks
 from firmware_sim.detectors import Advance, DetectorField, Upstream
 from firmware_sim.eventlog import EventFifo
 from firmware_sim.plan import Plan, default_plan_doc, parse_plan
-from firmware_sim.preemption import PreemptRun
+from firmware_sim.preemption import Preemptor, PreemptRun
 from firmware_sim.ring_state import Outputs
 from firmware_sim.schedule import scheduled_action
 from firmware_sim.sequencer import Sequencer
@@ -90,7 +90,7 @@ class SignalController:
         self.alarm_sink: Callable[[str, bool], None] | None = None
         self.mmu = ConflictMonitor(self.cabinet)
         self.display = Outputs()
-        self.preempt: PreemptRun | None = None
+        self.preempts = Preemptor()
         self.watchdog_tripped = False
         self._buttons: set[int] = set()
         self._event(173, FLASH_STATUS["startup"])
@@ -164,7 +164,7 @@ class SignalController:
             self.conflict_latched = True
             self.seq.halt()
             self.mode, self.flash_cause = "flash", "conflict"
-            self.preempt = None
+            self._drop_preempt()
             self._event(173, FLASH_STATUS["conflict"])
             self._event(131, PATTERN_FLASH)
             self._running = ("flash", None)
@@ -185,7 +185,7 @@ class SignalController:
         """(action, pattern, flash cause, control source) after precedence."""
         if self.conflict_latched:
             return ("flash", None, "conflict", "schedule")
-        if self.preempt is not None:
+        if self.preempts.run is not None:
             return ("preempt", None, "none", "schedule")
         if self.central is not None:
             return (self.central.action, self.central.pattern, "central", "central")
@@ -259,12 +259,17 @@ class SignalController:
         for p in pressed - self._buttons:
             self._event(90, p)
         self._buttons = pressed
-        if self.preempt is not None:
-            self.preempt.step(self)
+        if self.preempts.active and not self.conflict_latched:
+            was = self.preempts.run
+            self.preempts.step(self)
+            if was is not None and self.preempts.run is None:
+                self.end_preempt()
         if running and self.red_until is None:
             if self.seq.fail_recall:
                 occupied = occupied - self.seq.fail_recall     # a failed detector's output is not believed
             self.seq.step(local, occupied, pressed)
+            if self.preempts.run is not None:
+                self.preempts.observe(self)
             if self.seq.coord_starts:
                 self._check_coordination()
         self.monitor()
@@ -328,7 +333,7 @@ class SignalController:
             return
         self.powered, self.uptime_ticks, self.central = True, 0, None     # central control is volatile
         self.watchdog_tripped = False
-        self.preempt = None
+        self._drop_preempt()
         self._event(184, 0)
         self._event(173, FLASH_STATUS["startup"])
         self.set_alarm("power_fail", False)
@@ -407,17 +412,30 @@ class SignalController:
         self._event(83 if kind is None else DETECTOR_FAULT_EVENTS[kind], det)
         self.detector_faults_changed()
 
-    def preempt_input(self, on: bool, *, exit_phase: int | None = None, hold_s: float | None = None) -> None:
-        """The preempt input (railroad or emergency vehicle) turned on or off."""
-        if on and self.preempt is None:
-            self._event(102, 1)
-            self.preempt = PreemptRun(self.cabinet.preemption, self.uptime_ticks, exit_phase=exit_phase,
-                                      hold_s=hold_s)
-        elif on and self.preempt is not None:
-            self.preempt.input = True
-        elif not on and self.preempt is not None and self.preempt.input:
-            self._event(104, 1)
-            self.preempt.input = False
+    @property
+    def preempt(self) -> PreemptRun | None:
+        """The preempt being served, if any."""
+        return self.preempts.run
+
+    def preempt_input(self, on: bool, *, number: int = 1, exit_phase: int | None = None,
+                      hold_s: float | None = None) -> None:
+        """Preempt input `number` (railroad or emergency vehicle) turned on or off. Raises ValueError for an
+        input the cabinet does not wire."""
+        if number not in self.cabinet.preempts:
+            raise ValueError(f"preempt {number} is not wired in this cabinet (wired: {sorted(self.cabinet.preempts)})")
+        self.preempts.input(self, number, on, exit_phase, hold_s)
+
+    def gate_down_input(self, down: bool, *, number: int = 1) -> None:
+        """The railroad gate-down input of preempt `number` (event 103 when the gates come down)."""
+        if number not in self.cabinet.preempts:
+            raise ValueError(f"preempt {number} is not wired in this cabinet (wired: {sorted(self.cabinet.preempts)})")
+        self.preempts.gate(self, number, down)
+
+    def _drop_preempt(self) -> None:
+        self.preempts.clear()
+        self.seq.forced = None
+        self.seq.entry = None
+        self.seq.omit_walk = False
 
     def watchdog_trip(self) -> None:
         """The firmware failed (an exception in its tick): the MMU's watchdog sees the controller stop and puts
@@ -426,7 +444,7 @@ class SignalController:
             return
         self.watchdog_tripped = True
         self.seq.halt()
-        self.preempt = None
+        self._drop_preempt()
         self.mode, self.flash_cause, self.conflict_latched = "flash", "conflict", True
         self._event(173, FLASH_STATUS["watchdog"])
         self.set_alarm("conflict_flash", True)
@@ -436,8 +454,10 @@ class SignalController:
 
     def end_preempt(self) -> None:
         """The exit phase runs: back to normal operation (the pattern is taken up again by a transition)."""
-        self.preempt = None
+        self.preempts.clear()
         self.seq.forced = None
+        self.seq.entry = None
+        self.seq.omit_walk = False
         self._running = ("", None)
 
 

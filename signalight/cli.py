@@ -9,7 +9,6 @@ Settings come from `SIGNALIGHT_*` environment variables and an optional TOML fil
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -96,11 +95,19 @@ def sim(
     credentials: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, help='MQTT logins of the devices, {device_id: {"username", "password"}} '
         "(`signalight broker init` writes devices.json)")] = None,
+    signal_cabinets: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, help='signal cabinets, JSON {"*" or device id: {permissive, flash_yellow, '
+        "remote_conflict_reset, preemption}} (firmware_sim/README.md)")] = None,
 ) -> None:
     """Simulated devices on real protocols (Modbus TCP servers, MQTT clients); writes the fleet manifest."""
-    from signalight.processes import run_sim
+    from signalight.processes import SimOptionError, run_sim, sim_cabinets, sim_start
     from signalight.runtime import run
 
+    try:
+        start_at = sim_start(start)
+        cabinet_docs = sim_cabinets(signal_cabinets)
+    except SimOptionError as exc:
+        fail(str(exc))
     s = settings()
     if credentials is not None:
         from signalight.broker_files import CredentialsError, load_credentials
@@ -109,21 +116,14 @@ def sim(
             load_credentials(credentials)
         except (OSError, CredentialsError) as exc:
             fail(str(exc))
-    starts_at = None
-    if start is not None:
-        try:
-            starts_at = datetime.fromisoformat(start)
-        except ValueError:
-            fail(f"--start {start!r}: not an ISO 8601 time")
-        if starts_at.tzinfo is None:
-            fail(f"--start {start!r}: give its UTC offset, e.g. {start}+07:00")
     path = manifest or s.manifest or s.data_dir / "manifest.json"
     check_keys(s, "executor")
     run(lambda: run_sim(s, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets,
-                        mqtt_controllers=mqtt_controllers, seed=seed, speed=speed, start=starts_at, state_dir=state_dir,
+                        mqtt_controllers=mqtt_controllers, seed=seed, speed=speed, state_dir=state_dir,
                         modbus_port=modbus_port,
                         control_port=control_port,
-                        manifest=path, scenario=scenario, credentials=credentials), name="sim")
+                        manifest=path, scenario=scenario, credentials=credentials, start=start_at,
+                        signal_cabinets=cabinet_docs), name="sim")
 
 
 @app.command()

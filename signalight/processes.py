@@ -117,10 +117,50 @@ async def serve_http(app: Any, host: str, port: int, *, started: Callable[[], No
         raise
 
 
+class SimOptionError(ValueError):
+    """A `signalight sim` option is wrong; the message names the option and what is wrong."""
+
+
+def sim_start(text: str | None) -> datetime | None:
+    """`--start`: an ISO 8601 time with its UTC offset (the virtual clock's start), or None (now)."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise SimOptionError(f"--start: not an ISO 8601 time: {text!r}") from exc
+    if value.tzinfo is None:
+        raise SimOptionError(f"--start: give the UTC offset, e.g. {text}+07:00")
+    return value
+
+
+def sim_cabinets(path: Path | None) -> dict[str, Any]:
+    """`--signal-cabinets`: JSON {"*" or device id: cabinet}, every cabinet checked as the simulator reads it."""
+    if path is None:
+        return {}
+    from firmware_sim.bounded_json import loads as loads_bounded
+    from firmware_sim.signal_cabinet import SignalCabinet
+
+    try:
+        doc = loads_bounded(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise SimOptionError(f"--signal-cabinets {path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise SimOptionError(f"--signal-cabinets {path}: expected an object of device id -> cabinet")
+    for device, cabinet in doc.items():
+        if not isinstance(cabinet, dict):
+            raise SimOptionError(f"--signal-cabinets {path}: {device}: expected an object, found {cabinet!r}")
+        try:
+            SignalCabinet.from_doc(cabinet, device)
+        except ValueError as exc:
+            raise SimOptionError(f"--signal-cabinets {path}: {exc}") from exc
+    return doc
+
+
 async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabinets: int, seed: int, speed: float,
                   modbus_port: int, control_port: int, manifest: Path, scenario: Path | None,
                   mqtt_controllers: int = 0, credentials: Path | None = None, start: datetime | None = None,
-                  state_dir: Path | None = None) -> None:
+                  state_dir: Path | None = None, signal_cabinets: dict[str, Any] | None = None) -> None:
     from firmware_sim.fleet import FleetConfig
     from firmware_sim.fleet_runner import run_fleet
     from signalight.broker_files import load_credentials
@@ -130,7 +170,7 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
     manifest.parent.mkdir(parents=True, exist_ok=True)
     config = FleetConfig(
         site=s.site, intersections=intersections, cabinets=cabinets, modbus_cabinets=modbus_cabinets, seed=seed,
-        mqtt_controllers=mqtt_controllers, speed=speed, start=start, state_dir=state_dir,
+        mqtt_controllers=mqtt_controllers, speed=speed, state_dir=state_dir,
         mqtt_host=s.mqtt_host, mqtt_port=s.mqtt_port,
         mqtt_username=s.mqtt_username,
         mqtt_password=_plain(s.mqtt_password),
@@ -138,7 +178,7 @@ async def run_sim(s: Settings, *, intersections: int, cabinets: int, modbus_cabi
         mqtt_credentials={k: (v["username"], v["password"]) for k, v in logins.items()},
         mqtt_urls=tuple(s.mqtt_urls), mqtt_tls_ca=s.mqtt_tls_ca, mqtt_tls_cert=s.mqtt_tls_cert,
         mqtt_tls_key=s.mqtt_tls_key,
-        command_keys=_verify_keys_path(s),
+        command_keys=_verify_keys_path(s), start=start, signal_cabinets=signal_cabinets or {},
     )
 
     def ready(m: dict[str, Any]) -> None:

@@ -180,17 +180,31 @@ class Checker:
         w.walk_from = w.clear_from = None
         w.ped_done = False
         w.free_only = True
-        w.demand_at = now if any(q in self.demand or q in standing for q in self.conf[p]) else None
+        w.demand_at = now if self._conflicting_demand(p, standing) else None
         self.demand.discard(p)
         w.start_tl = self.seq.cycle_timer() if self.seq.coord is not None else None
         w.lag_at_start = self.seq.lag
         self.greens += 1
         self.started.append(p)
 
+    def _conflicting_demand(self, p: int, standing: set[int]) -> bool:
+        """A call that `p`'s green stands in the way of: on a conflicting phase, or on a phase of `p`'s barrier
+        group in another ring that has served the group and rests at the barrier (it can only reach that phase by
+        crossing the barrier; the ring's rest is read from the sequencer, as the barrier-wait flag is)."""
+        if any(q in self.demand or q in standing for q in self.conf[p]):
+            return True
+        group, mine = self.plan.group_of(p), self.plan.ring_of(p)
+        for i, ring in enumerate(self.seq.rings):
+            if i != mine and ring.interval == "idle" and ring.next_phase is None and ring.served \
+                    and any(self.plan.group_of(q) == group and (q in self.demand or q in standing)
+                            for q in ring.order):
+                return True
+        return False
+
     def _max_green(self, p: int, w: PhaseWatch, now: int, standing: set[int]) -> None:
         """Free, actuated: a green ends by max green counted from the first conflicting call (a walk and its
         clearance may hold it longer)."""
-        if w.demand_at is None and any(q in self.demand or q in standing for q in self.conf[p]):
+        if w.demand_at is None and self._conflicting_demand(p, standing):
             w.demand_at = now
         if self.seq.coord is not None or self.seq.forced is not None:
             w.free_only = False
@@ -231,11 +245,26 @@ def fail_detector(seq: Sequencer, p: int) -> None:
 
 def simulate(plan: Plan, coord_pattern: int | None, traffic: Traffic, seconds: int, seed: int,
              faults: dict[int, int], *, pattern_changes: list[tuple[int, int | None]] | None = None,
-             cabinet: SignalCabinet | None = None, start: int = 0) -> Checker:
+             cabinet: SignalCabinet | None = None, start: int = 0, quiet_skip: bool = False,
+             trace: list[tuple[int, str, int, int]] | None = None) -> Checker:
     """Run the sequencer on `plan` for `seconds` and check every tick. `faults`: detector phase -> tick it fails.
-    `pattern_changes`: (tick, pattern or None) to switch to. Returns the checker (cycles, greens counted)."""
+    `pattern_changes`: (tick, pattern or None) to switch to. Returns the checker (cycles, greens counted).
+
+    `quiet_skip`: after a steady step (nothing but timers changed, no event), jump over the following ticks in
+    which neither the inputs nor the sequencer can change anything (`Sequencer.quiet_ticks`, bounded by the next
+    input change this harness knows of), and check the last of them: every per-tick check of the checker either
+    looks at outputs (unchanged over the jump) or compares a timer with a bound monotonically, so checking the
+    last skipped tick is checking them all. `trace` collects (tick, "event" | "out", a, b) for comparing runs."""
     rng = random.Random(seed)
-    seq = Sequencer(plan, lambda code, param: checker.event(code, param))
+    now = start
+    fired = [0]
+
+    def emit(code: int, param: int) -> None:
+        fired[0] += 1
+        checker.event(code, param)
+        if trace is not None:
+            trace.append((now, "event", code, param))
+    seq = Sequencer(plan, emit)
     if coord_pattern is not None:
         seq.set_pattern(plan.patterns[coord_pattern])
     seq.restart()
@@ -245,9 +274,12 @@ def simulate(plan: Plan, coord_pattern: int | None, traffic: Traffic, seconds: i
     next_ped = {p: start + (1 + int(rng.expovariate(1 / g)) if g else 1 << 60)
                 for p, g in traffic.ped_gap_ticks.items() if p in plan.phases}
     busy_until = dict.fromkeys(next_car, 0)
-    changes = sorted(pattern_changes or [])
+    changes = sorted(pattern_changes or [], key=lambda c: c[0])     # stable: same-tick changes keep their order
     fault_at = sorted((t, p) for p, t in faults.items() if p in plan.phases)
-    for now in range(start, start + seconds * 10):
+    end = start + seconds * 10
+    last_out: tuple[int, ...] = ()
+    before: tuple[object, ...] | None = None
+    while now < end:
         while fault_at and fault_at[0][0] <= now:
             fail_detector(seq, fault_at.pop(0)[1])
         while changes and changes[0][0] <= now:
@@ -269,8 +301,28 @@ def simulate(plan: Plan, coord_pattern: int | None, traffic: Traffic, seconds: i
             occupied -= seq.fail_recall
         greens = {r.phase for r in seq.rings if r.interval == GREEN and r.phase is not None}
         checker.feed(occupied, pressed, greens)
+        fired[0] = 0
         seq.step(now, occupied, pressed)
         checker.check(now)
+        if trace is not None:
+            o = seq.outputs()
+            out = (o.green, o.yellow, o.red, o.walk, o.ped_clear)
+            if out != last_out:
+                trace.append((now, "out", out[0] | out[1] << 16, out[3] | out[4] << 16))
+                last_out = out
+        after = seq.fingerprint() if quiet_skip else None
+        steady, before = after == before, after     # this step changed nothing but the timers
+        if quiet_skip and steady and not pressed and not fired[0]:
+            # the next tick whose inputs differ from this one's
+            horizon = min([end, *next_car.values(), *next_ped.values(),
+                           *(b for b in busy_until.values() if b > now),
+                           *(t for t, _ in fault_at[:1]), *(t for t, _ in changes[:1])])
+            k = min(horizon - now - 1, seq.quiet_ticks(now, occupied))
+            if k > 0:
+                seq.skip(k, now, occupied)
+                now += k
+                checker.check(now)
+        now += 1
     return checker
 
 
