@@ -130,7 +130,7 @@ def sim_start(text: str | None) -> datetime | None:
     except ValueError as exc:
         raise SimOptionError(f"--start: not an ISO 8601 time: {text!r}") from exc
     if value.tzinfo is None:
-        raise SimOptionError(f"--start: give the UTC offset, e.g. {text}+07:00")
+        raise SimOptionError(f"--start: give its UTC offset, e.g. {text}+07:00")
     return value
 
 
