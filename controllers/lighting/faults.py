@@ -2,7 +2,7 @@
 circuit, so a crew knows which feeder to open.
 
 - `breaker_trip`: the circuit's breaker is out (it is then off at 0 A, whatever its contactor);
-- `lamp_failure`: the circuit is lit but draws less current than its luminaires should at that level — the
+- `lamp_failure`: the circuit is lit (its breaker in) but draws less current than its luminaires should at that level — the
   expected current is n · rated_w · level / 100 / (V · PF) (LED drivers are near-constant power); more than
   `LAMP_TOLERANCE` short means luminaires are out (their number estimated from the shortfall). Judged from the
   measurement, never from a fault flag, so a cabinet without lamp monitoring is covered too;
@@ -77,8 +77,9 @@ def circuit_faults(values: Mapping[str, Any], loads: Mapping[int, CircuitLoad]) 
         if c.get("breaker_tripped") is True:
             found["breaker_trip"] = f"circuit {number}: breaker out, 0 A"
         load, current = loads.get(number), c.get("current_a")
-        if on and load is not None and isinstance(level, int | float) and isinstance(current, int | float) \
-                and level >= MIN_LEVEL_FOR_LAMP_CHECK:
+        # A tripped breaker explains the missing current: judging lamps as well would send a crew for two faults.
+        if on and "breaker_trip" not in found and load is not None and isinstance(level, int | float) \
+                and isinstance(current, int | float) and level >= MIN_LEVEL_FOR_LAMP_CHECK:
             expected = expected_current_a(load, float(level))
             if expected > 0 and current < expected * (1 - LAMP_TOLERANCE):
                 per_lamp = expected / max(load.luminaires, 1)

@@ -49,6 +49,14 @@ def test_breaker_trip_is_not_also_a_dark_lamp_and_mains_loss_judges_nothing() ->
     assert circuit_faults(state(tripped, mains_ok=False), LOADS) == {1: {}}
 
 
+def test_a_tripped_breaker_on_a_lit_circuit_is_one_fault_not_a_lamp_failure_too() -> None:
+    """The contactor still says on and the level 100 %, but the breaker is out at 0 A: the crew is sent for the
+    breaker, not also for lamps (the crew app once showed both for one circuit)."""
+    tripped = {"circuit": 2, "on": True, "level_pct": 100, "current_a": 0.0, "breaker_tripped": True,
+               "program_level_pct": 100}
+    assert set(circuit_faults(state(tripped), LOADS)[2]) == {"breaker_trip"}
+
+
 def test_cabinet_judged_faults_pass_through_and_bad_loads_are_skipped() -> None:
     burner = {"circuit": 2, "on": True, "level_pct": 100, "current_a": expected_current_a(LOADS[2], 100),
               "faults": ["contactor_stuck", "day_burner"]}
