@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Principal
-from api.models import Alarm, User, WorkOrder, WorkOrderEvent, WorkOrderPhoto
+from api.models import Alarm, Device, User, WorkOrder, WorkOrderEvent, WorkOrderPhoto
 from api.photos import Photo
 from api.problems import Problem
 from api.security import ROLE_SCOPES, Role, Scope
@@ -143,11 +143,15 @@ async def create(session: AsyncSession, body: WorkOrderCreate, user: Principal, 
         raise Problem(422, "a work order needs an alarm_id, a device_id or a title",
                       errors=[{"path": "body.alarm_id", "message": "give alarm_id, device_id or title",
                                "type": "missing"}])
+    device_site: str | None = None
+    if alarm is None and body.device_id is not None:
+        device = await session.get(Device, body.device_id)
+        device_site = device.site if device is not None else None  # so the live stream can tell the site's screens
     order = WorkOrder(
         state=OrderState.OPEN.value, source="alarm" if alarm else "dispatcher",
         title=body.title or (ALARMS[AlarmKind(alarm.kind)].label_vi if alarm and alarm.kind in
                              AlarmKind.__members__.values() else (alarm.kind if alarm else f"{body.device_id}")),
-        device_id=alarm.device_id if alarm else body.device_id, site=alarm.site if alarm else None,
+        device_id=alarm.device_id if alarm else body.device_id, site=alarm.site if alarm else device_site,
         circuit=(alarm.circuit or None) if alarm else body.circuit, alarm_id=alarm.id if alarm else None,
         category=alarm.kind if alarm else None, description=body.description, created_by=user.name,
         created_at=now, updated_at=now)

@@ -48,6 +48,7 @@ function apply(type, msg) {
     dev.alarms = [...kinds].sort();
   } else if (type === "command") state.commands.set(data.id, data);
   else if (type === "deployment") state.deployments.set(data.id, data);
+  else if (type === "work_order") { state.workOrders.set(String(data.id), data); return; }
   state.devices.set(id, dev);
 }
 

@@ -11,6 +11,7 @@ export const state = {
   alarms: new Map(),      // id -> active alarm
   commands: new Map(),    // id -> command as last seen (stream `command` events)
   deployments: new Map(), // id -> deployment as last seen (stream `deployment` events)
+  workOrders: new Map(),  // id -> {state, updated_at, ...} as last seen (stream `work_order` events)
 };
 
 const listeners = new Set();

@@ -2,8 +2,8 @@
 circuit, so a crew knows which feeder to open.
 
 - `breaker_trip`: the circuit's breaker is out (it is then off at 0 A, whatever its contactor);
-- `lamp_failure`: the circuit is lit (its breaker in) but draws less current than its luminaires should at that level — the
-  expected current is n · rated_w · level / 100 / (V · PF) (LED drivers are near-constant power); more than
+- `lamp_failure`: the circuit is lit (its breaker in) but draws less current than its luminaires should at that
+  level — the expected current is n · rated_w · level / 100 / (V · PF) (LED drivers are near-constant power); more than
   `LAMP_TOLERANCE` short means luminaires are out (their number estimated from the shortfall). Judged from the
   measurement, never from a fault flag, so a cabinet without lamp monitoring is covered too;
 - `dark_lamp`: off while the program asks for light and no breaker explains it (a contactor stuck open, a

@@ -177,3 +177,21 @@ def test_screens_in_each_language_and_size(served: Served, open_page: OpenPage, 
     expect(orders.get_by_test_id("work-orders").locator("li").first).to_be_visible()
     assert_accessible(orders)
     shot(orders, f"work-orders-list-{lang}-{size}")
+
+
+def test_an_open_order_follows_the_stream_not_the_poll(served: Served, open_page: OpenPage) -> None:
+    """Another dispatcher assigns the order: the screen shows it at once from the stream's `work_order` event, well
+    before its 15 s fallback poll would."""
+    made = httpx.post(f"{served.url}/api/v1/work-orders", json={"device_id": "lc-000", "title": "Thay bóng"},
+                      headers=served.headers(Role.OPERATOR))
+    assert made.status_code == 201, made.text
+    order = made.json()["id"]
+    page = open_page(f"{served.url}/#/orders/{order}", lang="vi", viewport=PHONE)
+    sign_in(page, "operator")
+    badge = page.locator(".wo-head [data-state]")
+    expect(badge).not_to_have_text("Đã giao")
+    page.wait_for_timeout(1000)  # the first load and its timer are behind us
+    moved = httpx.post(f"{served.url}/api/v1/work-orders/{order}/transitions",
+                       json={"action": "assign", "assignee": "crew"}, headers=served.headers(Role.OPERATOR))
+    assert moved.status_code == 200, moved.text
+    expect(badge).to_have_text("Đã giao", timeout=5000)

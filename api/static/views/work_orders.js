@@ -37,6 +37,7 @@ export function WorkOrdersPage({ query }) {
   if (device) params.set("device", device);
   if (mine) params.set("mine", "true");
   const res = useApi(`/api/v1/work-orders?${params}`, { every: 15000 });
+  useStreamReload(res, () => [...state.workOrders.values()].map((o) => o.updated_at).sort().pop() || "");
   const rows = res.data || [];
   return html`<section aria-labelledby="wo-title" class="wo">
     <h1 id="wo-title">${device ? t("wo_cabinet_history", { id: device }) : t("wo_title")}</h1>
@@ -143,9 +144,17 @@ function Steps({ order, onChanged }) {
   </div>`;
 }
 
+/** Re-read at once when the stream says an order changed (`mark` reads the store: it moves on each change); the
+ * 15 s poll stays as the fallback when the stream is down. */
+function useStreamReload(res, mark) {
+  const seen = mark();
+  useEffect(() => { if (seen) res.reload(); }, [seen]);
+}
+
 /** `#/orders/<id>`. */
 export function WorkOrderView({ id }) {
   const res = useApi(`/api/v1/work-orders/${encodeURIComponent(id)}`, { every: 15000 });
+  useStreamReload(res, () => (state.workOrders.get(String(id)) || {}).updated_at || "");
   const [fresh, setFresh] = useState(null);
   useEffect(() => { setFresh(null); }, [res.data]);
   const o = fresh || res.data;
