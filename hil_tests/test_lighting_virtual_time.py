@@ -209,6 +209,9 @@ def test_cabinets_switch_at_the_computed_times_in_virtual_time_and_the_day_adds_
                         date=NIGHT, tzinfo=TZ).astimezone(dt.UTC)
         expected[transport] = [set_at + dt.timedelta(minutes=step["offset_min"]) for step in STEPS[:2]]
         assert [step["level_pct"] for step in STEPS[:2]] == [100, 50]
+    # enough of the MQTT cabinet's own timestamps to map real to virtual time (a few real seconds at 60x)
+    eventually(lambda: len(witness.of(mqtt_cab, "telemetry")) > 20, 60,
+               f"telemetry of {mqtt_cab} since the restart", rig, interval=0.5)
     ready_at = virtual_now(witness, mqtt_cab)
     assert ready_at < min(expected["mqtt"] + expected["modbus"]) - dt.timedelta(minutes=1), (
         f"set-up took too long: the cabinets were back at {ready_at.astimezone(TZ)} virtual, after (or just "

@@ -116,7 +116,11 @@ function QueueBanner() {
 function App() {
   const [, setTick] = useState(0);
   const [route, setRoute] = useState(parseHash());
-  useEffect(() => subscribe(() => setTick((n) => n + 1)), []);
+  useEffect(() => {
+    const unsubscribe = subscribe(() => setTick((n) => n + 1));
+    setTick((n) => n + 1);  // what changed between the first render and now (the stream may have said "offline")
+    return unsubscribe;
+  }, []);
   useEffect(() => {
     const onHash = () => setRoute(parseHash());
     window.addEventListener("hashchange", onHash);

@@ -105,6 +105,7 @@ export async function startLive() {
   if (running) return;
   running = true;
   lastByteAt = Date.now();
+  if (!navigator.onLine) setConn("offline");  // opened offline (from the service worker): say so at once
   watchdog = setInterval(() => {
     if (!running) return;
     const now = Date.now();

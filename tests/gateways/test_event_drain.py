@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from firmware_sim.controller_regs import ControllerRegisters
-from gateways.manifest import DeviceEntry
+from gateways.manifest import ModbusDevice
 from gateways.modbus.events import MAX_ROUNDS, EventReader
 from gateways.modbus.profile import load_profile
 from gateways.modbus.reader import DeviceReader
@@ -41,7 +41,7 @@ class Recorded:
 
 
 def _reader(regs: ControllerRegisters) -> tuple[EventReader, RegisterLink, Recorded]:
-    entry = DeviceEntry(id="tn-sig-001", site="tn", kind="signal_controller", transport="modbus", host="127.0.0.1",
+    entry = ModbusDevice(id="tn-sig-001", site="tn", kind="signal_controller", transport="modbus", host="127.0.0.1",
                         port=502, unit_id=1, profile="signal-controller-v1")
     link = RegisterLink(regs)
     published = Recorded()
