@@ -56,11 +56,14 @@ from api.routes import (
     work_orders,
 )
 from api.routes import events as event_routes
+from api.routes import geometry as geometry_routes
 from api.routes import lighting_lamps as lamp_routes
 from api.routes import measures as measure_routes
+from api.routes import previews as preview_routes
 from api.routes import ui_config as ui_config_routes
 from api.security_headers import SecurityHeadersMiddleware
 from api.state import ApiDeps, ApiState
+from api.twin_jobs import PreviewJobs
 from controllers.clock import Clock
 
 __all__ = ["ApiDeps", "create_app"]
@@ -117,7 +120,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         alarm_store = AlarmStore(sessions, hub)
         await alarm_store.load()
         listener = BusListener(deps.bus, cache, hub, sessions, dispatcher, alarm_store, deps.clock,
-                               first_sight=deps.first_sight)
+                               first_sight=deps.first_sight, offline_grace_s=settings.device_offline_grace_s)
         await listener.preload()
         app.state.api = ApiState(deps=deps, engine=engine, sessions=sessions, cache=cache, hub=hub,
                                  dispatcher=dispatcher, alarms=alarm_store, listener=listener,
@@ -126,6 +129,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
         app.state.plans = runtime = plans_runtime.build(app.state.api)
         app.state.lighting = lighting_rt = lighting_runtime.build(app.state.api)
         app.state.measures = measures_scheduler = measures_schedule.start(app.state.api)
+        app.state.previews = previews = PreviewJobs(sessions, hub, deps.clock, settings, settings.site)
+        await previews.recover()
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(supervise("bus_listener", listener.run, deps.clock)),
@@ -139,6 +144,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
                                                   deps.clock)),
                          tg.create_task(supervise("lighting_override_reconcile", lighting_rt.overrides.run,
                                                   deps.clock))]
+                tasks += [tg.create_task(supervise(f"preview_worker_{n}", previews.run, deps.clock))
+                          for n in range(settings.twin_workers)]
                 log.info("api_started environment=%s site=%s", settings.environment, settings.site)
                 try:
                     yield
@@ -148,6 +155,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         finally:
             if measures_scheduler is not None:
                 measures_scheduler.shutdown(wait=False)
+            previews.kill_all()
             await engine.dispose()
             log.info("api_stopped")
 
@@ -174,6 +182,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.include_router(work_orders.router)
     app.include_router(reports.router)  # public: the citizens' page and endpoints, no token
     app.include_router(lamp_routes.router)
+    app.include_router(geometry_routes.router)
+    app.include_router(preview_routes.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.problems import UNION_TAGS
+from controllers.commands import CircuitNumber, LevelPct, PatternNumber
 
 
 class _Strict(BaseModel):
@@ -17,7 +18,7 @@ class _Strict(BaseModel):
 
 
 class HoldPatternArgs(_Strict):
-    pattern: int = Field(ge=1, le=255)
+    pattern: PatternNumber
     until: AwareDatetime = Field(description="backup timer: the controller returns to its schedule at this time")
 
 
@@ -30,14 +31,14 @@ class NoArgs(_Strict):
 
 
 class SwitchArgs(_Strict):
-    circuit: int = Field(ge=1, le=16)
-    level_pct: float = Field(ge=0, le=100, description="0 switches the circuit off")
+    circuit: CircuitNumber
+    level_pct: LevelPct
     until: AwareDatetime = Field(description="the circuit returns to its lighting program at this time")
 
 
 class ReleaseArgs(_Strict):
-    circuit: int | None = Field(default=None, ge=1, le=16,
-                                description="cabinets: the circuit to release (none: all); signals: leave out")
+    circuit: CircuitNumber | None = Field(default=None, description="cabinets: the circuit to release (none: all); "
+                                                                     "signals: leave out")
 
 
 class _Command(_Strict):

@@ -73,6 +73,10 @@ class ApiSettings(BaseModel):
     command_result_grace_s: float = Field(
         default=5.0, ge=0, le=600, description="wait after expires_at for a late cmd/res before marking expired")
     sweep_interval_s: float = Field(default=1.0, gt=0, le=60, description="period of the command expiry sweeper")
+    device_offline_grace_s: float = Field(
+        default=0.0, ge=0, le=600, description="how long a device's `offline` (its own or its gateway's) must last "
+        "before it is shown and raises comm_loss; on a broker cluster set it above a failover (NATS closes the "
+        "connections that publish while it elects leaders, and their Last Will says offline)")
     cors_origins: list[str] = Field(default_factory=list)
     auto_migrate: bool = Field(default=True, description="upgrade the DB schema to head when the API starts")
     stream_buffer: int = Field(default=5000, ge=100, le=1_000_000, description="SSE events kept for resume")
@@ -115,6 +119,16 @@ class ApiSettings(BaseModel):
     report_window_s: float = Field(default=3600.0, ge=1, le=7 * 86400)
     report_match_radius_m: float = Field(default=300.0, gt=0, le=5000,
                                          description="a report is matched to the nearest cabinet within this")
+    twin_workers: int = Field(default=1, ge=1, le=4, description="plan previews run at once, each in its own "
+                              "worker process (SUMO is CPU bound)")
+    twin_queue: int = Field(default=4, ge=1, le=100, description="plan previews waiting for a worker; beyond it a "
+                            "request gets 503 with Retry-After")
+    twin_timeout_s: float = Field(default=900.0, gt=0, le=3 * 3600, description="a preview running longer is "
+                                  "stopped and failed")
+    twin_runner: str = Field(default="api.twin_runner:run_preview", pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+                             description="module:function the worker process runs a preview with")
+    twin_demand_weeks: int = Field(default=4, ge=1, le=12, description="measured demand: the mean of the same "
+                                   "weekday and time over this many past weeks")
 
     _known_timezone = field_validator("timezone")(known_timezone)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, CursorResult, Executable, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -87,3 +87,12 @@ async def downgrade(db_url: str, revision: str) -> None:
             await conn.run_sync(_downgrade, alembic_config(db_url), revision)
     finally:
         await engine.dispose()
+
+
+async def rows_matched(session: AsyncSession, statement: Executable) -> int:
+    """Run an UPDATE or DELETE in `session` and return how many rows its WHERE matched (the way to tell that a
+    conditional update lost a race)."""
+    result = await session.execute(statement)
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{type(statement).__name__} returned rows, not a row count: not an UPDATE or DELETE")
+    return result.rowcount

@@ -145,12 +145,6 @@ async def get_principal(security_scopes: SecurityScopes, request: Request, api: 
     return principal
 
 
-def require(*scopes: Scope) -> type[Principal]:
-    """`Annotated[Principal, Security(...)]` for a route needing `scopes` (all of them). A call in an annotation
-    does not type-check (`# type: ignore[valid-type]`): prefer the aliases below, or declare a new one."""
-    return Annotated[Principal, Security(get_principal, scopes=[s.value for s in scopes])]  # type: ignore[return-value]
-
-
 CurrentUser = Annotated[Principal, Security(get_principal)]
 
 # A principal holding one scope, as a parameter annotation: `user: SignalCommander`.

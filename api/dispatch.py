@@ -69,7 +69,7 @@ class CommandDispatcher:
         session.add(row)
         await session.commit()
         envelope = CommandEnvelope(id=row.id, name=row.name, args=row.args, issued_by=issued_by,
-                                   expires_at=row.expires_at)
+                                   expires_at=row.expires_at, issued_at=now)
         try:
             # Signed for this device only: executors verify it against the cmd topic's site and device id.
             payload = self._signer.sign(envelope.to_payload(), device.site, device.id)

@@ -115,9 +115,8 @@ class LightingDeployer:
         for row, device in zip(rows, devices, strict=True):
             if row.status == PENDING:
                 await self._send(session, row, device, version.document)
-        log.info("lighting_deploy_started", extra={"batch": batch, "document": version.document_id,
-                                                   "version": version.version, "cabinets": len(rows),
-                                                   "refused": sum(r.status == REFUSED for r in rows)})
+        log.info("lighting_deploy_started batch=%s document=%s version=%s cabinets=%d refused=%d", batch,
+                 version.document_id, version.version, len(rows), sum(r.status == REFUSED for r in rows))
         return rows
 
     async def _send(self, session: AsyncSession, row: LightingDeployment, device: Device,
@@ -174,8 +173,8 @@ class LightingDeployer:
     async def _failed(self, session: AsyncSession, row: LightingDeployment, status: str, error: str,
                       message: str | None, device: Device) -> None:
         if error in RETRYABLE and row.attempts < MAX_ATTEMPTS:
-            log.warning("lighting_deploy_retry", extra={"deployment": row.id, "device": device.id, "error": error,
-                                                        "attempt": row.attempts})
+            log.warning("lighting_deploy_retry deployment=%s device=%s error=%s attempt=%s", row.id, device.id, error,
+                        row.attempts)
             version = (await session.execute(select(LightingVersion).where(
                 LightingVersion.document_id == row.document_id,
                 LightingVersion.version == row.version))).scalar_one()
@@ -195,8 +194,8 @@ class LightingDeployer:
         await session.commit()
         failed = status != ACTIVE
         (log.warning if failed else log.info)(
-            "lighting_deploy_finished", extra={"deployment": row.id, "device": row.device_id, "status": status,
-                                               "error": error, "attempts": row.attempts})
+            "lighting_deploy_finished deployment=%s device=%s status=%s error=%s attempts=%s", row.id, row.device_id,
+            status, error, row.attempts)
         kind = AlarmKind.PROGRAM_DEPLOY_FAILED
         detail = f"{row.document_id} v{row.version}: {error}" + (f" ({message})" if message else "")
         await self._alarms.apply(device.site, row.device_id, Verdict(

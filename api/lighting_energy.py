@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.alarm_store import AlarmStore
+from api.db import rows_matched
 from api.models import Device, SchedulerLease
 from controllers.alarms import AlarmKind, Verdict
 from controllers.devices import DeviceKind
@@ -84,7 +85,7 @@ class EnergyJob:
         try:
             detail = energy_anomaly(report.energy_kwh, await self._profile(device, report.day))
         except StoreError as exc:
-            log.warning("energy_profile_unavailable", extra={"device": device.id, "error": str(exc)})
+            log.warning("energy_profile_unavailable device=%s error=%s", device.id, exc)
             return
         kind = AlarmKind.ENERGY_ANOMALY
         detail = f"{report.day.isoformat()}: {detail}" if detail else None
@@ -106,8 +107,7 @@ class EnergyJob:
                 series = await self._store.query(kind=DeviceKind.LIGHTING_CABINET, device=device.id,
                                                   fields=raw_fields(circuits), start=start, end=end)
             except StoreError as exc:
-                log.warning("energy_day_skipped", extra={"device": device.id, "day": day.isoformat(),
-                                                         "error": str(exc)})
+                log.warning("energy_day_skipped device=%s day=%s error=%s", device.id, day.isoformat(), exc)
                 continue
             report = cabinet_day(device.id, day, {s.field: s.points for s in series}, range(1, circuits + 1),
                                  loads_from_birth(device.birth))
@@ -117,7 +117,7 @@ class EnergyJob:
                                   seq=0, values=dict(report.values())))
         if samples:
             await self._store.write(samples)
-        log.info("energy_day_done", extra={"day": day.isoformat(), "cabinets": len(reports)})
+        log.info("energy_day_done day=%s cabinets=%d", day.isoformat(), len(reports))
         return reports
 
 
@@ -126,11 +126,11 @@ async def hold_lease(sessions: async_sessionmaker[AsyncSession], name: str, hold
     """Take or renew the lease `name` for `holder` until now + ttl_s; False when another holder has it."""
     until = now + dt.timedelta(seconds=ttl_s)
     async with sessions() as session:
-        taken = await session.execute(update(SchedulerLease).where(
+        taken = await rows_matched(session, update(SchedulerLease).where(
             SchedulerLease.name == name,
             (SchedulerLease.holder == holder) | (SchedulerLease.expires_at <= now)).values(
             holder=holder, expires_at=until))
-        if taken.rowcount:  # type: ignore[attr-defined]
+        if taken:
             await session.commit()
             return True
         session.add(SchedulerLease(name=name, holder=holder, expires_at=until))

@@ -4,22 +4,27 @@ overrides (`controllers.lighting.reconcile`), and what disagrees is re-sent or c
 `system` and action `lighting.override.resend` / `lighting.override.clear`.
 
 Only the first state after a birth is judged: later ones may race a crew's command in flight (the command is sent
-before its override row is stored). Several API replicas each reconcile; the commands they send are the same
-(the same level and `until`, or a release), so a cabinet ends in the same state whichever arrives first.
+before its override row is stored). Several API replicas all see the birth; each birth is judged by one of them:
+the first to insert the claim (device, `bd_seq@birth ts`) into `cabinet_birth_claims` (a unique key, so the
+database decides) sends and audits; the others find it taken and do nothing. Claims older than `CLAIMS_KEPT` are
+removed when the device's next birth is claimed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import audit
 from api.dispatch import CommandDispatcher
+from api.lighting_scheduler import holder_id
 from api.listener import PayloadError, decode
-from api.models import CircuitOverride, Device
+from api.models import CabinetBirthClaim, CircuitOverride, Device
 from controllers.bus import BusMessage, BusPort
 from controllers.clock import Clock, to_rfc3339
 from controllers.commands import CircuitRelease, CommandStatus, Switch
@@ -30,19 +35,22 @@ from controllers.topics import Suffix, TopicError, parse, subscription
 log = logging.getLogger(__name__)
 
 ACTOR = "system"
+CLAIMS_KEPT = dt.timedelta(days=2)
 MAX_WAITING = 10_000   # cabinets born and not yet judged; beyond it the oldest is forgotten (it is judged next birth)
 
 
 class OverrideReconciler:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: BusPort, clock: Clock,
-                 dispatcher: CommandDispatcher) -> None:
+                 dispatcher: CommandDispatcher, *, holder: str | None = None) -> None:
         self._sessions = sessions
+        self.holder = holder or holder_id()
         self._bus = bus
         self._clock = clock
         self._dispatcher = dispatcher
-        self._waiting: dict[str, int] = {}   # device id -> bd_seq of the birth whose first state is awaited
+        self._waiting: dict[str, str] = {}   # device id -> the birth (bd_seq@ts) whose first state is awaited
         self.judged = 0        # first states after a birth compared
         self.reconciled = 0    # actions taken
+        self.left = 0          # births another replica claimed first
 
     async def run(self) -> None:
         """Follow cabinets' births and states (until cancelled)."""
@@ -63,21 +71,40 @@ class OverrideReconciler:
             self._waiting.pop(where.device_id, None)
             if len(self._waiting) >= MAX_WAITING:
                 self._waiting.pop(next(iter(self._waiting)))
-            self._waiting[where.device_id] = int(data.get("bd_seq", 0))
+            self._waiting[where.device_id] = f"{data.get('bd_seq', 0)}@{str(data.get('ts', ''))[:64]}"
             return []
-        if where.suffix is not Suffix.STATE or self._waiting.pop(where.device_id, None) is None:
+        birth = self._waiting.pop(where.device_id, None) if where.suffix is Suffix.STATE else None
+        if birth is None:
             return []
         circuits = [c for c in (data.get("values") or {}).get("circuits") or [] if isinstance(c, dict)]
-        return await self.reconcile_device(where.device_id, circuits)
+        return await self.reconcile_device(where.device_id, circuits, birth)
 
-    async def reconcile_device(self, device_id: str, circuits: list[dict[str, Any]]) -> list[Action]:
-        """Compare and act; every action is audited (outcome `requested`, or `not_sent` when the bus refused)."""
+    async def _claim(self, session: AsyncSession, device_id: str, birth: str, now: dt.datetime) -> bool:
+        """True when this replica is the first to judge `birth` of `device_id` (its claim committed)."""
+        await session.execute(delete(CabinetBirthClaim).where(CabinetBirthClaim.device_id == device_id,
+                                                              CabinetBirthClaim.claimed_at < now - CLAIMS_KEPT))
+        session.add(CabinetBirthClaim(device_id=device_id, birth=birth, holder=self.holder, claimed_at=now))
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            return False
+        return True
+
+    async def reconcile_device(self, device_id: str, circuits: list[dict[str, Any]],
+                               birth: str | None = None) -> list[Action]:
+        """Compare and act; every action is audited (outcome `requested`, or `not_sent` when the bus refused).
+        With `birth`, only when this replica claims it first (none: another replica judges it)."""
         now = self._clock.now()
         async with self._sessions() as session:
             device = await session.get(Device, device_id)
             if device is None or device.kind != DeviceKind.LIGHTING_CABINET.value:
                 self.judged += 1
                 return []   # births create no device: an unregistered cabinet has no overrides of ours
+            if birth is not None and not await self._claim(session, device_id, birth, now):
+                self.left += 1
+                log.info("override_reconcile_left device=%s birth=%s", device_id, birth)
+                return []
             rows = list((await session.execute(select(CircuitOverride).where(
                 CircuitOverride.device_id == device_id, CircuitOverride.status == "active"))).scalars())
             for row in rows:

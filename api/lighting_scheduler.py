@@ -49,7 +49,7 @@ class LightingScheduler:
         """If this process holds the lease: report every finished local day of the last CATCH_UP_DAYS not yet
         reported by it; the days reported. Without the lease: nothing (another process does it)."""
         if not await hold_lease(self._sessions, ENERGY_LEASE, self.holder, now, LEASE_TTL_S):
-            log.info("energy_job_not_leader", extra={"holder": self.holder})
+            log.info("energy_job_not_leader holder=%s", self.holder)
             return []
         today = now.astimezone(self._tz).date()
         days = [today - dt.timedelta(days=n) for n in range(CATCH_UP_DAYS, 0, -1)]
@@ -60,7 +60,7 @@ class LightingScheduler:
             try:
                 await self.job.run_day(day)
             except StoreError as exc:   # the store is down: the next run tries again
-                log.warning("energy_job_failed", extra={"day": day.isoformat(), "error": str(exc)})
+                log.warning("energy_job_failed day=%s error=%s", day.isoformat(), exc)
                 break
             self.done.add(day)
             reported.append(day)

@@ -127,7 +127,9 @@ class CabinetLightingOut(BaseModel):
     device_id: str
     site: str
     circuits: list[dict[str, Any]] = Field(description="each circuit as the cabinet measures it (its `state`), "
-                                           "plus `status` (on/off/fault) and its active `override` or null")
+                                           "plus `status` (on/off/fault), its active `override` or null, "
+                                           "`luminaires` (declared) and `luminaires_out` (estimated from the "
+                                           "current against the level's expected load; null when not judged)")
     program: ProgramOut | None
     reported_program: dict[str, Any] | None
     overrides: list[OverrideOut]

@@ -57,8 +57,8 @@ async def save_version(session: AsyncSession, document_id: str, data: Any, *, au
     row = await LIGHTING_VERSIONS.add_next(session, document_id, lambda n: LightingVersion(
         document_id=document_id, version=n, name=doc.name, document=doc.model_dump(mode="json", exclude_none=True),
         crc32=encoded.crc32, warnings=warnings, comment=comment, author=author, created_at=now))
-    log.info("lighting_saved", extra={"document": document_id, "version": row.version,
-                                      "crc32": f"{row.crc32:08x}", "author": author})
+    log.info("lighting_saved document=%s version=%s crc32=%08x author=%s", document_id, row.version, row.crc32,
+             author)
     return row
 
 

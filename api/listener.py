@@ -15,10 +15,15 @@ The status shown for a device follows the contract's consumer rule (`controllers
 whose gateway is offline is offline (`gateway_offline`) whatever its own retained status says, until the gateway is
 back and announces it again. Each change of the shown status is written to the devices table, published on the
 stream and raises or clears `comm_loss`, whether a device's own status or its gateway's presence changed it.
+With `offline_grace_s`, a change from online to offline is held that long and shown only if it still holds then
+(checked every second of the injected clock): on a broker cluster a failover closes connections (NATS closes those
+that publish while it elects leaders), their Last Will says offline, and the device is back on another node within
+seconds; without the grace every such device raised and cleared a comm_loss alarm.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import OrderedDict
@@ -100,7 +105,7 @@ def decode(suffix: Suffix | str, payload: bytes) -> dict[str, Any]:
 class BusListener:
     def __init__(self, bus: BusPort, cache: DeviceCache, hub: EventHub, sessions: async_sessionmaker[AsyncSession],
                  dispatcher: CommandDispatcher, alarm_store: AlarmStore, clock: Clock, *,
-                 first_sight: FirstSight | None = None) -> None:
+                 first_sight: FirstSight | None = None, offline_grace_s: float = 0.0) -> None:
         self._bus = bus
         self._cache = cache
         self._hub = hub
@@ -116,6 +121,9 @@ class BusListener:
         self.unknown_dropped = 0
         self.connected = False
         self._quarantine: OrderedDict[str, dict[Suffix, BusMessage]] = OrderedDict()
+        self._offline_grace_s = offline_grace_s
+        #: devices shown online whose offline is held: since when (monotonic)
+        self._held: dict[str, float] = {}
         # A retained poison message is logged once, however often redelivered (and across restarts when the
         # composition root gives a FirstSight that remembers).
         self._first_sight = first_sight if first_sight is not None else FirstSight()
@@ -131,13 +139,33 @@ class BusListener:
 
     async def run(self) -> None:
         """Consume the bus until cancelled (the bus itself reconnects and resubscribes)."""
-        async with self._bus.subscribe(*(subscription(s) for s in SUFFIXES), gateway_subscription()) as messages:
+        async with (asyncio.TaskGroup() as tg,
+                    self._bus.subscribe(*(subscription(s) for s in SUFFIXES), gateway_subscription()) as messages):
+            release = tg.create_task(self._release_held()) if self._offline_grace_s > 0 else None
             self.connected = True
             try:
                 async for message in messages:
                     await self.handle(message)
             finally:
                 self.connected = False
+                if release is not None:
+                    release.cancel()
+
+    async def _release_held(self) -> None:
+        """Every second: show the offlines held for `offline_grace_s` (those that still hold)."""
+        while True:
+            await self._clock.sleep(min(1.0, self._offline_grace_s))
+            due = [d for d, since in self._held.items() if self._clock.monotonic() - since >= self._offline_grace_s]
+            for device_id in due:
+                del self._held[device_id]
+                dev = self._cache.get(device_id)
+                if dev is None:
+                    continue
+                try:
+                    await self._show_status(dev, self._clock.now(), seen=False, due=True)
+                except (SQLAlchemyError, OSError) as exc:  # as in `handle`: the next report writes it again
+                    self.failed += 1
+                    log.error("device_offline_failed device=%s error=%s", device_id, f"{type(exc).__name__}: {exc}")
 
     async def handle(self, message: BusMessage) -> None:
         """Apply one bus message; malformed ones are logged and counted, never raised."""
@@ -283,12 +311,21 @@ class BusListener:
                 log.error("bus_message_failed topic=%s device=%s error=%s", message.topic, dev.id,
                           f"{type(exc).__name__}: {exc}")
 
-    async def _show_status(self, dev: LiveDevice, now: datetime, *, seen: bool, always: bool = False) -> None:
+    async def _show_status(self, dev: LiveDevice, now: datetime, *, seen: bool, always: bool = False,
+                           due: bool = False) -> None:
         """Apply the contract's rule to what the device and its gateway said; when the status to show changed (or
-        `always`, for the device's own status message): write it, publish it, raise or clear comm_loss."""
+        `always`, for the device's own status message): write it, publish it, raise or clear comm_loss. A change
+        from online to offline waits `offline_grace_s` first (`due`: it has)."""
         presence = self._cache.presence(dev.gateway.id) if dev.gateway else None
         status, reason = device_status(dev.own_status, dev.own_reason, dev.gateway, presence,
                                        (dev.status, dev.status_reason))
+        if status == "offline" and dev.status == "online" and self._offline_grace_s > 0 and not due:
+            if dev.id not in self._held:
+                self._held[dev.id] = self._clock.monotonic()
+                log.info("device_offline_held device=%s reason=%s grace_s=%g", dev.id, reason, self._offline_grace_s)
+            return
+        if self._held.pop(dev.id, None) is not None:
+            log.info("device_offline_withdrawn device=%s status=%s", dev.id, status)
         if not always and (status, reason) == (dev.status, dev.status_reason):
             return
         dev.status, dev.status_reason = status, reason

@@ -173,6 +173,9 @@ class Intersection(Base):
     approaches: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: The twin's geometry (`controllers.twin.model.IntersectionGeometry`): legs, lanes, movements, the NEMA phase
+    #: of each movement and the detector placements; None until an engineer stores one.
+    geometry: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class ApiToken(Base):
@@ -474,3 +477,59 @@ class WorkOrderPhoto(Base):
     data: Mapped[bytes]
     uploaded_by: Mapped[str] = mapped_column(String(128))
     uploaded_at: Mapped[datetime]
+
+
+class PreviewJob(Base):
+    """One plan preview on the twin (`api.twin_jobs`): queued → running → done | failed | cancelled, with its
+    progress (0..1), the `controllers.twin.model.PreviewRequest` it runs and, when done, the `PreviewResult`.
+    `kind` is intersection | corridor; `baseline` says what the candidate is compared with (deployed | previous |
+    none) and `baseline_version` which version that is."""
+
+    __tablename__ = "preview_jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    intersection_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    version: Mapped[int | None] = mapped_column(Integer, default=None)
+    baseline_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    baseline: Mapped[str | None] = mapped_column(String(32), default=None)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    demand_sources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(String(32), default=None)
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CabinetBirthClaim(Base):
+    """One API replica judges a cabinet's birth (override reconcile): the first to insert (device, birth) does it,
+    the others find the key taken and leave it, so several replicas send and audit one reconcile per birth."""
+
+    __tablename__ = "cabinet_birth_claims"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    birth: Mapped[str] = mapped_column(String(96), primary_key=True, doc="bd_seq@birth ts")
+    holder: Mapped[str] = mapped_column(String(128))
+    claimed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class CircuitRelamping(Base):
+    """A circuit's luminaires replaced: its lamp life counts from here (the cabinet's burning-hours counter then,
+    `burning_h`, is subtracted from later readings). Who, when, why."""
+
+    __tablename__ = "circuit_relampings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    circuit: Mapped[int] = mapped_column(Integer)
+    relamped_on: Mapped[datetime]
+    burning_h: Mapped[float | None] = mapped_column(Float, default=None)
+    reason: Mapped[str] = mapped_column(String(256))
+    done_by: Mapped[str] = mapped_column(String(128))
+    source_addr: Mapped[str | None] = mapped_column(String(64), default=None)
+    recorded_at: Mapped[datetime]

@@ -55,7 +55,7 @@ class Versions(Generic[Row]):
                 await session.commit()
             except IntegrityError:  # another save took this number: take the next one
                 await session.rollback()
-                log.info("version_race", extra={"kind": self.kind, "owner": owner_id, "attempt": attempt})
+                log.info("version_race kind=%s owner=%s attempt=%d", self.kind, owner_id, attempt)
                 continue
             return row
         raise RuntimeError(f"could not allocate a {self.kind} version for {owner_id} after {SAVE_ATTEMPTS} attempts")

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.db import rows_matched
 from api.deps import Principal
 from api.models import Alarm, Device, User, WorkOrder, WorkOrderEvent, WorkOrderPhoto
 from api.photos import Photo
@@ -230,9 +231,9 @@ async def transition(session: AsyncSession, order: WorkOrder, body: TransitionIn
         values["assignee"] = user.name  # a crew's order becomes the accepting member's
     if body.action == OrderAction.REOPEN:
         values["assignee"] = None
-    moved = await session.execute(update(WorkOrder).where(WorkOrder.id == order.id,
-                                                          WorkOrder.state == source.value).values(**values))
-    if moved.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+    moved = await rows_matched(session, update(WorkOrder).where(WorkOrder.id == order.id,
+                                                                WorkOrder.state == source.value).values(**values))
+    if moved != 1:
         order_id = order.id
         await session.rollback()  # expires `order`: say which one from the id read before
         raise Problem(409, f"work order {order_id} was changed by someone else; reload it", title="Work order changed")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import result_line
-from gateways.manifest import DeviceEntry, load_manifest
+from gateways.manifest import ModbusDevice, load_manifest
 from gateways.modbus.events import EventReader
 from gateways.modbus.link import ModbusLink
 from gateways.modbus.profile import load_profile
@@ -43,7 +43,7 @@ class Counting:
     def __init__(self) -> None:
         self.events = 0
 
-    async def publish_event(self, event: dict[str, Any], *, ts: str) -> None:
+    async def publish_event(self, body: dict[str, Any], *, ts: str | None = None) -> None:
         self.events += 1
 
 
@@ -58,16 +58,15 @@ async def main(controllers: int, speed: float, seconds: float) -> None:
                 raise RuntimeError("simulated fleet did not start")
             await asyncio.sleep(0.05)
         json.loads(manifest.read_text())
-        entries: list[DeviceEntry] = [d for d in load_manifest(manifest) if d.kind == "signal_controller"]
+        entries = [d for d in load_manifest(manifest) if isinstance(d, ModbusDevice) and d.kind == "signal_controller"]
         profile = load_profile("signal-controller-v1")
         links: dict[tuple[str, int], ModbusLink] = {}
         readers: list[tuple[DeviceReader, EventReader, Counting]] = []
         for e in entries:
-            assert e.host is not None and e.port is not None
             link = links.setdefault((e.host, e.port), ModbusLink(e.host, e.port))
             reader = DeviceReader(e, profile, link)
             counting = Counting()
-            readers.append((reader, EventReader(reader, counting), counting))  # type: ignore[arg-type]
+            readers.append((reader, EventReader(reader, counting), counting))
 
         async def lost() -> list[int]:
             return [int((await r.read_points(["events_lost"])).values["events_lost"]) for r, _, _ in readers]

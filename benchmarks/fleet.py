@@ -55,7 +55,13 @@ def _serve(count: int, report: Connection) -> None:
             server = ModbusTcpServer([device], address=("127.0.0.1", 0))
             await server.serve_forever(background=True)
             servers.append(server)
-        report.send([s.transport.sockets[0].getsockname()[1] for s in servers])  # type: ignore[attr-defined]
+        ports = []
+        for server in servers:
+            listener = server.transport            # pymodbus types it as a transport; a listening one is a Server
+            if not isinstance(listener, asyncio.Server):
+                raise RuntimeError(f"modbus server not listening: {listener!r}")
+            ports.append(listener.sockets[0].getsockname()[1])
+        report.send(ports)
         await asyncio.Event().wait()
 
     asyncio.run(main())

@@ -14,6 +14,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 from controllers.clock import to_rfc3339
 from controllers.devices import DeviceKind
 
+#: The bounds of command arguments, written once: the API's request models (api/command_models.py) use them too.
+PatternNumber = Annotated[int, Field(ge=1, le=255)]
+CircuitNumber = Annotated[int, Field(ge=1, le=16)]
+LevelPct = Annotated[float, Field(ge=0, le=100, description="0 switches the circuit off")]
+
 
 class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -21,7 +26,7 @@ class _Args(BaseModel):
 
 class HoldPattern(_Args):
     name: Literal["hold_pattern"] = "hold_pattern"
-    pattern: int = Field(ge=1, le=255)
+    pattern: PatternNumber
     until: AwareDatetime
 
 
@@ -66,14 +71,14 @@ class DeployProgram(_Args):
 
 class Switch(_Args):
     name: Literal["switch"] = "switch"
-    circuit: int = Field(ge=1, le=16)
-    level_pct: float = Field(ge=0, le=100, description="0 switches the circuit off")
+    circuit: CircuitNumber
+    level_pct: LevelPct
     until: AwareDatetime
 
 
 class CircuitRelease(_Args):
     name: Literal["release"] = "release"
-    circuit: int | None = Field(default=None, ge=1, le=16, description="None releases every circuit")
+    circuit: CircuitNumber | None = Field(default=None, description="None releases every circuit")
 
 
 SignalCommand = Annotated[HoldPattern | Flash | Free | SignalRelease | ResetConflict | DeployPlan,
@@ -158,6 +163,9 @@ class CommandEnvelope(BaseModel):
     args: dict[str, Any]
     issued_by: str = Field(min_length=1, max_length=128)
     expires_at: AwareDatetime
+    issued_at: AwareDatetime | None = Field(
+        default=None, description="the center's clock when it signed the command: executors judge expiry in the "
+                                  "center's time (contracts/mqtt/topics-v1.md, 'Command time')")
     target: str | None = Field(default=None, max_length=129, description="{site}/{device_id} it is signed for")
     kid: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$", description="signing key id")
     sig: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{86}==$",
@@ -169,6 +177,8 @@ class CommandEnvelope(BaseModel):
     def to_payload(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "name": self.name, "args": self.args, "issued_by": self.issued_by,
                                "expires_at": to_rfc3339(self.expires_at)}
+        if self.issued_at is not None:
+            out["issued_at"] = to_rfc3339(self.issued_at)
         for key in ("target", "kid", "sig"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controllers.clock import to_rfc3339
@@ -101,6 +101,12 @@ def cabinet_state(values: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         current = values.get(f"circuit{n}_current_a")
         if isinstance(current, int | float):
             c["current_a"] = max(0.0, float(current))
+        changed = values.get(f"circuit{n}_changed_s")
+        if isinstance(changed, int) and not isinstance(changed, bool) and changed > 0:
+            # The cabinet's own record of its last switching (its clock), as MQTT cabinets report `changed_at`.
+            ms = values.get(f"circuit{n}_changed_ms")
+            ms = ms if isinstance(ms, int) and not isinstance(ms, bool) and 0 <= ms < 1000 else 0
+            c["changed_at"] = to_rfc3339(datetime.fromtimestamp(changed + ms / 1000, UTC))
         remaining = values.get(f"circuit{n}_override_remaining_s")
         if c["control"] == "override" and isinstance(remaining, int | float) and remaining > 0:
             # Whole seconds: `now` moves on by milliseconds between polls while `remaining` counts whole seconds.

@@ -41,7 +41,8 @@ def parse_args(argv: list[str] | None = None) -> FleetConfig:
     p.add_argument("--start", type=_aware_datetime, default=None,
                    help="virtual time at start, ISO 8601 with offset (e.g. 2026-12-02T17:00:00+07:00); default now")
     p.add_argument("--state-dir", type=Path, default=None,
-                   help="cabinets keep deployed programs here across restarts (their flash); default: RAM only")
+                   help="devices' flash: cabinets' deployed programs and MQTT devices' replay windows, kept "
+                        "across restarts; default: RAM only")
     p.add_argument("--mqtt-host", default="127.0.0.1")
     p.add_argument("--mqtt-port", type=int, default=1883)
     p.add_argument("--mqtt-username")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import zlib
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from firmware_sim.cabinet import LightingCabinet
@@ -36,12 +37,14 @@ MODEL, FIRMWARE = "SL-LC4-MQTT", "fw-1.7.0"
 class CabinetMqttFace:
     """Payloads and command handling of one MQTT cabinet; no I/O (the link publishes what it returns)."""
 
-    def __init__(self, cab: LightingCabinet, site: str, clock: SimClock, keys: CommandKeys | None = None) -> None:
+    def __init__(self, cab: LightingCabinet, site: str, clock: SimClock, keys: CommandKeys | None = None,
+                 window: Path | None = None) -> None:
         self.cab, self.site, self.clock = cab, site, clock
         self.prefix = f"sl/v1/{site}/{cab.device_id}"
         self.seq = -1
         self.bd_seq = -1
-        self.book = CommandBook(cab.device_id, clock, site, keys)  # keys None: every command refused
+        # keys None: every command refused; window: the replay window file kept across restarts
+        self.book = CommandBook(cab.device_id, clock, site, keys, window)
         self.last_state: dict[str, Any] | None = None
         self.last_alarms: set[str] = set()
         self.progress: list[dict[str, Any]] = []     # progress answers of the command being handled
@@ -147,7 +150,8 @@ class CabinetMqttFace:
     def _execute(self, cmd_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
         try:
             if name == "switch":
-                until: datetime | None = parse_rfc3339(args["until"])
+                # `until` is center time: held for as long, on the cabinet's own clock (contract "Command time")
+                until: datetime | None = self.book.device_time(parse_rfc3339(args["until"]))
                 self.cab.switch(int(args["circuit"]), float(args["level_pct"]), until)
             elif name == "release":
                 self.cab.release(args.get("circuit"))

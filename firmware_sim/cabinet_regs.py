@@ -1,4 +1,7 @@
-"""The lighting cabinet's Modbus face: its register image (lighting-cabinet-v1) and what writes do.
+"""The lighting cabinet's Modbus face: its register image (lighting-cabinet-v2) and what writes do.
+
+Its clock (`device_time_s`/`_ms`) is the cabinet's own at each refresh, and each circuit's last switching
+(`circuitN_changed_s`/`_ms`) is on that clock: the gateway stamps what it reads with them (the map's `device_clock`).
 
 The command block (cmd_code .. cmd_token) executes when a write covers `cmd_token`; the result goes to
 cmd_result_token / cmd_result_code. Arguments out of range give result invalid_args (the write itself is
@@ -17,7 +20,7 @@ from firmware_sim.regmap import RegisterImage, load_map
 
 log = logging.getLogger(__name__)
 
-PROFILE = "lighting-cabinet-v1"
+PROFILE = "lighting-cabinet-v2"
 ILLEGAL_ADDRESS = 2
 ILLEGAL_VALUE = 3
 ALARM_BITS = ("door_open", "power_fail", "breaker_trip", "lamp_failure", "contactor_stuck", "clock_drift",
@@ -53,6 +56,9 @@ class CabinetRegisters:
             img.set(f"circuit{n}_override_remaining_s", max(0.0, remaining))
             img.set(f"circuit{n}_burning_h", c.burning_s / 3600.0)
             img.set(f"circuit{n}_switch_count", c.switch_count)
+            changed = cab.clock(c.changed_at).timestamp() if c.changed_at is not None else 0.0
+            img.set(f"circuit{n}_changed_s", int(changed))
+            img.set(f"circuit{n}_changed_ms", int((changed - int(changed)) * 1000))
         img.set("door_open", cab.door_open)
         img.set("mains_ok", cab.mains_ok)
         img.set("photocell_dark", cab.photocell_lux < LUX_ON)
@@ -64,6 +70,9 @@ class CabinetRegisters:
         img.set("photocell_lux", cab.photocell_lux)
         img.set("cabinet_temp_c", cab.temp_c)
         img.set("controller_time_s", int(clock.timestamp()))
+        stamp = clock.timestamp()
+        img.set("device_time_s", int(stamp))
+        img.set("device_time_ms", int((stamp - int(stamp)) * 1000))
         img.set("clock_offset_s", cab.clock_offset_s)
         alarms = cab.alarms(now)
         img.set("alarm_flags", sum(1 << i for i, name in enumerate(ALARM_BITS) if name in alarms))

@@ -20,6 +20,7 @@ import math
 import zlib
 from collections import deque
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from firmware_sim.clock import SimClock, parse_rfc3339, rfc3339
@@ -47,13 +48,15 @@ class ControllerMqttFace:
 
     kind = "signal_controller"
 
-    def __init__(self, ctrl: SignalController, site: str, clock: SimClock, keys: CommandKeys | None = None) -> None:
+    def __init__(self, ctrl: SignalController, site: str, clock: SimClock, keys: CommandKeys | None = None,
+                 window: Path | None = None) -> None:
         self.ctrl, self.site, self.clock = ctrl, site, clock
         self.device_id = ctrl.device_id
         self.prefix = f"sl/v1/{site}/{ctrl.device_id}"
         self.seq = -1
         self.bd_seq = -1
-        self.book = CommandBook(ctrl.device_id, clock, site, keys)  # keys None: every command refused
+        # keys None: every command refused; window: the replay window file kept across restarts
+        self.book = CommandBook(ctrl.device_id, clock, site, keys, window)
         self.last_state: dict[str, Any] | None = None
         self.active_crc = zlib.crc32(canonical_bytes(ctrl.plan_doc))
         self.pending: tuple[str, int] | None = None          # (command id, crc) of the plan waiting to activate
@@ -202,7 +205,7 @@ class ControllerMqttFace:
         if "until" in args:
             until: datetime = parse_rfc3339(args["until"])
             # rounded up: a backup timer may outlast `until` by a fraction of a second, never end before it
-            duration_s = max(1, math.ceil((until - self.clock.now()).total_seconds()))
+            duration_s = max(1, math.ceil((until - self.book.center_now()).total_seconds()))
         result = self.ctrl.command(code, int(args.get("pattern", 0)), duration_s)
         if result != "ok":
             error = "invalid_args" if result == "invalid_args" else "refused"

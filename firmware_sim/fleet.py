@@ -44,7 +44,8 @@ class FleetConfig:
     seed: int = 1
     speed: float = 1.0                # virtual clock speed factor
     start: datetime | None = None     # virtual time at start (timezone-aware); None = the wall clock now
-    state_dir: Path | None = None     # cabinets' flash: deployed programs kept across restarts; None = RAM only
+    # devices' flash: cabinets' deployed programs and MQTT devices' replay windows kept across restarts; None = RAM
+    state_dir: Path | None = None
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     mqtt_username: str | None = None
@@ -147,7 +148,8 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
         fleet.controllers[device_id] = ctrl
         if transport == "mqtt":
             e["client_id"] = device_id
-            fleet.links[device_id] = _link(fleet, ControllerMqttFace(ctrl, site, clock, fleet.command_keys))
+            fleet.links[device_id] = _link(fleet, ControllerMqttFace(ctrl, site, clock, fleet.command_keys,
+                                                                      _window(config, device_id)))
             continue
         regs = ControllerRegisters(ctrl)
         fleet.registers[device_id] = regs
@@ -171,7 +173,8 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
                                     partial_answering(fleet, device_id)))
         else:
             e["client_id"] = device_id
-            fleet.links[device_id] = _link(fleet, CabinetMqttFace(cab, site, clock, fleet.command_keys))
+            fleet.links[device_id] = _link(fleet, CabinetMqttFace(cab, site, clock, fleet.command_keys,
+                                                                   _window(config, device_id)))
     per = config.units_per_port
     for k in range(0, len(units), per):
         group = units[k:k + per]
@@ -180,6 +183,11 @@ def build_fleet(config: FleetConfig, clock: SimClock) -> Fleet:
         port = config.modbus_port + k // per if config.modbus_port else 0
         fleet.ports.append(ModbusPort(config.modbus_host, port, group))
     return fleet
+
+
+def _window(config: FleetConfig, device_id: str) -> Path | None:
+    """Where an MQTT device keeps its replay window (`replay_file`); None: in RAM only."""
+    return None if config.state_dir is None else config.state_dir / f"{device_id}.replay.json"
 
 
 def _link(fleet: Fleet, face: MqttFace) -> MqttDeviceSession:

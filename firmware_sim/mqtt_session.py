@@ -2,8 +2,9 @@
 commands, reconnect forever.
 
 A clean stop (cancellation) publishes `status offline` (retained) itself and disconnects cleanly, so the broker
-does not send the Last Will. A communication fault (`comm_fault`) or power failure drops the socket without a
-DISCONNECT, so the broker publishes the Last Will `status offline`, and the device stays away until it clears.
+does not send the Last Will. A communication fault (`comm_fault`) or power failure cuts the device's cable
+(`firmware_sim.cable`) without a DISCONNECT, so the broker publishes the Last Will `status offline`, and the device
+stays away until it clears.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import random
 import socket
 import ssl
 import urllib.parse
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,7 +25,9 @@ from typing import Any, Protocol
 import aiomqtt
 
 from firmware_sim.cabinet_mqtt import TELEMETRY_S
+from firmware_sim.cable import Cable
 from firmware_sim.clock import SimClock
+from firmware_sim.mqtt_commands import CommandBook
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,8 @@ class MqttFace(Protocol):
     def outbox(self) -> list[tuple[str, dict[str, Any]]]: ...
     def requeue(self, items: list[tuple[str, dict[str, Any]]]) -> None: ...
     def commands(self, payload: bytes) -> list[dict[str, Any]]: ...
+    @property
+    def book(self) -> CommandBook: ...
 
 
 def broker_endpoints(urls: Sequence[str], host: str, port: int, tls: bool) -> list[tuple[str, int, bool]]:
@@ -92,6 +98,32 @@ def tls_context(ca: Path | None, cert: Path | None, key: Path | None) -> ssl.SSL
     if cert is not None:
         context.load_cert_chain(str(cert), str(key) if key else None)
     return context
+
+
+class _CancelWatch:
+    """Notices a cancellation that a call swallowed.
+
+    aiomqtt waits with `asyncio.wait_for`, which on Python 3.11 returns a result that arrives together with a
+    cancellation and drops the cancellation (fixed in 3.12): a publishing loop would run on after its TaskGroup
+    cancelled it, and the TaskGroup would wait for it forever (a hang seen at fleet shutdown). A task's
+    `cancelling()` count still shows the request; it is compared with the count when the task started its work
+    (3.11's TaskGroup can leave the count of a parent raised after a child failed, so the count alone says little).
+    """
+
+    def __init__(self) -> None:
+        self._base: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = weakref.WeakKeyDictionary()
+
+    def start(self) -> None:
+        """The current task starts a piece of work: cancellations from now on count."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._base[task] = task.cancelling()
+
+    def check(self) -> None:
+        """Raise CancelledError when the current task was asked to stop since `start()`."""
+        task = asyncio.current_task()
+        if task is not None and task in self._base and task.cancelling() > self._base[task]:
+            raise asyncio.CancelledError
 
 
 class _Dropped(Exception):
@@ -121,6 +153,8 @@ class MqttDeviceSession:
         # Answers to one command go out in order and before anything the command caused (a plan that activates at
         # once must not report `active` before `activating`): the inbox and the periodic publisher take turns.
         self._turn = asyncio.Lock()
+        self._cable = Cable(self.client_id)
+        self._cancels = _CancelWatch()
 
     def _down(self) -> bool:
         return self.comm_fault or not self.face.powered()
@@ -141,15 +175,17 @@ class MqttDeviceSession:
                 await _poll_pause()
             host, port, tls = self.brokers[self._broker]
             try:
-                async with aiomqtt.Client(host, port, identifier=self.client_id, username=self.username,
-                                          password=self.password, will=will, clean_session=True, keepalive=30,
-                                          timeout=CONNECT_TIMEOUT_S, socket_options=NODELAY,
-                                          tls_context=self._tls if tls else None,
-                                          max_queued_incoming_messages=INBOX_MAX,
-                                          max_queued_outgoing_messages=OUTBOX_MAX) as client:
+                # Through the device's cable (TLS is the cable's), which a fault cuts.
+                async with self._cable.laid(host, port, tls=self._tls if tls else None,
+                                            timeout_s=CONNECT_TIMEOUT_S) as (near_host, near_port), \
+                        aiomqtt.Client(near_host, near_port, identifier=self.client_id, username=self.username,
+                                       password=self.password, will=will, clean_session=True, keepalive=30,
+                                       timeout=CONNECT_TIMEOUT_S, socket_options=NODELAY,
+                                       max_queued_incoming_messages=INBOX_MAX,
+                                       max_queued_outgoing_messages=OUTBOX_MAX) as client:
                     backoff = BACKOFF_MIN_S
                     await self._session(client)
-            except aiomqtt.MqttError as exc:
+            except (aiomqtt.MqttError, OSError, TimeoutError) as exc:   # OSError, TimeoutError: no broker to reach
                 self.connected.clear()
                 self._broker = (self._broker + 1) % len(self.brokers)
                 log.warning("mqtt_disconnected device=%s broker=%s:%d error=%s retry_s=%.1f", self.client_id, host,
@@ -165,6 +201,7 @@ class MqttDeviceSession:
                        retain: bool = False) -> None:
         await client.publish(self.face.topic(suffix), json.dumps(payload, separators=(",", ":")), qos=1,
                              retain=retain, timeout=PUBLISH_TIMEOUT_S)
+        self._cancels.check()
 
     async def _announce(self, client: aiomqtt.Client) -> None:
         await self._publish(client, "birth", self.face.birth(), retain=True)
@@ -173,8 +210,10 @@ class MqttDeviceSession:
         await self._publish(client, "state", self.face.state(), retain=True)
 
     async def _session(self, client: aiomqtt.Client) -> None:
+        self._cancels.start()
         await client.subscribe(self.face.topic("cmd"), qos=SUBSCRIBE_QOS, timeout=PUBLISH_TIMEOUT_S)
         await client.subscribe(self.face.topic("rebirth"), qos=SUBSCRIBE_QOS, timeout=PUBLISH_TIMEOUT_S)
+        self._cancels.check()
         await self._announce(client)
         self.face.connected()
         self.sessions += 1
@@ -193,22 +232,12 @@ class MqttDeviceSession:
             raise
         except ExceptionGroup as group:
             if group.subgroup(_Dropped) is not None:
-                self._abort(client)
+                self._cable.cut()       # not a goodbye: the broker sees the link end and publishes our Last Will
                 raise _Dropped() from None
             mqtt = group.subgroup(aiomqtt.MqttError)
             if mqtt is not None:
                 raise mqtt.exceptions[0] from None
             raise
-
-    def _abort(self, client: aiomqtt.Client) -> None:
-        # aiomqtt offers no way to drop a connection without DISCONNECT; shutting the paho socket down is what a
-        # cable cut looks like to the broker, which then publishes our Last Will. A private attribute: aiomqtt and
-        # paho are pinned (pyproject.toml), and tests/firmware_sim/test_mqtt_fleet.py checks the Will. A relay the
-        # device connects through (cut instead) was tried: two more event-loop hops a publish slowed the simulator
-        # enough at high virtual speed to break timing tests.
-        sock = client._client.socket()
-        if isinstance(sock, socket.socket):
-            sock.shutdown(socket.SHUT_RDWR)
 
     def _advance_telemetry(self) -> None:
         self.next_telemetry += TELEMETRY_S
@@ -238,6 +267,7 @@ class MqttDeviceSession:
             self.backlog.pop(0)
 
     async def _periodic(self, client: aiomqtt.Client) -> None:
+        self._cancels.start()
         while True:
             if self._down():
                 raise _Dropped()
@@ -249,8 +279,8 @@ class MqttDeviceSession:
                     except (aiomqtt.MqttError, TimeoutError, asyncio.CancelledError):
                         self.face.requeue(items[n:])       # the link went away: nothing taken is lost
                         raise
-            if self.face.state_changed():
-                await self._publish(client, "state", self.face.state(), retain=True)
+                if self.face.state_changed():      # in turn: a command's effect is not shown before its answer
+                    await self._publish(client, "state", self.face.state(), retain=True)
             if self.clock.monotonic() >= self.next_telemetry:
                 sample = self.face.telemetry()
                 self._advance_telemetry()
@@ -262,6 +292,7 @@ class MqttDeviceSession:
             await asyncio.sleep(min(0.5, TELEMETRY_S / getattr(self.clock, "speed", 1.0) / 4))
 
     async def _inbox(self, client: aiomqtt.Client) -> None:
+        self._cancels.start()
         async for message in client.messages:
             topic = str(message.topic)
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
@@ -270,6 +301,9 @@ class MqttDeviceSession:
                 continue
             async with self._turn:
                 results = self.face.commands(payload)
+                # The replay window on flash before any answer or state tells of the command: a device that
+                # restarts after acknowledging it still refuses it. Written in a worker thread.
+                await self.face.book.persist()
                 for result in results:
                     await self._publish(client, "cmd/res", result)
             if any(r.get("ok") for r in results) and self.face.state_changed():

@@ -58,12 +58,22 @@ class Plan:
     day_plans: dict[int, tuple[DayEvent, ...]]
     week: dict[str, int]
     holidays: dict[str, int] = field(default_factory=dict)   # "YYYY-MM-DD" -> day plan
+    # phase -> ring index and barrier group index, looked up every tick
+    _ring: dict[int, int] = field(init=False, repr=False, compare=False)
+    _group: dict[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ring", {p: i for i, ring in reversed(list(enumerate(self.rings))) for p in ring})
+        object.__setattr__(self, "_group", {p: i for i, group in reversed(list(enumerate(self.barriers)))
+                                            for p in group})
 
     def ring_of(self, phase: int) -> int:
-        return next(i for i, ring in enumerate(self.rings) if phase in ring)
+        """The ring `phase` is in (KeyError if none)."""
+        return self._ring[phase]
 
     def group_of(self, phase: int) -> int:
-        return next(i for i, group in enumerate(self.barriers) if phase in group)
+        """The barrier group `phase` is in (KeyError if none)."""
+        return self._group[phase]
 
     def conflicts(self, a: int, b: int) -> bool:
         """Phases `a` and `b` may not time together: same ring, or opposite sides of a barrier."""

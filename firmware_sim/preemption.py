@@ -13,7 +13,14 @@ dwell, linked preempts, exit to a chosen phase (Indiana events 102–111). Pure;
 - Dwell (107): the dwell phases while the input holds, at least `min_dwell_s` (and the command's hold). An input
   held past `max_presence_s` counts as failed (110) until it drops. A `link`ed preempt (108 on, param its number)
   takes over the dwell once the min dwell is over and holds while this preempt's input is on; 109 when the link
-  ends. Exit (111): the exit phases (the command's exit phase, else the serving preempt's), then normal operation.
+  ends. Exit (111): the exit phases (the command's exit phase, else the serving preempt's), then normal operation;
+  or, with `exit_flash` (and no exit phase in the command), to flash (NTCIP flash status 8, preempt) until a
+  central release. Normal operation takes the pattern up again by a transition from where the local cycle
+  stands (the local cycle timer kept running through the preempt; see `Sequencer`): the coordinated phases'
+  force-offs move by at most the transition's bounds per cycle, so the side streets' splits are never cut to
+  jump to a pickup point.
+- A track clearance phase already green at entry stays green: the other greens end and the track clearance
+  interval is timed from the end of entry.
 Event parameters are preempt numbers.
 """
 
@@ -23,7 +30,7 @@ from typing import Protocol
 
 from firmware_sim.coordination import ticks
 from firmware_sim.plan import Plan
-from firmware_sim.ring_state import GREEN, EntryLimits
+from firmware_sim.ring_state import GREEN, IDLE, EntryLimits
 from firmware_sim.sequencer import Sequencer
 from firmware_sim.signal_cabinet import Preemption, SignalCabinet
 
@@ -65,6 +72,7 @@ class PreemptRun:
         self.exit_phases = (exit_phase,) if exit_phase else config.exit_phases
         self.hold = ticks(hold_s) if hold_s else 0
         self.linked: Preemption | None = None   # the linked preempt serving the dwell
+        self.exit_to_flash = False              # the run ended into flash (`Preemption.exit_flash`)
 
     @property
     def serving(self) -> Preemption:
@@ -83,11 +91,16 @@ class PreemptRun:
             self.started = True
             ctrl._event(105, self.number)
             seq.stopping = False
-            seq.forced = frozenset()     # nothing is called: every green ends safely
+            # nothing else is called: every other green ends safely; a track clearance phase already green
+            # stays green (no detour through all red: its vehicles are clearing the track already)
+            seq.forced = frozenset(r.phase for r in seq.rings
+                                   if r.interval == GREEN and r.phase in self.config.track_phases)
             seq.entry = entry_limits(self.config)
             seq.omit_walk = True
         if self.state == ENTRY:
-            if ctrl.mode != "preempt" or not seq.idle:
+            kept = seq.forced or frozenset()
+            if ctrl.mode != "preempt" or not all(r.interval == IDLE or (r.interval == GREEN and r.phase in kept)
+                                                 for r in seq.rings):
                 return True
             if self.config.track_phases:
                 self._enter(ctrl, TRACK, self.config.track_phases)
@@ -112,6 +125,10 @@ class PreemptRun:
             elif not calling and served:
                 if self.linked is not None:
                     ctrl._event(109, self.linked.number)
+                if self.serving.exit_flash and not self.exit_phase:
+                    ctrl._event(111, self.serving.number)
+                    self.exit_to_flash = True
+                    return False        # the controller flashes (its entry to flash ends the dwell greens)
                 self._enter(ctrl, EXIT, self.exit_phases if self.exit_phase else self.serving.exit_phases)
                 self.observe(ctrl)
         elif self.state == EXIT:

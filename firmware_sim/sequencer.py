@@ -80,7 +80,7 @@ class Sequencer:
     _out: Outputs = field(default_factory=Outputs)
     _t: dict[int, PhaseTicks] = field(default_factory=dict)
     _conf: dict[int, frozenset[int]] = field(default_factory=dict)
-    _marks: dict[int, tuple[Coordination, tuple[int, ...]]] = field(default_factory=dict)
+    _marks: dict[tuple[int, frozenset[int]], tuple[Coordination, tuple[int, ...]]] = field(default_factory=dict)
     # Lateness (ticks) of each green start of the reference coordinated phase; the controller reads and clears it.
     coord_starts: list[int] = field(default_factory=list)
 
@@ -179,7 +179,7 @@ class Sequencer:
     # ----- quiet ticks ---------------------------------------------------------------------------------------
     def fingerprint(self) -> tuple[object, ...]:
         """Everything a tick can change except the running timers (t, gap, ped_t, mono, the local cycle timer):
-        two consecutive steps with equal fingerprints and no event are a steady state (see `quiet_ticks`)."""
+        two consecutive steps with equal fingerprints are a steady state (see `quiet_ticks`)."""
         state: list[object] = [self.group, self.stopping, self.lag, id(self.coord), id(self._pending_coord),
                                self.forced, frozenset(self.calls), frozenset(self.ped_calls),
                                frozenset(self.fail_recall), self.max_recall]
@@ -188,8 +188,16 @@ class Sequencer:
                       r.next_phase, r.ped)
         return tuple(state)
 
+    def snapshot(self) -> tuple[object, ...]:
+        """The fingerprint and the running timers: the whole state a step depends on (for tests that compare a
+        run that jumps over quiet ticks with one that steps every tick)."""
+        timers = tuple((r.t, r.gap, r.ped_t) for r in self.rings)
+        state = list(self.fingerprint())
+        state[3:5] = [c.pattern.pattern if c is not None else None for c in (self.coord, self._pending_coord)]
+        return tuple(state), timers, self.mono, self._tl
+
     def quiet_ticks(self, now: int, detectors: set[int]) -> int:
-        """After a steady step at local tick `now` (its fingerprint equal to the step before's, no event), how many
+        """After a steady step at local tick `now` (its fingerprint equal to the step before's), how many
         further steps with the same inputs change nothing but the timers: the distance to the first timer that
         reaches a threshold (yellow, red clearance, min green, walk, pedestrian clearance, passage, max green
         from the call, force-off deadline, a cycle timer value where a phase starts or stops fitting, local
@@ -215,7 +223,7 @@ class Sequencer:
                     k = min(k, t.walk - ring.ped_t - 1)
                 elif ring.ped == PED_CLEAR:
                     k = min(k, t.ped_clear - ring.ped_t - 1)
-                if p not in detectors and ring.gap < t.passage:
+                if p not in detectors and ring.gap < t.passage and self.gap_counts(p):
                     k = min(k, t.passage - ring.gap - 1)
                 if ring.max_from is not None and ring.t - ring.max_from < t.max_green:
                     k = min(k, ring.max_from + t.max_green - ring.t - 1)
@@ -228,22 +236,44 @@ class Sequencer:
                 k = min(k, self._next_boundary(coord, self._tl) - 1)
         return max(0, k)
 
+    def passage_ticks(self, p: int) -> int:
+        """Phase `p`'s passage time in ticks (a green gaps out once its gap timer reaches it)."""
+        return self._t[p].passage
+
+    def gap_counts(self, p: int) -> bool:
+        """Can green `p` still gap out? Not on max recall, nor as a coordinated phase in coordination."""
+        if self.max_recall or p in self.fail_recall:
+            return False
+        return not (self._coordinated() and self.coord is not None and p in self.coord.pattern.coord_phases)
+
     def _next_boundary(self, coord: Coordination, tl: int) -> int:
-        """Ticks from cycle timer `tl` to the next value where some phase's `fits` may change, or cycle zero."""
-        marks = self._marks.get(id(coord))
+        """Ticks from cycle timer `tl` to the next value where some called phase's `fits` may change, or cycle
+        zero. `fits` is asked only of called phases, and calls change only by an input or a green start."""
+        if self.max_recall:
+            called = frozenset(self._t)
+        else:   # what `_called` says of each phase (never forced here; stopping calls nothing: more bounds)
+            called = (frozenset(self.calls) | self.ped_calls | self.recall | self.fail_recall
+                      | frozenset(coord.pattern.coord_phases)).intersection(self._t)
+        key = (id(coord), called)
+        marks = self._marks.get(key)
         if marks is None or marks[0] is not coord:
             bounds = {0}
-            for p in self.plan.phases:
+            for p in called:
                 fo, mg = coord.force_off[p], self._t[p].min_green
                 bounds |= {(fo - coord.window[p]) % coord.cycle, (fo - mg + 1) % coord.cycle, (fo + 1) % coord.cycle}
             marks = (coord, tuple(sorted(bounds)))
-            self._marks[id(coord)] = marks
-        bounds = marks[1]
-        i = bisect_right(bounds, tl)
-        return bounds[i] - tl if i < len(bounds) else bounds[0] + coord.cycle - tl
+            if len(self._marks) > 4096:
+                self._marks.clear()
+            self._marks[key] = marks
+        at = marks[1]
+        i = bisect_right(at, tl)
+        return at[i] - tl if i < len(at) else at[0] + coord.cycle - tl
 
-    def skip(self, k: int, now: int, detectors: set[int]) -> None:
-        """Advance `k` quiet ticks (at most `quiet_ticks`) at once; the next step is at local tick now + k + 1."""
+    def skip(self, k: int, now: int, detectors: set[int], last_on: dict[int, int] | None = None) -> None:
+        """Advance `k` quiet ticks (at most `quiet_ticks`) at once; the next step is at local tick now + k + 1.
+        The detectors stay as they were at `now`, except those of greens that cannot gap out (`gap_counts`):
+        `last_on` gives their last occupied tick up to now + k (for a detector that is not stuck on), so their
+        gap timers stay exact."""
         if k <= 0:
             return
         self.mono += k
@@ -254,7 +284,10 @@ class Sequencer:
         for ring in self.rings:
             ring.t += k
             if ring.interval == GREEN:
-                if ring.phase not in detectors:
+                last = last_on.get(ring.phase) if last_on and ring.phase is not None else None
+                if last is not None and last >= now:
+                    ring.gap = now + k - last + 1
+                elif ring.phase not in detectors or last is not None:
                     ring.gap += k
                 if ring.ped != DONT_WALK:
                     ring.ped_t += k
@@ -298,6 +331,9 @@ class Sequencer:
             for ring in self.rings:     # coordinated greens time to the force-off of the new cycle
                 if ring.interval == GREEN and ring.phase is not None and ring.phase in coord.pattern.coord_phases:
                     ring.deadline = self._deadline(ring.phase)
+                    # A green resting past last cycle's force-off was ready to end; in the new cycle it is not,
+                    # or the first call would end it at once and lose this cycle's split.
+                    ring.ready = ring.waiting = False
 
     def _subtract_step(self) -> int:
         """Most the local cycle may be shortened this cycle: 17 % of it, and never a coordinated green below its
@@ -329,12 +365,8 @@ class Sequencer:
         coord = self.coord
         assert coord is not None and self._tl is not None
         if self._pending_coord is not None:
-            old, coord = coord, self._pending_coord
+            coord = self._pending_coord
             self.coord, self._pending_coord = coord, None
-            if coord.cycle != old.cycle:
-                self.emit(132, coord.cycle // 10)
-            if coord.offset != old.offset:
-                self.emit(133, coord.offset // 10)
             self._tl = 0
             self.lag = coord.master_timer(self._now)
             self.emit(150, self._lag_state())

@@ -44,6 +44,7 @@ class Preemption:
     gate_down: bool = False
     track_clear_max_s: float = 60.0
     link: int | None = None
+    exit_flash: bool = False        # exit to flash instead of the exit phases (held until a central release)
 
     def outranks(self, other: Preemption) -> bool:
         """Does this preempt override `other` (railroad first, then the lower input number)?"""
@@ -135,7 +136,7 @@ def _seconds(value: Any, at: str) -> float:
 
 PREEMPT_KEYS = frozenset({"number", "railroad", "track_phases", "track_clear_s", "dwell_phases", "min_dwell_s",
                           "exit_phases", "max_presence_s", "entry_min_green_s", "entry_walk_s", "entry_ped_clear_s",
-                          "gate_down", "track_clear_max_s", "link"})
+                          "gate_down", "track_clear_max_s", "link", "exit_flash"})
 
 
 def _preemption(raw: Any, at: str, number: int | None) -> Preemption:
@@ -177,7 +178,8 @@ def _preemption(raw: Any, at: str, number: int | None) -> Preemption:
         number, flag("railroad", number == 1),
         optional_s("entry_min_green_s"), optional_s("entry_walk_s"), optional_s("entry_ped_clear_s"),
         flag("gate_down", False),
-        _seconds(raw.get("track_clear_max_s", base.track_clear_max_s), f"{at}.track_clear_max_s"), link)
+        _seconds(raw.get("track_clear_max_s", base.track_clear_max_s), f"{at}.track_clear_max_s"), link,
+        flag("exit_flash", False))
     if pre.track_clear_max_s < pre.track_clear_s:
         raise ValueError(f"{at}.track_clear_max_s: at least track_clear_s ({pre.track_clear_s}), found "
                          f"{pre.track_clear_max_s}")

@@ -36,6 +36,7 @@ STARTUP_RED_S = 3.0
 EVENT_LOG_ENTRIES = 1024            # a real controller keeps at least 1,000 events
 # NTCIP 1202 unitFlashStatus, the parameter of event 173.
 FLASH_STATUS = {"none": 2, "schedule": 3, "central": 3, "local": 4, "conflict": 6, "startup": 7, "watchdog": 5}
+PREEMPT_FLASH_STATUS = 8    # NTCIP unitFlashStatus preempt: a preempt that exits to flash (cause `local` on the wire)
 PATTERN_FREE, PATTERN_FLASH = 254, 255       # event 131 parameters that are not pattern numbers
 
 
@@ -91,9 +92,21 @@ class SignalController:
         self.mmu = ConflictMonitor(self.cabinet)
         self.display = Outputs()
         self.preempts = Preemptor()
+        self.preempt_flash = False      # a preempt exited to flash: held until a central release or power cycle
         self.watchdog_tripped = False
         self._buttons: set[int] = set()
         self._event(173, FLASH_STATUS["startup"])
+        self._log_pattern(PATTERN_FLASH)
+
+    def _log_pattern(self, number: int) -> None:
+        """The pattern the controller runs from now (131: its number, 254 free, 255 flash), with its cycle length
+        (132) and offset (133) in seconds, 0 when free or flashing: logged together whenever a pattern starts
+        (power-up, after flash, after preemption, a pattern change, a new plan), so any window of the log that
+        holds a 131 also says the cycle the controller runs, as a real controller's log does."""
+        pattern = self.plan.patterns.get(number) if number not in (PATTERN_FREE, PATTERN_FLASH) else None
+        self._event(131, number)
+        self._event(132, round(pattern.cycle_s) if pattern is not None else 0)
+        self._event(133, round(pattern.offset_s) if pattern is not None else 0)
 
     def _main_phases(self) -> list[int]:
         first = min(self.plan.patterns.values(), key=lambda p: p.pattern, default=None)
@@ -166,7 +179,7 @@ class SignalController:
             self.mode, self.flash_cause = "flash", "conflict"
             self._drop_preempt()
             self._event(173, FLASH_STATUS["conflict"])
-            self._event(131, PATTERN_FLASH)
+            self._log_pattern(PATTERN_FLASH)
             self._running = ("flash", None)
             self.set_alarm("conflict_flash", True)
             out = self._outputs()
@@ -187,6 +200,8 @@ class SignalController:
             return ("flash", None, "conflict", "schedule")
         if self.preempts.run is not None:
             return ("preempt", None, "none", "schedule")
+        if self.preempt_flash:
+            return ("flash", None, "local", "schedule")
         if self.central is not None:
             return (self.central.action, self.central.pattern, "central", "central")
         action, pattern = self.scheduled()
@@ -203,8 +218,8 @@ class SignalController:
             if self.seq.idle:
                 self.mode, self.flash_cause = action, cause if action == "flash" else "none"
                 if action == "flash":
-                    self._event(173, FLASH_STATUS[cause])
-                    self._event(131, PATTERN_FLASH)
+                    self._event(173, PREEMPT_FLASH_STATUS if self.preempt_flash else FLASH_STATUS[cause])
+                    self._log_pattern(PATTERN_FLASH)
                 self._running = (action, None)
             return
         if self.mode in ("flash", "dark"):
@@ -226,7 +241,7 @@ class SignalController:
             self.coordination_watch.reset()
             self.set_alarm("coordination_failure", False)
             self.seq.set_pattern(self.plan.patterns.get(pattern or 0) if action == "pattern" else None)
-            self._event(131, pattern if action == "pattern" and pattern else PATTERN_FREE)
+            self._log_pattern(pattern if action == "pattern" and pattern else PATTERN_FREE)
             self._running = (action, pattern)
         held = self.central is not None and self.central.action == "pattern"
         self.mode = "free" if action == "free" else ("manual_hold" if held else "coordinated")
@@ -263,7 +278,7 @@ class SignalController:
             was = self.preempts.run
             self.preempts.step(self)
             if was is not None and self.preempts.run is None:
-                self.end_preempt()
+                self.end_preempt(flash=was.exit_to_flash)
         if running and self.red_until is None:
             if self.seq.fail_recall:
                 occupied = occupied - self.seq.fail_recall     # a failed detector's output is not believed
@@ -332,10 +347,12 @@ class SignalController:
             self.display = Outputs()
             return
         self.powered, self.uptime_ticks, self.central = True, 0, None     # central control is volatile
+        self.preempt_flash = False
         self.watchdog_tripped = False
         self._drop_preempt()
         self._event(184, 0)
         self._event(173, FLASH_STATUS["startup"])
+        self._log_pattern(PATTERN_FLASH)
         self.set_alarm("power_fail", False)
         self.mode, self.flash_cause, self._running = "flash", "startup", ("flash", None)
 
@@ -365,6 +382,7 @@ class SignalController:
             self.central = Central("free", None, expires)
         elif code == 4:
             self.central = None
+            self.preempt_flash = False      # a preempt's exit to flash ends with a release too
         elif code == 5:
             if not self.cabinet.remote_conflict_reset or self.watchdog_tripped:
                 return "refused"        # the agency wants a technician at the cabinet to reset a conflict flash
@@ -452,8 +470,10 @@ class SignalController:
         yellow = sum(1 << (p - 1) for p in self.cabinet.flash_yellow) & used
         self.display = Outputs(yellow=yellow, red=used & ~yellow)
 
-    def end_preempt(self) -> None:
-        """The exit phase runs: back to normal operation (the pattern is taken up again by a transition)."""
+    def end_preempt(self, *, flash: bool = False) -> None:
+        """The exit phase runs: back to normal operation (the pattern is taken up again by a transition); or,
+        `flash`, the preempt exits to flash, held until a central release (or a power cycle)."""
+        self.preempt_flash = flash
         self.preempts.clear()
         self.seq.forced = None
         self.seq.entry = None

@@ -121,8 +121,9 @@ class DevicePublisher:
     async def publish_status(self, status: str, reason: str | None = None) -> None:
         self._put_status(status, reason)
 
-    async def publish_state(self, values: dict[str, Any]) -> None:
-        ts = to_rfc3339(self.clock.now())
+    async def publish_state(self, values: dict[str, Any], *, ts: str | None = None) -> None:
+        """`ts`: when the values were true (the device's clock); default the gateway's now."""
+        ts = ts or to_rfc3339(self.clock.now())
         for item in self.outbox:
             if item.suffix is Suffix.STATE and item is not self._sending:
                 # Still waiting: it takes the latest values in its place, with its seq (no gap, no stale state).
@@ -158,7 +159,7 @@ class DevicePublisher:
             self._put_status(self.status, None)
         if self.state is not None and not any(i.suffix is Suffix.STATE and i is not self._sending
                                               for i in self.outbox):
-            await self.publish_state(self.state["values"])
+            await self.publish_state(self.state["values"], ts=self.state["ts"])
 
     # --- the outbox -----------------------------------------------------------------------------------------------
     def _put(self, item: Outgoing) -> None:

@@ -13,6 +13,7 @@ it, so replay keeps the order; replayed samples are written with `historical` = 
 is (measurement, site, device, time) a batch written twice is stored once. A batch the store refuses for good
 (retryable=False) is kept in `spool_dir/rejected/` and logged. A store that can encode a batch ahead
 (`PreparingWriter`: InfluxDB's line protocol) gets it encoded at flush time, while the previous write is in flight.
+Up to `write_concurrency` batches are written at once; they are settled (acknowledged or spooled) in queue order.
 
 Unknown kind rule: the measurement comes from the device kind, learned from its retained `birth`. A sample from a
 device whose birth has not been seen yet waits (up to `pending_per_device` samples a device, oldest dropped and
@@ -145,10 +146,11 @@ def _fast_sample(payload: bytes, device: tuple[DeviceKind, str, str]) -> Sample 
         if len(_known_fields) < 10_000:
             _known_fields.update(values)
     try:
-        # One C loop checks every value: a string, null, list or object raises TypeError; a NaN or an infinity
-        # makes the sum non-finite (so may a sum too large for a float: the judge decides those few).
+        # One C loop checks every value: a string, null, list or object raises TypeError, an integer too large
+        # for a float OverflowError; a NaN or an infinity makes the sum non-finite (so may a sum too large for a
+        # float: the judge decides those few).
         total = sum(values.values())
-    except TypeError:
+    except (TypeError, OverflowError):  # OverflowError: an integer too large for a float (the judge keeps the rest)
         return None
     if total - total != 0:
         return None
@@ -215,8 +217,11 @@ class Recorder:
     def __init__(self, store: TelemetryWriter, spool: Spool, clock: Clock, *, batch_size: int = 5000,
                  flush_interval_s: float = 1.0, pending_per_device: int = 1000, write_queue: int = 4,
                  ack: Callable[[Sequence[Message]], None] | None = None, idle_flush_s: float = 0.05,
-                 queue_wait_s: float = 1.0, partition: Partition | None = None) -> None:
+                 queue_wait_s: float = 1.0, partition: Partition | None = None, write_concurrency: int = 1) -> None:
+        if write_concurrency < 1:
+            raise ValueError("write_concurrency must be >= 1")
         self.store = store
+        self.write_concurrency = write_concurrency
         self.partition = partition
         self.spool = spool
         self.clock = clock
@@ -233,7 +238,7 @@ class Recorder:
         self._ack = ack
         self.stats = RecorderStats()
         self.writes: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=write_queue)
-        self.in_flight: _Batch | None = None
+        self.in_flight: list[_Batch] = []  # batches taken off `writes` and not yet acknowledged or spooled, in order
         self.queue_wait_s = queue_wait_s
         self.waiting: _Batch | None = None  # a flushed batch waiting for queue room
         self._preparing = store if isinstance(store, PreparingWriter) else None
@@ -446,15 +451,47 @@ class Recorder:
         log.error("store_rejected_batch samples=%d kept=%s reason=%s", len(batch), folder, reason)
 
     async def writer(self) -> None:
-        """Write queued live batches; a batch that fails goes to the spool (the replayer takes over)."""
-        while True:
-            item = await self.writes.get()
-            self.in_flight = item  # so that a shutdown in the middle of this write keeps the batch
-            if self.spool.batches or not await self._write(item.samples, item.prepared):
-                await self._to_spool(item)
-            else:
-                self.acknowledge(item.messages)
-            self.in_flight = None
+        """Write queued live batches, up to `write_concurrency` at once (a store such as InfluxDB takes concurrent
+        writes on all its cores), and settle them in the order they were queued: each is acknowledged once written,
+        or goes to the spool (the replayer takes over) when its write fails or the spool already holds batches. So
+        acks leave in order, as MQTT asks of QoS 1. Only a batch written beside one that failed can reach the store
+        before it (the failed one is replayed); a point's identity is its time, so the stored content is the same."""
+        started: asyncio.Queue[asyncio.Task[bool] | None] = asyncio.Queue()
+        slots = asyncio.Semaphore(self.write_concurrency)
+        tasks: set[asyncio.Task[bool]] = set()
+
+        async def start() -> None:
+            while True:
+                await slots.acquire()
+                item = await self.writes.get()
+                # in_flight first: a shutdown from here on keeps the batch (close() writes or spools it)
+                self.in_flight.append(item)
+                task = None
+                if not self.spool.batches:
+                    task = asyncio.create_task(self._write(item.samples, item.prepared))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                started.put_nowait(task)
+
+        async def settle() -> None:
+            while True:
+                task = await started.get()
+                ok = task is not None and await task
+                item = self.in_flight[0]
+                if ok:
+                    self.acknowledge(item.messages)
+                else:
+                    await self._to_spool(item)
+                del self.in_flight[0]
+                slots.release()
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(start())
+                group.create_task(settle())
+        finally:
+            for task in tasks:  # writes cut short by a shutdown: their batches are in in_flight for close()
+                task.cancel()
 
     async def replayer(self, retry_s: float = 1.0, retry_max_s: float = 30.0) -> None:
         """Drain the spool oldest first while the store takes it; back off while it does not."""
@@ -483,9 +520,8 @@ class Recorder:
     async def close(self, timeout_s: float = 5.0) -> None:
         """Clean shutdown: write the open batch and queued ones (within `timeout_s`), spool whatever is left."""
         leftovers: list[_Batch] = []
-        if self.in_flight:
-            leftovers.append(self.in_flight)
-            self.in_flight = None
+        leftovers.extend(self.in_flight)
+        self.in_flight.clear()
         while not self.writes.empty():
             leftovers.append(self.writes.get_nowait())
         if self.waiting:

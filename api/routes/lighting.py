@@ -63,6 +63,7 @@ from controllers.clock import to_rfc3339
 from controllers.commands import CircuitRelease, CommandStatus, Switch
 from controllers.devices import DeviceKind
 from controllers.lighting import AstralSun, LightingV1, circuit_night, diff_lighting, night_of
+from controllers.lighting.faults import loads_from_birth, luminaires_out
 from controllers.telemetry import StoreError
 
 router = APIRouter(prefix="/api/v1", tags=["lighting"])
@@ -392,8 +393,13 @@ async def cabinet_lighting(device_id: DeviceId, api: ApiDep, session: SessionDep
     live = api.cache.get(device_id)
     values = ((live.state or {}).get("values") or {}) if live else {}
     circuits = [dict(c) for c in values.get("circuits") or [] if isinstance(c, dict)]
+    loads = loads_from_birth(live.birth if live else device.birth)
     for c in circuits:
         number = c.get("circuit")
+        # Per-luminaire status of a circuit-metered cabinet: its luminaires and how many are out, from the current
+        load = loads.get(number) if isinstance(number, int) else None
+        c["luminaires"] = load.luminaires if load is not None else None
+        c["luminaires_out"] = luminaires_out(c, load)
         held = overrides.get(number) if isinstance(number, int) else None
         c["override"] = held.model_dump() if held is not None else None
         # A circuit is "on" only when it is lit: a tripped breaker is off and faulty, whatever its contactor.

@@ -20,6 +20,7 @@ import contracts
 from api import audit
 from api.deps import ApiDep, DevicesWriter, SessionDep, client_addr
 from api.listener import registry
+from api.manifest_errors import manifest_faults
 from api.models import Device
 from api.problems import Problem
 
@@ -49,11 +50,13 @@ async def import_manifest(request: Request, api: ApiDep, session: SessionDep,
                           ) -> ImportResult:
     """Create or update the devices of a fleet manifest. 422 lists every schema error with its path; 409 when a
     device's kind differs from the one already registered (a different device under a reused id)."""
-    errors = [{"path": ".".join(["body", *(str(p) for p in e.absolute_path)]), "message": e.message[:300],
-               "type": str(e.validator)} for e in _validator().iter_errors(manifest)]
-    if errors:
-        raise Problem(422, f"not a valid fleet manifest: {len(errors)} error(s), first at {errors[0]['path']}",
-                      errors=errors[:50])
+    faults = manifest_faults(_validator().iter_errors(manifest), manifest)
+    if faults:
+        first = faults[0]
+        raise Problem(422, f"not a valid fleet manifest: {len(faults)} error(s), first: {first.en}",
+                      errors=[f.as_error() for f in faults],
+                      message={"vi": f"Tệp danh sách thiết bị không hợp lệ ({len(faults)} lỗi), lỗi đầu: {first.vi}",
+                               "en": f"Not a valid fleet manifest ({len(faults)} error(s)), first: {first.en}"})
     now = api.clock.now()
     created, updated = [], []
     rows: list[Device] = []

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import audit
 from api.citizen_reports import REFERENCE_PATTERN, area_cell, check_rate, nearest_cabinet, new_reference, reporter_key
+from api.db import rows_matched
 from api.deps import ApiDep, SessionDep, client_addr
 from api.limits import SlidingWindow
 from api.models import WorkOrder, WorkOrderEvent, WorkOrderPhoto
@@ -136,9 +137,9 @@ async def report_photo(reference: Reference, request: Request, api: ApiDep, sess
     now = api.clock.now()
     photo = check_photo(await request.body(), api.settings.photo_max_bytes)
     # one photo: closing the window and taking the photo is one conditional UPDATE, so two uploads cannot both win
-    taken = await session.execute(update(WorkOrder).where(WorkOrder.id == order.id, WorkOrder.photo_until > now)
-                                  .values(photo_until=now))
-    if taken.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+    taken = await rows_matched(session, update(WorkOrder).where(WorkOrder.id == order.id,
+                                                                WorkOrder.photo_until > now).values(photo_until=now))
+    if taken != 1:
         await session.rollback()
         raise Problem(409, "this report has its photo already, or the 30 minutes to add one are over")
     session.add(WorkOrderPhoto(order_id=order.id, content_type=photo.content_type, size_bytes=len(photo.data),

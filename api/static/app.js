@@ -16,6 +16,7 @@ import { WorkOrdersPage, WorkOrderView } from "./views/work_orders.js";
 import { EventLog } from "./views/events.js";
 import { TelemetryPage } from "./views/telemetry.js";
 import { MeasuresPage } from "./views/measures.js";
+import { CorridorPage } from "./views/corridor.js";
 import { CrewFaults } from "./views/crew_faults.js";
 import { CrewCabinet } from "./views/crew_cabinet.js";
 import { startQueue } from "./crew_queue.js";
@@ -100,6 +101,7 @@ function Page({ route }) {
   if (a === "i" && b && c === "events") return html`<${EventLog} id=${b} query=${route.query} />`;
   if (a === "i" && b && c === "measures") return html`<${MeasuresPage} id=${b} query=${route.query} />`;
   if (a === "d" && b && c === "telemetry") return html`<${TelemetryPage} device=${b} />`;
+  if (a === "corridor" && !isCrew()) return html`<${CorridorPage} query=${route.query} />`;
   if (a === "alarms") return html`<${AlarmsPage} />`;
   if (a === "devices") return html`<${DeviceList} />`;
   if (a === "orders" && !b) return html`<${WorkOrdersPage} query=${route.query} />`;

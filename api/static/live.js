@@ -49,6 +49,7 @@ function apply(type, msg) {
   } else if (type === "command") state.commands.set(data.id, data);
   else if (type === "deployment") state.deployments.set(data.id, data);
   else if (type === "work_order") { state.workOrders.set(String(data.id), data); return; }
+  else if (type === "preview") { state.previews.set(data.id, data); return; }  // a job, not a device
   state.devices.set(id, dev);
 }
 

@@ -12,6 +12,7 @@ export const state = {
   commands: new Map(),    // id -> command as last seen (stream `command` events)
   deployments: new Map(), // id -> deployment as last seen (stream `deployment` events)
   workOrders: new Map(),  // id -> {state, updated_at, ...} as last seen (stream `work_order` events)
+  previews: new Map(),    // twin preview job id -> {id, state, progress} as last seen (stream `preview` events)
 };
 
 const listeners = new Set();

@@ -57,6 +57,22 @@ def loads_from_birth(birth: Mapping[str, Any] | None) -> dict[int, CircuitLoad]:
     return found
 
 
+def luminaires_out(c: Mapping[str, Any], load: CircuitLoad | None) -> int | None:
+    """Per-luminaire status where the cabinet meters only its circuit: how many of the circuit's luminaires are out,
+    estimated from its current's shortfall against all of them at its level (0 within `LAMP_TOLERANCE`). None when
+    it cannot be judged: not lit, breaker out, below `MIN_LEVEL_FOR_LAMP_CHECK`, no declared load or no current."""
+    level, current = c.get("level_pct"), c.get("current_a")
+    if c.get("on") is not True or c.get("breaker_tripped") is True or load is None or load.luminaires <= 0 \
+            or not isinstance(level, int | float) or not isinstance(current, int | float) \
+            or level < MIN_LEVEL_FOR_LAMP_CHECK:
+        return None
+    expected = expected_current_a(load, float(level))
+    if expected <= 0 or current >= expected * (1 - LAMP_TOLERANCE):
+        return 0
+    per_lamp = expected / load.luminaires
+    return min(load.luminaires, max(1, round((expected - current) / per_lamp)))
+
+
 def circuit_faults(values: Mapping[str, Any], loads: Mapping[int, CircuitLoad]) -> dict[int, dict[str, str]]:
     """Faults by circuit number: {circuit: {fault kind: detail}} for every circuit in `values["circuits"]`
     (a circuit without faults maps to {}). Nothing is judged while mains is down."""
@@ -77,15 +93,13 @@ def circuit_faults(values: Mapping[str, Any], loads: Mapping[int, CircuitLoad]) 
         if c.get("breaker_tripped") is True:
             found["breaker_trip"] = f"circuit {number}: breaker out, 0 A"
         load, current = loads.get(number), c.get("current_a")
-        # A tripped breaker explains the missing current: judging lamps as well would send a crew for two faults.
-        if on and "breaker_trip" not in found and load is not None and isinstance(level, int | float) \
-                and isinstance(current, int | float) and level >= MIN_LEVEL_FOR_LAMP_CHECK:
+        # A tripped breaker explains the missing current: judging lamps as well would send a crew for two faults
+        # (luminaires_out does not judge a circuit whose breaker is out).
+        missing = luminaires_out(c, load)
+        if missing and load is not None and isinstance(level, int | float) and isinstance(current, int | float):
             expected = expected_current_a(load, float(level))
-            if expected > 0 and current < expected * (1 - LAMP_TOLERANCE):
-                per_lamp = expected / max(load.luminaires, 1)
-                missing = max(1, round((expected - current) / per_lamp))
-                found["lamp_failure"] = (f"circuit {number}: {current:.2f} A of {expected:.2f} A expected at "
-                                         f"{float(level):g} % (~{missing} of {load.luminaires} luminaires out)")
+            found["lamp_failure"] = (f"circuit {number}: {current:.2f} A of {expected:.2f} A expected at "
+                                     f"{float(level):g} % (~{missing} of {load.luminaires} luminaires out)")
         asked = c.get("program_level_pct")
         if not on and "breaker_trip" not in found and c.get("control") != "override" \
                 and isinstance(asked, int | float) and asked > 0:

@@ -9,6 +9,11 @@ of lateness added). A failed poll is retried after an exponential backoff with j
 a dead device costs little and one device never waits for another (each has its own tasks; only devices behind one
 TCP link share it).
 
+Time: samples (state and telemetry) are stamped with the gateway's clock, or, for a profile with a `device_clock`
+(read with every poll group), with the device's own clock as read in the same poll: what the device measured is
+placed at its time, whatever the polling latency, and a device living in another time (a simulator's --start and
+--speed) is reported in its own. A device clock reading 0 (never set) is not used.
+
 First contact: static points read, then `birth` + `status online`, then `state`. After `offline_after` consecutive
 failed polls: `status offline` and an alarm event `comm_loss`; the first good poll after that publishes a new birth and
 clears the alarm. Logs on the change (first failure, offline, recovered), never on every poll.
@@ -22,10 +27,11 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from controllers.bus import BusError
-from controllers.clock import Clock
+from controllers.clock import Clock, to_rfc3339
 from controllers.normalize import normalize_state
 from gateways.modbus.events import EventReader
 from gateways.modbus.link import ModbusError
@@ -71,6 +77,20 @@ class DeviceCoordinator:
         self.lateness_observer = lateness_observer  # told each poll's lateness in seconds
         self.reporter = Reporter(self.profile.points)
         self.events = EventReader(reader, publisher) if "event_fifo" in self.profile.areas else None
+        self.device_now: datetime | None = None   # the device's clock at the last poll that read it
+
+    def _device_time(self, values: dict[str, Any]) -> datetime | None:
+        """The device's clock in freshly polled `values` (None: no device clock in the profile, or never set)."""
+        spec = self.profile.device_clock
+        if spec is None:
+            return None
+        seconds = values.get(spec.seconds)
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+            return None
+        millis = values.get(spec.millis) if spec.millis else 0
+        if not isinstance(millis, int) or isinstance(millis, bool) or not 0 <= millis < 1000:
+            millis = 0
+        return datetime.fromtimestamp(seconds + millis / 1000, UTC)
 
     def _state_group(self, group: str) -> bool:
         return any(p.role in ("state", "both") for p in self.profile.polled(group))
@@ -127,6 +147,9 @@ class DeviceCoordinator:
             await self._failed(str(exc))
             return False
         self.values.update(result.values)
+        stamp = self._device_time(result.values)
+        if stamp is not None:
+            self.device_now = stamp
         if self.online and self.failures:
             log.info("device_poll_recovered device=%s failures=%d", self.entry.id, self.failures)
             self.failures = 0
@@ -138,7 +161,7 @@ class DeviceCoordinator:
                 await self.publish_state()
             telemetry = self.reporter.select(result.values, self.clock.monotonic())
             if telemetry:
-                await self.publisher.publish_telemetry(telemetry)
+                await self.publisher.publish_telemetry(telemetry, ts=to_rfc3339(stamp) if stamp else None)
             count = result.values.get("event_count")
             if self.events is not None and isinstance(count, int) and count > 0:
                 await self.events.drain(count)
@@ -178,14 +201,15 @@ class DeviceCoordinator:
 
     async def publish_state(self, *, force: bool = False) -> dict[str, Any]:
         """Normalize the latest values; publish when they changed (or `force`). Returns the state values."""
-        state = normalize_state(self.entry.kind, self.values, self.clock.now())
+        now = self.device_now or self.clock.now()
+        state = normalize_state(self.entry.kind, self.values, now)
         alarms = set(state.get("alarms", []))
         for name in sorted(alarms ^ self._alarms):
             await self.publisher.publish_event({"alarm": name, "active": name in alarms})
         self._alarms = alarms
         last = self.publisher.state
         if force or last is None or last["values"] != state:
-            await self.publisher.publish_state(state)
+            await self.publisher.publish_state(state, ts=to_rfc3339(now) if self.device_now else None)
         return state
 
     async def _failed(self, reason: str) -> None:

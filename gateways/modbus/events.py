@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from controllers.clock import to_rfc3339
 from gateways.modbus.reader import DeviceReader
-from gateways.publisher import DevicePublisher
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,14 @@ log = logging.getLogger(__name__)
 MAX_ROUNDS = 64
 
 
+class EventSink(Protocol):
+    """Where read events go: the device's publisher (`gateways.publisher.DevicePublisher`) in the gateway."""
+
+    async def publish_event(self, body: dict[str, Any], *, ts: str | None = None) -> None: ...
+
+
 class EventReader:
-    def __init__(self, reader: DeviceReader, publisher: DevicePublisher) -> None:
+    def __init__(self, reader: DeviceReader, publisher: EventSink) -> None:
         self.reader = reader
         self.publisher = publisher
         area = reader.profile.areas["event_fifo"]

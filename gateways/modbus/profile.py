@@ -90,6 +90,14 @@ class CommandResultSpec(BaseModel):
     code: str
 
 
+class DeviceClockSpec(BaseModel):
+    """The device's own clock, read with its samples: the master stamps a poll that read `seconds` with it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    seconds: str = Field(description="point holding the device's clock, Unix seconds (0: never set)")
+    millis: str | None = Field(default=None, description="point holding its milliseconds")
+
+
 class Area(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     table: Table
@@ -111,6 +119,7 @@ class Profile(BaseModel):
     areas: dict[str, Area] = Field(default_factory=dict)
     commands: dict[str, CommandSpec] = Field(default_factory=dict)
     command_result: CommandResultSpec | None = None
+    device_clock: DeviceClockSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Profile:
@@ -127,6 +136,9 @@ class Profile(BaseModel):
                     raise ValueError(f"command {cname}: writes unknown point {target!r}")
         if self.command_result and {self.command_result.token, self.command_result.code} - names:
             raise ValueError("command_result names an unknown point")
+        if self.device_clock and {self.device_clock.seconds, self.device_clock.millis or self.device_clock.seconds} \
+                - names:
+            raise ValueError("device_clock names an unknown point")
         return self
 
     def point(self, name: str) -> Point:

@@ -65,9 +65,14 @@ class DeviceReader:
         self.profile = profile
         self.link = link
         self.unit_id = entry.unit_id
-        self.plans: dict[str, list[Read]] = {
-            group: plan_reads(profile.polled(group), max_gap=max_gap) for group in profile.poll_groups
-        }
+        # A profile with a `device_clock` has the device's clock read with every group, to stamp its samples.
+        clock = [profile.point(n) for n in (profile.device_clock.seconds, profile.device_clock.millis)
+                 if n is not None] if profile.device_clock else []
+        self.plans: dict[str, list[Read]] = {}
+        for group in profile.poll_groups:
+            polled = profile.polled(group)
+            extra = [p for p in clock if p not in polled] if polled else []
+            self.plans[group] = plan_reads(polled + extra, max_gap=max_gap)
         self._decoders = _decoders(profile)
 
     async def read_plan(self, reads: Iterable[Read]) -> ReadResult:

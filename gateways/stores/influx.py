@@ -8,6 +8,7 @@ for a request InfluxDB refuses (4xx: bad data, no database, no permission). Non-
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,8 @@ from controllers.devices import DeviceKind
 from controllers.events import MAX_PAGE, MEASUREMENT, ControllerEvent, EventCursor, from_ms
 from controllers.telemetry import TAG_DEVICE, Aggregate, Sample, Series, StoreError, measurement
 from gateways.stores.lineproto import encode_events, encode_lines, to_ms
+
+log = logging.getLogger(__name__)
 
 
 def quote_ident(name: str) -> str:
@@ -144,12 +147,22 @@ class InfluxStore:
         q = (f"SELECT \"code\", \"param\", \"seq\", \"site\" FROM {quote_ident(self.database)}.."
              f"{quote_ident(MEASUREMENT)} WHERE {' AND '.join(where)} ORDER BY time ASC LIMIT {limit + 256}")
         rows: list[tuple[int, int, int, int, str]] = []
+        # InfluxDB 1.x does not isolate a read from a write in progress: a point being written can be seen with
+        # one field and not yet the other (code without param). Such a point is not an event yet: the page ends
+        # before its millisecond, so that a cursor taken from this page never passes it; the next read has it.
+        partial_ms: int | None = None
         for s in await self.influxql(q):
             columns: list[str] = s["columns"]
             at = {name: i for i, name in enumerate(columns)}
             for row in s["values"]:
-                rows.append((int(row[0]), int(row[at["seq"]]), int(row[at["code"]]), int(row[at["param"]]),
-                             str(row[at["site"]])))
+                fields = (row[at["seq"]], row[at["code"]], row[at["param"]], row[at["site"]])
+                if None in fields:
+                    partial_ms = int(row[0]) if partial_ms is None else min(partial_ms, int(row[0]))
+                    continue
+                rows.append((int(row[0]), int(fields[0]), int(fields[1]), int(fields[2]), str(fields[3])))
+        if partial_ms is not None:
+            log.info("events_partial_read device=%s at_ms=%s", device, partial_ms)
+            rows = [r for r in rows if r[0] < partial_ms]
         rows.sort(key=lambda r: (r[0], r[1]))
         if after is not None:
             rows = [r for r in rows if (r[0], r[1]) > (after.ts_ms, after.seq)]

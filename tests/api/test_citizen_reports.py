@@ -11,7 +11,7 @@ import pytest
 
 from api.citizen_reports import area_cell, distance_m
 from tests.api.conftest import Harness, open_harness
-from tests.api.test_work_orders import png_bytes
+from tests.api.images import png_bytes
 
 # Two cabinets 400 m apart on a street of Thái Nguyên.
 NEAR = {"lat": 21.5942, "lon": 105.8482}

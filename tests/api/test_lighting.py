@@ -241,6 +241,7 @@ async def test_after_a_cabinet_restart_its_overrides_are_reconciled_with_audit(h
              "capabilities": ["switch"], "transport": "mqtt", "circuits": 3}
 
     async def restart(seq: int, circuits: list[dict[str, Any]]) -> None:
+        birth["bd_seq"] = int(birth["bd_seq"]) + 1     # each (re)connect is a new birth
         await harness.bus.publish(f"sl/v1/tn/{CABINET}/birth", birth, retain=True)
         await harness.bus.publish(f"sl/v1/tn/{CABINET}/state", {
             "ts": now, "seq": seq, "kind": "lighting_cabinet", "values": {"circuits": circuits}}, retain=True)
@@ -269,6 +270,12 @@ async def test_after_a_cabinet_restart_its_overrides_are_reconciled_with_audit(h
     assert [(e.action, e.actor, e.outcome, (e.detail or {})["circuit"]) for e in entries] == [
         ("lighting.override.resend", "system", "requested", 2), ("lighting.override.clear", "system", "requested", 3)]
     assert row.status == "active" and row.command_id == sent[0]["id"], "the override follows its newest command"
+    # another API replica saw the same birth and state: the birth is claimed, it sends and audits nothing
+    from api.lighting_overrides import OverrideReconciler
+    replica = OverrideReconciler(harness.state.sessions, harness.bus, harness.clock, harness.state.dispatcher)
+    for suffix in ("birth", "state"):
+        assert await replica.handle(harness.bus.retained[f"sl/v1/tn/{CABINET}/{suffix}"]) == []
+    assert replica.left == 1 and len(harness.bus.sent_to("cmd")) == commands_before + 2
 
     # 2. a later state (not after a birth) is never judged: it may race a crew's command in flight
     await harness.bus.publish(f"sl/v1/tn/{CABINET}/state", {

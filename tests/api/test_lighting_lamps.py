@@ -56,3 +56,40 @@ async def test_a_cabinet_silent_for_a_week_has_no_reading(harness: Harness) -> N
                                     params={"device": CABINET})
     first = resp.json()["cabinets"][0]["circuits"][0]
     assert (first["burning_h"], first["burning_h_at"], first["status"]) == (None, None, "unknown")
+
+
+async def test_relamping_restarts_a_circuits_lamp_life_with_who_and_why(harness: Harness) -> None:
+    await harness.register({CABINET: "lighting_cabinet"})
+    birth = {"ts": "2026-11-23T07:00:00.000Z", "bd_seq": 2, "kind": "lighting_cabinet", "model": "sim-lc",
+             "firmware": "1.0", "capabilities": ["switch"], "transport": "mqtt", "circuits": 2,
+             "loads": [{"circuit": 1, "luminaires": 20, "rated_w": 100, "rated_life_h": 50000},
+                       {"circuit": 2, "luminaires": 12, "rated_w": 150, "rated_life_h": 50000}]}
+    await harness.bus.publish(f"sl/v1/tn/{CABINET}/birth", birth, retain=True)
+    await harness.settle()
+    now = harness.clock.now()
+    samples = harness.telemetry.samples
+    samples[(CABINET, "circuit1_burning_h")] = [(now - dt.timedelta(minutes=5), 49_000.0)]
+    samples[(CABINET, "circuit2_burning_h")] = [(now - dt.timedelta(minutes=5), 100.0)]
+    crew = harness.token("crew")
+    url = f"/api/v1/lighting/cabinets/{CABINET}/circuits/1/relamp"
+    assert (await harness.client.post(url, json={"reason": ""}, headers=crew)).status_code == 422
+    assert (await harness.client.post(url.replace("/1/", "/3/"), json={"reason": "x"},
+                                      headers=crew)).status_code == 422
+    assert (await harness.client.post(url, json={"reason": "x"},
+                                      headers=harness.token("viewer"))).status_code == 403
+    done = await harness.client.post(url, json={"reason": "hết tuổi thọ"}, headers=crew)
+    assert done.status_code == 201, done.text
+    assert (done.json()["burning_h"], done.json()["done_by"]) == (49_000.0, "crew")
+    # 12 h later the cabinet's counter reads 49,012: the new luminaires have burnt 12 h
+    samples[(CABINET, "circuit1_burning_h")].append((now + dt.timedelta(hours=12), 49_012.0))
+    await harness.clock.advance(12 * 3600 + 60)
+    life = (await harness.client.get("/api/v1/lighting/lamp-life", headers=harness.token("crew"),
+                                     params={"device": CABINET})).json()["cabinets"][0]["circuits"]
+    assert (life[0]["burning_h"], life[0]["status"], life[0]["relamped_on"]) == (
+        12.0, "ok", done.json()["relamped_on"])
+    assert (life[1]["burning_h"], life[1]["relamped_on"]) == (100.0, None)
+    audit = (await harness.client.get("/api/v1/audit", headers=harness.token("admin"),
+                                      params={"action": "lighting.relamp"})).json()
+    entries = audit if isinstance(audit, list) else audit.get("entries", audit.get("items", []))
+    assert [(e["actor"], e["detail"]["reason"]) for e in entries if e["action"] == "lighting.relamp"] == [
+        ("crew", "hết tuổi thọ")]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
+import atspm
 from sqlalchemy import func, select
 
 from api.db import create_engine, migrate, session_factory
@@ -19,8 +19,6 @@ from api.models import DetectorConfig, Intersection, MeasureBin
 from controllers.events import ControllerEvent
 from gateways.stores.embedded import EmbeddedStore
 from tests.api.fakes import FakeClock
-
-atspm = pytest.importorskip("atspm")
 
 START = datetime(2024, 4, 15, 12, 0, tzinfo=UTC)
 FUNCTION_TYPE = {"Presence": "stop_bar", "Advance": "advance", "Yellow_Red": "yellow_red",

@@ -7,14 +7,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
-import pytest
-
 from api.measures import Detector, RunResult, compute
 from controllers.events import ControllerEvent
 from firmware_sim.detectors import LINK_M, SPEED_MS, default_layout
 from firmware_sim.signal_controller import SignalController
-
-pytest.importorskip("atspm")
 
 MORNING = datetime(2026, 12, 2, 7, 0, tzinfo=timezone(timedelta(hours=7)))
 

@@ -8,16 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
+import atspm
 
 from api.security import Role, issue_token
 from controllers.clock import to_rfc3339
 from controllers.events import ControllerEvent
 from gateways.stores.embedded import EmbeddedStore
+from tests.api.events_api import TEST_SECRET, events_api
 from tests.api.fakes import FakeClock
-from tests.api.test_events_route import TEST_SECRET, events_api
-
-atspm = pytest.importorskip("atspm")
 
 START = datetime(2024, 4, 15, 12, 0, tzinfo=UTC)
 MID = START + timedelta(hours=1)

@@ -118,6 +118,15 @@ CASES = [
     RouteCase("POST", "/api/v1/work-orders/999/photos", Scope.WORKORDERS_WORK),
     RouteCase("GET", "/api/v1/work-orders/999/photos/1", Scope.ALARMS_READ),
     RouteCase("GET", "/api/v1/lighting/lamp-life", Scope.TELEMETRY_READ),
+    # Plan previews on the twin: engineers store geometry and run previews; readers follow them.
+    RouteCase("GET", "/api/v1/intersections/tn-001/geometry", Scope.DEVICES_READ),
+    RouteCase("PUT", "/api/v1/intersections/tn-001/geometry", Scope.INTERSECTIONS_WRITE, {}),
+    RouteCase("POST", "/api/v1/intersections/tn-001/plans/1/preview", Scope.PLANS_WRITE),
+    RouteCase("POST", "/api/v1/intersections/tn-001/plans/draft/preview", Scope.PLANS_WRITE, {}),
+    RouteCase("POST", "/api/v1/corridors/preview", Scope.PLANS_WRITE, {}),
+    RouteCase("GET", "/api/v1/previews/nope", Scope.DEVICES_READ),
+    RouteCase("GET", "/api/v1/intersections/tn-001/previews", Scope.DEVICES_READ),
+    RouteCase("POST", "/api/v1/lighting/cabinets/lc-001/circuits/1/relamp", Scope.COMMAND_CABINET),
 ]
 
 

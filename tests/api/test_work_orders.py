@@ -4,8 +4,6 @@ who works what, photos judged by content, the alarm left to the device."""
 from __future__ import annotations
 
 import asyncio
-import struct
-import zlib
 from typing import Any
 
 import pytest
@@ -16,17 +14,7 @@ from api.models import AuditEntry, WorkOrderPhoto
 from api.security import Role
 from tests.api.conftest import Harness, open_harness
 from tests.api.fakes import cabinet_state
-
-
-def png_bytes(extra: int = 0) -> bytes:
-    """A real 1×1 PNG, padded with a text chunk of `extra` bytes."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\x00"))
-    if extra:
-        body += chunk(b"tEXt", b"c\x00" + b"x" * extra)
-    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
+from tests.api.images import png_bytes
 
 
 async def raise_door_alarm(h: Harness) -> dict[str, Any]:

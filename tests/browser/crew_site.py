@@ -69,6 +69,7 @@ class CrewSite:
     loop: asyncio.AbstractEventLoop
     silent: set[str] = field(default_factory=set)     # cabinets that answer no command (offline behind a dead link)
     circuits: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    telemetry: FakeTelemetry = field(default_factory=FakeTelemetry)   # the API's telemetry store (lamp life)
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 10) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -183,11 +184,12 @@ def crew_site(folder: Path) -> Iterator[CrewSite]:
     # Commands expire quickly, so "the API expired it" is seen within a test.
     settings = ApiSettings(db_url=db_url, environment="development", login_rate_per_min=10_000,
                            command_ttl_s=4.0, command_result_grace_s=1.0)
-    app = create_app(ApiDeps(settings=settings, bus=bus, telemetry=FakeTelemetry(), clock=SystemClock()))
+    telemetry = FakeTelemetry()
+    app = create_app(ApiDeps(settings=settings, bus=bus, telemetry=telemetry, clock=SystemClock()))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
-    site = CrewSite(f"http://127.0.0.1:{sock.getsockname()[1]}", settings, bus, loop)
+    site = CrewSite(f"http://127.0.0.1:{sock.getsockname()[1]}", settings, bus, loop, telemetry=telemetry)
     site.run(_prepare(db_url, bus), timeout=60)
     serving = asyncio.run_coroutine_threadsafe(server.serve(sockets=[sock]), loop)
     deadline = time.monotonic() + 30

@@ -17,6 +17,9 @@ AXE = Path(__file__).with_name("vendor") / "axe.min.js"
 # Chromium logs every non-2xx fetch as a console error naming the status. An expected answer (a refused plan's 422)
 # is not an application error; a 5xx is, and so is anything the page itself logs with console.error.
 RESOURCE_STATUS = re.compile(r"^Failed to load resource: the server responded with a status of (\d{3})")
+#: 501 is an expected answer too: a feature not installed on this server (the twin without SUMO), which the page
+#: explains to the user.
+EXPECTED_5XX = frozenset({501})
 
 
 @dataclass
@@ -28,7 +31,7 @@ class PageProblems:
         if msg.type != "error":
             return
         match = RESOURCE_STATUS.match(msg.text)
-        if match and int(match.group(1)) < 500:
+        if match and (int(match.group(1)) < 500 or int(match.group(1)) in EXPECTED_5XX):
             self.http_statuses.append(int(match.group(1)))
             return
         if msg.text.startswith("Failed to load resource: net::ERR_INTERNET_DISCONNECTED"):

@@ -444,3 +444,46 @@ def test_a_crew_account_never_sees_signal_controls(site: CrewSite, phone: OpenPh
     enav = eng.get_by_role("navigation")
     expect(enav.get_by_role("link", name="Nút giao")).to_be_visible()
     expect(enav.get_by_role("link", name="Sự cố")).to_be_visible()
+
+
+@pytest.mark.parametrize(("lang", "size"), [("vi", "phone"), ("en", "desktop")])
+def test_luminaires_out_lamp_life_and_recording_a_relamping(site: CrewSite, phone: OpenPhone, open_page: Any,
+                                                           lang: str, size: str) -> None:
+    """The cabinet meters circuits: a circuit drawing half its current shows ~half its luminaires out; the lamp
+    life counts hours since the last relamping; "relamped" (with a reason) restarts it, and the answer shows."""
+    from tests.browser.conftest import DESKTOP
+
+    cab = "lc-cho"      # no other test commands it (a command's answer would publish its own state)
+    now = datetime.now(UTC)
+    site.telemetry.samples[(cab, "circuit1_burning_h")] = [(now - timedelta(minutes=5), 41_000.0 * (lang == "vi")
+                                                            + 82_000.0 * (lang == "en"))]
+    with httpx.Client(base_url=site.url, headers=site.headers(Role.ENGINEER), timeout=10) as eng:
+        burnt = eng.get("/api/v1/lighting/lamp-life", params={"device": cab}).json()["cabinets"][0]["circuits"][0]
+    hours = f"{burnt['burning_h']:,.0f}"        # 41,000 h since the last relamping (the other language's run)
+    before = {k: site.circuits[cab][0][k] for k in ("on", "level_pct", "current_a")}   # other tests move them
+    site.report(cab, on=True, level_pct=100.0, current_a=4.1)  # 12 luminaires of 150 W at 100 % draw 8.2 A: ~6 out
+    try:
+        url = f"{site.url}/#/crew/c/{cab}"
+        page = phone(url, lang=lang) if size == "phone" else open_page(url, lang=lang, viewport=DESKTOP)
+        sign_in(page, lang=lang)
+        c1 = page.locator('section.circuit[data-circuit="1"]')
+        expect(c1.get_by_test_id("luminaires")).to_have_text(
+            "~6/12 bộ tắt (ước tính theo dòng điện)" if lang == "vi" else "~6 of 12 out (estimated from the current)")
+        expect(page.locator('section.circuit[data-circuit="2"]').get_by_test_id("luminaires")).to_have_text(
+            "cả 3 bộ sáng" if lang == "vi" else "all 3 lit")
+        expect(c1.get_by_test_id("lamp-life-hours")).to_have_text(f"{hours.replace(',', '.')} giờ đã cháy"
+                                                                   if lang == "vi" else f"{hours} h burnt")
+        c1.get_by_text("Đã thay bóng mạch này" if lang == "vi" else "This circuit was relamped").click()
+        c1.get_by_test_id("relamp-reason").select_option(label="Bóng hỏng" if lang == "vi" else "Failed lamps")
+        c1.get_by_test_id("relamp").click()
+        expect(c1.get_by_test_id("relamp-status")).to_have_attribute("data-status", "done")
+        expect(c1.get_by_test_id("lamp-life-hours")).to_have_text("0 giờ đã cháy" if lang == "vi" else "0 h burnt")
+        expect(c1.get_by_test_id("lamp-life")).to_contain_text(datetime.now(TZ).strftime("%d/%m/%Y"))
+        assert_accessible(page)
+        shot(page, f"crew-cabinet-relamp-{lang}-{size}")
+        with httpx.Client(base_url=site.url, headers=site.headers(Role.ENGINEER), timeout=10) as eng:
+            entries = eng.get("/api/v1/audit", params={"action": "lighting.relamp", "target": cab}).json()
+        assert entries[0]["actor"] == "crew" and entries[0]["detail"]["reason"] == (
+            "Bóng hỏng" if lang == "vi" else "Failed lamps"), entries[0]
+    finally:
+        site.report(cab, **before)

@@ -26,6 +26,9 @@ PHASE_CHANGES = {1: ("Bắt đầu xanh", "Phase begin green"), 8: ("Bắt đầ
                  10: ("Bắt đầu đỏ giải toả", "Phase begin red clearance")}
 
 
+#: 10 s intervals with samples before the charts are opened: a volume chart of at least 3 points needs 4
+CHART_INTERVALS = 5
+
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -50,12 +53,16 @@ def recorded(site: LiveSite) -> Iterator[LiveSite]:
         eventually(lambda: len({e["param"] for e in _events(site, iid, 60, codes=1)}) >= 2, 90,
                    "begin-green events of two phases in the store", site.rig)
 
-        def samples() -> bool:
+        def intervals() -> bool:
+            # the charts draw one point per 10 s and a volume is the increase from the interval before: raw
+            # samples can all fall in one interval (CI once drew an empty volume chart from three such samples)
             end = datetime.now(UTC)
             resp = httpx.get(f"{site.url}/api/v1/devices/{sig}/telemetry", headers=site.eng.headers, timeout=10,
-                             params={"field": "cycle_s", "start": _iso(end - timedelta(minutes=5)), "end": _iso(end)})
-            return resp.status_code == 200 and len(resp.json()["series"][0]["points"]) >= 3
-        eventually(samples, 90, "three telemetry samples in the store", site.rig)
+                             params={"field": "cycle_s", "start": _iso(end - timedelta(minutes=5)), "end": _iso(end),
+                                     "interval_s": 10, "aggregate": "max"})
+            return resp.status_code == 200 and sum(
+                v is not None for _, v in resp.json()["series"][0]["points"]) >= CHART_INTERVALS
+        eventually(intervals, 120, f"telemetry in {CHART_INTERVALS} 10 s intervals in the store", site.rig)
         yield site
     finally:
         site.rig.stop("recorder")

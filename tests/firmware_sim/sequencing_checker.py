@@ -1,6 +1,7 @@
 """A fast harness for the sequencer (no controller, no I/O) and an independent checker of NEMA sequencing rules.
 
-`Drive` feeds one `Sequencer` synthetic detector and pushbutton patterns and detector faults; `Checker` looks at
+`sequencing_harness.simulate` feeds one `Sequencer` synthetic detector and pushbutton patterns and detector
+faults; `Checker` looks at
 every tick's signal outputs (and, where the rule is about a timer, at what the checker itself fed in) and raises
 AssertionError naming the rule, the phase and the tick. The checker knows the plan and the cabinet's matrix,
 not the sequencer's internals, except where noted (the barrier-wait flag).
@@ -8,25 +9,13 @@ not the sequencer's internals, except where noted (the barrier-wait flag).
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from firmware_sim.coordination import Coordination, ticks
 from firmware_sim.plan import Plan
 from firmware_sim.ring_state import GREEN
 from firmware_sim.sequencer import Sequencer
 from firmware_sim.signal_cabinet import SignalCabinet
-
-OCCUPY = 4          # ticks a passing vehicle occupies the loop
-
-
-@dataclass
-class Traffic:
-    """Per phase: mean ticks between vehicles (0 = none), a stuck-on detector, and pushbutton presses."""
-
-    gap_ticks: dict[int, int]
-    stuck_on: set[int] = field(default_factory=set)
-    ped_gap_ticks: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -39,7 +28,8 @@ class PhaseWatch:
     ped_done: bool = False
     start_tl: int | None = None
     lag_at_start: int = 0
-    served_at: int = 0                  # last green start
+    pattern_at_start: int | None = None
+    served_at: int = 0                  # last green start, then its end (a green may rest long before it ends)
     free_only: bool = True              # the green has timed in free operation only
 
 
@@ -55,6 +45,7 @@ class Checker:
         self.last = (-1, -1, -1, -1)
         self.cycles = 0                     # entries into the first barrier group: cycles of the intersection
         self._group = -1
+        self._free, self._mode_at = True, 0     # free or coordinated since this tick (fail-safe service bound)
         self.greens = 0
         self.failed_at: dict[int, int] = {}
         # An actuated walk longer than its split's green overruns the split (the plan rules warn: ped_split_short);
@@ -65,18 +56,25 @@ class Checker:
         self.started: list[int] = []
         self.maxed_out: set[int] = set()    # phases the sequencer said maxed out (event 5) since the last check
         self.yellow_end: dict[int, int] = {}
+        self.red_ticks = {p: ticks(t.red_clear_s) for p, t in self.t.items()}
+        self.max_ticks = {p: ticks(t.max_green_s) for p, t in self.t.items()}
+        self.min_ticks = {p: ticks(t.min_green_s) for p, t in self.t.items()}
+        self._green_watch: list[tuple[int, PhaseWatch]] = []     # the phases green at the last output change
         # A phase on recall is served at least once in this many ticks: every phase at its longest, plus clearances.
         self.serve_bound = sum(ticks(max(t.max_green_s, (t.walk_s or 0) + (t.ped_clear_s or 0)) + t.yellow_s
                                      + t.red_clear_s) + 10 for t in self.t.values())
 
-    def feed(self, occupied: set[int], pressed: set[int], greens: set[int]) -> None:
-        """What the harness put on the inputs this tick (before the sequencer's step)."""
+    def feed(self, occupied: set[int], pressed: set[int], greens: set[int]) -> bool:
+        """What the harness put on the inputs this tick (before the sequencer's step); True if a call is new."""
+        demand = self.demand
+        before = len(demand)
         for p in occupied:
             if p not in greens:         # a vehicle on a green phase extends it; elsewhere it calls
-                self.demand.add(p)
+                demand.add(p)
         for p in pressed:               # a pushbutton calls even during its phase's green (served next cycle)
             if self.t[p].walk_s is not None:
-                self.demand.add(p)
+                demand.add(p)
+        return len(demand) != before
 
     def _standing_calls(self) -> set[int]:
         s = self.seq
@@ -115,27 +113,32 @@ class Checker:
                 for q in self.seq.rings[self.plan.ring_of(p)].order:
                     end = self.yellow_end.get(q)
                     if q != p and end is not None:
-                        assert now - end >= ticks(self.t[q].red_clear_s), \
+                        assert now - end >= self.red_ticks[q], \
                             f"tick {now}: {p} green {now - end} ticks after {q}'s yellow: red clearance cut"
             self.started.clear()
+            self._green_watch = [(p, self.watch[p]) for p in self.phases if self.watch[p].state == "green"]
         else:
-            standing = self._standing_calls()
-            for p in self.phases:
-                w = self.watch[p]
-                if w.state == "green":
-                    self._max_green(p, w, now, standing)
+            standing = None
+            for p, w in self._green_watch:
+                if w.demand_at is None and standing is None:
+                    standing = self._standing_calls()
+                self._max_green(p, w, now, standing or set())
+        waiting = False
         for r in s.rings:       # red clearance never runs longer than programmed
             if r.interval == "red" and r.phase is not None:
-                assert r.t <= ticks(self.t[r.phase].red_clear_s), f"tick {now}: red clearance of {r.phase} overran"
+                assert r.t <= self.red_ticks[r.phase], f"tick {now}: red clearance of {r.phase} overran"
+            waiting = waiting or r.waiting
         # a ring holding a gapped-out green at the barrier does so only while another ring still times the group
         # (green, or clearing towards its next phase in the group)
-        for r in s.rings:
+        for r in s.rings if waiting else ():
             if r.waiting:
                 assert any(o is not r and (o.interval == GREEN or o.next_phase is not None) for o in s.rings), \
                     f"tick {now}: ring {r.order} holds green at the barrier while the others clear"
         # fail-safe recall: a phase whose detector failed is served at least once in every longest cycle
+        if (s.coord is None) != self._free:     # the bound depends on the mode: it counts from the mode's start
+            self._free, self._mode_at = s.coord is None, now
         for p in s.fail_recall if s.coord is None or not self.ped_overrun else ():
-            since = max(self.failed_at.setdefault(p, now), self.watch[p].served_at)
+            since = max(self.failed_at.setdefault(p, now), self.watch[p].served_at, self._mode_at)
             green = self.watch[p].state == "green"
             bound = self.serve_bound if s.coord is None else 3 * s.coord.cycle + self.serve_bound
             assert green or now - since <= bound, f"tick {now}: failed-detector phase {p} not served for {now - since}"
@@ -184,6 +187,7 @@ class Checker:
         self.demand.discard(p)
         w.start_tl = self.seq.cycle_timer() if self.seq.coord is not None else None
         w.lag_at_start = self.seq.lag
+        w.pattern_at_start = self.seq.coord.pattern.pattern if self.seq.coord is not None else None
         self.greens += 1
         self.started.append(p)
 
@@ -211,8 +215,7 @@ class Checker:
             return
         waiting = self.seq.rings[self.plan.ring_of(p)].waiting   # gapped out: resting at the barrier
         if w.demand_at is not None and w.walk_from is None and not waiting and w.free_only:
-            assert now - w.demand_at < ticks(self.t[p].max_green_s) or \
-                now - w.since < ticks(self.t[p].min_green_s), \
+            assert now - w.demand_at < self.max_ticks[p] or now - w.since < self.min_ticks[p], \
                 f"tick {now}: {p} green {now - w.demand_at} ticks after the conflicting call (max green)"
 
     def event(self, code: int, param: int) -> None:
@@ -221,6 +224,7 @@ class Checker:
 
     def _end_green(self, p: int, w: PhaseWatch, now: int) -> None:
         t = self.t[p]
+        w.served_at = now
         green = now - w.since
         if p in self.maxed_out:
             self.maxed_out.discard(p)
@@ -232,98 +236,13 @@ class Checker:
         assert green >= ticks(t.min_green_s), f"tick {now}: green of {p} lasted {green} < min green"
         coord = self.seq.coord
         if coord is not None and w.start_tl is not None and p not in coord.pattern.coord_phases \
-                and w.walk_from is None and self.seq.lag == w.lag_at_start and self.seq.forced is None:
+                and w.walk_from is None and self.seq.lag == w.lag_at_start and self.seq.forced is None \
+                and w.pattern_at_start == coord.pattern.pattern:
+            # A green that began under another pattern (a coordinated phase resting there, say) has no force-off
+            # of this pattern to keep: the change ends it through the transition.
             allowed = (coord.force_off[p] - w.start_tl) % coord.cycle
             assert green <= max(allowed, ticks(t.min_green_s)), \
                 f"tick {now}: {p} green {green} ticks, force-off {allowed} ticks after its start"
-
-
-def fail_detector(seq: Sequencer, p: int) -> None:
-    """A detector fault, as the controller handles it: fail-safe max recall, the input ignored."""
-    seq.fail_recall.add(p)
-
-
-def simulate(plan: Plan, coord_pattern: int | None, traffic: Traffic, seconds: int, seed: int,
-             faults: dict[int, int], *, pattern_changes: list[tuple[int, int | None]] | None = None,
-             cabinet: SignalCabinet | None = None, start: int = 0, quiet_skip: bool = False,
-             trace: list[tuple[int, str, int, int]] | None = None) -> Checker:
-    """Run the sequencer on `plan` for `seconds` and check every tick. `faults`: detector phase -> tick it fails.
-    `pattern_changes`: (tick, pattern or None) to switch to. Returns the checker (cycles, greens counted).
-
-    `quiet_skip`: after a steady step (nothing but timers changed, no event), jump over the following ticks in
-    which neither the inputs nor the sequencer can change anything (`Sequencer.quiet_ticks`, bounded by the next
-    input change this harness knows of), and check the last of them: every per-tick check of the checker either
-    looks at outputs (unchanged over the jump) or compares a timer with a bound monotonically, so checking the
-    last skipped tick is checking them all. `trace` collects (tick, "event" | "out", a, b) for comparing runs."""
-    rng = random.Random(seed)
-    now = start
-    fired = [0]
-
-    def emit(code: int, param: int) -> None:
-        fired[0] += 1
-        checker.event(code, param)
-        if trace is not None:
-            trace.append((now, "event", code, param))
-    seq = Sequencer(plan, emit)
-    if coord_pattern is not None:
-        seq.set_pattern(plan.patterns[coord_pattern])
-    seq.restart()
-    checker = Checker(plan, seq, cabinet or SignalCabinet())
-    next_car = {p: start + (1 + int(rng.expovariate(1 / g)) if g else 1 << 60)
-                for p, g in traffic.gap_ticks.items() if p in plan.phases}
-    next_ped = {p: start + (1 + int(rng.expovariate(1 / g)) if g else 1 << 60)
-                for p, g in traffic.ped_gap_ticks.items() if p in plan.phases}
-    busy_until = dict.fromkeys(next_car, 0)
-    changes = sorted(pattern_changes or [], key=lambda c: c[0])     # stable: same-tick changes keep their order
-    fault_at = sorted((t, p) for p, t in faults.items() if p in plan.phases)
-    end = start + seconds * 10
-    last_out: tuple[int, ...] = ()
-    before: tuple[object, ...] | None = None
-    while now < end:
-        while fault_at and fault_at[0][0] <= now:
-            fail_detector(seq, fault_at.pop(0)[1])
-        while changes and changes[0][0] <= now:
-            number = changes.pop(0)[1]
-            seq.set_pattern(plan.patterns[number] if number is not None else None)
-        occupied = set(traffic.stuck_on & set(plan.phases))
-        for p, at in next_car.items():
-            if at <= now:
-                busy_until[p] = now + OCCUPY
-                next_car[p] = now + 1 + int(rng.expovariate(1 / traffic.gap_ticks[p]))
-            if busy_until[p] > now:
-                occupied.add(p)
-        pressed = set()
-        for p, at in next_ped.items():
-            if at <= now:
-                pressed.add(p)
-                next_ped[p] = now + 1 + int(rng.expovariate(1 / traffic.ped_gap_ticks[p]))
-        if seq.fail_recall:
-            occupied -= seq.fail_recall
-        greens = {r.phase for r in seq.rings if r.interval == GREEN and r.phase is not None}
-        checker.feed(occupied, pressed, greens)
-        fired[0] = 0
-        seq.step(now, occupied, pressed)
-        checker.check(now)
-        if trace is not None:
-            o = seq.outputs()
-            out = (o.green, o.yellow, o.red, o.walk, o.ped_clear)
-            if out != last_out:
-                trace.append((now, "out", out[0] | out[1] << 16, out[3] | out[4] << 16))
-                last_out = out
-        after = seq.fingerprint() if quiet_skip else None
-        steady, before = after == before, after     # this step changed nothing but the timers
-        if quiet_skip and steady and not pressed and not fired[0]:
-            # the next tick whose inputs differ from this one's
-            horizon = min([end, *next_car.values(), *next_ped.values(),
-                           *(b for b in busy_until.values() if b > now),
-                           *(t for t, _ in fault_at[:1]), *(t for t, _ in changes[:1])])
-            k = min(horizon - now - 1, seq.quiet_ticks(now, occupied))
-            if k > 0:
-                seq.skip(k, now, occupied)
-                now += k
-                checker.check(now)
-        now += 1
-    return checker
 
 
 def coordination_of(plan: Plan, pattern: int) -> Coordination:

@@ -3,53 +3,31 @@
 from __future__ import annotations
 
 import itertools
-import json
 import zlib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from firmware_sim.clock import ManualClock, rfc3339
 from firmware_sim.controller_mqtt import EVENTS_MAX, ControllerMqttFace
+from firmware_sim.fleet import FleetConfig, build_fleet
 from firmware_sim.plan_transfer import canonical_bytes
 from firmware_sim.schemas import check
-from tests.command_signing import signed, sim_keys
+from tests.command_signing import sim_keys
+from tests.firmware_sim.controller_commands import cmd, new_plan
 from tests.firmware_sim.helpers import MORNING, controller
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "contracts" / "plans" / "examples" / "tn-001-weekday.json"
 
 
-def new_plan(cycle_s: int = 96) -> dict[str, Any]:
-    """The weekday example with pattern 2 (what it runs on a weekday morning) on another cycle (phases 2 and 6 take
-    the difference)."""
-    doc: dict[str, Any] = json.loads(EXAMPLE.read_text(encoding="utf-8"))
-    p2 = doc["patterns"][1]
-    more = cycle_s - p2["cycle_s"]
-    p2["cycle_s"] = cycle_s
-    p2["splits_s"]["2"] += more
-    p2["splits_s"]["6"] += more
-    return doc
-
-
-DEVICE = "tn-sig-001"
-
-
-def face() -> tuple[ControllerMqttFace, ManualClock]:
+def face(window: Path | None = None) -> tuple[ControllerMqttFace, ManualClock]:
     clock = ManualClock(MORNING)
-    return ControllerMqttFace(controller(), "tn", clock, sim_keys()), clock
+    return ControllerMqttFace(controller(), "tn", clock, sim_keys(), window), clock
 
 
 def run(f: ControllerMqttFace, clock: ManualClock, seconds: float) -> None:
     for _ in range(round(seconds * 10)):
         f.ctrl.step()
         clock.advance(0.1)
-
-
-def cmd(clock: ManualClock, name: str, args: dict[str, Any], cmd_id: str = "cmd-0001",
-        expires_in_s: float = 60) -> bytes:
-    return json.dumps(signed({"id": cmd_id, "name": name, "args": args, "issued_by": "ops",
-                              "expires_at": rfc3339(clock.now() + timedelta(seconds=expires_in_s))},
-                             "tn", DEVICE)).encode()
 
 
 def test_payloads_validate_and_state_is_normalized() -> None:
@@ -95,6 +73,28 @@ def test_flash_until_backup_timer_then_schedule() -> None:
     assert f.state_values()["mode"] == "flash" and f.state_values()["flash_cause"] == "central"
     run(f, clock, 60)
     assert f.state_values()["control_source"] == "schedule" and f.state_values()["mode"] != "flash"
+
+
+async def test_a_restarted_controller_refuses_a_command_it_ran_before(tmp_path: Path) -> None:
+    """The fleet gives an MQTT controller its replay window file in the state dir; a restarted controller (same
+    file, its power-up clock and RAM again) refuses the recorded flash command `replayed` and stays on its schedule."""
+    fleet = build_fleet(FleetConfig(intersections=2, cabinets=0, modbus_cabinets=0, mqtt_controllers=1,
+                                    control_port=None, state_dir=tmp_path), ManualClock(MORNING))
+    window = tmp_path / "tn-sig-002.replay.json"
+    assert fleet.links["tn-sig-002"].face.book.replay_file is not None
+    assert fleet.links["tn-sig-002"].face.book.replay_file.path == window
+    f, clock = face(window)
+    run(f, clock, 30)
+    recorded = cmd(clock, "flash", {"until": rfc3339(clock.now() + timedelta(seconds=60))}, expires_in_s=600)
+    [res] = f.commands(recorded)
+    assert res["ok"] and res["state"]["control_source"] == "central"
+    await f.book.persist()
+    restarted, clock = face(window)
+    run(restarted, clock, 30)
+    [again] = restarted.commands(recorded)
+    assert again["ok"] is False and again["error"] == "replayed"
+    check("cmd/res", again)
+    assert restarted.state_values()["control_source"] == "schedule"
 
 
 def test_deploy_valid_plan_reports_progress_then_active() -> None:

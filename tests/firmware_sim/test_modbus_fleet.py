@@ -36,7 +36,7 @@ async def test_manifest_lists_every_device_with_its_address(tmp_path: Path) -> N
         assert ids == ["tn-sig-001", "tn-sig-002", "tn-sig-003", "tn-cab-001"]
         ports = {(d["port"], d["unit_id"]) for d in manifest["devices"]}
         assert len(ports) == 4 and len({p for p, _ in ports}) == 2
-        assert manifest["devices"][3]["profile"] == "lighting-cabinet-v1"
+        assert manifest["devices"][3]["profile"] == "lighting-cabinet-v2"
         assert len(fleet.ports) == 2
 
 

@@ -22,10 +22,10 @@ from firmware_sim.faults import apply_fault
 from firmware_sim.fleet import Fleet, FleetConfig
 from firmware_sim.plan_transfer import canonical_bytes
 from tests.command_signing import signed, write_test_keys
+from tests.firmware_sim.broker_watch import collect, validate_all, wait_for
+from tests.firmware_sim.controller_commands import new_plan
 from tests.firmware_sim.fleet_runner import running_fleet
 from tests.firmware_sim.helpers import MORNING
-from tests.firmware_sim.test_controller_mqtt_face import new_plan
-from tests.firmware_sim.test_mqtt_fleet import collect, validate_all, wait_for
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -145,6 +145,10 @@ async def test_deploy_plan(tmp_path: Path, mosquitto: Mosquitto) -> None:
             (False, "verifying"), (False, "activating"), (True, "active")]
         await wait_for(messages, lambda m: m[0] == f"{SIG}/state" and m[1]["values"]["plan_crc32"] == crc
                        and m[1]["values"]["cycle_s"] == 96, timeout_s=20)
+        # The new plan's pattern 2 starts with its pattern event; it is queued in the tick that changes the state but
+        # may be published just after that state (another topic), so wait for it before counting.
+        await wait_for(messages, lambda m: m[0] == f"{SIG}/event" and m[1].get("code") == 131
+                       and m[1].get("param") == 2)
 
         activations = len([m for m in messages if m[0] == f"{SIG}/event" and m[1].get("code") == 131])
         await send(client, fleet, "deploy-good-1", "deploy_plan", {"plan": doc, "crc32": crc})

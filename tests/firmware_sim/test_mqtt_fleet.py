@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ import pytest
 from firmware_sim.clock import rfc3339
 from firmware_sim.faults import apply_fault
 from firmware_sim.fleet import FleetConfig
-from firmware_sim.schemas import check
 from tests.command_signing import signed, write_test_keys
+from tests.firmware_sim.broker_watch import collect, validate_all, wait_for
 from tests.firmware_sim.fleet_runner import running_fleet
 from tests.servers import Mosquitto
 
@@ -31,61 +32,51 @@ def mqtt_config(tmp_path: Path, broker: Mosquitto) -> FleetConfig:
                        command_keys=write_test_keys(tmp_path))
 
 
-async def collect(client: aiomqtt.Client, into: list[tuple[str, dict[str, Any], bool]],
-                  seen: asyncio.Event | None = None) -> None:
-    async for msg in client.messages:
-        assert isinstance(msg.payload, bytes)
-        payload = json.loads(msg.payload)
-        into.append((str(msg.topic), payload, bool(msg.retain)))
-        if seen is not None:
-            seen.set()
-
-
-def validate_all(messages: list[tuple[str, dict[str, Any], bool]]) -> None:
-    for topic, payload, _ in messages:
-        suffix = topic.split("/", 4)[4]
-        if suffix != "cmd":
-            check(suffix, payload)
-
-
-async def wait_for(messages: list[tuple[str, dict[str, Any], bool]], pred: Any, timeout_s: float = 10) -> Any:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            for m in messages:
-                if pred(m):
-                    return m
-            await asyncio.sleep(0.02)
-
-
-async def test_switch_round_trip_and_schemas(tmp_path: Path, mosquitto: Mosquitto) -> None:
+async def test_switch_round_trip_schemas_and_no_replay_after_a_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A signed switch runs; the simulator is stopped and started again on the same state directory; the same
+    command, sent again while still valid, is refused `replayed` and changes nothing."""
     messages: list[tuple[str, dict[str, Any], bool]] = []
-    async with running_fleet(mqtt_config(tmp_path, mosquitto)) as (fleet, manifest), \
-            aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="test-observer") as client, \
+    config = replace(mqtt_config(tmp_path, mosquitto), state_dir=tmp_path / "state")
+    cmd_id = str(uuid.uuid4())
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="test-observer") as client, \
             asyncio.TaskGroup() as tg:
-        assert [d["client_id"] for d in manifest["devices"]] == ["tn-cab-001", "tn-cab-002"]
-        await client.subscribe("sl/v1/tn/#", qos=1)
-        reader = tg.create_task(collect(client, messages))
-        for suffix in ("birth", "status", "state"):
-            m = await wait_for(messages, lambda m, s=suffix: m[0] == f"sl/v1/tn/tn-cab-002/{s}")
-            assert m[2], f"{suffix} is retained"
-        now = fleet.clock.now()
-        cmd_id = str(uuid.uuid4())
-        until = rfc3339(now + timedelta(hours=1))
-        await client.publish("sl/v1/tn/tn-cab-002/cmd", json.dumps(signed(
-            {"id": cmd_id, "name": "switch", "args": {"circuit": 2, "level_pct": 25, "until": until},
-             "issued_by": "test", "expires_at": rfc3339(datetime.now(UTC) + timedelta(minutes=5))},
-            "tn", "tn-cab-002")), qos=1)
-        _, res, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-002/cmd/res"))
-        assert res["id"] == cmd_id and res["ok"] is True
-        _, state, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-002/state") and
-                                     m[1]["values"]["circuits"][1]["control"] == "override")
-        c2 = state["values"]["circuits"][1]
-        assert c2["level_pct"] == 25 and c2["on"] is True
-        await wait_for(messages, lambda m: m[0].endswith("/telemetry"))
-        # a malformed command with an id is answered "malformed"
-        await client.publish("sl/v1/tn/tn-cab-001/cmd", json.dumps({"id": "bad-cmd-1", "name": "switch"}), qos=1)
-        _, bad, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-001/cmd/res"))
-        assert bad == {**bad, "ok": False, "error": "malformed"}
+        async with running_fleet(config) as (fleet, manifest):
+            assert [d["client_id"] for d in manifest["devices"]] == ["tn-cab-001", "tn-cab-002"]
+            await client.subscribe("sl/v1/tn/#", qos=1)     # after the devices announced: retained copies
+            reader = tg.create_task(collect(client, messages))
+            for suffix in ("birth", "status", "state"):
+                m = await wait_for(messages, lambda m, s=suffix: m[0] == f"sl/v1/tn/tn-cab-002/{s}")
+                assert m[2], f"{suffix} is retained"
+            until = rfc3339(fleet.clock.now() + timedelta(hours=1))
+            genuine = json.dumps(signed(
+                {"id": cmd_id, "name": "switch", "args": {"circuit": 2, "level_pct": 25, "until": until},
+                 "issued_by": "test", "expires_at": rfc3339(datetime.now(UTC) + timedelta(minutes=5))},
+                "tn", "tn-cab-002"))
+            await client.publish("sl/v1/tn/tn-cab-002/cmd", genuine, qos=1)
+            _, res, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-002/cmd/res"))
+            assert res["id"] == cmd_id and res["ok"] is True
+            # on flash before the answer went out
+            assert cmd_id in json.loads((tmp_path / "state" / "tn-cab-002.replay.json").read_text())["seen"]
+            _, state, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-002/state") and
+                                         m[1]["values"]["circuits"][1]["control"] == "override")
+            c2 = state["values"]["circuits"][1]
+            assert c2["level_pct"] == 25 and c2["on"] is True
+            await wait_for(messages, lambda m: m[0].endswith("/telemetry"))
+            # a malformed command with an id is answered "malformed"
+            await client.publish("sl/v1/tn/tn-cab-001/cmd", json.dumps({"id": "bad-cmd-1", "name": "switch"}),
+                                 qos=1)
+            _, bad, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-001/cmd/res"))
+            assert bad == {**bad, "ok": False, "error": "malformed"}
+        # Restarted: the override was in RAM and is gone; the replay window was on flash and is not.
+        async with running_fleet(config) as (fleet, _):
+            assert cmd_id in fleet.links["tn-cab-002"].face.book.seen
+            await wait_for(messages, lambda _: sum(m[0] == "sl/v1/tn/tn-cab-002/status" and
+                                                   m[1]["status"] == "online" for m in messages) >= 2)
+            await client.publish("sl/v1/tn/tn-cab-002/cmd", genuine, qos=1)
+            _, replay, _ = await wait_for(messages, lambda m: m[0].endswith("tn-cab-002/cmd/res") and
+                                          m[1]["id"] == cmd_id and not m[1]["ok"])
+            assert replay["error"] == "replayed"
+            assert not fleet.cabinets["tn-cab-002"].circuits[1].overridden
         reader.cancel()
     validate_all(messages)
 

@@ -17,28 +17,18 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from controllers.plans import PlanV1
 from controllers.plans.encoding import encode_plan
-from firmware_sim.controller_regs import ControllerRegisters
 from firmware_sim.fleet import FleetConfig
 from firmware_sim.plan_transfer import canonical_bytes, to_registers
+from tests.firmware_sim.controller_commands import COMMIT, LENGTH, STAGING, stage
 from tests.firmware_sim.fleet_runner import running_fleet
 from tests.firmware_sim.helpers import controller_with_regs, run
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "plans" / "examples"
-STAGING, LENGTH, CRC, COMMIT = 400, 300, 301, 303
 
 
 def example(name: str) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
     return doc
-
-
-def stage(regs: ControllerRegisters, payload: bytes, crc: int) -> None:
-    words = to_registers(payload)
-    for i in range(0, len(words), 120):
-        assert regs.write(STAGING + i, words[i:i + 120]) is None
-    assert regs.write(LENGTH, [len(payload), crc >> 16, crc & 0xFFFF]) is None
-    regs.refresh()
-    assert regs.image.get("plan_status") == 1                     # receiving
 
 
 def test_encoding_agrees_with_the_central_encoder() -> None:

@@ -17,8 +17,8 @@ from firmware_sim.ring_state import PED_CLEAR, WALK
 from firmware_sim.signal_cabinet import Preemption, SignalCabinet
 from firmware_sim.signal_controller import SignalController
 from tests.command_signing import sim_keys
+from tests.firmware_sim.controller_commands import cmd
 from tests.firmware_sim.helpers import MORNING, bits, run
-from tests.firmware_sim.test_controller_mqtt_face import cmd
 
 PREEMPT_EVENTS = range(102, 112)
 

@@ -1,15 +1,15 @@
 """Property test of the sequencer over random valid plans, detector patterns and detector faults.
 
-Each example runs the sequencer tick by tick (the fast harness in `sequencing_checker`: no controller, no I/O)
+Each example runs the sequencer tick by tick (the fast harness in `sequencing_harness`: no controller, no I/O)
 and checks every tick: no conflicting pair active outside flash, every green ends in yellow then red, yellow and
 pedestrian intervals exact, red clearance never cut, min green kept, no green past its force-off in coordination,
 both rings cross barriers together, max green timed from the first conflicting call, fail-safe recall on failed
 detectors. Plans are the plan validator's random valid plans (`tests.controllers.plans.strategies`), some turned
 into T-junctions (a ring with no phase beyond a barrier).
 
-Budget: `SIGNALIGHT_PROPERTY_BUDGET` (default 1) scales the number of examples and their length; at 1 the three
-tests take about 15 s of CPU (75 examples, 19 virtual hours, ~650 cycles); above 1, examples run an hour each.
-`SIGNALIGHT_PROPERTY_REPORT=path` writes the cycles and ticks simulated.
+Budget: `SIGNALIGHT_PROPERTY_BUDGET` (default 1) scales the number of examples and their length; at 1 the whole
+file takes about 13 s of CPU (75 examples of half an hour, plus the equivalence test); above 1, examples run an
+hour each (above 40, four hours). `SIGNALIGHT_PROPERTY_REPORT=path` writes the cycles and ticks simulated.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from firmware_sim.plan import parse_plan
 from tests.controllers.plans.strategies import valid_plans
-from tests.firmware_sim.sequencing_checker import Traffic, simulate
+from tests.firmware_sim.sequencing_harness import Traffic, simulate
 
 BUDGET = float(os.environ.get("SIGNALIGHT_PROPERTY_BUDGET", "1"))
 # The suite's per-test timeout (300 s) scales with the budget: a budget-170 test runs for hours.
@@ -129,7 +129,7 @@ def test_pattern_changes_and_free_keep_every_rule(s: dict[str, Any], data: st.Da
     run(s, data.draw(st.sampled_from(numbers)), sorted(changes, key=lambda c: c[0]))
 
 
-@settings(max_examples=max(1, round(10 * min(BUDGET, 4))), deadline=None, derandomize=BUDGET <= 1,
+@settings(max_examples=max(1, round(20 * min(BUDGET, 2))), deadline=None, derandomize=BUDGET <= 1,
           phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(s=scenarios(), data=st.data())
@@ -141,13 +141,19 @@ def test_skipping_quiet_ticks_is_the_same_run_as_stepping_every_tick(s: dict[str
     at = st.integers(1, EQUIVALENCE_S * 10 - 1)
     changes = sorted(((s["start"] + data.draw(at), data.draw(st.sampled_from(numbers)))
                       for _ in range(data.draw(st.integers(0, 3)))), key=lambda c: c[0])
-    runs = []
+    runs, states = [], []
     for quiet_skip in (False, True):
         trace: list[tuple[int, str, int, int]] = []
+        state: dict[int, tuple[object, ...]] = {}
         checker = simulate(s["plan"], pattern, s["traffic"], EQUIVALENCE_S, s["seed"], s["faults"], start=s["start"],
-                           pattern_changes=changes, quiet_skip=quiet_skip, trace=trace)
+                           pattern_changes=changes, quiet_skip=quiet_skip, trace=trace, states=state)
         runs.append((trace, checker.cycles, checker.greens))
+        states.append(state)
     assert runs[0] == runs[1]
+    # and the whole state, timers included, at every tick the fast run steps or jumps to
+    assert len(states[1]) < len(states[0])
+    for tick, state in states[1].items():
+        assert state == states[0][tick], f"tick {tick}"
 
 
 # Found by a budget-170 run: ring 1 (order 2, 1, ...) served its group and rests at the barrier with calls on 1
@@ -225,4 +231,84 @@ def test_max_green_starts_in_the_tick_the_call_appears_whatever_the_ring_order()
     start = 14474
     checker = simulate(plan, 133, traffic, 12600, 65535, {1: 947}, start=start, quiet_skip=True,
                        pattern_changes=[(start + 1720, None), (start + 2881, None)])
+    assert checker.greens > 0
+
+
+# Found by the 10⁶-cycle evidence run: phase 1 (failed detector, max recall) rests in green with nothing else
+# called, for minutes, then maxes out after a pedestrian call; the fail-safe check counted from the green's start,
+# so the rest counted as "not served" (the checker measured wrongly; the sequencer served the phase).
+RESTING_FAILED_PLAN = (
+    '{"format": "signalight.plan/v1", "intersection_id": "tn-001", "name": "Ng\\u00e3 t\\u01b0 \\u0110\\u1ed3ng Q'
+    'uang", "phases": [{"phase": 1, "min_green_s": 12, "max_green_s": 34, "passage_s": 2.3, "yellow_s": 3.5, '
+    '"red_clear_s": 2.0, "ped_actuated": false, "approach_speed_kph": 43, "grade_pct": -4, "clearing_width_m"'
+    ': 11}, {"phase": 2, "min_green_s": 4, "max_green_s": 44, "passage_s": 1.8, "yellow_s": 4.6, "red_clear_s'
+    '": 1.7, "ped_actuated": true, "approach_speed_kph": 68, "grade_pct": 0, "clearing_width_m": 22, "walk_s"'
+    ': 7, "ped_clear_s": 20, "crosswalk_m": 19}, {"phase": 3, "min_green_s": 15, "max_green_s": 38, "passage_'
+    's": 2.4, "yellow_s": 3.4, "red_clear_s": 2.3, "ped_actuated": false, "approach_speed_kph": 43, "grade_pc'
+    't": 1, "clearing_width_m": 17}, {"phase": 4, "min_green_s": 1, "max_green_s": 18, "passage_s": 1.7, "yel'
+    'low_s": 4.3, "red_clear_s": 2.5, "ped_actuated": false, "approach_speed_kph": 55, "grade_pct": -4, "clea'
+    'ring_width_m": 28, "walk_s": 7, "ped_clear_s": 8, "crosswalk_m": 8}, {"phase": 5, "min_green_s": 2, "max'
+    '_green_s": 18, "passage_s": 0.4, "yellow_s": 3.0, "red_clear_s": 2.0, "ped_actuated": false, "approach_s'
+    'peed_kph": 30, "grade_pct": 0, "clearing_width_m": 10}, {"phase": 6, "min_green_s": 7, "max_green_s": 10'
+    ', "passage_s": 0.0, "yellow_s": 3.0, "red_clear_s": 2.0, "ped_actuated": false, "approach_speed_kph": 30'
+    ', "grade_pct": -4, "clearing_width_m": 10, "walk_s": 7, "ped_clear_s": 8, "crosswalk_m": 8}], "rings": ['
+    '[2, 1, 3, 4], [6, 5]], "barriers": [[1, 2, 5, 6], [3, 4]], "patterns": [{"pattern": 251, "cycle_s": 79, '
+    '"offset_s": 14, "coord_phases": [2, 5], "splits_s": {"2": 11, "1": 23, "3": 21, "4": 24, "6": 20, "5": 1'
+    '4}}], "day_plans": [{"day_plan": 11, "events": [{"at": "00:00", "action": "flash"}]}], "week": {"mon": 1'
+    '1, "tue": 11, "wed": 11, "thu": 11, "fri": 11, "sat": 11, "sun": 11}, "holidays": []}'
+)
+
+
+def test_a_failed_detector_phase_resting_in_green_counts_as_served() -> None:
+    plan = parse_plan(json.loads(RESTING_FAILED_PLAN))
+    traffic = Traffic(dict.fromkeys(range(1, 7), 0), ped_gap_ticks={2: 300, 4: 0, 6: 0})
+    checker = simulate(plan, 251, traffic, 8400, 343, {1: 0}, start=0, pattern_changes=[(1, None)], quiet_skip=True)
+    assert checker.greens > 0
+
+
+# Found by the evidence run too: the fail-safe bound is longer coordinated (three cycles more) than free; a change
+# to free must not judge the time already spent coordinated by the free bound (the checker did).
+MODE_CHANGE_PLAN = (
+    '{"format": "signalight.plan/v1", "intersection_id": "tn-001", "name": "Ng\\u00e3 t\\u01b0 \\u0110\\u1ed3ng Q'
+    'uang", "phases": [{"phase": 1, "min_green_s": 12, "max_green_s": 47, "passage_s": 2.7, "yellow_s": 4.8, '
+    '"red_clear_s": 1.4, "ped_actuated": false, "approach_speed_kph": 70, "grade_pct": -2, "clearing_width_m"'
+    ': 17}, {"phase": 2, "min_green_s": 1, "max_green_s": 14, "passage_s": 0.7, "yellow_s": 4.2, "red_clear_s'
+    '": 1.3, "ped_actuated": false, "approach_speed_kph": 66, "grade_pct": 4, "clearing_width_m": 16, "walk_s'
+    '": 10, "ped_clear_s": 21, "crosswalk_m": 22}, {"phase": 3, "min_green_s": 12, "max_green_s": 13, "passag'
+    'e_s": 3.6, "yellow_s": 4.2, "red_clear_s": 1.8, "ped_actuated": false, "approach_speed_kph": 59, "grade_'
+    'pct": -4, "clearing_width_m": 21}, {"phase": 4, "min_green_s": 11, "max_green_s": 59, "passage_s": 1.7, '
+    '"yellow_s": 3.8, "red_clear_s": 1.4, "ped_actuated": true, "approach_speed_kph": 60, "grade_pct": 4, "cl'
+    'earing_width_m": 17, "walk_s": 10, "ped_clear_s": 9, "crosswalk_m": 9}, {"phase": 5, "min_green_s": 7, "'
+    'max_green_s": 20, "passage_s": 3.4, "yellow_s": 4.1, "red_clear_s": 2.4, "ped_actuated": false, "approac'
+    'h_speed_kph": 57, "grade_pct": 0, "clearing_width_m": 28}, {"phase": 6, "min_green_s": 6, "max_green_s":'
+    ' 23, "passage_s": 4.6, "yellow_s": 3.5, "red_clear_s": 2.2, "ped_actuated": true, "approach_speed_kph": '
+    '46, "grade_pct": 4, "clearing_width_m": 18, "walk_s": 10, "ped_clear_s": 9, "crosswalk_m": 8}, {"phase":'
+    ' 7, "min_green_s": 14, "max_green_s": 34, "passage_s": 0.7, "yellow_s": 4.0, "red_clear_s": 1.5, "ped_ac'
+    'tuated": false, "approach_speed_kph": 49, "grade_pct": -4, "clearing_width_m": 11}, {"phase": 8, "min_gr'
+    'een_s": 12, "max_green_s": 42, "passage_s": 0.1, "yellow_s": 3.5, "red_clear_s": 3.8, "ped_actuated": fa'
+    'lse, "approach_speed_kph": 33, "grade_pct": -4, "clearing_width_m": 24}], "rings": [[1, 2, 4, 3], [6, 5,'
+    ' 8, 7]], "barriers": [[1, 2, 5, 6], [3, 4, 7, 8]], "patterns": [{"pattern": 106, "cycle_s": 113, "offset'
+    '_s": 54, "coord_phases": [3, 8], "splits_s": {"1": 19, "2": 45, "4": 30, "3": 19, "6": 47, "5": 17, "8":'
+    ' 20, "7": 29}}], "day_plans": [{"day_plan": 236, "events": [{"at": "00:44", "action": "dark"}, {"at": "0'
+    '3:08", "action": "flash"}, {"at": "05:14", "action": "free"}]}], "week": {"mon": 236, "tue": 236, "wed":'
+    ' 236, "thu": 236, "fri": 236, "sat": 236, "sun": 236}, "holidays": []}'
+)
+
+
+def test_the_fail_safe_bound_counts_from_a_change_to_free() -> None:
+    plan = parse_plan(json.loads(MODE_CHANGE_PLAN))
+    traffic = Traffic({1: 0, 2: 0, 3: 3000, 4: 3000, 5: 0, 6: 0, 7: 3000, 8: 40}, ped_gap_ticks={2: 0, 4: 0, 6: 0})
+    checker = simulate(plan, None, traffic, 1700, 45328, {7: 1513, 4: 171}, start=280, quiet_skip=True,
+                       pattern_changes=[(11583, 106), (16567, None)])
+    assert checker.greens > 0
+
+
+# Found by the evidence run: a coordinated phase resting in green under one pattern (6 of pattern 97) is not a
+# coordinated phase of the next (211); the checker judged the green that began under 97 by 211's force-off.
+def test_a_green_begun_under_another_pattern_is_not_judged_by_the_new_force_off() -> None:
+    path = Path(__file__).parent / "data" / "pattern_change_overrun_plan.json"
+    plan = parse_plan(json.loads(path.read_text(encoding="utf-8")))
+    traffic = Traffic({1: 80, 2: 3000, 3: 600, 4: 20, 5: 80, 6: 3000, 7: 0, 8: 0}, set(), {2: 300, 4: 1200})
+    checker = simulate(plan, 211, traffic, 400, 11, {1: 476}, start=100,
+                       pattern_changes=[(355, 97), (2427, 211), (29076, None)])
     assert checker.greens > 0

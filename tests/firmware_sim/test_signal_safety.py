@@ -23,9 +23,8 @@ from firmware_sim.sequencer import Sequencer
 from firmware_sim.signal_cabinet import Preemption, SignalCabinet
 from firmware_sim.signal_controller import SignalController
 from tests.command_signing import sim_keys
+from tests.firmware_sim.controller_commands import COMMIT, cmd, stage
 from tests.firmware_sim.helpers import MORNING, bits, controller, controller_with_regs, run
-from tests.firmware_sim.test_controller_mqtt_face import cmd
-from tests.firmware_sim.test_plan_download import COMMIT, stage
 
 CMD = 200
 
@@ -413,3 +412,27 @@ def test_a_downloaded_plan_activates_at_local_zero_even_while_a_transition_moves
         waited += 1
     assert waited <= 810, "at the next local cycle zero (one 80 s cycle at most), not once the transition is over"
     assert ctrl.plan.patterns[2].offset_s == 40
+
+
+def test_a_coordinated_green_resting_past_its_force_off_keeps_the_next_cycles_split() -> None:
+    """The coordinated throughs rest in green through an empty cycle (past their force-off); in the next cycle a
+    call on left 1 must wait for the force-off, not end 2 at once (found by the SUMO twin's round trip)."""
+    plan = parse_plan(default_plan_doc("x"))
+    pattern = plan.patterns[1]
+    force_off = Coordination.of(plan, pattern).force_off[2]
+    seq = Sequencer(plan, lambda c, p: None)
+    seq.restart()
+    seq.set_pattern(pattern)
+    now = 0
+    for now in range(6000):                     # six empty cycles: 2 and 6 rest in green past their force-off
+        seq.step(now, set(), set())
+    while seq.cycle_timer(now) != 150:          # 15 s into a new cycle
+        now += 1
+        seq.step(now, set(), set())
+    ended_at, called_at = None, now + 1
+    for now in range(called_at, called_at + 1000):  # a call on left 1, which comes before 2 in its ring
+        seq.step(now, {1}, set())
+        if not any(r.phase == 2 and r.interval == GREEN for r in seq.rings):
+            ended_at = seq.cycle_timer(now)
+            break
+    assert ended_at == force_off, f"2 ended at {ended_at / 10} s of the cycle, its force-off is {force_off / 10} s"

@@ -27,6 +27,7 @@ from gateways.recorder_service import run_recorder
 from gateways.spool import Spool
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
+from gateways.stores.lineproto import to_ms
 from tests.gateways.helpers import eventually
 from tests.servers import InfluxDB, Mosquitto
 
@@ -180,6 +181,26 @@ async def test_influxdb_keeps_every_event_once(influxdb: InfluxDB) -> None:
         await check_identity_filters_paging(store)
         r: Any = influxdb.query('SELECT count("code") FROM "controller_event"')
         assert r["results"][0]["series"][0]["values"][0][1] == 304
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.integration
+async def test_an_event_caught_mid_write_ends_the_page_before_it(influxdb: InfluxDB) -> None:
+    """InfluxDB 1.x can show a point being written with one field and not yet the other: that point is left for
+    the next read, and so is everything after it, so that a cursor taken from the page never passes it."""
+    store = InfluxStore(influxdb.url, influxdb.database)
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    try:
+        await store.write_events([ControllerEvent(site="s", device="mid", ts=t0 + timedelta(milliseconds=ms),
+                                                  seq=ms % 256, code=82, param=ms % 64) for ms in (0, 1, 3)])
+        # The point at 2 ms as a concurrent read can see it: its code written, its param not yet.
+        await store.write_lines(b"controller_event,device=mid,seq=2,site=s code=81i %d" % (to_ms(t0) + 2))
+        page = await store.query_events(device="mid", start=t0, end=t0 + timedelta(seconds=1))
+        assert [e.seq for e in page] == [0, 1]
+        await store.write_lines(b"controller_event,device=mid,seq=2,site=s param=5i %d" % (to_ms(t0) + 2))
+        page = await store.query_events(device="mid", start=t0, end=t0 + timedelta(seconds=1))
+        assert [(e.seq, e.code, e.param) for e in page] == [(0, 82, 0), (1, 82, 1), (2, 81, 5), (3, 82, 3)]
     finally:
         await store.aclose()
 

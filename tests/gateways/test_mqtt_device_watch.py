@@ -75,8 +75,9 @@ def test_malformed_payloads_are_counted_and_named(caplog: pytest.LogCaptureFixtu
 @pytest.mark.integration
 async def test_gateway_asks_a_simulated_mqtt_cabinet_for_a_rebirth(mosquitto: Mosquitto, tmp_path: Path) -> None:
     manifest_path = tmp_path / "manifest.json"
+    # speed 10: the cabinet's first telemetry (every 10 virtual s) comes after 1 s, not 10; the gateway's clock is real
     config = FleetConfig(site="tn", intersections=0, cabinets=1, modbus_cabinets=0, mqtt_host=mosquitto.host,
-                         mqtt_port=mosquitto.port, manifest_path=manifest_path, control_port=None)
+                         mqtt_port=mosquitto.port, manifest_path=manifest_path, control_port=None, speed=10.0)
     async with running_fleet(config), watching(mosquitto) as w:
         devices = load_manifest(manifest_path)
         (cab,) = devices

@@ -17,7 +17,7 @@ import pytest
 from controllers.bus import BusMessage
 from controllers.clock import SystemClock, to_rfc3339
 from controllers.devices import DeviceKind
-from controllers.telemetry import Sample
+from controllers.telemetry import Sample, StoreError
 from gateways.mqtt import BrokerRefusedError, BusConfig, InboundMessage
 from gateways.recorder import _fast_telemetry, make_sample
 from gateways.recorder_service import run_recorder
@@ -223,7 +223,7 @@ async def test_a_busy_store_holds_the_intake_a_stuck_one_fills_the_spool(tmp_pat
         for seq in range(8):
             await r.take([tele("sc-1", seq)])  # waits while the queue is full: the intake is held
         await r.maybe_flush(force=True)
-        await eventually(lambda: r.writes.empty() and r.in_flight is None, within_s=5)
+        await eventually(lambda: r.writes.empty() and not r.in_flight, within_s=5)
         writer.cancel()
     assert r.stats.batches_spooled == 0 and [x.seq for b in store.batches for x in b] == list(range(8))
     store.delay = 10
@@ -235,6 +235,55 @@ async def test_a_busy_store_holds_the_intake_a_stuck_one_fills_the_spool(tmp_pat
             await r.take([tele("sc-1", seq)])
         writer.cancel()
     assert r.spool.batches >= 1  # the store stayed behind: its batches went to disk
+
+
+async def test_concurrent_writes_are_settled_in_queue_order(tmp_path: Path) -> None:
+    """Two writes at once; the first fails after the second succeeded: the acks still leave in queue order (the
+    failed batch is spooled first, then the written one acknowledged), and nothing is lost."""
+    first_started = asyncio.Event()
+    fail_first = asyncio.Event()
+
+    class Store(FlakyStore):
+        in_progress = 0
+        most_at_once = 0
+
+        async def write(self, samples: Sequence[Sample]) -> None:
+            self.in_progress += 1
+            self.most_at_once = max(self.most_at_once, self.in_progress)
+            try:
+                if samples[0].seq == 0 and not first_started.is_set():
+                    first_started.set()
+                    await fail_first.wait()
+                    raise StoreError("connection reset")
+                await super().write(samples)
+            finally:
+                self.in_progress -= 1
+
+    store = Store()
+    settled: list[str] = []
+    r = recorder(store, tmp_path, batch_size=2, write_concurrency=2,
+                 ack=lambda msgs: settled.extend(json.loads(m.payload)["ts"] for m in msgs))
+    spool_append = r.spool.append
+
+    async def spooled(samples: Sequence[Sample]) -> None:
+        settled.append(f"spooled {[x.seq for x in samples]}")
+        await spool_append(samples)
+
+    r.spool.append = spooled  # type: ignore[method-assign]
+    r.on_birth(birth("sc-1"))
+    async with asyncio.TaskGroup() as tg:
+        writer = tg.create_task(r.writer())
+        for seq in range(4):
+            await r.take([tele("sc-1", seq)])
+        await first_started.wait()
+        await eventually(lambda: [x.seq for b in store.batches for x in b] == [2, 3])  # written beside the first
+        assert store.most_at_once == 2 and settled == [], "nothing acknowledged before the first batch settles"
+        fail_first.set()
+        await eventually(lambda: not r.in_flight)
+        writer.cancel()
+    ts = [to_rfc3339(T0 + timedelta(seconds=seq)) for seq in range(4)]
+    assert settled == ["spooled [0, 1]", *ts]  # the spooled batch's messages are acknowledged once on disk
+    assert r.spool.batches == 1 and r.stats.batches_written == 1
 
 
 async def test_a_refusing_broker_is_a_plain_error_of_run_recorder(tmp_path: Path) -> None:

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from controllers.bus import BusMessage
 from controllers.devices import DeviceKind
 from gateways.recorder import _fast_telemetry, validate_telemetry
+from gateways.stores.lineproto import encode_lines
 from gateways.telemetry_contract import judge_telemetry
 from tests.gateways.recorder_fakes import FlakyStore, recorder
 
@@ -27,7 +28,8 @@ field_names = st.one_of(
     st.text(max_size=5),
 )
 numbers = st.one_of(st.integers(), st.integers(min_value=-(10**40), max_value=10**40), st.booleans(),
-                    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1e308, -1e308, 0.0, -0.0]))
+                    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1e308, -1e308, 0.0, -0.0]),
+                    st.sampled_from([10**400, -(10**309)]))  # integers too large for a float
 values = st.one_of(numbers, st.none(), st.text(max_size=3), st.lists(st.integers(), max_size=2))
 timestamps = st.one_of(
     st.datetimes().map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S") + "Z"),
@@ -58,6 +60,7 @@ def payloads(draw: st.DrawFn) -> bytes:
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payloads())
+@example(b'{"ts": "2026-01-01T00:00:00Z", "seq": 1, "values": {"a": 1.5, "b": 1' + b'0' * 400 + b'}}')
 def test_the_fast_path_accepts_only_what_the_judge_accepts_with_the_same_result(payload: bytes) -> None:
     try:
         judged = judge_telemetry(payload)
@@ -101,3 +104,15 @@ def test_the_recorder_keeps_seq_1_0_and_drops_a_field_named_a_newline(tmp_path: 
     r.on_messages([BusMessage("sl/v1/tn/sc-1/telemetry", b'{"ts":"2026-11-23T07:00:00Z","seq":1.0,"values":{"a":1}}'),
                    BusMessage("sl/v1/tn/sc-1/telemetry", b'{"ts":"2026-11-23T07:00:00Z","seq":2,"values":{"a\\n":1}}')])
     assert [s.seq for s in r.batch] == [1] and r.stats.malformed == 1
+
+
+def test_an_integer_too_large_for_a_float_is_left_out_not_a_crash(tmp_path: Path) -> None:
+    """The contract allows any JSON number; one no float can hold (10**400) stopped the recorder's hot path with an
+    OverflowError on every redelivery. The sample is kept, without that field."""
+    r = recorder(FlakyStore(), tmp_path)
+    r.kinds[("tn", "sc-1")] = DeviceKind.SIGNAL_CONTROLLER
+    huge = b'{"ts":"2026-11-23T07:00:01Z","seq":2,"values":{"a":1.5,"b":1' + b"0" * 400 + b"}}"
+    r.on_messages([BusMessage("sl/v1/tn/sc-1/telemetry", b'{"ts":"2026-11-23T07:00:00Z","seq":1,"values":{"a":1}}'),
+                   BusMessage("sl/v1/tn/sc-1/telemetry", huge)])  # the second on the hot path: the topic is known
+    assert [s.seq for s in r.batch] == [1, 2] and r.stats.malformed == 0
+    assert encode_lines(r.batch[1:]).split(b" ")[1] == b"a=1.5,seq=2i,historical=false"

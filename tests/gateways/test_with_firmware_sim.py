@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import aiomqtt
@@ -69,6 +69,37 @@ async def test_gateway_speaks_with_the_simulated_fleet(mosquitto: Mosquitto, tmp
                 await w.wait_for(f"sl/v1/tn/{cab.id}/state",
                                  lambda p: p["values"]["circuits"][0]["control"] == "override"
                                  and p["values"]["circuits"][0]["level_pct"] == 40, within_s=15)
+        finally:
+            gw.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gw
+
+
+async def test_a_cabinet_in_another_time_is_reported_in_its_own_time(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """A Modbus cabinet whose clock is yesterday evening (lighting-cabinet-v2's device clock): the gateway stamps
+    its state and telemetry with the cabinet's clock, and the state carries when each circuit last switched."""
+    manifest_path = tmp_path / "manifest.json"
+    yesterday = datetime.combine(datetime.now(UTC).date() - timedelta(days=1), time(13, 0), UTC)  # 20:00 local
+    began = datetime.now(UTC)
+    config = FleetConfig(site="tn", intersections=0, cabinets=1, modbus_cabinets=1, mqtt_host=mosquitto.host,
+                         mqtt_port=mosquitto.port, manifest_path=manifest_path, control_port=None, start=yesterday)
+    async with running_fleet(config), watching(mosquitto) as w:
+        (cab,) = load_manifest(manifest_path)
+        assert cab.profile == "lighting-cabinet-v2"
+        gw = asyncio.create_task(run_gateway(bus=BusConfig(host=mosquitto.host, port=mosquitto.port,
+                                                           client_id="gw-sim-time"), devices=[cab],
+                                             clock=SystemClock(), command_keys=TEST_KEYS))
+        try:
+            topic = f"sl/v1/tn/{cab.id}"
+            sample = await w.wait_for(f"{topic}/telemetry", lambda p: "energy_kwh" in p["values"], within_s=20)
+            state = await w.wait_for(f"{topic}/state", within_s=5)
+            elapsed = datetime.now(UTC) - began
+            for stamped in (sample["ts"], state["ts"]):
+                assert yesterday <= datetime.fromisoformat(stamped) <= yesterday + elapsed, (stamped, elapsed)
+            # lit by the program at its first step (evening): the cabinet's record of when, on its clock
+            changed = [c.get("changed_at") for c in state["values"]["circuits"]]
+            assert all(c is not None and yesterday <= datetime.fromisoformat(c) <= yesterday + elapsed
+                       for c in changed), changed
         finally:
             gw.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -8,6 +8,7 @@ import { t, tMaybe, fmtNum, fmtDateTime } from "../i18n.js";
 import { useApi, Loading, alarmLabel, CommBadge } from "./common.js";
 import { submit, cancel, latestFor, FINAL } from "../crew_queue.js";
 import { distanceM, fmtDistance, geoUri, deviceLocation } from "../geo.js";
+import { LampLife, luminairesText } from "./crew_relamp.js";
 import "../i18n/crew.js";
 
 export const DURATIONS_MIN = [30, 60, 120, 240, 480];
@@ -86,7 +87,7 @@ function Controls({ id, c, override }) {
   </fieldset>`;
 }
 
-function Circuit({ id, c, override, night, alarms }) {
+function Circuit({ id, c, override, night, alarms, life, reloadLife }) {
   const st = circuitStatus(c);
   const now = Date.now();
   const next = ((night && night.switches) || []).filter((s) => new Date(s.at).getTime() > now).slice(0, 3);
@@ -102,7 +103,9 @@ function Circuit({ id, c, override, night, alarms }) {
       <div><dt>${t("current")}</dt><dd>${c.current_a === undefined || c.current_a === null ? t("none") : `${fmtNum(c.current_a, 1)} A`}</dd></div>
       <div><dt>${t("breaker")}</dt><dd>${c.breaker_tripped ? t("breaker_tripped") : t("breaker_ok")}</dd></div>
       <div><dt>${t("control")}</dt><dd>${measuredOverride ? t("control_override") : t("control_program")}</dd></div>
+      <div><dt>${t("luminaires")}</dt><dd data-testid="luminaires">${luminairesText(c)}</dd></div>
     </dl>
+    <${LampLife} id=${id} circuit=${c.circuit} life=${life} onDone=${reloadLife} />
     ${alarms.length > 0 && html`<ul class="fault-list" data-testid="circuit-faults">${alarms.map((a) => html`<li key=${a.id}><span class="badge badge-alarm">${alarmLabel(a)}</span></li>`)}</ul>`}
     ${override && (override.command_status === "expired" || override.command_status === "failed")
       ? html`<p class="small warn-text" data-testid="override-not-applied">${t("override_not_applied", {
@@ -123,6 +126,8 @@ function Circuit({ id, c, override, night, alarms }) {
 
 export function CrewCabinet({ id }) {
   const res = useApi(`/api/v1/cabinets/${encodeURIComponent(id)}/lighting`, { every: 30000 });
+  const lifeRes = useApi(`/api/v1/lighting/lamp-life?device=${encodeURIComponent(id)}`, { every: 300000 });
+  const lives = new Map((((lifeRes.data && lifeRes.data.cabinets) || [])[0] || { circuits: [] }).circuits.map((l) => [l.circuit, l]));
   const dev = state.devices.get(id);
   // the lighting view again when one of this cabinet's commands is finished (its override appears or ends)
   const done = state.queue.filter((e) => e.device === id && FINAL.has(e.status)).length;
@@ -155,6 +160,7 @@ export function CrewCabinet({ id }) {
           : html`<p class="muted">${data.reported_program && data.reported_program.name ? t("program_reported", { name: data.reported_program.name }) : t("no_program")}</p>`}
       </div>
       ${circuits.map((c) => html`<${Circuit} key=${c.circuit} id=${id} c=${c} override=${c.override}
-        night=${nights.get(c.circuit)} alarms=${alarms.filter((a) => a.circuit === c.circuit)} />`)}`}<//>
+        night=${nights.get(c.circuit)} alarms=${alarms.filter((a) => a.circuit === c.circuit)}
+        life=${lives.get(c.circuit)} reloadLife=${lifeRes.reload} />`)}`}<//>
   </section>`;
 }

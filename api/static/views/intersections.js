@@ -1,12 +1,13 @@
 // Every intersection at a glance: mode (flash by cause), pattern, control source, active alarms, comm status and
 // schedule compliance; filter and sort. Rows are keyed by id, so live updates patch cells in place.
 import { html, useState, useEffect } from "../lib.js";
-import { state } from "../store.js";
+import { state, can } from "../store.js";
 import { api } from "../session.js";
 import { t, fmtDateTime, tMaybe } from "../i18n.js";
 import { useApi, Loading, modeText, alarmLabel, CommBadge, signalValues } from "./common.js";
 import { MapView } from "../map.js";
 import "../i18n/workspace.js";
+import "../i18n/twin.js";
 
 const SORTS = {
   col_intersection: (a, b) => a.name.localeCompare(b.name),
@@ -84,7 +85,8 @@ export function IntersectionList() {
   }).filter((r) => !q || `${r.id} ${r.name} ${r.site}`.toLowerCase().includes(q.toLowerCase()))
     .sort(SORTS[sort]);
   return html`<section aria-labelledby="list-title">
-    <h1 id="list-title">${t("nav_intersections")}</h1>
+    <div class="title-row"><h1 id="list-title">${t("nav_intersections")}</h1><span class="spacer"></span>
+      ${can("plans:write") && html`<a class="button" href="#/corridor">${t("cor_title")}</a>`}</div>
     <div class="toolbar">
       <label class="grow">${t("filter")}<input type="search" value=${q} onInput=${(e) => setQ(e.target.value)} /></label>
       <label>${t("sort_by")}<select value=${sort} onChange=${(e) => setSort(e.target.value)}>

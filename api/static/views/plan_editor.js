@@ -1,12 +1,14 @@
 // The plan editor: phase table, rings and barriers, patterns with splits, day plans, week and holidays. Every change
 // is validated by the API (POST /plans/validate, the one judge of a plan) and each failed rule is shown at the field
 // it concerns (or its block when no single field is to blame), in the UI's language; warnings apart from errors.
+// "Preview draft" runs the plan as it stands (unsaved) on the twin against the running one (views/plan_preview.js).
 import { html, useState, useEffect, useRef } from "../lib.js";
 import { state } from "../store.js";
 import { api } from "../session.js";
 import { t, fmtNum } from "../i18n.js";
 import { useApi, problemText } from "./common.js";
 import { getAt, setAt, placeIssues } from "./plan_path.js";
+import { PreviewPanel } from "./plan_preview.js";
 
 const PHASE_FIELDS = ["min_green_s", "max_green_s", "passage_s", "yellow_s", "red_clear_s", "walk_s", "ped_clear_s",
                       "ped_actuated", "approach_speed_kph", "grade_pct", "clearing_width_m", "crosswalk_m"];
@@ -198,6 +200,7 @@ export function PlanEditor({ id, from }) {
   const [plan, setPlan] = useState(null);
   const [comment, setComment] = useState("");
   const [saveMsg, setSaveMsg] = useState(null);
+  const [previewing, setPreviewing] = useState(false);
   useEffect(() => {
     if (from === "import") {
       const imported = JSON.parse(sessionStorage.getItem("sl.import") || "null");
@@ -226,9 +229,12 @@ export function PlanEditor({ id, from }) {
       ${check.warnings.length > 0 && html`<span class="badge badge-warning">${t("warnings_n", { n: check.warnings.length })}</span>`}
       <span class="spacer"></span>
       <label>${t("comment")}<input name="comment" value=${comment} onInput=${(e) => setComment(e.target.value)} maxLength="500" /></label>
+      <button type="button" onClick=${() => setPreviewing(true)} disabled=${check.pending || check.errors.length > 0}
+        aria-expanded=${previewing ? "true" : "false"}>${t("pv_preview_draft")}</button>
       <button type="button" class="primary" onClick=${save} disabled=${check.pending || check.errors.length > 0}>${t("save_version")}</button>
     </div>
     ${saveMsg && html`<p class=${`result ${saveMsg.cls}`} role="alert">${saveMsg.text}</p>`}
+    ${previewing && html`<${PreviewPanel} inter=${enc} draft=${plan} onClose=${() => setPreviewing(false)} />`}
     <${BlockIssues} ctx=${ctx} path="" />
     <div class="cols"><${Field} ctx=${ctx} path="name" label=${t("plan_name")} kind="text" /></div>
     <${PhaseTable} ctx=${ctx} />

@@ -6,6 +6,7 @@ import { state, can, changed } from "../store.js";
 import { api } from "../session.js";
 import { t, fmtDateTime, fmtNum, tMaybe } from "../i18n.js";
 import { useApi, Loading, problemText } from "./common.js";
+import { PreviewPanel } from "./plan_preview.js";
 
 const STAGES = ["validate", "transferring", "verifying", "activating", "active"];
 const ORDER = { pending: 1, transferring: 1, verifying: 2, activating: 3, active: 5 };
@@ -91,6 +92,7 @@ export function PlansPage({ id, query }) {
   const list = useApi(`/api/v1/intersections/${enc}/plans`);
   const deploys = useApi(`/api/v1/intersections/${enc}/deployments`, { every: 10000 });
   const [deployOf, setDeployOf] = useState(null);
+  const [previewOf, setPreviewOf] = useState(null);
   const [following, setFollowing] = useState(query.get("deployment"));
   const [a, setA] = useState(""), [b, setB] = useState("");
   const [importError, setImportError] = useState(null);
@@ -121,10 +123,13 @@ export function PlansPage({ id, query }) {
       <h1 id="plans-title">${t("plans")}</h1>
       <span class="spacer"></span>
       ${mayWrite && html`<a class="button" href=${`#/i/${enc}/plans/edit${versions[0] ? `?from=${versions[0].version}` : ""}`}>${versions[0] ? t("edit_copy") : t("new_from_example")}</a>
+        <a class="button" href="#/corridor">${t("cor_title")}</a>
         <label class="button file">${t("import")}<input type="file" accept="application/json,.json" onChange=${onImport} /></label>`}
     </div>
     ${importError && html`<p class="error" role="alert">${importError}</p>`}
     ${dep && html`<${DeployProgress} dep=${dep} />`}
+    ${previewOf && html`<${PreviewPanel} key=${previewOf} inter=${enc} version=${previewOf} onClose=${() => setPreviewOf(null)}
+        onDeploy=${dep && !FINAL.has(dep.status) ? null : () => { setPreviewOf(null); setDeployOf(previewOf); }} />`}
     ${deployOf && html`<${DeployDialog} inter=${enc} version=${deployOf} active=${active}
         onDone=${(depId) => { setDeployOf(null); if (depId) setFollowing(depId); }} />`}
     <${Loading} res=${list}>
@@ -138,6 +143,7 @@ export function PlansPage({ id, query }) {
           <td class="row">
             ${mayWrite && html`<a class="button" href=${`#/i/${enc}/plans/edit?from=${v.version}`}>${t("open")}</a>`}
             <button type="button" onClick=${() => exportVersion(enc, v.version)}>${t("export")}</button>
+            ${mayWrite && html`<button type="button" onClick=${() => { setDeployOf(null); setPreviewOf(v.version); }}>${t("pv_preview")}</button>`}
             ${mayWrite && html`<button type="button" class="primary" onClick=${() => setDeployOf(v.version)}
               disabled=${!!(dep && !FINAL.has(dep.status))}>${t("deploy")}</button>`}
           </td></tr>`)}</tbody></table>`}

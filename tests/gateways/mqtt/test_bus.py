@@ -134,11 +134,13 @@ def test_a_clean_session_subscribes_at_qos_0_and_a_persistent_one_at_qos_1() -> 
 async def test_a_refused_subscription_is_asked_again_on_a_new_connection(caplog: pytest.LogCaptureFixture) -> None:
     """NATS answers a SUBSCRIBE with 0x80 while JetStream elects a leader: the Bus must not run deaf to that filter.
     It reconnects (after its backoff) and subscribes every live filter again until the broker grants them."""
-    from tests.gateways.mqtt.test_intake import CONNACK_OK, scripted_broker
+    from tests.gateways.mqtt.brokers import CONNACK_OK, scripted_broker
 
     subacks = iter([b"\x90\x04\x00\x01\x00\x80", b"\x90\x04\x00\x01\x00\x00"])
 
     def reply(kind: int, body: bytes) -> bytes | None:
+        if kind == 10:  # UNSUBSCRIBE (the clean session's exit): UNSUBACK with its packet id
+            return b"\xb0\x02" + body[:2]
         return CONNACK_OK if kind == 1 else next(subacks) if kind == 8 else None
 
     async with scripted_broker(reply) as (port, received):

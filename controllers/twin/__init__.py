@@ -1,0 +1,1 @@
+"""The plan-preview twin: an intersection (or a corridor) and its plans as a SUMO simulation, pure parts only."""
