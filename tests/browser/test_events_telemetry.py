@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -28,6 +29,14 @@ PHASE_CHANGES = {1: ("Bắt đầu xanh", "Phase begin green"), 8: ("Bắt đầ
 
 #: 10 s intervals with samples before the charts are opened: a volume chart of at least 3 points needs 4
 CHART_INTERVALS = 5
+#: the detector counters the volume chart draws from
+COUNTS = [f"det{n}_count" for n in range(1, 9)]
+
+
+def _vehicles(readings: list[float | None]) -> float:
+    """Vehicles counted between consecutive readings of one interval's last counter value (no wrap in a test)."""
+    return sum(b - a for a, b in pairwise(readings) if a is not None and b is not None and b > a)
+
 
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -55,14 +64,20 @@ def recorded(site: LiveSite) -> Iterator[LiveSite]:
 
         def intervals() -> bool:
             # the charts draw one point per 10 s and a volume is the increase from the interval before: raw
-            # samples can all fall in one interval (CI once drew an empty volume chart from three such samples)
+            # samples can all fall in one interval (CI once drew an empty volume chart from three such samples),
+            # and at night (the simulator's traffic follows the local hour) a minute can pass without a vehicle
+            # (CI once drew a volume chart of zeros at 02:50 local): wait for a counted vehicle too
             end = datetime.now(UTC)
             resp = httpx.get(f"{site.url}/api/v1/devices/{sig}/telemetry", headers=site.eng.headers, timeout=10,
-                             params={"field": "cycle_s", "start": _iso(end - timedelta(minutes=5)), "end": _iso(end),
-                                     "interval_s": 10, "aggregate": "max"})
-            return resp.status_code == 200 and sum(
-                v is not None for _, v in resp.json()["series"][0]["points"]) >= CHART_INTERVALS
-        eventually(intervals, 120, f"telemetry in {CHART_INTERVALS} 10 s intervals in the store", site.rig)
+                             params={"field": ["cycle_s", *COUNTS], "start": _iso(end - timedelta(minutes=5)),
+                                     "end": _iso(end), "interval_s": 10, "aggregate": "last"})
+            if resp.status_code != 200:
+                return False
+            series = {s["field"]: [v for _, v in s["points"]] for s in resp.json()["series"]}
+            return (sum(v is not None for v in series.get("cycle_s", [])) >= CHART_INTERVALS
+                    and any(_vehicles(series.get(f, [])) > 0 for f in COUNTS))
+        eventually(intervals, 300, f"telemetry in {CHART_INTERVALS} 10 s intervals and a counted vehicle in the "
+                   "store", site.rig, interval=2)
         yield site
     finally:
         site.rig.stop("recorder")
