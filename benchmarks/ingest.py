@@ -97,6 +97,14 @@ async def create_session(broker: Mosquitto, client_id: str) -> None:
         await intake.wait_connected(10)
 
 
+async def drop_session(broker: Mosquitto, client_id: str) -> None:
+    """Connect once with a clean session under `client_id`: the broker forgets that persistent session, which would
+    otherwise keep queueing every later round's backlog (and Mosquitto's autosave would write it all every second,
+    in the middle of later rounds' measurements)."""
+    async with aiomqtt.Client(broker.host, broker.port, identifier=client_id, clean_session=True):
+        pass
+
+
 async def publish_backlog(broker: Mosquitto, data: list[Sample], devices: int) -> None:
     quiet = logging.getLogger("benchmarks.ingest.publisher")
     quiet.setLevel(logging.ERROR)  # aiomqtt warns of every publish beyond its tenth in flight: here that is the plan
@@ -212,6 +220,8 @@ async def main(devices: int, per_device: int, profile: Path | None = None, round
             rec = await recorder(influx, broker, data, profiler, k, write_concurrency)
             if profiler is not None and profile is not None:
                 profiler.dump_stats(profile)
+            for client_id in (f"bench-floor{k}", f"bench-rec{k}"):
+                await drop_session(broker, client_id)
             figures.append((raw, bound, rec))
             print(f"round {k + 1}: raw {raw:.0f}, floor {bound:.0f}, recorder {rec:.0f} points/s; "
                   f"recorder / floor = {rec / bound:.2f}", flush=True)
