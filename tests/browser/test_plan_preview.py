@@ -186,9 +186,14 @@ def test_no_twin_installed_says_how_to_enable(site: LiveSite, candidate: tuple[s
         sign_in(page, "eng", lang)
         page.route(f"**/api/v1/intersections/{iid}/plans/{version}/preview", absent)
         _open_preview(page, version, lang)
+        # the version's latest preview (the module's first test) is shown until a run is asked for
+        expect(page.get_by_test_id("preview-result")).to_be_visible()
         page.get_by_role("button", name=WORDS[lang]["run"]).click()
         error = page.get_by_test_id("preview-error")
         expect(error).to_have_attribute("data-status", "501")
+        # ... and then no longer, where it would read as this run's answer
+        expect(page.get_by_test_id("preview-result")).to_have_count(0)
+        expect(page.get_by_test_id("preview-baseline")).to_have_count(0)
         expect(error).to_contain_text(WORDS[lang]["enable"])
         text = error.inner_text()
         assert text.count("pip install") == 1 and DETAIL_501 not in text, text

@@ -62,7 +62,8 @@ export function PreviewPanel({ inter, version = null, draft = null, onClose, onD
       ? await api(`/api/v1/intersections/${inter}/plans/draft/preview`, { method: "POST", json: { ...body, plan: draft } })
       : await api(`/api/v1/intersections/${inter}/plans/${version}/preview`, { method: "POST", json: body });
     setBusy(false);
-    if (r.ok) { setPosted(r.body); setJobId(r.body.id); } else setError(previewError(r));
+    // a refused run leaves no earlier result on screen, where it could be read as this run's answer
+    if (r.ok) { setPosted(r.body); setJobId(r.body.id); } else { setPosted(null); setJobId(null); setError(previewError(r)); }
   }
 
   const running = !!(job && ACTIVE.has(job.state)) || busy;
