@@ -264,6 +264,10 @@ def recorder_readings(r: RecorderView) -> list[Reading]:
          lambda: [({"queue": "batch"}, float(len(r.batch))), ({"queue": "writes"}, float(r.writes.qsize()))]),
         ("signalight_recorder_pending_unknown_kind", "Samples waiting for their device's birth", "gauge",
          lambda: [({}, float(sum(len(v) for v in r.pending.values())))]),
+        ("signalight_recorder_pending_dropped_total", "Samples dropped while waiting for their device's birth",
+         "counter", stat("pending_dropped")),
+        ("signalight_recorder_birth_requests_total", "Retained births asked for again (samples waited without one)",
+         "counter", stat("birth_requests")),
     ]
 
 

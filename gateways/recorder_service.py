@@ -2,7 +2,8 @@
 
 `run_recorder` wires the parts the recorder's guarantees come from (`gateways.recorder` module doc): the intake
 (`gateways.mqtt.MqttIntake`, manual acks after write), the telemetry recorder, the event recorder
-(`gateways.event_recorder`, when the store keeps events) and the metrics endpoint, all in one task group.
+(`gateways.event_recorder`, when the store keeps events), the asker of missed births (`ask_for_births`) and the
+metrics endpoint, all in one task group.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from controllers.clock import Clock
 from controllers.events import EventStore
 from controllers.telemetry import TelemetryWriter
-from controllers.topics import Suffix, subscription
+from controllers.topics import Suffix, subscription, topic
 from gateways.event_recorder import EventRecorder, EventSink
 from gateways.metrics import serve_recorder_metrics
 from gateways.mqtt import BrokerRefusedError, BusConfig, MqttIntake
@@ -75,6 +76,7 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
                 tg.create_task(recorder.writer())
                 tg.create_task(recorder.replayer())
                 tg.create_task(recorder.ticker())
+                tg.create_task(ask_for_births(recorder, intake, clock))
                 if metrics_port is not None:
                     tg.create_task(serve_recorder_metrics(metrics_port, recorder, events))
                 if events is not None:
@@ -99,3 +101,23 @@ async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Pat
             await asyncio.shield(recorder.close())
             if events is not None:
                 await asyncio.shield(events.close())
+
+
+async def ask_for_births(recorder: Recorder, intake: MqttIntake, clock: Clock, interval_s: float = 0.5) -> None:
+    """Until cancelled: ask the broker again for the retained birth of each device whose samples wait for it
+    (`Recorder.births_due`) by subscribing its birth topic anew, and drop those subscriptions once the birth is in.
+    A lost connection only postpones it (the recorder keeps asking with its backoff)."""
+    while True:
+        await clock.sleep(interval_s)
+        due = [topic(site, device, Suffix.BIRTH) for site, device in recorder.births_due(clock.monotonic())]
+        waiting = {topic(site, device, Suffix.BIRTH) for site, device in recorder.pending}
+        done = sorted(intake.extra_topics - waiting)
+        try:
+            if done:
+                await intake.drop_topics(done)
+            if due:
+                log.warning("recorder_birth_asked devices=%d first=%s (samples waited for a birth the broker did not"
+                            " deliver; asking for the retained birth again)", len(due), due[0])
+                await intake.resend_retained(due)
+        except ConnectionError as exc:
+            log.info("recorder_birth_ask_postponed reason=%s", exc)

@@ -18,6 +18,11 @@ Acknowledgement: with `manual_ack` (what the recorder uses) the consumer calls `
 durable; the PUBACK frames go out in one write, and only to the connection that delivered the messages (their
 `generation`): a message from a connection that has since dropped is not acked, the broker redelivers it on the new
 connection. Without `manual_ack`, QoS 1 messages are acked as they are parsed.
+
+Asking again for retained messages: `resend_retained(topics)` subscribes those exact topics on the live connection,
+which makes the broker send their retained messages again (the recorder uses it for a device's birth it missed), and
+`drop_topics(topics)` unsubscribes them once they are no longer needed. These extra subscriptions are not renewed
+after a reconnection: the caller asks again if it still waits.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class MqttIntake:
         self._keeper = ConnectionKeeper(config, self, name="mqtt_intake")
         self._error: BaseException | None = None
         self._runner: asyncio.Task[None] | None = None
+        self.extra_topics: set[str] = set()  # subscribed by `resend_retained`, not yet dropped
         self.pauses = 0
         self.received_total = 0
         self.acked = 0
@@ -149,6 +155,38 @@ class MqttIntake:
             if code == 0:
                 log.warning("mqtt_intake_qos_downgraded client_id=%s filter=%s granted_qos=0 (messages are not "
                             "kept for an absent session nor acknowledged)", self.config.client_id, f)
+
+    async def resend_retained(self, topics: Sequence[str]) -> None:
+        """Subscribe `topics` (exact topics or filters, QoS 1) on the live connection so the broker sends their
+        retained messages again. Raises ConnectionError when there is no live connection or it does not answer
+        within the connect timeout; a topic the broker refuses is logged, not raised (the caller may ask again)."""
+        conn = self._live()
+        try:
+            async with asyncio.timeout(self.config.connect_timeout_s):
+                codes, _ = await conn.subscribe(list(topics))
+        except TimeoutError:
+            raise ConnectionError("no SUBACK within the connect timeout") from None
+        self.extra_topics.update(topics)
+        for t, code in zip(topics, codes, strict=False):
+            if code >= 0x80:
+                log.warning("mqtt_intake_resend_refused client_id=%s topic=%s code=%s", self.config.client_id, t,
+                            suback_text(code, self.config.mqtt_v5))
+
+    async def drop_topics(self, topics: Sequence[str]) -> None:
+        """Unsubscribe `topics` added by `resend_retained`. Raises ConnectionError as `resend_retained` does."""
+        conn = self._live()
+        try:
+            async with asyncio.timeout(self.config.connect_timeout_s):
+                await conn.unsubscribe(list(topics))
+        except TimeoutError:
+            raise ConnectionError("no UNSUBACK within the connect timeout") from None
+        self.extra_topics.difference_update(topics)
+
+    def _live(self) -> Connection:
+        conn = self._keeper.conn
+        if conn is None or not conn.is_open or not self._keeper.connected.is_set():
+            raise ConnectionError("not connected")
+        return conn
 
     # --- the sink of the connection -------------------------------------------------------------------------------
     def received(self, conn: Connection, n: int) -> None:

@@ -18,9 +18,9 @@ from controllers.bus import BusMessage
 from controllers.clock import SystemClock, to_rfc3339
 from controllers.devices import DeviceKind
 from controllers.telemetry import Sample, StoreError
-from gateways.mqtt import BrokerRefusedError, BusConfig, InboundMessage
-from gateways.recorder import _fast_telemetry, make_sample
-from gateways.recorder_service import run_recorder
+from gateways.mqtt import BrokerRefusedError, BusConfig, InboundMessage, MqttIntake
+from gateways.recorder import Recorder, _fast_telemetry, make_sample
+from gateways.recorder_service import ask_for_births, run_recorder
 from gateways.spool import Spool
 from gateways.stores.embedded import EmbeddedStore
 from gateways.stores.influx import InfluxStore
@@ -427,3 +427,79 @@ async def test_recorder_on_the_embedded_amqtt_broker(tmp_path: Path) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await store.aclose()
+
+
+class _StoppedClock(SystemClock):
+    """Monotonic time set by the test."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+def test_a_device_waiting_for_its_birth_is_asked_for_again_with_a_doubling_backoff(tmp_path: Path) -> None:
+    clock = _StoppedClock()
+    r = Recorder(FlakyStore(), Spool(tmp_path / "spool"), clock, birth_wait_s=2.0, birth_backoff_max_s=5.0)
+    r.on_messages([tele("sc-1", 0)])
+    clock.t = 101.0
+    r.on_messages([tele("sc-2", 0), tele("sc-1", 1)])
+    assert r.births_due(101.9) == []
+    assert r.births_due(102.0) == [("tn", "sc-1")]  # 2 s after its first waiting sample
+    assert r.births_due(103.0) == [("tn", "sc-2")]
+    assert r.births_due(105.9) == []
+    assert r.births_due(106.0) == [("tn", "sc-1")]  # then 4 s later
+    assert r.births_due(111.0) == [("tn", "sc-1"), ("tn", "sc-2")]  # then 5 s (the cap)
+    assert r.births_due(115.9) == [] and r.births_due(116.0) == [("tn", "sc-1"), ("tn", "sc-2")]
+    assert r.stats.birth_requests == 7
+    r.on_messages([birth("sc-1")])
+    assert [(s.device, s.seq) for s in r.batch] == [("sc-1", 0), ("sc-1", 1)]
+    assert r.births_due(1000.0) == [("tn", "sc-2")]  # sc-1 is known: never asked again
+
+
+def test_devices_waiting_for_a_birth_are_bounded_and_the_oldest_goes(tmp_path: Path) -> None:
+    r = recorder(FlakyStore(), tmp_path, max_waiting_devices=3)
+    r.on_messages([tele("sc-1", 0), tele("sc-1", 1), tele("sc-2", 0), tele("sc-3", 0), tele("sc-4", 0)])
+    assert list(r.pending) == [("tn", "sc-2"), ("tn", "sc-3"), ("tn", "sc-4")]
+    assert r.stats.pending_dropped == 2
+    assert {d for _, d in r.births_due(r.clock.monotonic() + 60)} == {"sc-2", "sc-3", "sc-4"}
+
+
+@pytest.mark.integration
+async def test_a_birth_the_recorder_missed_is_asked_for_again_and_its_samples_are_stored(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """A birth the broker keeps (retained) but never delivered: here the intake has no birth subscription at all,
+    as if the birth had been lost in a broker's race (NATS, see gateways.recorder). The asker subscribes that
+    device's birth topic, the broker sends the retained birth, the waiting samples are stored and the extra
+    subscription is dropped."""
+    store = EmbeddedStore(tmp_path / "t.db")
+    clock = SystemClock()
+    intake = MqttIntake(BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="rec-ask", manual_ack=True),
+                        ["sl/v1/+/+/telemetry"])
+    r = Recorder(store, Spool(tmp_path / "spool"), clock, flush_interval_s=0.05, ack=intake.ack, birth_wait_s=0.3)
+
+    async def consume() -> None:
+        async for messages in intake:
+            await r.take(messages)
+
+    try:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pub, intake:
+            await intake.wait_connected(5)
+            await pub.publish("sl/v1/tn/sc-9/birth", birth("sc-9").payload, qos=1, retain=True)
+            tasks = [asyncio.create_task(c) for c in (r.writer(), r.ticker(), consume(),
+                                                      ask_for_births(r, intake, clock, interval_s=0.1))]
+            try:
+                for seq in range(3):
+                    await pub.publish("sl/v1/tn/sc-9/telemetry", tele("sc-9", seq).payload, qos=1)
+                await eventually(lambda: r.stats.samples_written == 3, within_s=10)
+                assert r.stats.birth_requests >= 1 and not r.pending
+                await eventually(lambda: not intake.extra_topics, within_s=5)
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        (series,) = await store.query(kind=SC, device="sc-9", fields=["seq"], start=T0, end=T0 + timedelta(hours=1))
+        assert sorted(int(v or 0) for _, v in series.points) == [0, 1, 2]
+    finally:
+        await store.aclose()
