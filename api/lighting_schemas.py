@@ -111,7 +111,9 @@ class CircuitTonight(BaseModel):
     circuit: int
     rule: str | None
     program: str | None
-    switches: list[SwitchOut]
+    switches: list[SwitchOut] = Field(description="the switches of the current lighting night (noon to noon, local)")
+    next_switches: list[SwitchOut] = Field(description="the next switches from now (at most 4), this night's and the "
+                                           "next night's: after the morning switch-off, this evening's")
 
 
 class ProgramOut(BaseModel):

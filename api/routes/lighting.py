@@ -377,7 +377,8 @@ async def release_override(device_id: DeviceId, circuit: Circuit, request: Reque
 async def cabinet_lighting(device_id: DeviceId, api: ApiDep, session: SessionDep,
                            _: DevicesReader) -> CabinetLightingOut:
     """Each circuit as measured (on/off, level, current, breaker, faults), its active override (who, until, why),
-    the running document (last active deploy) and tonight's switching times at the cabinet's coordinates."""
+    the running document (last active deploy), tonight's switching times at the cabinet's coordinates and the next
+    switches from now (into the next night once this one's are past)."""
     device = await _cabinet(session, device_id)
     now = api.clock.now()
     overrides = {r.circuit: override_out(r) for r in await _active_overrides(session, device_id, now)}
@@ -419,8 +420,13 @@ async def cabinet_lighting(device_id: DeviceId, api: ApiDep, session: SessionDep
             tonight: list[CircuitTonight] = []
             for assignment in doc.circuits:
                 n = circuit_night(doc, assignment.circuit, night, sun)
-                tonight.append(CircuitTonight(circuit=assignment.circuit, rule=n.rule, program=n.program, switches=[
-                    SwitchOut(at=to_rfc3339(s.at), level_pct=s.level_pct, cause=s.cause) for s in n.switches]))
+                following = circuit_night(doc, assignment.circuit, night + dt.timedelta(days=1), sun)
+                upcoming = [s for s in (*n.switches, *following.switches) if s.at > now][:4]
+                tonight.append(CircuitTonight(
+                    circuit=assignment.circuit, rule=n.rule, program=n.program,
+                    switches=[SwitchOut(at=to_rfc3339(s.at), level_pct=s.level_pct, cause=s.cause) for s in n.switches],
+                    next_switches=[SwitchOut(at=to_rfc3339(s.at), level_pct=s.level_pct, cause=s.cause)
+                                   for s in upcoming]))
             program = ProgramOut(document_id=active.document_id, version=active.version, crc32=active.crc32,
                                  name=doc.name, night=night.isoformat(), circuits=tonight)
     reported = values.get("lighting") if isinstance(values.get("lighting"), dict) else None

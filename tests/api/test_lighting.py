@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,19 @@ async def test_deploy_to_a_cabinet_follows_stages_and_shows_tonight(harness: Har
     assert view["program"]["document_id"] == "city" and view["program"]["version"] == 1
     tonight = {c["circuit"]: c for c in view["program"]["circuits"]}
     assert tonight[1]["program"] in ("standard", "weekend") and len(tonight[1]["switches"]) == 3
+    # 14:00 local: the whole night is ahead, then the next night's first switch (at most 4)
+    assert tonight[1]["next_switches"][:3] == tonight[1]["switches"] and len(tonight[1]["next_switches"]) == 4
     assert [c["status"] for c in view["circuits"]] == ["on", "off"]
+    await harness.clock.advance(20 * 3600)  # 10:00 local the next morning: that night's switches are past
+    view = (await harness.client.get(f"/api/v1/cabinets/{CABINET}/lighting", headers=harness.token("crew"))).json()
+    morning = {c["circuit"]: c for c in view["program"]["circuits"]}[1]
+    now = harness.clock.now()
+    assert all(datetime.fromisoformat(s["at"]) <= now for s in tonight[1]["switches"])
+    assert morning["switches"] == tonight[1]["switches"]  # the night runs noon to noon
+    upcoming = morning["next_switches"]
+    assert len(upcoming) == 3 and all(datetime.fromisoformat(s["at"]) > now for s in upcoming)
+    assert datetime.fromisoformat(upcoming[0]["at"]) - now < timedelta(hours=10)  # this evening's switch-on
+    assert upcoming[0]["level_pct"] > 0 and upcoming[2]["level_pct"] == 0  # ... to tomorrow morning's off
 
 
 async def test_a_document_that_does_not_fit_a_cabinet_is_refused_there_and_never_sent(harness: Harness) -> None:

@@ -90,7 +90,9 @@ function Controls({ id, c, override }) {
 function Circuit({ id, c, override, night, alarms, life, reloadLife }) {
   const st = circuitStatus(c);
   const now = Date.now();
-  const next = ((night && night.switches) || []).filter((s) => new Date(s.at).getTime() > now).slice(0, 3);
+  // The API's next switches run on past this night's morning into the next evening; filtered again here since
+  // the screen may show a reading 30 s old (or older, offline).
+  const next = ((night && night.next_switches) || []).filter((s) => new Date(s.at).getTime() > now).slice(0, 3);
   const measuredOverride = c.control === "override";
   const applied = override && !["expired", "failed"].includes(override.command_status) ? override : null;
   return html`<section class=${`circuit st-${st.key}`} data-circuit=${c.circuit} aria-labelledby=${`c-${c.circuit}`}>
