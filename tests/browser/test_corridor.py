@@ -139,6 +139,15 @@ def test_real_corridor_preview(site: LiveSite, corridor: list[str], open_page: O
         assert not wide, wide  # nothing sticks out sideways
         assert_accessible(again)
         shot(again, f"corridor-{'phone' if viewport == PHONE else 'desktop'}-{lang}")
+    # a run refused from that link (here a twin gone: 501) takes the link's result off the screen, where it would
+    # read as this run's answer
+    again.route("**/api/v1/corridors/preview", lambda route: route.fulfill(
+        status=501, content_type="application/problem+json",
+        body=json.dumps({"title": "Twin not installed", "status": 501, "detail": DETAIL_501})))
+    again.get_by_role("button", name=WORDS["en"]["run"]).click()
+    expect(again.get_by_test_id("preview-error")).to_have_attribute("data-status", "501")
+    expect(again.get_by_test_id("corridor-result")).to_have_count(0)
+    expect(again.get_by_test_id("preview-status")).to_have_count(0)
 
 
 def test_no_twin_installed_says_how_to_enable(site: LiveSite, corridor: list[str], open_page: OpenPage) -> None:

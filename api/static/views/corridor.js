@@ -149,7 +149,8 @@ export function CorridorPage({ query }) {
     const at = p.lastIndexOf(":");
     return [p.slice(0, at), p.slice(at + 1)];
   }));
-  const job = useFollowedJob(jobId);
+  const [dropped, setDropped] = useState(null);  // the job of the link, taken off the screen by a refused run
+  const job = useFollowedJob(jobId && jobId !== dropped ? jobId : null);
   const request = job && job.request && job.request.links ? job.request : null;
   useEffect(() => {  // a link carrying only the job and the versions: the rest of the form from the job's request
     if (!request || query.get("l")) return;
@@ -188,7 +189,11 @@ export function CorridorPage({ query }) {
       const q = new URLSearchParams({ job: r.body.id, v: chosen.map((c) => `${c.id}:${c.version}`).join(","),
         l: body.links.map((l) => `${l.from_leg}:${l.to_leg}:${l.distance_m}`).join(","), start, d: String(duration), s: String(seeds) });
       location.hash = `#/corridor?${q}`;
-    } else setError(previewError(r));
+    } else {
+      // a refused run leaves no earlier result on screen, where it could be read as this run's answer
+      setDropped(jobId);
+      setError(previewError(r));
+    }
   }
 
   const running = busy || !!(job && ACTIVE.has(job.state));
