@@ -110,8 +110,10 @@ async def ask_for_births(recorder: Recorder, intake: MqttIntake, clock: Clock, i
     while True:
         await clock.sleep(interval_s)
         due = [topic(site, device, Suffix.BIRTH) for site, device in recorder.births_due(clock.monotonic())]
-        waiting = {topic(site, device, Suffix.BIRTH) for site, device in recorder.pending}
-        done = sorted(intake.extra_topics - waiting)
+        done: list[str] = []
+        if intake.extra_topics:  # the births asked for that came (or whose device no longer waits)
+            waiting = {topic(site, device, Suffix.BIRTH) for site, device in recorder.pending}
+            done = sorted(intake.extra_topics - waiting)
         try:
             if done:
                 await intake.drop_topics(done)
