@@ -25,6 +25,7 @@ from gateways.spool import Spool
 
 log = logging.getLogger(__name__)
 _EVENT_TOPIC_END = "/" + Suffix.EVENT.value
+_TOPICS_PER_PACKET = 200  # births asked for (or dropped) in one SUBSCRIBE (UNSUBSCRIBE): ~8 kB, well under limits
 
 
 async def run_recorder(*, bus: BusConfig, store: TelemetryWriter, spool_dir: Path, clock: Clock,
@@ -115,11 +116,12 @@ async def ask_for_births(recorder: Recorder, intake: MqttIntake, clock: Clock, i
             waiting = {topic(site, device, Suffix.BIRTH) for site, device in recorder.pending}
             done = sorted(intake.extra_topics - waiting)
         try:
-            if done:
-                await intake.drop_topics(done)
+            for i in range(0, len(done), _TOPICS_PER_PACKET):
+                await intake.drop_topics(done[i:i + _TOPICS_PER_PACKET])
             if due:
                 log.warning("recorder_birth_asked devices=%d first=%s (samples waited for a birth the broker did not"
                             " deliver; asking for the retained birth again)", len(due), due[0])
-                await intake.resend_retained(due)
+            for i in range(0, len(due), _TOPICS_PER_PACKET):
+                await intake.resend_retained(due[i:i + _TOPICS_PER_PACKET])
         except ConnectionError as exc:
             log.info("recorder_birth_ask_postponed reason=%s", exc)

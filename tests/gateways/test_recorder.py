@@ -469,10 +469,10 @@ def test_devices_waiting_for_a_birth_are_bounded_and_the_oldest_goes(tmp_path: P
 @pytest.mark.integration
 async def test_a_birth_the_recorder_missed_is_asked_for_again_and_its_samples_are_stored(
         mosquitto: Mosquitto, tmp_path: Path) -> None:
-    """A birth the broker keeps (retained) but never delivered: here the intake has no birth subscription at all,
-    as if the birth had been lost in a broker's race (NATS, see gateways.recorder). The asker subscribes that
-    device's birth topic, the broker sends the retained birth, the waiting samples are stored and the extra
-    subscription is dropped."""
+    """Births the broker keeps (retained) but never delivered: here the intake has no birth subscription at all,
+    as if the births had been lost in a broker's race (NATS, see gateways.recorder). The asker subscribes each
+    device's birth topic (250: two SUBSCRIBE packets), the broker sends the retained births, the waiting samples are
+    stored and the extra subscriptions are dropped."""
     store = EmbeddedStore(tmp_path / "t.db")
     clock = SystemClock()
     intake = MqttIntake(BusConfig(host=mosquitto.host, port=mosquitto.port, client_id="rec-ask", manual_ack=True),
@@ -483,23 +483,27 @@ async def test_a_birth_the_recorder_missed_is_asked_for_again_and_its_samples_ar
         async for messages in intake:
             await r.take(messages)
 
+    devices = [f"sc-{i}" for i in range(250)]  # more than one SUBSCRIBE packet of asks
     try:
-        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pub, intake:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port, max_inflight_messages=1000) as pub, intake:
             await intake.wait_connected(5)
-            await pub.publish("sl/v1/tn/sc-9/birth", birth("sc-9").payload, qos=1, retain=True)
+            for d in devices:
+                await pub.publish(f"sl/v1/tn/{d}/birth", birth(d).payload, qos=1, retain=True)
             tasks = [asyncio.create_task(c) for c in (r.writer(), r.ticker(), consume(),
                                                       ask_for_births(r, intake, clock, interval_s=0.1))]
             try:
-                for seq in range(3):
-                    await pub.publish("sl/v1/tn/sc-9/telemetry", tele("sc-9", seq).payload, qos=1)
-                await eventually(lambda: r.stats.samples_written == 3, within_s=10)
-                assert r.stats.birth_requests >= 1 and not r.pending
+                for seq in range(2):
+                    for d in devices:
+                        await pub.publish(f"sl/v1/tn/{d}/telemetry", tele(d, seq).payload, qos=1)
+                await eventually(lambda: r.stats.samples_written == 2 * len(devices), within_s=15)
+                assert r.stats.birth_requests >= len(devices) and not r.pending
                 await eventually(lambda: not intake.extra_topics, within_s=5)
             finally:
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-        (series,) = await store.query(kind=SC, device="sc-9", fields=["seq"], start=T0, end=T0 + timedelta(hours=1))
-        assert sorted(int(v or 0) for _, v in series.points) == [0, 1, 2]
+        for d in (devices[0], devices[-1]):
+            (series,) = await store.query(kind=SC, device=d, fields=["seq"], start=T0, end=T0 + timedelta(hours=1))
+            assert sorted(int(v or 0) for _, v in series.points) == [0, 1]
     finally:
         await store.aclose()
