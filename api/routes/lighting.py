@@ -63,6 +63,7 @@ from controllers.clock import to_rfc3339
 from controllers.commands import CircuitRelease, CommandStatus, Switch
 from controllers.devices import DeviceKind
 from controllers.lighting import AstralSun, LightingV1, circuit_night, diff_lighting, night_of
+from controllers.lighting import Switch as ProgramSwitch
 from controllers.lighting.faults import loads_from_birth, luminaires_out
 from controllers.telemetry import StoreError
 
@@ -422,11 +423,9 @@ async def cabinet_lighting(device_id: DeviceId, api: ApiDep, session: SessionDep
                 n = circuit_night(doc, assignment.circuit, night, sun)
                 following = circuit_night(doc, assignment.circuit, night + dt.timedelta(days=1), sun)
                 upcoming = [s for s in (*n.switches, *following.switches) if s.at > now][:4]
-                tonight.append(CircuitTonight(
-                    circuit=assignment.circuit, rule=n.rule, program=n.program,
-                    switches=[SwitchOut(at=to_rfc3339(s.at), level_pct=s.level_pct, cause=s.cause) for s in n.switches],
-                    next_switches=[SwitchOut(at=to_rfc3339(s.at), level_pct=s.level_pct, cause=s.cause)
-                                   for s in upcoming]))
+                tonight.append(CircuitTonight(circuit=assignment.circuit, rule=n.rule, program=n.program,
+                                              switches=[switch_out(s) for s in n.switches],
+                                              next_switches=[switch_out(s) for s in upcoming]))
             program = ProgramOut(document_id=active.document_id, version=active.version, crc32=active.crc32,
                                  name=doc.name, night=night.isoformat(), circuits=tonight)
     reported = values.get("lighting") if isinstance(values.get("lighting"), dict) else None
@@ -529,3 +528,7 @@ async def energy_csv(api: ApiDep, session: SessionDep, _: TelemetryReader,
     name = f"lighting-energy-{from_.isoformat()}-{to.isoformat()}.csv"
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def switch_out(s: ProgramSwitch) -> SwitchOut:
+    return SwitchOut(at=to_rfc3339(s.at), level_pct=s.level_pct, cause=s.cause)

@@ -30,9 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from gateways.mqtt.codec import PROP_REASON_STRING, suback_final, suback_text
 from gateways.mqtt.config import BusConfig
@@ -40,6 +40,7 @@ from gateways.mqtt.connection import BrokerRefusedError, Connection, InboundMess
 from gateways.mqtt.reconnect import ConnectionKeeper
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class MqttIntake:
@@ -160,12 +161,7 @@ class MqttIntake:
         """Subscribe `topics` (exact topics or filters, QoS 1) on the live connection so the broker sends their
         retained messages again. Raises ConnectionError when there is no live connection or it does not answer
         within the connect timeout; a topic the broker refuses is logged, not raised (the caller may ask again)."""
-        conn = self._live()
-        try:
-            async with asyncio.timeout(self.config.connect_timeout_s):
-                codes, _ = await conn.subscribe(list(topics))
-        except TimeoutError:
-            raise ConnectionError("no SUBACK within the connect timeout") from None
+        codes, _ = await self._answered(self._live().subscribe(list(topics)), "SUBACK")
         self.extra_topics.update(topics)
         for t, code in zip(topics, codes, strict=False):
             if code >= 0x80:
@@ -174,13 +170,16 @@ class MqttIntake:
 
     async def drop_topics(self, topics: Sequence[str]) -> None:
         """Unsubscribe `topics` added by `resend_retained`. Raises ConnectionError as `resend_retained` does."""
-        conn = self._live()
+        await self._answered(self._live().unsubscribe(list(topics)), "UNSUBACK")
+        self.extra_topics.difference_update(topics)
+
+    async def _answered(self, request: Awaitable[T], answer: str) -> T:
+        """`request`'s answer within the connect timeout; ConnectionError naming the missing `answer` otherwise."""
         try:
             async with asyncio.timeout(self.config.connect_timeout_s):
-                await conn.unsubscribe(list(topics))
+                return await request
         except TimeoutError:
-            raise ConnectionError("no UNSUBACK within the connect timeout") from None
-        self.extra_topics.difference_update(topics)
+            raise ConnectionError(f"no {answer} within the connect timeout") from None
 
     def _live(self) -> Connection:
         conn = self._keeper.conn
