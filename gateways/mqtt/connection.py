@@ -468,6 +468,8 @@ class Connection(asyncio.Protocol):
         if self.connack_seen:
             raise ProtocolError("second CONNACK")
         self.connack_seen = True
+        if self.connack.done():  # given up at the connect timeout: a late answer must not revive the session here
+            raise ProtocolError("CONNACK after the connection was given up")
         if len(body) < 2:
             raise ProtocolError("CONNACK too short")
         props = parse_properties(body, 2)[0] if self.v5 and len(body) > 2 else {}

@@ -6,6 +6,7 @@ connections and subscriptions, shared subscriptions, keepalive, clean disconnect
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from typing import Any
@@ -159,6 +160,19 @@ async def test_publish_before_connack_is_a_protocol_error() -> None:
     assert transport.aborted and conn.error is not None and "before CONNACK" in conn.error
 
 
+async def test_a_connack_after_the_connect_was_given_up_ends_the_connection() -> None:
+    """Besides the abort at the timeout (below, on a real socket): a CONNACK that reaches a connection whose
+    CONNECT was given up ends it, rather than reviving the session there."""
+    cfg = BusConfig(host="127.0.0.1", port=1, client_id="t")
+    conn = Connection(cfg, MqttIntake(cfg, ["a"]), 1)
+    transport = FakeTransport()
+    conn.connection_made(transport)
+    conn.connack.cancel()  # what the connect timeout does to the awaited CONNACK
+    conn.data_received(CONNACK_OK + publish("a", b"1", mid=1))
+    assert transport.aborted and conn.error is not None and "CONNACK after the connection was given up" in conn.error
+    assert not any(w.startswith(b"\x40") for w in transport.writes)  # no PUBACK
+
+
 async def test_acks_go_out_in_one_write_and_only_to_the_connection_that_delivered() -> None:
     intake, conn, transport = connection(generation=4)
     conn.data_received(b"".join(publish("a", b"", mid=m) for m in range(1, 6)) + publish("q0", b"", qos=0))
@@ -291,6 +305,50 @@ async def test_a_3_1_1_suback_failure_is_logged_and_asked_again_on_a_new_connect
         assert intake.connects == 1
         assert received.count(8) == 3 and received.count(1) == 3  # three connections, three SUBSCRIBEs
     assert "mqtt_intake_subscription_refused client_id=intake-t filter=b code=0x80 (failure) retry=True" in caplog.text
+
+
+async def test_a_connect_answered_late_is_hung_up_and_acknowledges_nothing() -> None:
+    """A broker electing leaders (NATS) may answer a CONNECT after the client gave up on it and failed over. The
+    connection given up must be closed at once: left open (aiomqtt 2.5.1 leaves paho's socket open and read), a late
+    CONNACK brings the persistent session back to it, and the QoS 1 messages the broker then sends it are
+    acknowledged and lost, as the cluster suite's witness once lost some. Here the first endpoint answers only
+    after the intake's timeout, with a CONNACK and a QoS 1 PUBLISH: the intake has closed that socket by then, and
+    it runs on the second endpoint."""
+    got_connect, answered = asyncio.Event(), asyncio.Event()
+    late: dict[str, Any] = {}
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readexactly(2)  # a CONNECT: type, then a one-byte length (a short client id)
+        await reader.readexactly(head[1])
+        got_connect.set()
+        await asyncio.sleep(0.8)  # past the intake's 0.3 s
+        writer.write(CONNACK_OK + publish("a", b"late", mid=7))
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        answered.set()
+        try:  # what came back: a PUBACK would be b"\x40..."; a closed socket reads b"" (or resets)
+            late["reply"] = await asyncio.wait_for(reader.read(1024), 2)
+        except ConnectionError:
+            late["reply"] = b""
+        writer.close()
+
+    server = await asyncio.start_server(slow, "127.0.0.1", 0)
+    slow_port = server.sockets[0].getsockname()[1]
+    try:
+        async with scripted_broker(lambda kind, _: {1: CONNACK_OK, 8: b"\x90\x03\x00\x01\x01"}.get(kind)) as (
+                port, received):
+            cfg = fast(port).model_copy(update={
+                "urls": (f"mqtt://127.0.0.1:{slow_port}", f"mqtt://127.0.0.1:{port}"), "connect_timeout_s": 0.3})
+            async with MqttIntake(cfg, ["a"]) as intake:
+                await asyncio.wait_for(got_connect.wait(), 5)
+                await intake.wait_connected(5)
+                await asyncio.wait_for(answered.wait(), 5)
+                await eventually(lambda: "reply" in late, within_s=5)
+                assert late["reply"] == b"", f"the connection given up answered: {late['reply']!r}"
+                assert intake.connects == 1 and received[:2] == [1, 8]
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 async def test_a_silent_broker_is_detected_and_reconnected(caplog: pytest.LogCaptureFixture) -> None:
