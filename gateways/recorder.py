@@ -59,6 +59,7 @@ from typing import Protocol, runtime_checkable
 from controllers import bounded_json
 from controllers.clock import Clock
 from controllers.devices import DeviceKind
+from controllers.retained_asks import RetainedAsks
 from controllers.telemetry import Sample, StoreError, TelemetryWriter
 from controllers.topics import Suffix, TopicError, parse
 from gateways.partition import Partition
@@ -240,10 +241,10 @@ class Recorder:
         self.kinds: dict[tuple[str, str], DeviceKind] = {}
         self.pending: dict[tuple[str, str], deque[Telemetry]] = {}  # oldest waiting device first
         self.max_waiting_devices = max_waiting_devices
-        self.birth_wait_s = birth_wait_s
-        self.birth_backoff_max_s = birth_backoff_max_s
-        # device -> (when to ask for its birth next, the wait after that ask); only devices in `pending`
-        self._birth_asks: dict[tuple[str, str], tuple[float, float]] = {}
+        # when to ask again for the birth of a device whose samples wait (only devices in `pending`: at most
+        # max_waiting_devices, so the asks never forget one)
+        self._birth_asks: RetainedAsks[tuple[str, str]] = RetainedAsks(
+            first_wait_s=birth_wait_s, max_wait_s=birth_backoff_max_s, max_keys=max_waiting_devices)
         self.batch: list[Sample] = []
         self.batch_msgs: list[Message] = []
         self.batch_started = 0.0
@@ -274,7 +275,7 @@ class Recorder:
         if self.kinds.get(key, kind) is not kind:
             self._recordable.clear()  # a device that changed kind: its telemetry topic maps anew
         self.kinds[key] = kind
-        self._birth_asks.pop(key, None)
+        self._birth_asks.stop(key)
         for payload in self.pending.pop(key, ()):
             self._add(key, kind, payload)
 
@@ -282,11 +283,7 @@ class Recorder:
         """(site, device) of the devices whose samples wait for a birth and are due an ask for it now (monotonic
         `now`): first `birth_wait_s` after their first waiting sample, then after a doubling backoff. Counted in
         `stats.birth_requests`."""
-        due: list[tuple[str, str]] = []
-        for key, (at, wait) in self._birth_asks.items():
-            if now >= at:
-                due.append(key)
-                self._birth_asks[key] = (now + wait, min(wait * 2, self.birth_backoff_max_s))
+        due = self._birth_asks.due(now)
         self.stats.birth_requests += len(due)
         return due
 
@@ -390,13 +387,12 @@ class Recorder:
             if len(self.pending) >= self.max_waiting_devices:
                 oldest = next(iter(self.pending))
                 dropped = self.pending.pop(oldest)
-                self._birth_asks.pop(oldest, None)
+                self._birth_asks.stop(oldest)
                 self.stats.pending_dropped += len(dropped)
                 log.warning("telemetry_kind_unknown_dropped device=%s site=%s waiting_devices=%d dropped=%d",
                             oldest[1], oldest[0], len(self.pending), len(dropped))
             waiting = self.pending[key] = deque()
-            self._birth_asks[key] = (self.clock.monotonic() + self.birth_wait_s,
-                                     min(self.birth_wait_s * 2, self.birth_backoff_max_s))
+            self._birth_asks.start(key, self.clock.monotonic())
         if len(waiting) >= self.pending_per_device:
             waiting.popleft()
             self.stats.pending_dropped += 1
