@@ -19,11 +19,20 @@ With `offline_grace_s`, a change from online to offline is held that long and sh
 (checked every second of the injected clock): on a broker cluster a failover closes connections (NATS closes those
 that publish while it elects leaders), their Last Will says offline, and the device is back on another node within
 seconds; without the grace every such device raised and cleared a comm_loss alarm.
+
+A device's retained `status` can be missed: a broker that keeps retained messages apart from live routing (NATS, in
+JetStream) may let one published while the listener subscribed reach neither the subscription nor the snapshot. The
+device then shows its old status (or `unknown`) until its next one, which may be hours away. So a live `state` (one
+the device sent now, not a retained copy) from a device whose own status is not `online` is taken as evidence: if its
+status has still not come `STATUS_ASK_WAIT_S` later, the listener asks the broker for it again by subscribing to that
+one status topic, which any broker answers with the retained message (`controllers.retained_asks`: then after a
+doubling wait, up to a minute, until a status comes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import OrderedDict
@@ -55,6 +64,7 @@ from controllers.commands import CommandResult
 from controllers.devices import DeviceKind
 from controllers.lighting.faults import circuit_faults, loads_from_birth
 from controllers.presence import GATEWAY_OFFLINE, GATEWAY_RESTARTED, device_status, gateway_of, presence_of
+from controllers.retained_asks import RetainedAsks
 from controllers.topics import (
     Suffix,
     TopicError,
@@ -63,6 +73,7 @@ from controllers.topics import (
     parse,
     parse_gateway,
     subscription,
+    topic,
 )
 
 log = logging.getLogger(__name__)
@@ -73,6 +84,11 @@ PRESENCE = "presence"  # the schema of a gateway's presence topic
 #: beyond this, further unknown devices are only counted and logged: a flood of made-up device ids costs bounded
 #: memory and raises at most this many alarms until imports drain the quarantine.
 UNKNOWN_KEPT = 1000
+#: a device's live state came while its own status was not online: ask for its retained status this much later
+STATUS_ASK_WAIT_S = 2.0
+#: status topics asked for in one SUBSCRIBE (~8 kB), and how long (real time) to wait for their retained answers
+STATUS_ASK_BATCH = 200
+STATUS_ASK_LISTEN_S = 2.0
 QUARANTINED = (Suffix.BIRTH, Suffix.STATUS, Suffix.STATE)
 
 
@@ -127,6 +143,8 @@ class BusListener:
         # A retained poison message is logged once, however often redelivered (and across restarts when the
         # composition root gives a FirstSight that remembers).
         self._first_sight = first_sight if first_sight is not None else FirstSight()
+        #: devices whose status to ask the broker for again (see the module doc); `status_asks.asked` counts asks
+        self.status_asks: RetainedAsks[str] = RetainedAsks(first_wait_s=STATUS_ASK_WAIT_S)
         self._handlers: dict[Suffix, Callable[[LiveDevice, dict[str, Any], datetime], Any]] = {
             Suffix.BIRTH: self._on_birth, Suffix.STATUS: self._on_status, Suffix.STATE: self._on_state,
             Suffix.EVENT: self._on_event, Suffix.CMD_RES: self._on_result}
@@ -141,15 +159,37 @@ class BusListener:
         """Consume the bus until cancelled (the bus itself reconnects and resubscribes)."""
         async with (asyncio.TaskGroup() as tg,
                     self._bus.subscribe(*(subscription(s) for s in SUFFIXES), gateway_subscription()) as messages):
-            release = tg.create_task(self._release_held()) if self._offline_grace_s > 0 else None
+            helpers = [tg.create_task(self._ask_statuses())]
+            if self._offline_grace_s > 0:
+                helpers.append(tg.create_task(self._release_held()))
             self.connected = True
             try:
                 async for message in messages:
                     await self.handle(message)
             finally:
                 self.connected = False
-                if release is not None:
-                    release.cancel()
+                for helper in helpers:
+                    helper.cancel()
+
+    async def _ask_statuses(self, interval_s: float = 0.5) -> None:
+        """Every `interval_s` of the injected clock: ask the broker again for the retained status of the devices due
+        (`status_asks`), subscribing to their status topics, `STATUS_ASK_BATCH` at a time; what comes within
+        `STATUS_ASK_LISTEN_S` is handled like any status (the main subscription may get it too: a status is
+        idempotent), then the subscription goes."""
+        while True:
+            await self._clock.sleep(interval_s)
+            due = [dev for d in self.status_asks.due(self._clock.monotonic()) if (dev := self._cache.get(d))]
+            for i in range(0, len(due), STATUS_ASK_BATCH):
+                topics = {topic(dev.site, dev.id, Suffix.STATUS) for dev in due[i:i + STATUS_ASK_BATCH]}
+                log.warning("device_status_asked devices=%s", ",".join(sorted(t.split("/")[3] for t in topics)))
+                async with self._bus.subscribe(*sorted(topics), queue_size=len(topics)) as answers:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(STATUS_ASK_LISTEN_S):
+                            async for message in answers:
+                                await self.handle(message)
+                                topics.discard(message.topic)
+                                if not topics:
+                                    break
 
     async def _release_held(self) -> None:
         """Every second: show the offlines held for `offline_grace_s` (those that still hold)."""
@@ -208,6 +248,8 @@ class BusListener:
                                          now)
             return
         dev.last_seen = now
+        if where.suffix is Suffix.STATE and not message.retain and dev.own_status != "online":
+            self.status_asks.start(dev.id, self._clock.monotonic())  # sent now: the device is up (module doc)
         await self._handlers[where.suffix](dev, data, now)
 
     async def _on_unknown(self, site: str, device_id: str, suffix: Suffix, message: BusMessage,
@@ -287,6 +329,7 @@ class BusListener:
 
     async def _on_status(self, dev: LiveDevice, data: dict[str, Any], now: datetime) -> None:
         dev.own_status, dev.own_reason = data["status"], data.get("reason")
+        self.status_asks.stop(dev.id)
         await self._show_status(dev, now, seen=True, always=True)
 
     async def _on_presence(self, message: BusMessage) -> None:

@@ -36,6 +36,9 @@ class StateCollector(Collector):
         bus.add_metric(["refused"], state.listener.refused)
         bus.add_metric(["unknown_device"], state.listener.unknown)
         yield bus
+        yield CounterMetricFamily("signalight_api_status_asks", "devices whose retained status was asked for again "
+                                  "(a live state came while their own status was not online)",
+                                  value=state.listener.status_asks.asked)
         cmds = CounterMetricFamily("signalight_api_commands", "command lifecycle events", labels=["event"])
         cmds.add_metric(["sent"], state.dispatcher.sent)
         cmds.add_metric(["result"], state.dispatcher.results)

@@ -4,6 +4,7 @@ resubscription after a broker restart, on_connect hooks, publish timeout, bounde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import pytest
@@ -150,3 +151,35 @@ async def test_a_refused_subscription_is_asked_again_on_a_new_connection(caplog:
             await eventually(lambda: received.count(8) >= 2 and bus.connected, within_s=10)
             assert received.count(1) == 2  # a second connection, for the refused filter
     assert "bus_subscription_refused client_id=b-refused filter=b code=0x80 (failure) retry=True" in caplog.text
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
+async def test_a_topic_subscribed_again_under_a_live_wildcard_brings_its_retained_message_again(
+        broker: str, request: pytest.FixtureRequest) -> None:
+    """What the API's asks for a missed status rest on (api/listener.py): subscribing to one topic that a live
+    wildcard already covers makes the broker send its retained message again, to both subscriptions; leaving the
+    narrow one unsubscribes it and keeps the wildcard."""
+    async with contextlib.AsyncExitStack() as stack:
+        if broker == "mosquitto":
+            mosquitto: Mosquitto = request.getfixturevalue("mosquitto")
+            host, port = mosquitto.host, mosquitto.port
+        else:
+            host, port = await stack.enter_async_context(amqtt_broker())
+        pub = await stack.enter_async_context(Bus(BusConfig(host=host, port=port, client_id="ask-pub")))
+        bus = await stack.enter_async_context(Bus(BusConfig(host=host, port=port, client_id="ask-api")))
+        await pub.wait_connected(5)
+        await pub.publish("sl/v1/tn/sc-1/status", {"status": "online"}, retain=True)
+        wide = await stack.enter_async_context(bus.subscribe("sl/v1/+/+/status"))
+        await bus.wait_connected(5)
+        async with asyncio.timeout(5):
+            assert (await anext(wide)).retain  # the snapshot
+        async with bus.subscribe("sl/v1/tn/sc-1/status", queue_size=1) as narrow, asyncio.timeout(5):
+            asked, again = await anext(narrow), await anext(wide)
+        assert asked.retain and asked.payload == again.payload == b'{"status":"online"}'
+        await pub.publish("sl/v1/tn/sc-1/status", {"status": "offline"}, retain=True)
+        async with asyncio.timeout(5):
+            live = await anext(wide)
+        assert live.payload == b'{"status":"offline"}' and not live.retain
+        await asyncio.sleep(0.3)
+        assert wide.queue.empty()  # one copy: the narrow subscription is gone from the broker too
