@@ -39,8 +39,9 @@ BIRTH = {"ts": "2026-11-23T07:00:00.000Z", "bd_seq": 3, "kind": "lighting_cabine
          "capabilities": []}
 
 
-def tele(seq: int) -> BusMessage:
-    return msg("telemetry", {"ts": "2026-11-23T07:00:00.000Z", "seq": seq, "values": {"energy_kwh": 1.5}})
+def tele(seq: int, *, retain: bool = False) -> BusMessage:
+    return msg("telemetry", {"ts": "2026-11-23T07:00:00.000Z", "seq": seq, "values": {"energy_kwh": 1.5}},
+               retain=retain)
 
 
 def test_seq_gap_asks_for_a_rebirth_once_per_period(caplog: pytest.LogCaptureFixture) -> None:
@@ -59,6 +60,31 @@ def test_seq_gap_asks_for_a_rebirth_once_per_period(caplog: pytest.LogCaptureFix
     st = link.devices[("tn", "cab-5")]
     assert st.gaps == 3 and st.rebirths == 2
     assert "device_seq_gap device=cab-5" in caplog.text
+
+
+def test_live_messages_with_no_birth_ask_for_one_after_a_wait(caplog: pytest.LogCaptureFixture) -> None:
+    """A retained birth missed while subscribing (NATS): live messages come, no birth. After `birth_wait_s` the
+    device is asked for a rebirth (rate limited as for gaps); a birth ends it. Retained copies are no evidence."""
+    clock = FakeClock()
+    link = MqttDeviceWatch([MqttDevice(id="cab-5", site="tn", kind=DeviceKind.LIGHTING_CABINET)],
+                          clock, rebirth_every_s=10, birth_wait_s=2)
+    clock.t = 100
+    assert link.handle(tele(7, retain=True)) is None
+    clock.t = 105
+    assert link.handle(tele(8)) is None  # the first live one: the birth may just be late
+    clock.t = 106.5
+    assert link.handle(tele(9)) is None
+    clock.t = 107
+    assert link.handle(tele(10)) == "sl/v1/tn/cab-5/rebirth"
+    clock.t = 108
+    assert link.handle(tele(11)) is None  # asked already within 10 s
+    clock.t = 117
+    assert link.handle(tele(12)) == "sl/v1/tn/cab-5/rebirth"
+    assert link.handle(msg("birth", BIRTH)) is None
+    clock.t = 200
+    assert [link.handle(tele(s)) for s in (13, 14)] == [None, None]  # a birth, then in order: nothing to ask
+    assert link.devices[("tn", "cab-5")].rebirths == 2 and link.devices[("tn", "cab-5")].gaps == 0
+    assert "device_birth_missing device=cab-5 site=tn" in caplog.text
 
 
 def test_malformed_payloads_are_counted_and_named(caplog: pytest.LogCaptureFixture) -> None:
