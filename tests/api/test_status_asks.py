@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
+from api import listener
 from controllers.bus import BusMessage
 from tests.api.conftest import Harness, eventually
 from tests.api.fakes import cabinet_state, signal_state
@@ -44,8 +47,10 @@ async def test_a_missed_status_is_asked_for_again_after_a_live_state(harness: Ha
     assert "signalight_api_status_asks_total 1.0" in (await h.client.get("/metrics")).text
 
 
-async def test_a_status_that_does_not_come_is_asked_for_with_a_doubling_wait(harness: Harness) -> None:
+async def test_a_status_that_does_not_come_is_asked_for_with_a_doubling_wait(harness: Harness,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     h = harness
+    monkeypatch.setattr(listener, "STATUS_ASK_LISTEN_S", 0.2)  # real time each unanswered ask waits
     await h.bus.publish(STATUS, {"status": "offline"}, retain=True)
     await h.settle()
     del h.bus.retained[STATUS]  # nothing to answer with (a broker that lost it)
