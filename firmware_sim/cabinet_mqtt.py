@@ -104,11 +104,12 @@ class CabinetMqttFace:
         return {"circuits": circuits, "door_open": cab.door_open, "mains_ok": cab.mains_ok,
                 "photocell_lux": round(cab.photocell_lux, 1), "alarms": cab.alarms(now), "lighting": lighting}
 
-    def state(self) -> dict[str, Any]:
+    def state(self, seq: int | None = None) -> dict[str, Any]:
+        """The state now, with the next `seq`, or `seq` (that of a state taken but never sent)."""
         values = self.state_values()
         self.last_state = values
-        return {"ts": rfc3339(self.clock.now()), "seq": self._next_seq(), "kind": "lighting_cabinet",
-                "values": values}
+        return {"ts": rfc3339(self.clock.now()), "seq": self._next_seq() if seq is None else seq,
+                "kind": "lighting_cabinet", "values": values}
 
     def state_changed(self) -> bool:
         """True when the state differs from the last published (lux alone does not count: it always moves)."""

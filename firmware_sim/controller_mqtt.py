@@ -117,11 +117,12 @@ class ControllerMqttFace:
                 "backup_remaining_s": c.backup_remaining_s(), "phases": phases, "peds": peds,
                 "detectors": c.detectors.mask & 0xFFFF, "alarms": sorted(c.alarms), "plan_crc32": self.active_crc}
 
-    def state(self) -> dict[str, Any]:
+    def state(self, seq: int | None = None) -> dict[str, Any]:
+        """The state now, with the next `seq`, or `seq` (that of a state taken but never sent)."""
         values = self.state_values()
         self.last_state = values
-        return {"ts": rfc3339(self.clock.now()), "seq": self._next_seq(), "kind": "signal_controller",
-                "values": values}
+        return {"ts": rfc3339(self.clock.now()), "seq": self._next_seq() if seq is None else seq,
+                "kind": "signal_controller", "values": values}
 
     def state_changed(self) -> bool:
         if self.last_state is None:

@@ -66,7 +66,7 @@ class MqttFace(Protocol):
     def topic(self, suffix: str) -> str: ...
     def powered(self) -> bool: ...
     def birth(self) -> dict[str, Any]: ...
-    def state(self) -> dict[str, Any]: ...
+    def state(self, seq: int | None = None) -> dict[str, Any]: ...
     def state_changed(self) -> bool: ...
     def telemetry(self) -> dict[str, Any]: ...
     def connected(self) -> None: ...
@@ -155,6 +155,9 @@ class MqttDeviceSession:
         self._turn = asyncio.Lock()
         self._cable = Cable(self.client_id)
         self._cancels = _CancelWatch()
+        #: the seq of a state taken but not sent (its link went): the next state goes under it, so the bus shows
+        #: no gap, which a consumer would read as a lost message (a state is superseded, never resent as it was)
+        self._unsent_state_seq: int | None = None
 
     def _down(self) -> bool:
         return self.comm_fault or not self.face.powered()
@@ -201,13 +204,21 @@ class MqttDeviceSession:
                        retain: bool = False) -> None:
         await client.publish(self.face.topic(suffix), json.dumps(payload, separators=(",", ":")), qos=1,
                              retain=retain, timeout=PUBLISH_TIMEOUT_S)
+        if suffix == "state":
+            self._unsent_state_seq = None
         self._cancels.check()
+
+    async def _publish_state(self, client: aiomqtt.Client) -> None:
+        """The state now, under the seq of a state that could not be sent, if one could not."""
+        state = self.face.state(self._unsent_state_seq)
+        self._unsent_state_seq = state["seq"]
+        await self._publish(client, "state", state, retain=True)
 
     async def _announce(self, client: aiomqtt.Client) -> None:
         await self._publish(client, "birth", self.face.birth(), retain=True)
         await self._publish(client, "status", {"status": "online"}, retain=True)
         await self._send_backlog(client)  # sampled before the state below: their seq come first
-        await self._publish(client, "state", self.face.state(), retain=True)
+        await self._publish_state(client)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         self._cancels.start()
@@ -280,7 +291,7 @@ class MqttDeviceSession:
                         self.face.requeue(items[n:])       # the link went away: nothing taken is lost
                         raise
                 if self.face.state_changed():      # in turn: a command's effect is not shown before its answer
-                    await self._publish(client, "state", self.face.state(), retain=True)
+                    await self._publish_state(client)
             if self.clock.monotonic() >= self.next_telemetry:
                 sample = self.face.telemetry()
                 self._advance_telemetry()
@@ -307,4 +318,4 @@ class MqttDeviceSession:
                 for result in results:
                     await self._publish(client, "cmd/res", result)
             if any(r.get("ok") for r in results) and self.face.state_changed():
-                await self._publish(client, "state", self.face.state(), retain=True)
+                await self._publish_state(client)

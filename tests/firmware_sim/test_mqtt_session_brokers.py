@@ -94,3 +94,64 @@ async def test_a_device_speaks_tls_with_the_given_ca(tmp_path: Path) -> None:
             assert (await birth_on(broker, tls_ca=certs.ca))["kind"] == "lighting_cabinet"
     finally:
         broker.stop()
+
+
+async def test_a_state_the_link_lost_gives_its_seq_to_the_next_state() -> None:
+    """A device's `seq` numbers what it sends, so a consumer reads a gap as a lost message. A state whose PUBLISH
+    the link lost (NATS closes connections that publish while it elects leaders) is never sent as it was: the next
+    state, newer, goes under its seq, and the bus shows no gap. A broker of the test's own: it takes the first
+    connection's state and closes that connection before its PUBACK."""
+    connections: list[list[tuple[str, dict[str, object]]]] = []
+
+    async def broker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got: list[tuple[str, dict[str, object]]] = []
+        connections.append(got)
+        first_connection = len(connections) == 1
+        try:
+            while True:
+                first = (await reader.readexactly(1))[0]
+                length, shift = 0, 0
+                while True:
+                    byte = (await reader.readexactly(1))[0]
+                    length |= (byte & 0x7F) << shift
+                    shift += 7
+                    if byte < 0x80:
+                        break
+                body = await reader.readexactly(length)
+                kind = first >> 4
+                if kind == 1:  # CONNECT
+                    writer.write(b"\x20\x02\x00\x00")
+                elif kind == 8:  # SUBSCRIBE: granted at QoS 0
+                    writer.write(b"\x90\x03" + body[:2] + b"\x00")
+                elif kind == 3:  # PUBLISH at QoS 1
+                    size = int.from_bytes(body[:2], "big")
+                    topic, packet_id = body[2:2 + size].decode(), body[2 + size:4 + size]
+                    got.append((topic, json.loads(body[4 + size:])))
+                    if first_connection and topic.endswith("/state"):
+                        return  # the link goes before the PUBACK
+                    writer.write(b"\x40\x02" + packet_id)
+                elif kind == 12:  # PINGREQ
+                    writer.write(b"\xd0\x00")
+                elif kind == 14:  # DISCONNECT
+                    return
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(broker, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        device = link((f"mqtt://127.0.0.1:{port}",))
+        async with running(device):
+            await eventually(lambda: len(connections) >= 2 and any(t.endswith("/state") for t, _ in connections[1]),
+                             within_s=30)
+        lost = next(p for t, p in connections[0] if t.endswith("/state"))
+        sent = next(p for t, p in connections[1] if t.endswith("/state"))
+        assert sent["seq"] == lost["seq"], (lost["seq"], sent["seq"])
+        numbered = [p["seq"] for c in connections for t, p in c if "seq" in p and p is not lost]
+        assert sorted(numbered) == list(range(min(numbered), max(numbered) + 1)), numbered  # no gap, no double
+    finally:
+        server.close()
+        await server.wait_closed()
