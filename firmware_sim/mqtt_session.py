@@ -217,8 +217,12 @@ class MqttDeviceSession:
     async def _announce(self, client: aiomqtt.Client) -> None:
         await self._publish(client, "birth", self.face.birth(), retain=True)
         await self._publish(client, "status", {"status": "online"}, retain=True)
-        await self._send_backlog(client)  # sampled before the state below: their seq come first
-        await self._publish_state(client)
+        if self._unsent_state_seq is None:
+            await self._send_backlog(client)  # sampled before the state below: their seq come first
+            await self._publish_state(client)
+        else:  # the state goes under the seq of one the link lost, older than all the backlog's: it comes first
+            await self._publish_state(client)
+            await self._send_backlog(client)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         self._cancels.start()

@@ -99,14 +99,15 @@ async def test_a_device_speaks_tls_with_the_given_ca(tmp_path: Path) -> None:
 async def test_a_state_the_link_lost_gives_its_seq_to_the_next_state() -> None:
     """A device's `seq` numbers what it sends, so a consumer reads a gap as a lost message. A state whose PUBLISH
     the link lost (NATS closes connections that publish while it elects leaders) is never sent as it was: the next
-    state, newer, goes under its seq, and the bus shows no gap. A broker of the test's own: it takes the first
-    connection's state and closes that connection before its PUBACK."""
+    state, newer, goes under its seq, before the telemetry sampled offline since (higher numbers), and the bus shows
+    no gap and no step back. A broker of the test's own: the first connection ends after its state; the second takes
+    its state and closes before the PUBACK (and the device, offline, samples); the third is kept."""
     connections: list[list[tuple[str, dict[str, object]]]] = []
 
     async def broker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         got: list[tuple[str, dict[str, object]]] = []
         connections.append(got)
-        first_connection = len(connections) == 1
+        number = len(connections)
         try:
             while True:
                 first = (await reader.readexactly(1))[0]
@@ -127,9 +128,13 @@ async def test_a_state_the_link_lost_gives_its_seq_to_the_next_state() -> None:
                     size = int.from_bytes(body[:2], "big")
                     topic, packet_id = body[2:2 + size].decode(), body[2 + size:4 + size]
                     got.append((topic, json.loads(body[4 + size:])))
-                    if first_connection and topic.endswith("/state"):
+                    if number == 2 and topic.endswith("/state"):
+                        device.clock.advance(11)  # type: ignore[attr-defined]  # offline, it samples
                         return  # the link goes before the PUBACK
                     writer.write(b"\x40\x02" + packet_id)
+                    if number == 1 and topic.endswith("/state"):
+                        await writer.drain()
+                        return  # a session, then the link goes
                 elif kind == 12:  # PINGREQ
                     writer.write(b"\xd0\x00")
                 elif kind == 14:  # DISCONNECT
@@ -145,13 +150,17 @@ async def test_a_state_the_link_lost_gives_its_seq_to_the_next_state() -> None:
     try:
         device = link((f"mqtt://127.0.0.1:{port}",))
         async with running(device):
-            await eventually(lambda: len(connections) >= 2 and any(t.endswith("/state") for t, _ in connections[1]),
-                             within_s=30)
-        lost = next(p for t, p in connections[0] if t.endswith("/state"))
-        sent = next(p for t, p in connections[1] if t.endswith("/state"))
+            await eventually(lambda: len(connections) >= 3 and any(t.endswith("/state") for t, _ in connections[2]),
+                             within_s=40)
+        lost = next(p for t, p in connections[1] if t.endswith("/state"))
+        sent = next(p for t, p in connections[2] if t.endswith("/state"))
         assert sent["seq"] == lost["seq"], (lost["seq"], sent["seq"])
         numbered = [p["seq"] for c in connections for t, p in c if "seq" in p and p is not lost]
         assert sorted(numbered) == list(range(min(numbered), max(numbered) + 1)), numbered  # no gap, no double
+        # in order on the new link: the state, under the lost seq, before what was sampled offline after it
+        again = [(t.rsplit("/", 1)[1], p["seq"], bool(p.get("historical"))) for t, p in connections[2] if "seq" in p]
+        assert ("telemetry", sent["seq"] + 1, True) in again, again  # type: ignore[operator]
+        assert [n for _, n, _ in again] == sorted(n for _, n, _ in again), again
     finally:
         server.close()
         await server.wait_closed()
