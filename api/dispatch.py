@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,17 +57,21 @@ class CommandDispatcher:
 
     async def issue(self, session: AsyncSession, device: Device, command: AnyCommand, *, issued_by: str,
                     source_addr: str | None, ttl_s: float | None = None,
-                    idempotency_key: str | None = None) -> Command:
+                    idempotency_key: str | None = None,
+                    before_commit: Callable[[Command], None] | None = None) -> Command:
         """Persist the command (committed), then publish it. When the bus refuses it, the command is marked failed
         with error `not_sent` and returned: the caller tells the user it was not sent. With an `idempotency_key`
         already used by `issued_by`, the insert fails (IntegrityError, nothing published): the caller returns the
-        first command."""
+        first command. `before_commit` sees the new command before that commit, so a row of the caller's that names
+        it is committed with it, before any answer can come."""
         now = self._clock.now()
         row = Command(id=str(uuid.uuid4()), device_id=device.id, site=device.site, kind=device.kind,
                       name=command.name, args=command_args(command), issued_by=issued_by, source_addr=source_addr,
                       created_at=now, expires_at=now + timedelta(seconds=ttl_s or self._settings.command_ttl_s),
                       status=CommandStatus.PENDING.value, idempotency_key=idempotency_key)
         session.add(row)
+        if before_commit is not None:
+            before_commit(row)
         await session.commit()
         envelope = CommandEnvelope(id=row.id, name=row.name, args=row.args, issued_by=issued_by,
                                    expires_at=row.expires_at, issued_at=now)

@@ -37,7 +37,7 @@ from api.deploy_results import (
 )
 from api.dispatch import CommandDispatcher
 from api.hub import EventHub
-from api.models import AuditEntry, Device, LightingDeployment, LightingVersion
+from api.models import AuditEntry, Command, Device, LightingDeployment, LightingVersion
 from controllers.alarms import AlarmKind, Verdict
 from controllers.bus import BusMessage, BusPort
 from controllers.clock import Clock, to_rfc3339
@@ -125,10 +125,15 @@ class LightingDeployer:
         row.status, row.error, row.message, row.updated_at = PENDING, None, None, self._clock.now()
         await session.commit()
         command = DeployProgram(document=document, crc32=row.crc32, deployment_id=row.id)
+
+        def attempt(cmd: Command) -> None:
+            # Committed with the command, before it is sent: an answer that comes before `issue` returns (a device
+            # answering at once) must find this attempt's id here, or it reads as an earlier attempt's and is dropped.
+            row.command_id = cmd.id
+
         sent = await self._dispatcher.issue(session, device, command, issued_by=row.requested_by,
-                                            source_addr=row.source_addr, ttl_s=self._settings.deploy_ttl_s)
-        row.command_id = sent.id
-        await session.commit()
+                                            source_addr=row.source_addr, ttl_s=self._settings.deploy_ttl_s,
+                                            before_commit=attempt)
         if sent.status == CommandStatus.FAILED.value:
             await self._failed(session, row, FAILED, sent.error or "not_sent", sent.message, device)
 

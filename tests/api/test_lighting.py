@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from api.models import Alarm, CircuitOverride, LightingVersion
@@ -129,6 +130,29 @@ async def test_deploy_to_a_cabinet_follows_stages_and_shows_tonight(harness: Har
     assert len(upcoming) == 3 and all(datetime.fromisoformat(s["at"]) > now for s in upcoming)
     assert datetime.fromisoformat(upcoming[0]["at"]) - now < timedelta(hours=10)  # this evening's switch-on
     assert upcoming[0]["level_pct"] > 0 and upcoming[2]["level_pct"] == 0  # ... to tomorrow morning's off
+
+
+async def test_an_answer_that_comes_before_the_deploy_call_returns_is_applied(harness: Harness,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cabinet may answer before the API is done sending (the demo's Modbus cabinet did, on a busy machine): the
+    final answer is handled while `issue` has not returned. The deployment must already name that command, or the
+    answer reads as one to an earlier attempt, is dropped, and the deployment stays pending for good."""
+    eng = harness.token("engineer")
+    assert (await harness.client.post(f"{DOCS}/city", json=two_circuits(), headers=eng)).status_code == 201
+    deploys = harness.app.state.lighting.deploys
+    publish = harness.bus.publish
+
+    async def answering(topic: str, payload: Any, **kw: Any) -> None:
+        await publish(topic, payload, **kw)
+        if topic.endswith(f"{CABINET}/cmd"):
+            envelope = json.loads(payload) if isinstance(payload, bytes | str) else payload
+            await deploys.on_result(CABINET, CommandResult(id=envelope["id"], ok=True, final=True,
+                                                           stage=DeployStage.ACTIVE))
+
+    monkeypatch.setattr(harness.bus, "publish", answering)
+    resp = await harness.client.post(f"{DOCS}/city/versions/1/deploy", json={"device_ids": [CABINET]}, headers=eng)
+    assert resp.status_code == 202, resp.text
+    await deployment(harness, resp.json()["deployments"][0]["id"], "active")
 
 
 async def test_a_document_that_does_not_fit_a_cabinet_is_refused_there_and_never_sent(harness: Harness) -> None:
