@@ -17,6 +17,7 @@ from firmware_sim.cabinet_mqtt import CabinetMqttFace
 from firmware_sim.clock import ManualClock
 from firmware_sim.mqtt_session import MqttDeviceSession, broker_endpoints
 from tests.gateways.helpers import eventually
+from tests.gateways.mqtt.brokers import read_packet
 from tests.servers import Mosquitto, free_port
 from tests.tls_certs import make_certificates
 
@@ -110,15 +111,7 @@ async def test_a_state_the_link_lost_gives_its_seq_to_the_next_state() -> None:
         number = len(connections)
         try:
             while True:
-                first = (await reader.readexactly(1))[0]
-                length, shift = 0, 0
-                while True:
-                    byte = (await reader.readexactly(1))[0]
-                    length |= (byte & 0x7F) << shift
-                    shift += 7
-                    if byte < 0x80:
-                        break
-                body = await reader.readexactly(length)
+                first, body = await read_packet(reader)
                 kind = first >> 4
                 if kind == 1:  # CONNECT
                     writer.write(b"\x20\x02\x00\x00")

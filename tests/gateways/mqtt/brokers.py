@@ -60,6 +60,19 @@ async def amqtt_broker() -> AsyncIterator[tuple[str, int]]:
         await broker.shutdown()
 
 
+async def read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One MQTT packet from a client: its first byte and its body. Raises IncompleteReadError at the end."""
+    first = (await reader.readexactly(1))[0]
+    length, shift = 0, 0
+    while True:
+        byte = (await reader.readexactly(1))[0]
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            break
+    return first, await reader.readexactly(length)
+
+
 @contextlib.asynccontextmanager
 async def scripted_broker(reply: Callable[[int, bytes], bytes | None]) -> AsyncIterator[tuple[int, list[int]]]:
     """A TCP server that answers each packet (type, body) with `reply(...)`; None: no answer. Yields its port and
@@ -73,15 +86,7 @@ async def scripted_broker(reply: Callable[[int, bytes], bytes | None]) -> AsyncI
         sessions.add(task)
         try:
             while True:
-                first = (await reader.readexactly(1))[0]
-                length, shift = 0, 0
-                while True:
-                    byte = (await reader.readexactly(1))[0]
-                    length |= (byte & 0x7F) << shift
-                    shift += 7
-                    if byte < 0x80:
-                        break
-                body = await reader.readexactly(length)
+                first, body = await read_packet(reader)
                 received.append(first >> 4)
                 answer = reply(first >> 4, body)
                 if answer:
